@@ -1,0 +1,45 @@
+// The one registry of hoard's error codes; HTTP statuses are chosen from these only at the HTTP edge.
+
+export const errorCodes = {
+  HOARD_ERR_BAD_REQUEST: 'The request is malformed (target, header or method).',
+  HOARD_ERR_PATH_TRAVERSAL: 'The request target contains `..`, an encoded traversal or a NUL byte.',
+  HOARD_ERR_TARGET_TOO_LONG: 'The request target is longer than hoard accepts.',
+  HOARD_ERR_METHOD_NOT_ALLOWED: 'Only GET and HEAD are served.',
+  HOARD_ERR_CLIENT_NOT_ALLOWED: 'The client address is outside the allowed networks.',
+  HOARD_ERR_HOST_NOT_ALLOWED: 'The upstream host is not in the allowed list.',
+  HOARD_ERR_NOT_REPOSITORY_PATH: 'The path is not a file of an apt repository, so hoard does not proxy it.',
+  HOARD_ERR_CONNECT_REFUSED: 'CONNECT tunnels are not allowed to this host and port.',
+  HOARD_ERR_LOOP_DETECTED: 'The request came back through hoard itself.',
+  HOARD_ERR_UNKNOWN_BACKEND: 'No backend of that name is configured.',
+  HOARD_ERR_UPSTREAM_UNREACHABLE: 'No upstream answered (connection refused, DNS failure, reset).',
+  HOARD_ERR_UPSTREAM_TIMEOUT: 'The upstream stalled past the configured timeout.',
+  HOARD_ERR_UPSTREAM_STATUS: 'The upstream answered with an error status.',
+  HOARD_ERR_UPSTREAM_TRUNCATED: 'The upstream closed the connection before the whole body arrived.',
+  HOARD_ERR_UPSTREAM_TLS: 'The upstream TLS certificate could not be verified.',
+  HOARD_ERR_SIZE_MISMATCH: 'The downloaded body does not have the size that was expected.',
+  HOARD_ERR_DIGEST_MISMATCH: 'The downloaded body does not have the hash that was expected.',
+  HOARD_ERR_STORE_FULL: 'The disk holding the store is full.',
+  HOARD_ERR_STORE_IO: 'Reading or writing the store failed.',
+  HOARD_ERR_CONFIG: 'The configuration is invalid.',
+  HOARD_ERR_UNAUTHORIZED: 'An admin action needs a valid token.',
+  HOARD_ERR_INTERNAL: 'An unexpected internal failure.',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class HoardError extends Error {
+  readonly code: ErrorCode;
+  /** Optional details safe to show a client (never paths on disk). */
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; detail?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HoardError';
+    this.code = code;
+    this.detail = options.detail;
+  }
+}
+
+export function isHoardError(err: unknown, code?: ErrorCode): err is HoardError {
+  return err instanceof HoardError && (code === undefined || err.code === code);
+}

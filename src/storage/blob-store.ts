@@ -1,0 +1,56 @@
+// The BlobStore seam: content-addressed bytes (SHA-256), written invisibly and committed only when whole.
+import type { Readable } from 'node:stream';
+
+export interface BlobInfo {
+  /** Lower-case hex SHA-256 of the content. */
+  readonly digest: string;
+  readonly size: number;
+}
+
+export interface ExpectedContent {
+  /** Lower-case hex SHA-256 the content must have; checked on commit when given. */
+  readonly sha256?: string | undefined;
+  /** Exact byte length the content must have; checked on commit when given. */
+  readonly size?: number | undefined;
+}
+
+/**
+ * One in-progress write. Bytes are invisible to `BlobStore` readers until `commit` succeeds.
+ * While writing, `readAt` lets other readers follow the bytes already written (late joiners of a
+ * shared download read the prefix from here, then wait for more).
+ */
+export interface BlobWriter {
+  /** Bytes written so far. */
+  readonly written: number;
+  /** Appends a chunk. Rejects with HOARD_ERR_STORE_FULL on ENOSPC, HOARD_ERR_STORE_IO otherwise. */
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Reads up to `length` already-written bytes at `position` into a new buffer (short or empty when
+   * fewer are written). Works until `abort`; after `commit` it keeps working for readers that started before.
+   */
+  readAt(position: number, length: number): Promise<Uint8Array>;
+  /**
+   * Checks size and digest against `expected`, makes the blob durable (fsync) and visible
+   * (atomic rename). On a mismatch it deletes the temporary data and rejects with
+   * HOARD_ERR_SIZE_MISMATCH or HOARD_ERR_DIGEST_MISMATCH. Committing content already stored is a no-op
+   * that succeeds.
+   */
+  commit(expected?: ExpectedContent): Promise<BlobInfo>;
+  /** Deletes the temporary data. Safe to call more than once and after a failed commit. */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  /** Creates what is missing and deletes temporary files left by a crash. */
+  init(): Promise<void>;
+  stat(digest: string): Promise<BlobInfo | undefined>;
+  /** A stream of bytes [start, endInclusive] of a committed blob. */
+  createReadStream(digest: string, start?: number, endInclusive?: number): Readable;
+  createWriter(): Promise<BlobWriter>;
+  /** Removes a committed blob; no error when it is already gone. */
+  delete(digest: string): Promise<void>;
+  /** Every committed blob. */
+  list(): AsyncIterable<BlobInfo>;
+  /** Re-hashes a committed blob; true when its bytes still match its digest. */
+  verify(digest: string): Promise<boolean>;
+}
