@@ -1,0 +1,36 @@
+// What the cache hands the HTTP edge: a stored or still-downloading object that can be streamed by range.
+import type { Readable } from 'node:stream';
+
+export interface CachedObject {
+  /** Total size; undefined only while downloading from an upstream that sent no Content-Length. */
+  readonly size: number | undefined;
+  /** Upstream's Last-Modified, as an HTTP-date. */
+  readonly lastModified: string | undefined;
+  /** A strong validator for clients; undefined while the digest is not known yet. */
+  readonly etag: string | undefined;
+  readonly contentType: string | undefined;
+  /** False while the bytes are still arriving from upstream. */
+  readonly complete: boolean;
+  /**
+   * Bytes [start, endInclusive]. For an object still downloading the stream follows the download and
+   * errors if the download fails, so a client never receives a complete-looking wrong body.
+   */
+  stream(start: number, endInclusive: number | undefined): Readable;
+}
+
+/** How a lookup was answered, for logs and metrics. */
+export type LookupSource = 'hit' | 'miss' | 'coalesced' | 'revalidated' | 'stale' | 'passthrough';
+
+export type CacheLookup =
+  | { kind: 'object'; object: CachedObject; source: LookupSource; warning?: string | undefined }
+  /** The upstream answered something other than a body to cache (404, 410, 403...); relayed as such. */
+  | { kind: 'status'; status: number; source: 'miss' | 'negative'; reason: string };
+
+/** What the cache needs to know of a path; the protocol layer decides it. */
+export interface PathPolicy {
+  /** Mutable files are revalidated upstream once older than the index max age. */
+  readonly mutable: boolean;
+  /** Protocol-specific class, e.g. package, by-hash, release, index. */
+  readonly kind: string;
+  readonly contentType: string;
+}

@@ -1,0 +1,241 @@
+// The read-through core: hit | miss -> one shared upstream fetch, stored only when whole | stale -> revalidate.
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { HoardError, isHoardError } from '../errors.ts';
+import { publishDownload } from '../events.ts';
+import type { BlobStore, BlobWriter, BlobInfo } from '../storage/blob-store.ts';
+import type { MetadataIndex, ObjectEntry } from '../storage/metadata-index.ts';
+import type { Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
+import { upstreamErrorFrom } from '../upstream/upstream-errors.ts';
+import type { CachedObject, CacheLookup, PathPolicy } from './cached-object.ts';
+import type { ContentVerifier, Expectation } from './content-verifier.ts';
+import { isFresh } from './freshness-policy.ts';
+import { SharedDownload, etagFor } from './shared-download.ts';
+
+export interface ReadThroughCacheOptions {
+  blobs: BlobStore;
+  index: MetadataIndex;
+  clock: Clock;
+  verifier: ContentVerifier;
+  logger: Logger;
+  indexMaxAgeSeconds: number;
+  notFoundTtlSeconds: number;
+}
+
+/** Upper bound on remembered upstream 404s, so hostile clients cannot grow memory without limit. */
+const maxNegativeEntries = 10_000;
+
+export class ReadThroughCache {
+  readonly #o: ReadThroughCacheOptions;
+  readonly #downloads = new Map<string, SharedDownload>();
+  /** Upstream exchanges waiting for response headers, shared by every client asking the same key. */
+  readonly #pending = new Map<string, Promise<CacheLookup>>();
+  readonly #notFound = new Map<string, { status: number; until: number }>();
+
+  constructor(options: ReadThroughCacheOptions) {
+    this.#o = options;
+  }
+
+  /** Downloads in progress, for the dashboard. */
+  activeDownloads(): Array<{ key: string; written: number; expected: number | undefined }> {
+    return [...this.#downloads.values()].map((d) => ({ key: d.key, written: d.written, expected: d.meta.expectedSize }));
+  }
+
+  async get(upstream: Upstream, path: string, policy: PathPolicy): Promise<CacheLookup> {
+    const key = upstream.key + path;
+    const now = this.#o.clock.now();
+    const expectation = this.#o.verifier.expect(upstream.key, path);
+    let entry = this.#o.index.get(key);
+    // A verified index naming other bytes for this file means what is stored is not current (same name, new bytes).
+    if (entry && expectation?.sha256 !== undefined && entry.digest !== expectation.sha256) entry = undefined;
+    if (entry) {
+      const vouched = expectation?.sha256 === entry.digest;
+      if (vouched || isFresh({ mutable: policy.mutable, validatedAt: entry.validatedAt, now, maxAgeSeconds: this.#o.indexMaxAgeSeconds })) {
+        this.#o.index.touch(key, now);
+        return { kind: 'object', object: this.#stored(entry), source: 'hit' };
+      }
+    }
+
+    const running = this.#downloads.get(key);
+    if (running && running.failed === undefined) return { kind: 'object', object: running, source: 'coalesced' };
+
+    // Content-addressed reuse: the same bytes reached through another spelling of the upstream are stored once.
+    if (!entry && expectation?.sha256 !== undefined) {
+      const reused = await this.#reuseBlob(upstream.key, path, expectation, policy, now);
+      if (reused) return { kind: 'object', object: this.#stored(reused), source: 'hit' };
+    }
+
+    const negative = this.#notFound.get(key);
+    if (negative && negative.until > now) return { kind: 'status', status: negative.status, source: 'negative', reason: `upstream answered ${negative.status} (remembered)` };
+
+    const pending = this.#pending.get(key);
+    if (pending) {
+      const shared = await pending;
+      return shared.kind === 'object' && shared.source === 'miss' ? { ...shared, source: 'coalesced' } : shared;
+    }
+    const started = this.#exchange(upstream, path, policy, entry, expectation).finally(() => this.#pending.delete(key));
+    this.#pending.set(key, started);
+    return started;
+  }
+
+  async #reuseBlob(upstreamKey: string, path: string, expectation: Expectation, policy: PathPolicy, now: number): Promise<ObjectEntry | undefined> {
+    const digest = expectation.sha256;
+    if (digest === undefined) return undefined;
+    const info = await this.#o.blobs.stat(digest);
+    if (!info || (expectation.size !== undefined && info.size !== expectation.size)) return undefined;
+    const sibling = this.#o.index.byDigest(digest)[0];
+    const entry: ObjectEntry = {
+      key: upstreamKey + path,
+      upstream: upstreamKey,
+      path,
+      digest,
+      size: info.size,
+      lastModified: sibling?.lastModified,
+      upstreamEtag: undefined,
+      contentType: policy.contentType,
+      storedAt: now,
+      validatedAt: now,
+      lastAccessAt: now,
+      verification: expectation.verification,
+    };
+    this.#o.index.put(entry);
+    return entry;
+  }
+
+  async #exchange(upstream: Upstream, path: string, policy: PathPolicy, entry: ObjectEntry | undefined, expectation: Expectation | undefined): Promise<CacheLookup> {
+    const key = upstream.key + path;
+    const headers: Record<string, string> = {};
+    if (entry?.upstreamEtag !== undefined) headers['if-none-match'] = entry.upstreamEtag;
+    if (entry?.lastModified !== undefined) headers['if-modified-since'] = entry.lastModified;
+
+    let response: UpstreamResponse;
+    try {
+      response = await upstream.fetch(encodePath(path), { method: 'GET', headers });
+    } catch (err) {
+      if (entry) return this.#serveStale(entry, isHoardError(err) ? err.message : String(err));
+      throw err;
+    }
+
+    const now = this.#o.clock.now();
+    if (response.status === 304 && entry) {
+      response.body.destroy();
+      this.#o.index.markValidated(key, now);
+      this.#o.index.touch(key, now);
+      return { kind: 'object', object: this.#stored(entry), source: 'revalidated' };
+    }
+    if (response.status === 200) {
+      return this.#startDownload(upstream, path, policy, response, entry, expectation);
+    }
+    response.body.destroy();
+    if (response.status >= 500 && entry) return this.#serveStale(entry, `upstream answered ${response.status}`);
+    if (response.status === 404 || response.status === 410) {
+      if (this.#notFound.size >= maxNegativeEntries) this.#notFound.delete(this.#notFound.keys().next().value as string);
+      this.#notFound.set(key, { status: response.status, until: now + this.#o.notFoundTtlSeconds * 1000 });
+      // The upstream no longer has this mutable file: serving the old copy would lie about the repository.
+      if (entry && policy.mutable) this.#o.index.delete(key);
+    }
+    return { kind: 'status', status: response.status, source: 'miss', reason: `upstream answered ${response.status}` };
+  }
+
+  #serveStale(entry: ObjectEntry, why: string): CacheLookup {
+    this.#o.logger.warn({ key: entry.key, reason: why }, 'upstream unavailable; serving the cached copy');
+    return { kind: 'object', object: this.#stored(entry), source: 'stale', warning: `111 hoard "Revalidation Failed: ${why.replaceAll('"', "'")}"` };
+  }
+
+  async #startDownload(upstream: Upstream, path: string, policy: PathPolicy, response: UpstreamResponse, previous: ObjectEntry | undefined, expectation: Expectation | undefined): Promise<CacheLookup> {
+    const key = upstream.key + path;
+    const lengthHeader = response.headers['content-length'];
+    const expectedSize = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    if (expectation?.size !== undefined && expectedSize !== undefined && expectation.size !== expectedSize) {
+      // The index says another size: this upstream is mid-sync or lying. Nothing to store, nothing to relay as whole.
+      response.body.destroy();
+      this.#o.logger.warn({ key, upstream: response.url.href, expected: expectation.size, got: expectedSize }, 'upstream size differs from the index');
+      throw new HoardError('HOARD_ERR_SIZE_MISMATCH', `upstream ${response.url.href} offers ${expectedSize} bytes, the index says ${expectation.size}`, {
+        detail: 'upstream file does not match the repository index',
+      });
+    }
+    let writer: BlobWriter;
+    try {
+      writer = await this.#o.blobs.createWriter();
+    } catch (err) {
+      response.body.destroy();
+      throw err;
+    }
+    const download = new SharedDownload(key, writer, {
+      expectedSize,
+      lastModified: response.headers['last-modified'],
+      upstreamEtag: response.headers.etag,
+      contentType: policy.contentType,
+    });
+    this.#downloads.set(key, download);
+    publishDownload({ key, phase: 'start', bytes: 0, expectedBytes: expectedSize });
+    const url = response.url.href;
+
+    const commit = async (w: BlobWriter): Promise<BlobInfo> => {
+      const info = await w.commit({ sha256: expectation?.sha256, size: expectation?.size ?? expectedSize });
+      const decision = await this.#o.verifier.admit({ upstream: upstream.key, path, digest: info.digest, size: info.size, previousDigest: previous?.digest });
+      if (!decision.admit) {
+        // Relayed to the client as the upstream sent it (apt reports the problem itself), but never stored.
+        this.#o.logger.warn({ key, upstream: url, reason: decision.reason }, 'not admitted to the cache');
+        return info;
+      }
+      const now = this.#o.clock.now();
+      this.#o.index.put({
+        key,
+        upstream: upstream.key,
+        path,
+        digest: info.digest,
+        size: info.size,
+        lastModified: download.meta.lastModified,
+        upstreamEtag: download.meta.upstreamEtag,
+        contentType: policy.contentType,
+        storedAt: now,
+        validatedAt: now,
+        lastAccessAt: now,
+        verification: decision.verification,
+      });
+      await this.#o.verifier.learn(upstream.key, path, info.digest).catch((err: unknown) => {
+        this.#o.logger.warn({ key, err }, 'could not learn from a stored index');
+      });
+      return info;
+    };
+
+    void download
+      .run(response.body, commit, (err) => {
+        if (isHoardError(err)) return err;
+        return upstreamErrorFrom(err, url, true);
+      })
+      .then(() => {
+        if (this.#downloads.get(key) === download) this.#downloads.delete(key);
+        const failed = download.failed;
+        if (failed) {
+          const code = isHoardError(failed) ? failed.code : 'HOARD_ERR_INTERNAL';
+          this.#o.logger.warn({ key, upstream: url, code, err: failed.message }, 'download failed; nothing stored');
+          publishDownload({ key, phase: 'fail', bytes: download.written, expectedBytes: expectedSize, error: failed.message, errorCode: code });
+        } else {
+          publishDownload({ key, phase: 'end', bytes: download.written, expectedBytes: expectedSize });
+        }
+      });
+    return { kind: 'object', object: download, source: 'miss' };
+  }
+
+  #stored(entry: ObjectEntry): CachedObject {
+    const blobs = this.#o.blobs;
+    return {
+      size: entry.size,
+      lastModified: entry.lastModified,
+      etag: etagFor(entry.digest),
+      contentType: entry.contentType,
+      complete: true,
+      stream: (start, endInclusive) => blobs.createReadStream(entry.digest, start, endInclusive),
+    };
+  }
+}
+
+/** Re-encodes a decoded path for the wire: each segment percent-encoded, `/` kept. */
+export function encodePath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/%3A/gi, ':').replace(/%40/g, '@'))
+    .join('/');
+}

@@ -1,0 +1,58 @@
+// Command-line parsing: `hoard <command> [flags]`, with the usage text.
+import { parseArgs } from 'node:util';
+
+export const usage = `Usage: hoard <command> [options]
+
+Commands:
+  serve              run the cache (default)
+  config check       validate the configuration and exit
+
+Options:
+  --listen <host:port>   address to listen on (default 0.0.0.0:3142)
+  --data-dir <dir>       where the cache is kept (default ./data)
+  --config <file>        YAML config file (default $HOARD_CONFIG, else /etc/hoard/hoard.yaml if present)
+  --log-level <level>    fatal|error|warn|info|debug|trace|silent
+  -h, --help             this text
+`;
+
+export interface CliArgs {
+  command: string[];
+  listen?: string | undefined;
+  dataDir?: string | undefined;
+  configPath?: string | undefined;
+  logLevel?: string | undefined;
+  help: boolean;
+  rest: string[];
+}
+
+export function parseCliArgs(argv: string[]): CliArgs {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: {
+      listen: { type: 'string' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return {
+    command: positionals.length === 0 ? ['serve'] : positionals,
+    listen: str(values.listen),
+    dataDir: str(values['data-dir']),
+    configPath: str(values.config),
+    logLevel: str(values['log-level']),
+    help: values.help === true,
+    rest: positionals.slice(1),
+  };
+}
+
+/** Splits host:port, with IPv6 hosts in brackets. */
+export function splitListen(listen: string): { host: string; port: number } {
+  const m = /^(\[([^\]]+)\]|[^:]*):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`listen must be host:port, got ${listen}`);
+  return { host: m[2] ?? (m[1] === '' ? '0.0.0.0' : (m[1] as string)), port: Number(m[3]) };
+}

@@ -1,0 +1,47 @@
+// Tests for configuration loading: defaults, precedence and the precision of error messages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, parseConfig } from './config-loader.ts';
+import { parseSize } from './config-schema.ts';
+
+test('defaults listen on 3142 with a 30 s index age', () => {
+  const config = parseConfig({});
+  assert.equal(config.listen, '0.0.0.0:3142');
+  assert.equal(config.cache.indexMaxAgeSeconds, 30);
+  assert.ok(config.allowedClients.includes('127.0.0.0/8'));
+});
+
+test('an invalid value is reported with its key and the value given', () => {
+  assert.throws(
+    () => parseConfig({ upstream: { idleTimeoutMs: -1 } }),
+    (err: Error) => /upstream\.idleTimeoutMs: .*got -1/.test(err.message),
+  );
+  assert.throws(() => parseConfig({ nope: 1 }), /nope/);
+  assert.throws(() => parseConfig({ backends: { debian: { mirrors: ['ftp://x'] } } }), /backends\.debian\.mirrors\.0/);
+});
+
+test('file < environment < flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hoard-config-'));
+  const file = join(dir, 'hoard.yaml');
+  writeFileSync(file, 'listen: 127.0.0.1:1\ndataDir: /from/file\nlogLevel: warn\n');
+  const { config } = loadConfig({ configPath: file, listen: '127.0.0.1:3' }, { HOARD_LISTEN: '127.0.0.1:2', HOARD_DATA_DIR: '/from/env' });
+  assert.equal(config.listen, '127.0.0.1:3');
+  assert.equal(config.dataDir, '/from/env');
+  assert.equal(config.logLevel, 'warn');
+});
+
+test('a file that is not a mapping is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hoard-config-'));
+  const file = join(dir, 'hoard.yaml');
+  writeFileSync(file, '- a\n- b\n');
+  assert.throws(() => loadConfig({ configPath: file }, {}), /must hold a mapping/);
+});
+
+test('sizes', () => {
+  assert.equal(parseSize('20GiB'), 20 * 1024 ** 3);
+  assert.equal(parseSize('500MB'), 500e6);
+  assert.equal(parseSize('42'), 42);
+});

@@ -1,0 +1,109 @@
+// The configuration's shape, defaults and validation; every message names the key and what was wrong.
+import { z } from 'zod';
+
+const duration = z.number().int().positive();
+
+const mirrorUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
+export const backendSchema = z.object({
+  /** Mirrors tried in order; the next one is used when one is down or answers 5xx. */
+  mirrors: z.array(mirrorUrl).min(1, 'needs at least one mirror URL'),
+  /** Extra CA certificate (PEM file) trusted for this backend's https mirrors. */
+  caFile: z.string().min(1).optional(),
+});
+
+const sizeString = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*$/i, 'must be a size like 20GiB, 500MB or a number of bytes')])
+  .transform((v) => (typeof v === 'number' ? v : parseSize(v)));
+
+export const configSchema = z
+  .object({
+    /** host:port to listen on; IPv6 hosts in brackets. */
+    listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142').default('0.0.0.0:3142'),
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Networks whose clients may use the cache (CIDR). Default: loopback and private ranges. */
+    allowedClients: z
+      .array(z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR like 10.0.0.0/8'))
+      .default(['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fe80::/10']),
+    /** Upstream hosts that proxy and prefix mode may reach (exact names or `*.suffix`). Empty: any. */
+    allowedHosts: z.array(z.string().min(1)).default([]),
+    backends: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'backend names are letters, digits, - and _'), backendSchema).default({}),
+    cache: z
+      .object({
+        /** Seconds a mutable index (InRelease, Packages...) is served before it is revalidated upstream. */
+        indexMaxAgeSeconds: z.number().nonnegative().default(30),
+        /** Seconds an upstream 404 is remembered, so a burst of clients does not hammer the upstream. */
+        notFoundTtlSeconds: z.number().nonnegative().default(10),
+      })
+      .prefault({}),
+    upstream: z
+      .object({
+        connectTimeoutMs: duration.default(10_000),
+        /** Longest silence allowed while waiting for headers or between body bytes. */
+        idleTimeoutMs: duration.default(30_000),
+        /** Seconds a mirror that failed is skipped before it is tried again. */
+        mirrorCooldownSeconds: z.number().nonnegative().default(30),
+      })
+      .prefault({}),
+    server: z
+      .object({
+        /** Longest time a client may take to send its request headers. */
+        headersTimeoutMs: duration.default(20_000),
+        /** Keep-alive idle time for client connections. */
+        keepAliveTimeoutMs: duration.default(60_000),
+        /** A client that accepts no bytes for this long is disconnected. */
+        clientIdleTimeoutMs: duration.default(120_000),
+        maxTargetLength: z.number().int().min(256).max(65_536).default(4096),
+      })
+      .prefault({}),
+    admin: z
+      .object({
+        /** URL path prefix of the dashboard, metrics and health endpoints. */
+        prefix: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment like /_hoard').default('/_hoard'),
+        token: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .prefault({}),
+    /** Refuse anything not verified against a signed index (see docs). */
+    strict: z.boolean().default(false),
+    /** Extra OpenPGP keyrings trusted for Release signatures. */
+    keyrings: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export type HoardConfig = z.output<typeof configSchema>;
+export type HoardConfigInput = z.input<typeof configSchema>;
+export type BackendConfig = z.output<typeof backendSchema>;
+
+const units: Record<string, number> = { '': 1, B: 1, K: 1e3, KB: 1e3, KIB: 1024, KI: 1024, M: 1e6, MB: 1e6, MIB: 1024 ** 2, MI: 1024 ** 2, G: 1e9, GB: 1e9, GIB: 1024 ** 3, GI: 1024 ** 3, T: 1e12, TB: 1e12, TIB: 1024 ** 4, TI: 1024 ** 4 };
+
+/** "20GiB" -> bytes. Accepts what `sizeString` accepts. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
+  const unit = units[(m?.[2] ?? '').toUpperCase()];
+  if (!m || unit === undefined) throw new Error(`not a size: ${text}`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+export { sizeString };
+
+/** Turns zod issues into one line per problem: "upstream.idleTimeoutMs: must be a positive integer, got -1". */
+export function formatConfigIssues(error: z.ZodError, input: unknown): string {
+  return error.issues
+    .map((issue) => {
+      const key = issue.path.map(String).join('.') || '(root)';
+      const got = valueAt(input, issue.path);
+      const shown = got === undefined ? '' : `, got ${JSON.stringify(got)}`;
+      return `${key}: ${issue.message}${shown}`;
+    })
+    .join('\n');
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = input;
+  for (const part of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[part];
+  }
+  return cur;
+}

@@ -1,0 +1,75 @@
+// Observation points (node:diagnostics_channel): the core publishes, admin/ and logging subscribe.
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+/** One client request, published when its response has finished (or the client went away). */
+export interface RequestEvent {
+  client: string;
+  method: string;
+  target: string;
+  /** hit | miss | revalidated | stale | coalesced | passthrough | refused | error | admin | not-found */
+  result: string;
+  status: number;
+  bytes: number;
+  durationMs: number;
+  upstream?: string | undefined;
+  errorCode?: string | undefined;
+}
+
+/** One upstream exchange (headers received or failed). */
+export interface UpstreamEvent {
+  upstream: string;
+  url: string;
+  method: string;
+  status?: number | undefined;
+  /** Time to response headers. */
+  durationMs: number;
+  errorCode?: string | undefined;
+  error?: string | undefined;
+}
+
+export interface DownloadEvent {
+  key: string;
+  phase: 'start' | 'end' | 'fail';
+  bytes: number;
+  expectedBytes?: number | undefined;
+  error?: string | undefined;
+  errorCode?: string | undefined;
+}
+
+export interface VerificationEvent {
+  upstream: string;
+  path: string;
+  /** What failed: size, digest, signature. */
+  failure: string;
+  detail: string;
+}
+
+export interface MirrorHealthEvent {
+  mirror: string;
+  healthy: boolean;
+  error?: string | undefined;
+}
+
+export const channels = {
+  request: diagnosticsChannel.channel('hoard:request'),
+  upstream: diagnosticsChannel.channel('hoard:upstream'),
+  download: diagnosticsChannel.channel('hoard:download'),
+  verification: diagnosticsChannel.channel('hoard:verification'),
+  mirrorHealth: diagnosticsChannel.channel('hoard:mirror-health'),
+};
+
+export function publishRequest(event: RequestEvent): void {
+  if (channels.request.hasSubscribers) channels.request.publish(event);
+}
+export function publishUpstream(event: UpstreamEvent): void {
+  if (channels.upstream.hasSubscribers) channels.upstream.publish(event);
+}
+export function publishDownload(event: DownloadEvent): void {
+  if (channels.download.hasSubscribers) channels.download.publish(event);
+}
+export function publishVerification(event: VerificationEvent): void {
+  if (channels.verification.hasSubscribers) channels.verification.publish(event);
+}
+export function publishMirrorHealth(event: MirrorHealthEvent): void {
+  if (channels.mirrorHealth.hasSubscribers) channels.mirrorHealth.publish(event);
+}

@@ -1,0 +1,196 @@
+// The HTTP edge on port 3142: access control, target parsing, apt path policy, cache lookup, error statuses.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { CacheLookup, PathPolicy } from '../cache/cached-object.ts';
+import type { ReadThroughCache } from '../cache/read-through-cache.ts';
+import type { HoardConfig } from '../config/config-schema.ts';
+import { HoardError, isHoardError } from '../errors.ts';
+import { publishRequest } from '../events.ts';
+import type { Upstream } from '../upstream/fetcher.ts';
+import { ClientAccess, HostAccess } from './client-access.ts';
+import { statusForCode } from './error-status.ts';
+import { parseRequestTarget, type ParsedTarget, type UpstreamRef } from './request-target.ts';
+import { serveObject } from './serve-object.ts';
+import { usagePage } from './usage-page.ts';
+
+/** Handles requests under the admin prefix; returns false when the path is not one of its own. */
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: string) => Promise<boolean>;
+
+export interface ProxyServerDeps {
+  config: HoardConfig;
+  cache: ReadThroughCache;
+  resolveUpstream(ref: UpstreamRef): Upstream;
+  classify(path: string): PathPolicy | undefined;
+  admin?: AdminHandler | undefined;
+  /** Handles an allowed CONNECT; absent means every CONNECT is refused. */
+  connect?: ((req: IncomingMessage, socket: Duplex, head: Buffer) => boolean) | undefined;
+  logger: Logger;
+  /** This instance's token in `Via`, to recognise a request that looped back through it. */
+  viaToken: string;
+}
+
+interface Outcome {
+  result: string;
+  status: number;
+  bytes: number;
+  upstream?: string | undefined;
+  errorCode?: string | undefined;
+}
+
+export function createProxyServer(deps: ProxyServerDeps): Server {
+  const { config } = deps;
+  const clients = new ClientAccess(config.allowedClients);
+  const hosts = new HostAccess(config.allowedHosts);
+  const backends = new Set(Object.keys(config.backends));
+  const targetRules = { backends, maxTargetLength: config.server.maxTargetLength };
+  const adminPrefix = config.admin.prefix;
+
+  const server = createServer(
+    {
+      noDelay: true,
+      keepAlive: true,
+      headersTimeout: config.server.headersTimeoutMs,
+      // Bounds the time to receive a request, not to send the response: long downloads are fine.
+      requestTimeout: config.server.headersTimeoutMs * 2,
+      keepAliveTimeout: config.server.keepAliveTimeoutMs,
+      maxHeaderSize: 16 * 1024,
+    },
+    (req, res) => {
+      const started = performance.now();
+      void handle(req, res).then(
+        (outcome) => finish(req, started, outcome),
+        (err: unknown) => {
+          const outcome = sendError(res, err, deps.logger);
+          finish(req, started, outcome);
+        },
+      );
+    },
+  );
+
+  server.on('connection', (socket: Socket) => {
+    // A client that accepts no bytes for this long (or never sends a request) is cut off.
+    socket.setTimeout(config.server.clientIdleTimeoutMs, () => socket.destroy());
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || (err.code !== undefined && ['ECONNRESET', 'EPIPE'].includes(err.code))) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+  });
+
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!clients.allows(req.socket.remoteAddress)) {
+      refuseRaw(socket, 403, 'client address not allowed');
+      return;
+    }
+    if (deps.connect?.(req, socket, head)) return;
+    refuseRaw(socket, 403, `CONNECT to ${req.url ?? '?'} is not allowed; list it under connect.allow in the config, or write the source as http://HTTPS///host/path to have it cached`);
+    publishRequest({ client: req.socket.remoteAddress ?? '?', method: 'CONNECT', target: req.url ?? '', result: 'refused', status: 403, bytes: 0, durationMs: 0, errorCode: 'HOARD_ERR_CONNECT_REFUSED' });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<Outcome> {
+    if (!clients.allows(req.socket.remoteAddress)) {
+      throw new HoardError('HOARD_ERR_CLIENT_NOT_ALLOWED', `client ${req.socket.remoteAddress ?? '?'} is outside the allowed networks`, {
+        detail: 'your address is not allowed to use this cache',
+      });
+    }
+    const rawTarget = req.url ?? '/';
+    if (deps.admin && (rawTarget === adminPrefix || rawTarget.startsWith(`${adminPrefix}/`) || rawTarget.startsWith(`${adminPrefix}?`))) {
+      const handled = await deps.admin(req, res, rawTarget.slice(adminPrefix.length) || '/');
+      if (handled) return { result: 'admin', status: res.statusCode, bytes: 0 };
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      throw new HoardError('HOARD_ERR_METHOD_NOT_ALLOWED', `method ${req.method ?? '?'} is not served; use GET or HEAD`);
+    }
+    if (rawTarget === '/' || rawTarget.startsWith('/?')) {
+      const page = usagePage(req.headers.host);
+      res.writeHead(406, 'Usage Information', { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page) });
+      res.end(req.method === 'HEAD' ? undefined : page);
+      return { result: 'usage', status: 406, bytes: 0 };
+    }
+    const via = req.headers.via;
+    if (via !== undefined && via.includes(deps.viaToken)) {
+      throw new HoardError('HOARD_ERR_LOOP_DETECTED', `request ${rawTarget} came back through this cache (Via: ${via})`, { detail: 'request loop detected' });
+    }
+    const target = parseRequestTarget(rawTarget, targetRules);
+    if (target.upstream.kind === 'origin' && !hosts.allows(target.upstream.host)) {
+      throw new HoardError('HOARD_ERR_HOST_NOT_ALLOWED', `host ${target.upstream.host} is not in allowedHosts`, { detail: `host ${target.upstream.host} is not allowed by this cache` });
+    }
+    const policy = deps.classify(target.path);
+    if (!policy) {
+      throw new HoardError('HOARD_ERR_NOT_REPOSITORY_PATH', `${target.path} is not an apt repository file`, {
+        detail: 'only apt repository files (dists/, pool/, by-hash/) are proxied',
+      });
+    }
+    return serveTarget(req, res, target, policy);
+  }
+
+  async function serveTarget(req: IncomingMessage, res: ServerResponse, target: ParsedTarget, policy: PathPolicy): Promise<Outcome> {
+    const upstream = deps.resolveUpstream(target.upstream);
+    let lookup: CacheLookup;
+    try {
+      lookup = await deps.cache.get(upstream, target.path, policy);
+    } catch (err) {
+      const outcome = sendError(res, err, deps.logger);
+      return { ...outcome, upstream: upstream.key };
+    }
+    if (lookup.kind === 'status') {
+      const body = `${lookup.reason}\n`;
+      res.writeHead(lookup.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-hoard-cache': lookup.source.toUpperCase() });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return { result: lookup.status === 404 ? 'not-found' : 'upstream-status', status: lookup.status, bytes: 0, upstream: upstream.key };
+    }
+    const headers: Record<string, string> = { 'x-hoard-cache': lookup.source.toUpperCase(), via: `1.1 ${deps.viaToken}` };
+    if (lookup.warning !== undefined) headers.warning = lookup.warning;
+    const served = await serveObject(req, res, lookup.object, headers);
+    const errorCode = served.error && isHoardError(served.error) ? served.error.code : served.error ? 'HOARD_ERR_CLIENT_GONE' : undefined;
+    if (served.error && isHoardError(served.error)) {
+      deps.logger.warn({ target: req.url, code: served.error.code, err: served.error.message }, 'response cut: the object could not be delivered whole');
+    }
+    return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, errorCode };
+  }
+
+  function finish(req: IncomingMessage, started: number, outcome: Outcome): void {
+    publishRequest({
+      client: req.socket.remoteAddress ?? '?',
+      method: req.method ?? '?',
+      target: req.url ?? '',
+      result: outcome.result,
+      status: outcome.status,
+      bytes: outcome.bytes,
+      durationMs: performance.now() - started,
+      upstream: outcome.upstream,
+      errorCode: outcome.errorCode,
+    });
+  }
+
+  return server;
+}
+
+function sendError(res: ServerResponse, err: unknown, logger: Logger): Outcome {
+  const error = isHoardError(err) ? err : new HoardError('HOARD_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+  if (error.code === 'HOARD_ERR_INTERNAL') logger.error({ err }, 'internal error');
+  const status = statusForCode[error.code];
+  const result = status === 403 || status === 400 || status === 405 || status === 414 || status === 508 ? 'refused' : 'error';
+  if (res.headersSent) {
+    res.destroy(error);
+    return { result, status: res.statusCode, bytes: 0, errorCode: error.code };
+  }
+  // One line a person can act on; client errors show the message, server-side ones the safe detail.
+  const line = `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code });
+  res.end(res.req.method === 'HEAD' ? undefined : line);
+  return { result, status, bytes: 0, errorCode: error.code };
+}
+
+function refuseRaw(socket: Duplex, status: number, reason: string): void {
+  const body = `${reason}\n`;
+  socket.end(`HTTP/1.1 ${status} Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}

@@ -1,0 +1,158 @@
+// Composition root: the only place that builds concrete classes and wires them; also the CLI entry point.
+import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { Server } from 'node:http';
+import { createAdminRoutes } from './admin/admin-routes.ts';
+import { ReadThroughCache } from './cache/read-through-cache.ts';
+import { noVerifier } from './cache/content-verifier.ts';
+import { parseCliArgs, splitListen, usage } from './cli/cli-args.ts';
+import { systemClock } from './clock.ts';
+import { loadConfig } from './config/config-loader.ts';
+import type { HoardConfig } from './config/config-schema.ts';
+import { isHoardError } from './errors.ts';
+import { channels, type RequestEvent } from './events.ts';
+import { createProxyServer } from './http/proxy-server.ts';
+import type { UpstreamRef } from './http/request-target.ts';
+import { createLogger } from './logger.ts';
+import { classifyAptPath } from './protocols/apt/path-class.ts';
+import { FsBlobStore } from './storage/fs-blob-store.ts';
+import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
+import { reconcileStore } from './storage/store-reconciler.ts';
+import type { Upstream } from './upstream/fetcher.ts';
+import { HttpFetcher } from './upstream/http-fetcher.ts';
+import { MirrorHealth } from './upstream/mirror-health.ts';
+import { MirrorSet } from './upstream/mirror-set.ts';
+import { readFileSync } from 'node:fs';
+
+const version = '0.1.0';
+
+export interface RunningHoard {
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
+  const logger = createLogger(config.logLevel);
+  const clock = systemClock;
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+
+  const blobs = new FsBlobStore(dataDir);
+  await blobs.init();
+  const index = new SqliteMetadataIndex(dataDir);
+  const reconciled = await reconcileStore(blobs, index);
+  if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
+
+  const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
+  const health = new MirrorHealth(clock, config.upstream.mirrorCooldownSeconds * 1000);
+  const fetcherOptions = { connectTimeoutMs: config.upstream.connectTimeoutMs, idleTimeoutMs: config.upstream.idleTimeoutMs, via: `1.1 ${viaToken}`, userAgent: `hoard/${version}` };
+  const fetcher = new HttpFetcher(fetcherOptions);
+  const fetchers = [fetcher];
+
+  const backends = new Map<string, Upstream>();
+  for (const [name, backend] of Object.entries(config.backends)) {
+    let backendFetcher = fetcher;
+    if (backend.caFile !== undefined) {
+      backendFetcher = new HttpFetcher({ ...fetcherOptions, ca: [readFileSync(backend.caFile, 'utf8')] });
+      fetchers.push(backendFetcher);
+    }
+    backends.set(name, new MirrorSet({ key: `backend:${name}`, mirrors: backend.mirrors.map((m) => new URL(m)), fetcher: backendFetcher, health, clock }));
+  }
+  // Origins reached in proxy and prefix mode; one tiny object per host, created on first use.
+  const origins = new Map<string, Upstream>();
+  const resolveUpstream = (ref: UpstreamRef): Upstream => {
+    if (ref.kind === 'backend') return backends.get(ref.name) as Upstream;
+    let upstream = origins.get(ref.key);
+    if (!upstream) {
+      upstream = new MirrorSet({ key: ref.key, mirrors: [new URL(ref.key)], fetcher, health, clock });
+      origins.set(ref.key, upstream);
+    }
+    return upstream;
+  };
+
+  const cache = new ReadThroughCache({
+    blobs,
+    index,
+    clock,
+    verifier: noVerifier,
+    logger,
+    indexMaxAgeSeconds: config.cache.indexMaxAgeSeconds,
+    notFoundTtlSeconds: config.cache.notFoundTtlSeconds,
+  });
+
+  const onRequest = (message: unknown) => {
+    const e = message as RequestEvent;
+    logger.info({ client: e.client, method: e.method, target: e.target, result: e.result, status: e.status, bytes: e.bytes, ms: Math.round(e.durationMs), upstream: e.upstream, code: e.errorCode }, 'request');
+  };
+  channels.request.subscribe(onRequest);
+
+  const server = createProxyServer({
+    config,
+    cache,
+    resolveUpstream,
+    classify: classifyAptPath,
+    admin: createAdminRoutes({ problems: () => [] }),
+    logger,
+    viaToken,
+  });
+  const { host, port } = splitListen(config.listen);
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
+  logger.info({ listen: config.listen, dataDir, objects: index.count() }, 'hoard is serving');
+
+  return {
+    server,
+    async close() {
+      channels.request.unsubscribe(onRequest);
+      server.closeIdleConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+      await Promise.all(fetchers.map((f) => f.close()));
+      index.close();
+    },
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseCliArgs(argv);
+  if (args.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const [command, sub] = args.command;
+  const overrides = { configPath: args.configPath, listen: args.listen, dataDir: args.dataDir, logLevel: args.logLevel };
+  if (command === 'config' && sub === 'check') {
+    const { source } = loadConfig(overrides);
+    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n`);
+    return 0;
+  }
+  if (command === 'serve') {
+    const { config } = loadConfig(overrides);
+    const running = await startHoard(config);
+    await new Promise<void>((done) => {
+      const stop = () => done();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    // In-flight downloads are abandoned: their temporary files are removed on the next start.
+    await Promise.race([running.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    return 0;
+  }
+  process.stderr.write(`hoard: unknown command "${args.command.join(' ')}"\n\n${usage}`);
+  return 2;
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`hoard: ${isHoardError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(isHoardError(err, 'HOARD_ERR_CONFIG') ? 78 : 1);
+    },
+  );
+}

@@ -1,0 +1,32 @@
+// The Fetcher seam: one HTTP exchange with an upstream, and Upstream: a named source of files with failover.
+import type { Readable } from 'node:stream';
+
+export interface FetchInit {
+  method: 'GET' | 'HEAD';
+  /** Extra request headers (conditional headers, Range); lower-case names. */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  /** Lower-case header names. */
+  headers: Record<string, string | undefined>;
+  /** The body; must be consumed or destroyed. Errors with a HoardError when the upstream fails mid-body. */
+  body: Readable;
+  /** The URL that finally answered (after mirror failover and redirects). */
+  url: URL;
+}
+
+export interface Fetcher {
+  /** Rejects with HOARD_ERR_UPSTREAM_UNREACHABLE / _TIMEOUT / _TLS when no response arrives. */
+  fetch(url: URL, init: FetchInit): Promise<UpstreamResponse>;
+}
+
+/** Where one upstream's files come from: a canonical identity and the logic to reach it. */
+export interface Upstream {
+  /** Canonical identity used in cache keys: `http://host:port`, `https://host` or `backend:<name>`. */
+  readonly key: string;
+  /** Fetches `path` (starting with `/`, raw-encoded as it goes on the wire), failing over between mirrors. */
+  fetch(path: string, init: FetchInit): Promise<UpstreamResponse>;
+}

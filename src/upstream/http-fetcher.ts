@@ -1,0 +1,105 @@
+// Fetcher over undici: pooled keep-alive connections, connect/idle timeouts, bounded redirects, optional extra CA.
+import { Agent } from 'undici';
+import type { Readable } from 'node:stream';
+import { publishUpstream } from '../events.ts';
+import { HoardError } from '../errors.ts';
+import type { FetchInit, Fetcher, UpstreamResponse } from './fetcher.ts';
+import { upstreamErrorFrom } from './upstream-errors.ts';
+
+export interface HttpFetcherOptions {
+  connectTimeoutMs: number;
+  /** Longest wait for response headers, and longest silence between body chunks. */
+  idleTimeoutMs: number;
+  /** Extra trusted CA certificates (PEM), added to the system store. */
+  ca?: string[] | undefined;
+  /** Sent upstream so that a chain of caches can detect loops. */
+  via: string;
+  userAgent: string;
+}
+
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+const maxRedirects = 5;
+
+export class HttpFetcher implements Fetcher {
+  readonly #agent: Agent;
+  readonly #options: HttpFetcherOptions;
+
+  constructor(options: HttpFetcherOptions) {
+    this.#options = options;
+    this.#agent = new Agent({
+      connect: {
+        timeout: options.connectTimeoutMs,
+        // Extra CAs add to the system store rather than replace it.
+        ...(options.ca && options.ca.length > 0 ? { ca: [...tlsRootCertificates(), ...options.ca] } : {}),
+      },
+      headersTimeout: options.idleTimeoutMs,
+      bodyTimeout: options.idleTimeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: 64,
+    });
+  }
+
+  async fetch(url: URL, init: FetchInit): Promise<UpstreamResponse> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      const started = performance.now();
+      let response;
+      try {
+        response = await this.#agent.request({
+          origin: current.origin,
+          path: current.pathname + current.search,
+          method: init.method,
+          headers: {
+            ...init.headers,
+            'user-agent': this.#options.userAgent,
+            via: this.#options.via,
+            // Bytes are stored and hashed exactly as the repository published them.
+            'accept-encoding': 'identity',
+          },
+          signal: init.signal ?? null,
+        });
+      } catch (err) {
+        const error = upstreamErrorFrom(err, current.href);
+        publishUpstream({ upstream: current.origin, url: current.href, method: init.method, durationMs: performance.now() - started, errorCode: error.code, error: error.message });
+        throw error;
+      }
+      const headers = flattenHeaders(response.headers);
+      publishUpstream({ upstream: current.origin, url: current.href, method: init.method, status: response.statusCode, durationMs: performance.now() - started });
+      const location = headers.location;
+      if (redirectStatuses.has(response.statusCode) && location !== undefined) {
+        response.body.destroy();
+        if (hop >= maxRedirects) throw new HoardError('HOARD_ERR_UPSTREAM_STATUS', `too many redirects from ${url.href}`, { detail: 'upstream redirect loop' });
+        const next = new URL(location, current);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+          throw new HoardError('HOARD_ERR_UPSTREAM_STATUS', `upstream redirected ${current.href} to a non-HTTP URL`, { detail: 'upstream redirect refused' });
+        }
+        // Never follow a redirect from https down to http: that would silently downgrade the transport.
+        if (current.protocol === 'https:' && next.protocol === 'http:') {
+          throw new HoardError('HOARD_ERR_UPSTREAM_STATUS', `upstream redirected ${current.href} from https to http`, { detail: 'upstream redirect downgrade refused' });
+        }
+        current = next;
+        continue;
+      }
+      return { status: response.statusCode, headers, body: response.body as unknown as Readable, url: current };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}
+
+function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(raw)) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}
+
+let systemRoots: string[] | undefined;
+function tlsRootCertificates(): string[] {
+  if (systemRoots === undefined) {
+    // Lazy import keeps tls out of the start-up path for plain-http setups.
+    systemRoots = [...(process.getBuiltinModule('node:tls').getCACertificates?.('default') ?? [])];
+  }
+  return systemRoots;
+}

@@ -1,0 +1,70 @@
+// An Upstream backed by an ordered list of mirrors: tried in order, failing over on network errors and 5xx.
+import type { Clock } from '../clock.ts';
+import { HoardError, isHoardError } from '../errors.ts';
+import type { FetchInit, Fetcher, Upstream, UpstreamResponse } from './fetcher.ts';
+import type { MirrorHealth } from './mirror-health.ts';
+
+export interface MirrorSetOptions {
+  key: string;
+  /** Base URLs; a request path is appended to each (`http://mirror.example/debian` + `/dists/...`). */
+  mirrors: URL[];
+  fetcher: Fetcher;
+  health: MirrorHealth;
+  clock: Clock;
+}
+
+export class MirrorSet implements Upstream {
+  readonly key: string;
+  readonly #mirrors: URL[];
+  readonly #fetcher: Fetcher;
+  readonly #health: MirrorHealth;
+
+  constructor(options: MirrorSetOptions) {
+    this.key = options.key;
+    this.#mirrors = options.mirrors;
+    this.#fetcher = options.fetcher;
+    this.#health = options.health;
+  }
+
+  get mirrors(): readonly URL[] {
+    return this.#mirrors;
+  }
+
+  async fetch(path: string, init: FetchInit): Promise<UpstreamResponse> {
+    // Mirrors in cooldown go last rather than never: when all are failing, one still gets a try.
+    const ordered = [...this.#mirrors].sort((a, b) => Number(this.#health.coolingDown(a.href)) - Number(this.#health.coolingDown(b.href)));
+    let lastError: HoardError | undefined;
+    let lastServerError: UpstreamResponse | undefined;
+    for (const base of ordered) {
+      const url = joinUrl(base, path);
+      try {
+        const response = await this.#fetcher.fetch(url, init);
+        if (response.status >= 500) {
+          this.#health.failure(base.href, `HTTP ${response.status}`);
+          lastServerError?.body.destroy();
+          lastServerError = response;
+          continue;
+        }
+        this.#health.success(base.href);
+        lastServerError?.body.destroy();
+        return response;
+      } catch (err) {
+        if (init.signal?.aborted) throw err;
+        const error = isHoardError(err) ? err : new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', String(err), { cause: err });
+        // A TLS failure is a configuration problem, not an outage: report it as it is.
+        this.#health.failure(base.href, error.message);
+        lastError = error;
+      }
+    }
+    if (lastServerError) return lastServerError;
+    throw lastError ?? new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', `no mirror configured for ${this.key}`);
+  }
+}
+
+/** Appends an already-encoded absolute path to a base URL that may carry a path prefix. */
+export function joinUrl(base: URL, path: string): URL {
+  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+  const url = new URL(base.href);
+  url.pathname = prefix + path;
+  return url;
+}

@@ -1,0 +1,53 @@
+// Maps the errors of the HTTP client (undici, node:net, node:tls) to hoard's error codes.
+import { HoardError } from '../errors.ts';
+
+const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const tlsCodes = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'EPROTO',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/** Turns any failure of an upstream exchange into a HoardError; `duringBody` marks a cut after headers. */
+export function upstreamErrorFrom(err: unknown, url: string, duringBody = false): HoardError {
+  if (err instanceof HoardError) return err;
+  const code = errorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (code !== undefined && timeoutCodes.has(code)) {
+    return new HoardError('HOARD_ERR_UPSTREAM_TIMEOUT', `upstream ${url} stalled (${code})`, { cause: err, detail: 'upstream timed out' });
+  }
+  if (code !== undefined && tlsCodes.has(code)) {
+    return new HoardError('HOARD_ERR_UPSTREAM_TLS', `TLS check of ${url} failed: ${message} (${code})`, {
+      cause: err,
+      detail: `upstream certificate not trusted: ${message}`,
+    });
+  }
+  if (duringBody) {
+    return new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream ${url} broke off the body: ${message}`, { cause: err, detail: 'upstream closed the connection early' });
+  }
+  return new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', `upstream ${url} unreachable: ${message}${code ? ` (${code})` : ''}`, {
+    cause: err,
+    detail: 'upstream unreachable',
+  });
+}
+
+function errorCode(err: unknown): string | undefined {
+  let cur: unknown = err;
+  // undici wraps socket and TLS errors; the useful code is often on the cause.
+  for (let depth = 0; depth < 4 && cur !== null && typeof cur === 'object'; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET' && code !== 'UND_ERR_CONNECT') return code;
+    if (typeof code === 'string' && (cur as { cause?: unknown }).cause === undefined) return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
