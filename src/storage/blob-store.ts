@@ -18,6 +18,7 @@ export interface ExpectedContent {
  * One in-progress write. Bytes are invisible to `BlobStore` readers until `commit` succeeds.
  * While writing, `readAt` lets other readers follow the bytes already written (late joiners of a
  * shared download read the prefix from here, then wait for more).
+ * Every writer must end in `commit` or `abort`: until then it holds resources (an open file).
  */
 export interface BlobWriter {
   /** Bytes written so far. */
@@ -44,13 +45,23 @@ export interface BlobStore {
   /** Creates what is missing and deletes temporary files left by a crash. */
   init(): Promise<void>;
   stat(digest: string): Promise<BlobInfo | undefined>;
-  /** A stream of bytes [start, endInclusive] of a committed blob. */
+  /**
+   * A stream of bytes [start, endInclusive] of a committed blob (by default from its first byte to its
+   * last). A missing blob (or one deleted before the stream opens it), or an `endInclusive` past the
+   * blob's last byte, errors the stream with HOARD_ERR_STORE_IO: a stream never ends short silently,
+   * so callers clamp ranges to the size they know. `start > endInclusive` gives an empty stream.
+   */
   createReadStream(digest: string, start?: number, endInclusive?: number): Readable;
   createWriter(): Promise<BlobWriter>;
   /** Removes a committed blob; no error when it is already gone. */
   delete(digest: string): Promise<void>;
   /** Every committed blob. */
   list(): AsyncIterable<BlobInfo>;
-  /** Re-hashes a committed blob; true when its bytes still match its digest. */
+  /** Re-hashes a committed blob; true when its bytes still match its digest (false when it is missing). */
   verify(digest: string): Promise<boolean>;
+  /**
+   * Moves a committed blob out of the store, kept aside for inspection (`hoard verify` uses it for
+   * blobs that fail `verify`); no error when it is already gone. Optional: a store may not support it.
+   */
+  quarantine?(digest: string): Promise<void>;
 }

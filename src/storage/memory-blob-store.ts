@@ -1,0 +1,270 @@
+// MemoryBlobStore: the BlobStore contract held in memory, for unit tests of the layers above storage.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { HoardError } from '../errors.ts';
+import { assertBlobDigest } from './blob-digest.ts';
+import type { BlobInfo, BlobStore, BlobWriter, ExpectedContent } from './blob-store.ts';
+
+export interface MemoryBlobStoreOptions {
+  /**
+   * Bytes the store may hold, committed and in-progress writes together; a write past it rejects with
+   * HOARD_ERR_STORE_FULL, as a full disk would. Unlimited by default.
+   */
+  readonly capacityBytes?: number | undefined;
+}
+
+interface Ledger {
+  /** Claims room for `bytes` more, or throws HOARD_ERR_STORE_FULL. */
+  reserve(bytes: number): void;
+  release(bytes: number): void;
+  /** Stores a committed blob; false when the digest was stored already. */
+  publish(digest: string, bytes: Buffer): boolean;
+}
+
+// Small chunks, so that tests of consumers see several of them even for modest blobs.
+const streamChunkBytes = 64 * 1024;
+
+export class MemoryBlobStore implements BlobStore {
+  readonly #blobs = new Map<string, Buffer>();
+  readonly #quarantined = new Map<string, Buffer>();
+  readonly #capacity: number;
+  #reserved = 0;
+  // What writers may do to the store, without making it public API.
+  readonly #ledger: Ledger = {
+    reserve: (bytes) => {
+      if (this.#reserved + bytes > this.#capacity) {
+        throw new HoardError('HOARD_ERR_STORE_FULL', 'the memory blob store is full (capacityBytes reached)');
+      }
+      this.#reserved += bytes;
+    },
+    release: (bytes) => {
+      this.#reserved -= bytes;
+    },
+    publish: (digest, bytes) => {
+      if (this.#blobs.has(digest)) return false;
+      this.#blobs.set(digest, bytes);
+      return true;
+    },
+  };
+
+  constructor(options: MemoryBlobStoreOptions = {}) {
+    this.#capacity = options.capacityBytes ?? Infinity;
+  }
+
+  async init(): Promise<void> {
+    // Nothing survives a restart of a memory store, so there is nothing to clean.
+  }
+
+  async stat(digest: string): Promise<BlobInfo | undefined> {
+    assertBlobDigest(digest);
+    await Promise.resolve();
+    const blob = this.#blobs.get(digest);
+    return blob === undefined ? undefined : { digest, size: blob.length };
+  }
+
+  createReadStream(digest: string, start = 0, endInclusive?: number): Readable {
+    assertBlobDigest(digest);
+    if (!Number.isSafeInteger(start) || start < 0 || (endInclusive !== undefined && !Number.isSafeInteger(endInclusive))) {
+      throw new HoardError('HOARD_ERR_INTERNAL', `blob range ${start}-${endInclusive} is not a pair of non-negative integers`);
+    }
+    const blobs = this.#blobs;
+    let bytes: Buffer | undefined;
+    let position = start;
+    return new Readable({
+      highWaterMark: streamChunkBytes,
+      // Looked up on first read, like a file opened by the stream: a delete before that is seen.
+      read() {
+        if (bytes === undefined) {
+          bytes = blobs.get(digest);
+          if (bytes === undefined) {
+            this.destroy(missingBlob(digest));
+            return;
+          }
+          if (endInclusive !== undefined && endInclusive >= bytes.length && start <= endInclusive) {
+            this.destroy(new HoardError('HOARD_ERR_STORE_IO', `blob ${digest} ends at byte ${bytes.length}, before the requested ${endInclusive}`));
+            return;
+          }
+        }
+        const end = Math.min(endInclusive === undefined ? Infinity : endInclusive + 1, bytes.length);
+        if (position >= end) {
+          this.push(null);
+          return;
+        }
+        const next = Math.min(end, position + streamChunkBytes);
+        // A copy: a consumer must not be able to change the stored bytes.
+        this.push(Buffer.from(bytes.subarray(position, next)));
+        position = next;
+      },
+    });
+  }
+
+  async createWriter(): Promise<BlobWriter> {
+    await Promise.resolve();
+    return new MemoryBlobWriter(this.#ledger);
+  }
+
+  async delete(digest: string): Promise<void> {
+    assertBlobDigest(digest);
+    await Promise.resolve();
+    const blob = this.#blobs.get(digest);
+    if (blob === undefined) return;
+    this.#blobs.delete(digest);
+    this.#reserved -= blob.length;
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    for (const [digest, blob] of [...this.#blobs]) {
+      await Promise.resolve();
+      yield { digest, size: blob.length };
+    }
+  }
+
+  async verify(digest: string): Promise<boolean> {
+    assertBlobDigest(digest);
+    await Promise.resolve();
+    const blob = this.#blobs.get(digest);
+    return blob !== undefined && createHash('sha256').update(blob).digest('hex') === digest;
+  }
+
+  async quarantine(digest: string): Promise<void> {
+    assertBlobDigest(digest);
+    await Promise.resolve();
+    const blob = this.#blobs.get(digest);
+    if (blob === undefined) return;
+    this.#blobs.delete(digest);
+    this.#reserved -= blob.length;
+    this.#quarantined.set(digest, blob);
+  }
+
+  /** Digests moved aside by `quarantine`. */
+  quarantined(): string[] {
+    return [...this.#quarantined.keys()];
+  }
+
+  /** The stored bytes themselves, not a copy: tests change them to simulate a rotting disk. */
+  rawBytes(digest: string): Uint8Array | undefined {
+    return this.#blobs.get(digest);
+  }
+
+  /** Bytes held now, committed and in progress. */
+  get usedBytes(): number {
+    return this.#reserved;
+  }
+}
+
+function missingBlob(digest: string): HoardError {
+  const cause = Object.assign(new Error(`no blob ${digest}`), { code: 'ENOENT' });
+  return new HoardError('HOARD_ERR_STORE_IO', `cannot open blob ${digest}: it is not stored`, { cause });
+}
+
+type WriterState = 'writing' | 'committing' | 'committed' | 'aborted' | 'failed';
+
+// A turn of the event loop, as a disk write takes: followers must cope with bytes arriving later.
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+class MemoryBlobWriter implements BlobWriter {
+  readonly #ledger: Ledger;
+  #buffer = Buffer.alloc(0);
+  // Bytes placed in the buffer; `#written` trails it by one turn per write, like a file write landing.
+  #filled = 0;
+  #written = 0;
+  #state: WriterState = 'writing';
+  #failure: HoardError | undefined;
+  #commit: Promise<BlobInfo> | undefined;
+  #abort: Promise<void> | undefined;
+
+  constructor(ledger: Ledger) {
+    this.#ledger = ledger;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#state !== 'writing') {
+      throw new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : 'commit'}`);
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+    if (chunk.byteLength === 0) return;
+    try {
+      this.#ledger.reserve(chunk.byteLength);
+    } catch (err) {
+      this.#failure = err as HoardError;
+      throw err;
+    }
+    const end = this.#filled + chunk.byteLength;
+    if (end > this.#buffer.length) {
+      const grown = Buffer.alloc(Math.max(end, this.#buffer.length * 2, 4096));
+      this.#buffer.copy(grown, 0, 0, this.#filled);
+      this.#buffer = grown;
+    }
+    this.#buffer.set(chunk, this.#filled);
+    this.#filled = end;
+    await nextTurn();
+    // setImmediate callbacks run in order, so `#written` only grows.
+    this.#written = end;
+  }
+
+  async readAt(position: number, length: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(position) || position < 0 || !Number.isSafeInteger(length) || length < 0) {
+      throw new HoardError('HOARD_ERR_INTERNAL', `readAt(${position}, ${length}): position and length must be non-negative integers`);
+    }
+    if (this.#state === 'aborted' || this.#state === 'failed') {
+      throw new HoardError('HOARD_ERR_STORE_IO', 'the blob write was abandoned; its bytes are gone');
+    }
+    await Promise.resolve();
+    const n = Math.min(length, this.#written - position);
+    if (n <= 0) return new Uint8Array(0);
+    return Buffer.from(this.#buffer.subarray(position, position + n));
+  }
+
+  commit(expected: ExpectedContent = {}): Promise<BlobInfo> {
+    if (this.#commit !== undefined) return this.#commit;
+    if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
+    this.#state = 'committing';
+    this.#commit = this.#finishCommit(expected);
+    return this.#commit;
+  }
+
+  abort(): Promise<void> {
+    if (this.#abort !== undefined) return this.#abort;
+    if (this.#commit !== undefined) return this.#commit.then(noop, noop);
+    this.#state = 'aborted';
+    this.#ledger.release(this.#filled);
+    this.#abort = nextTurn();
+    return this.#abort;
+  }
+
+  async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
+    // Lets writes already started land first, as the fs writer's queue does.
+    await nextTurn();
+    try {
+      if (this.#failure !== undefined) throw this.#failure;
+      const size = this.#filled;
+      const bytes = Buffer.from(this.#buffer.subarray(0, size));
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      if (expected.size !== undefined && expected.size !== size) {
+        const message = `the body has ${size} bytes, expected ${expected.size}`;
+        throw new HoardError('HOARD_ERR_SIZE_MISMATCH', message, { detail: message });
+      }
+      if (expected.sha256 !== undefined) {
+        assertBlobDigest(expected.sha256);
+        if (expected.sha256 !== digest) {
+          const message = `the body has SHA-256 ${digest}, expected ${expected.sha256}`;
+          throw new HoardError('HOARD_ERR_DIGEST_MISMATCH', message, { detail: message });
+        }
+      }
+      // The writer's reservation becomes the blob's, or is given back when the blob was stored already.
+      if (!this.#ledger.publish(digest, bytes)) this.#ledger.release(size);
+      this.#state = 'committed';
+      return { digest, size };
+    } catch (err) {
+      this.#state = 'failed';
+      this.#ledger.release(this.#filled);
+      throw err;
+    }
+  }
+}
+
+const noop = (): void => {};

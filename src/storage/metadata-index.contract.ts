@@ -1,0 +1,168 @@
+// The MetadataIndex contract suite: every MetadataIndex implementation runs it from its own test file.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { MetadataIndex, ObjectEntry } from './metadata-index.ts';
+
+export function digestOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A complete entry for `path` on a test upstream; `overrides` replace any field. */
+export function sampleEntry(path: string, overrides: Partial<ObjectEntry> = {}): ObjectEntry {
+  const upstream = overrides.upstream ?? 'http://deb.debian.org:80';
+  return {
+    key: `${upstream}${path}`,
+    upstream,
+    path,
+    digest: digestOf(path),
+    size: path.length * 100,
+    lastModified: 'Sat, 01 Mar 2025 10:00:00 GMT',
+    upstreamEtag: '"abc-123"',
+    contentType: 'application/vnd.debian.binary-package',
+    storedAt: 1_740_000_000_000,
+    validatedAt: 1_740_000_000_000,
+    lastAccessAt: 1_740_000_000_000,
+    verification: 'hash-verified',
+    ...overrides,
+  };
+}
+
+/** An entry without any of the optional fields. */
+export function bareEntry(path: string, overrides: Partial<ObjectEntry> = {}): ObjectEntry {
+  const { lastModified: _l, upstreamEtag: _e, contentType: _c, ...bare } = sampleEntry(path, overrides);
+  return bare;
+}
+
+function keys(entries: Iterable<ObjectEntry>): string[] {
+  return [...entries].map((entry) => entry.key).sort();
+}
+
+export function metadataIndexContract(name: string, makeIndex: () => MetadataIndex | Promise<MetadataIndex>): void {
+  void describe(`MetadataIndex contract: ${name}`, () => {
+    void it('puts and gets entries, with and without optional fields', async () => {
+      const index = await makeIndex();
+      const full = sampleEntry('/debian/pool/main/h/hello/hello_2.10-3_amd64.deb', { verification: 'authenticated' });
+      const bare = bareEntry('/debian/dists/bookworm/InRelease', { verification: 'unverified' });
+      index.put(full);
+      index.put(bare);
+      assert.deepEqual(index.get(full.key), full);
+      assert.deepEqual(index.get(bare.key), bare);
+      assert.equal(index.get('http://deb.debian.org:80/nope'), undefined);
+      assert.equal(index.count(), 2);
+      index.close();
+    });
+
+    void it('drops optional fields given as undefined', async () => {
+      const index = await makeIndex();
+      const entry = { ...bareEntry('/a'), lastModified: undefined, upstreamEtag: undefined, contentType: undefined };
+      index.put(entry);
+      assert.deepEqual(index.get(entry.key), bareEntry('/a'));
+      index.close();
+    });
+
+    void it('keeps its own copy of a put entry', async () => {
+      const index = await makeIndex();
+      const entry = sampleEntry('/copy');
+      const mutable = { ...entry };
+      index.put(mutable);
+      mutable.size = 1;
+      assert.deepEqual(index.get(entry.key), entry);
+      index.close();
+    });
+
+    void it('replaces the entry of a key put again, moving it between digests', async () => {
+      const index = await makeIndex();
+      const first = sampleEntry('/dists/stable/Release');
+      const second = sampleEntry('/dists/stable/Release', { digest: digestOf('newer'), size: 42, storedAt: 2 });
+      index.put(first);
+      index.put(second);
+      assert.deepEqual(index.get(first.key), second);
+      assert.equal(index.count(), 1);
+      assert.deepEqual(index.byDigest(first.digest), []);
+      assert.deepEqual(index.byDigest(second.digest), [second]);
+      index.close();
+    });
+
+    void it('deletes entries; deleting a missing key is no error', async () => {
+      const index = await makeIndex();
+      const a = sampleEntry('/a');
+      const b = sampleEntry('/b');
+      index.put(a);
+      index.put(b);
+      index.delete(a.key);
+      index.delete(a.key);
+      index.delete('http://nowhere:80/x');
+      assert.equal(index.get(a.key), undefined);
+      assert.deepEqual(index.get(b.key), b);
+      assert.equal(index.count(), 1);
+      assert.deepEqual(index.byDigest(a.digest), []);
+      index.close();
+    });
+
+    void it('records an access with touch without changing an entry already handed out', async () => {
+      const index = await makeIndex();
+      const entry = sampleEntry('/touched');
+      index.put(entry);
+      const before = index.get(entry.key);
+      index.touch(entry.key, entry.lastAccessAt + 5000);
+      assert.deepEqual(index.get(entry.key), { ...entry, lastAccessAt: entry.lastAccessAt + 5000 });
+      assert.deepEqual(before, entry);
+      index.touch('http://deb.debian.org:80/never-put', 1);
+      assert.equal(index.get('http://deb.debian.org:80/never-put'), undefined);
+      assert.equal(index.count(), 1);
+      index.close();
+    });
+
+    void it('records a revalidation with markValidated', async () => {
+      const index = await makeIndex();
+      const entry = sampleEntry('/dists/stable/InRelease');
+      index.put(entry);
+      index.markValidated(entry.key, entry.validatedAt + 60_000);
+      assert.deepEqual(index.get(entry.key), { ...entry, validatedAt: entry.validatedAt + 60_000 });
+      index.markValidated('http://deb.debian.org:80/never-put', 1);
+      assert.equal(index.count(), 1);
+      index.close();
+    });
+
+    void it('lists all entries, and tolerates deletes while listing', async () => {
+      const index = await makeIndex();
+      const entries = Array.from({ length: 50 }, (_, i) => sampleEntry(`/pool/${i}.deb`));
+      for (const entry of entries) index.put(entry);
+      assert.deepEqual(keys(index.all()), keys(entries));
+      let seen = 0;
+      for (const entry of index.all()) {
+        seen += 1;
+        index.delete(entry.key);
+      }
+      assert.equal(seen, 50);
+      assert.equal(index.count(), 0);
+      assert.deepEqual([...index.all()], []);
+      index.close();
+    });
+
+    void it('finds every entry pointing at a digest', async () => {
+      const index = await makeIndex();
+      const digest = digestOf('shared');
+      const a = sampleEntry('/a.deb', { digest });
+      const b = sampleEntry('/b.deb', { digest, upstream: 'https://mirror.example:443' });
+      const c = sampleEntry('/c.deb');
+      for (const entry of [a, b, c]) index.put(entry);
+      assert.deepEqual(keys(index.byDigest(digest)), keys([a, b]));
+      assert.deepEqual(index.byDigest(digestOf('nothing')), []);
+      index.touch(a.key, 99);
+      assert.equal(index.byDigest(digest).find((entry) => entry.key === a.key)?.lastAccessAt, 99);
+      index.delete(b.key);
+      assert.deepEqual(keys(index.byDigest(digest)), [a.key]);
+      index.close();
+    });
+
+    void it('closes twice without complaint', async () => {
+      const index = await makeIndex();
+      index.put(sampleEntry('/x'));
+      index.touch(sampleEntry('/x').key, 5);
+      index.close();
+      index.close();
+    });
+  });
+}

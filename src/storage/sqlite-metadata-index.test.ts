@@ -1,0 +1,174 @@
+// Tests of SqliteMetadataIndex: the MetadataIndex contract, plus persistence, batching and crash recovery.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, describe, it } from 'node:test';
+import { isHoardError } from '../errors.ts';
+import { bareEntry, metadataIndexContract, sampleEntry } from './metadata-index.contract.ts';
+import { indexSchemaVersion, SqliteMetadataIndex } from './sqlite-metadata-index.ts';
+
+const roots: string[] = [];
+after(async () => {
+  await Promise.all(roots.map((root) => rm(root, { recursive: true, force: true })));
+});
+
+async function newRoot(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'hoard-sqlite-index-'));
+  roots.push(root);
+  return root;
+}
+
+metadataIndexContract('SqliteMetadataIndex', async () => new SqliteMetadataIndex(await newRoot()));
+
+/** Runs `body` (an ES module) in a child process and SIGKILLs it once it prints `ready`: a crash. */
+async function crashAfter(body: string): Promise<void> {
+  const child = spawn(process.execPath, ['--input-type=module', '--eval', `${body}\nprocess.stdout.write('ready\\n');\nsetInterval(() => {}, 1000);`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (data: Buffer) => {
+      if (data.toString().includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+void describe('SqliteMetadataIndex on disk', () => {
+  void it('keeps entries across close and reopen', async () => {
+    const root = await newRoot();
+    const entries = [
+      sampleEntry('/a.deb', { verification: 'authenticated' }),
+      bareEntry('/b.deb', { verification: 'unverified' }),
+      sampleEntry('/c.deb', { size: 2 ** 40, storedAt: Date.UTC(2030, 0, 1) }),
+    ];
+    const first = new SqliteMetadataIndex(root);
+    for (const entry of entries) first.put(entry);
+    first.put(sampleEntry('/deleted'));
+    first.delete(sampleEntry('/deleted').key);
+    first.markValidated(entries[0]?.key ?? '', 123);
+    first.close();
+    const second = new SqliteMetadataIndex(root);
+    assert.equal(second.count(), 3);
+    assert.deepEqual(second.get(entries[0]?.key ?? ''), { ...entries[0], validatedAt: 123 });
+    assert.deepEqual(second.get(entries[1]?.key ?? ''), entries[1]);
+    assert.deepEqual(second.get(entries[2]?.key ?? ''), entries[2]);
+    assert.deepEqual(second.byDigest(entries[2]?.digest ?? '').length, 1);
+    second.close();
+  });
+
+  void it('writes touches on close', async () => {
+    const root = await newRoot();
+    const entry = sampleEntry('/touched');
+    const first = new SqliteMetadataIndex(root, { touchFlushIntervalMs: 60_000 });
+    first.put(entry);
+    first.touch(entry.key, 777);
+    first.close();
+    const second = new SqliteMetadataIndex(root);
+    assert.equal(second.get(entry.key)?.lastAccessAt, 777);
+    second.close();
+  });
+
+  void it('writes touches in batches on a timer', async () => {
+    const root = await newRoot();
+    const entry = sampleEntry('/touched');
+    const index = new SqliteMetadataIndex(root, { touchFlushIntervalMs: 10 });
+    index.put(entry);
+    index.touch(entry.key, 1000);
+    const onDisk = (): number | undefined => {
+      const reader = new SqliteMetadataIndex(root);
+      const at = reader.get(entry.key)?.lastAccessAt;
+      reader.close();
+      return at;
+    };
+    assert.equal(onDisk(), entry.lastAccessAt, 'not written synchronously');
+    // Polled rather than slept for: the timer fires after 10 ms, but a loaded CI machine may be slow.
+    for (let waited = 0; onDisk() !== 1000 && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(onDisk(), 1000);
+    index.close();
+  });
+
+  void it('does not let a pending touch overwrite a later put', async () => {
+    const root = await newRoot();
+    const entry = sampleEntry('/replaced');
+    const index = new SqliteMetadataIndex(root, { touchFlushIntervalMs: 60_000 });
+    index.put(entry);
+    index.touch(entry.key, 5);
+    index.put({ ...entry, lastAccessAt: 9 });
+    index.close();
+    const reopened = new SqliteMetadataIndex(root);
+    assert.equal(reopened.get(entry.key)?.lastAccessAt, 9);
+    reopened.close();
+  });
+
+  void it('keeps committed puts when its process is killed, losing only unflushed touches', async () => {
+    const root = await newRoot();
+    const moduleUrl = new URL('./sqlite-metadata-index.ts', import.meta.url).href;
+    const contractUrl = new URL('./metadata-index.contract.ts', import.meta.url).href;
+    await crashAfter(`
+      import { SqliteMetadataIndex } from ${JSON.stringify(moduleUrl)};
+      import { sampleEntry } from ${JSON.stringify(contractUrl)};
+      const index = new SqliteMetadataIndex(${JSON.stringify(root)}, { touchFlushIntervalMs: 60_000 });
+      for (let i = 0; i < 100; i += 1) index.put(sampleEntry('/pool/' + i + '.deb'));
+      index.delete(sampleEntry('/pool/0.deb').key);
+      index.markValidated(sampleEntry('/pool/1.deb').key, 42);
+      index.touch(sampleEntry('/pool/2.deb').key, 43);
+    `);
+    const index = new SqliteMetadataIndex(root);
+    assert.equal(index.count(), 99);
+    assert.equal(index.get(sampleEntry('/pool/0.deb').key), undefined);
+    assert.equal(index.get(sampleEntry('/pool/1.deb').key)?.validatedAt, 42);
+    assert.deepEqual(index.get(sampleEntry('/pool/2.deb').key), sampleEntry('/pool/2.deb'));
+    assert.deepEqual(index.get(sampleEntry('/pool/99.deb').key), sampleEntry('/pool/99.deb'));
+    index.close();
+  });
+
+  void it('lets a second instance opened while the first was never closed see its puts', async () => {
+    const root = await newRoot();
+    const crashed = new SqliteMetadataIndex(root);
+    crashed.put(sampleEntry('/kept'));
+    const reopened = new SqliteMetadataIndex(root);
+    assert.deepEqual(reopened.get(sampleEntry('/kept').key), sampleEntry('/kept'));
+    reopened.close();
+    crashed.close();
+  });
+
+  void it('stores index.sqlite in WAL mode with a schema_version row', async () => {
+    const root = await newRoot();
+    new SqliteMetadataIndex(root).close();
+    assert.ok((await readdir(root)).includes('index.sqlite'));
+    const db = new DatabaseSync(join(root, 'index.sqlite'));
+    assert.deepEqual({ ...db.prepare('PRAGMA journal_mode').get() }, { journal_mode: 'wal' });
+    assert.deepEqual(
+      db.prepare('SELECT version FROM schema_version').all().map((row) => ({ ...row })),
+      [{ version: indexSchemaVersion }],
+    );
+    db.close();
+  });
+
+  void it('refuses an index written by a newer hoard', async () => {
+    const root = await newRoot();
+    new SqliteMetadataIndex(root).close();
+    const db = new DatabaseSync(join(root, 'index.sqlite'));
+    db.exec('UPDATE schema_version SET version = 99');
+    db.close();
+    assert.throws(() => new SqliteMetadataIndex(root), (err) => isHoardError(err, 'HOARD_ERR_STORE_IO') && /schema version 99/.test(err.message));
+  });
+
+  void it('answers reads but refuses writes after close, and ignores touches', async () => {
+    const root = await newRoot();
+    const index = new SqliteMetadataIndex(root);
+    const entry = sampleEntry('/x');
+    index.put(entry);
+    index.close();
+    assert.deepEqual(index.get(entry.key), entry);
+    index.touch(entry.key, 1);
+    assert.throws(() => index.put(entry), (err) => isHoardError(err, 'HOARD_ERR_INTERNAL'));
+    assert.throws(() => index.delete(entry.key), (err) => isHoardError(err, 'HOARD_ERR_INTERNAL'));
+  });
+});
