@@ -1,0 +1,176 @@
+// Unit tests of the read-through core over memory stores and a scripted upstream: coalescing, failure, freshness.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { pino } from 'pino';
+import { ManualClock } from '../clock.ts';
+import { HoardError } from '../errors.ts';
+import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
+import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
+import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
+import type { CachedObject, PathPolicy } from './cached-object.ts';
+import { noVerifier, type ContentVerifier } from './content-verifier.ts';
+import { ReadThroughCache } from './read-through-cache.ts';
+
+const immutable: PathPolicy = { mutable: false, kind: 'package', contentType: 'application/octet-stream' };
+const mutable: PathPolicy = { mutable: true, kind: 'index', contentType: 'application/octet-stream' };
+
+type Script = (path: string, init: FetchInit) => UpstreamResponse | Promise<UpstreamResponse>;
+
+class ScriptedUpstream implements Upstream {
+  readonly key = 'http://upstream.example';
+  readonly calls: Array<{ path: string; headers: Record<string, string> }> = [];
+  script: Script;
+  constructor(script: Script) {
+    this.script = script;
+  }
+  fetch(path: string, init: FetchInit): Promise<UpstreamResponse> {
+    this.calls.push({ path, headers: init.headers ?? {} });
+    return Promise.resolve(this.script(path, init));
+  }
+}
+
+function ok(body: Readable, headers: Record<string, string> = {}): UpstreamResponse {
+  return { status: 200, headers, body, url: new URL('http://upstream.example/') };
+}
+
+function setup(verifier: ContentVerifier = noVerifier) {
+  const clock = new ManualClock();
+  const blobs = new MemoryBlobStore();
+  const index = new MemoryMetadataIndex();
+  const cache = new ReadThroughCache({ blobs, index, clock, verifier, logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
+  return { clock, blobs, index, cache };
+}
+
+async function readAll(object: CachedObject): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of object.stream(0, undefined)) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+test('16 concurrent clients cause one upstream fetch and all get the same bytes, before the download ends', async () => {
+  const { cache, index } = setup();
+  const payload = randomBytes(3 * 1024 * 1024);
+  const body = new PassThrough();
+  const upstream = new ScriptedUpstream(() => ok(body, { 'content-length': String(payload.length) }));
+  const lookups = await Promise.all(Array.from({ length: 16 }, () => cache.get(upstream, '/pool/a.deb', immutable)));
+  assert.equal(upstream.calls.length, 1);
+  // Half the body is sent; every client must be able to read that half while the rest is still pending.
+  body.write(payload.subarray(0, payload.length / 2));
+  const firstBytes = await Promise.all(
+    lookups.map(async (l) => {
+      assert.equal(l.kind, 'object');
+      if (l.kind !== 'object') throw new Error('unreachable');
+      const stream = l.object.stream(0, 1023);
+      const got: Buffer[] = [];
+      for await (const c of stream) got.push(Buffer.from(c as Uint8Array));
+      return Buffer.concat(got);
+    }),
+  );
+  for (const b of firstBytes) assert.deepEqual(b, payload.subarray(0, 1024));
+  const full = lookups.map((l) => (l.kind === 'object' ? readAll(l.object) : Promise.reject(new Error('no object'))));
+  body.end(payload.subarray(payload.length / 2));
+  for (const b of await Promise.all(full)) assert.equal(sha(b), sha(payload));
+  assert.equal(index.get('http://upstream.example/pool/a.deb')?.digest, sha(payload));
+  // A late client is now a hit with no upstream traffic.
+  const late = await cache.get(upstream, '/pool/a.deb', immutable);
+  assert.equal(late.kind === 'object' && late.source, 'hit');
+  assert.equal(upstream.calls.length, 1);
+});
+
+test('a cut upstream errors every follower and stores nothing; the next request fetches again', async () => {
+  const { cache, index } = setup();
+  const payload = randomBytes(200_000);
+  const body = new PassThrough();
+  const upstream = new ScriptedUpstream(() => ok(body, { 'content-length': String(payload.length) }));
+  const [a, b] = await Promise.all([cache.get(upstream, '/pool/b.deb', immutable), cache.get(upstream, '/pool/b.deb', immutable)]);
+  body.write(payload.subarray(0, 50_000));
+  body.destroy(new Error('socket hang up'));
+  for (const l of [a, b]) {
+    if (l?.kind !== 'object') throw new Error('expected an object');
+    await assert.rejects(readAll(l.object));
+  }
+  assert.equal(index.get('http://upstream.example/pool/b.deb'), undefined);
+  upstream.script = () => ok(Readable.from([payload]), { 'content-length': String(payload.length) });
+  const again = await cache.get(upstream, '/pool/b.deb', immutable);
+  if (again.kind !== 'object') throw new Error('expected an object');
+  assert.equal(sha(await readAll(again.object)), sha(payload));
+  assert.equal(upstream.calls.length, 2);
+});
+
+test('a body shorter than Content-Length is not stored', async () => {
+  const { cache, index } = setup();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.alloc(10)]), { 'content-length': '20' }));
+  const l = await cache.get(upstream, '/pool/c.deb', immutable);
+  if (l.kind !== 'object') throw new Error('expected an object');
+  await assert.rejects(readAll(l.object), (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_UPSTREAM_TRUNCATED');
+  assert.equal(index.count(), 0);
+});
+
+test('mutable files are revalidated once stale, with one conditional request for all clients', async () => {
+  const { cache, clock } = setup();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('v1')]), { 'content-length': '2', 'last-modified': 'Mon, 02 Jan 2026 00:00:00 GMT', etag: '"u1"' }));
+  const first = await cache.get(upstream, '/dists/x/InRelease', mutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  await readAll(first.object);
+  clock.advance(10_000);
+  assert.equal((await cache.get(upstream, '/dists/x/InRelease', mutable)).kind === 'object' && upstream.calls.length, 1);
+  clock.advance(25_000);
+  upstream.script = () => ({ status: 304, headers: {}, body: Readable.from([]), url: new URL('http://upstream.example/') });
+  const many = await Promise.all(Array.from({ length: 8 }, () => cache.get(upstream, '/dists/x/InRelease', mutable)));
+  assert.equal(upstream.calls.length, 2);
+  assert.equal(upstream.calls[1]?.headers['if-none-match'], '"u1"');
+  assert.equal(upstream.calls[1]?.headers['if-modified-since'], 'Mon, 02 Jan 2026 00:00:00 GMT');
+  assert.ok(many.every((l) => l.kind === 'object' && l.source === 'revalidated'));
+  // New content upstream after the next expiry replaces the old.
+  clock.advance(31_000);
+  upstream.script = () => ok(Readable.from([Buffer.from('v2!')]), { 'content-length': '3' });
+  const changed = await cache.get(upstream, '/dists/x/InRelease', mutable);
+  if (changed.kind !== 'object') throw new Error('expected an object');
+  assert.equal(await text(changed.object.stream(0, undefined)), 'v2!');
+});
+
+test('an unreachable upstream serves the stale copy with a warning', async () => {
+  const { cache, clock } = setup();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('old')]), { 'content-length': '3' }));
+  const first = await cache.get(upstream, '/dists/x/Release', mutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  await readAll(first.object);
+  clock.advance(60_000);
+  upstream.script = () => {
+    throw new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', 'connection refused');
+  };
+  const stale = await cache.get(upstream, '/dists/x/Release', mutable);
+  assert.equal(stale.kind === 'object' && stale.source, 'stale');
+  assert.match(stale.kind === 'object' ? (stale.warning ?? '') : '', /^111 hoard "Revalidation Failed/);
+  if (stale.kind === 'object') assert.equal(await text(stale.object.stream(0, undefined)), 'old');
+});
+
+test('404 is relayed and remembered briefly', async () => {
+  const { cache, clock } = setup();
+  const upstream = new ScriptedUpstream(() => ({ status: 404, headers: {}, body: Readable.from([]), url: new URL('http://upstream.example/') }));
+  const a = await cache.get(upstream, '/pool/missing.deb', immutable);
+  const b = await cache.get(upstream, '/pool/missing.deb', immutable);
+  assert.equal(a.kind === 'status' && a.status, 404);
+  assert.equal(b.kind === 'status' && b.source, 'negative');
+  assert.equal(upstream.calls.length, 1);
+  clock.advance(11_000);
+  await cache.get(upstream, '/pool/missing.deb', immutable);
+  assert.equal(upstream.calls.length, 2);
+});
+
+test('bytes that differ from what the index expects are never stored', async () => {
+  const good = Buffer.from('the real package');
+  const verifier: ContentVerifier = { ...noVerifier, expect: () => ({ sha256: sha(good), size: good.length, verification: 'hash-verified' }) };
+  const { cache, index } = setup(verifier);
+  const bad = Buffer.from('a forged package');
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([bad]), { 'content-length': String(bad.length) }));
+  const l = await cache.get(upstream, '/pool/d.deb', immutable);
+  if (l.kind !== 'object') throw new Error('expected an object');
+  await assert.rejects(readAll(l.object), (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_DIGEST_MISMATCH');
+  assert.equal(index.count(), 0);
+});
