@@ -21,7 +21,7 @@ function humanStream(): Writable {
           const fields = Object.entries(rest)
             .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
             .join(' ');
-          process.stdout.write(`${when} ${levelNames[level as number] ?? String(level)} ${String(msg ?? '')} ${fields}\n`);
+          process.stdout.write(`${when} ${levelNames[level as number] ?? String(level)} ${typeof msg === 'string' ? msg : ''} ${fields}\n`);
         } catch {
           process.stdout.write(`${line}\n`);
         }

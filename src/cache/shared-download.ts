@@ -101,24 +101,22 @@ export class SharedDownload implements CachedObject {
     let position = start;
     let pulling = false;
     let wake: (() => void) | undefined;
-    const download = this;
-
     const readable = new Readable({
       highWaterMark: followChunk,
-      read() {
+      read: () => {
         if (!pulling) void pull();
       },
-      destroy(err, callback) {
+      destroy: (err, callback) => {
         // Release the waiting pull loop so it sees the stream is gone and ends.
         if (wake) {
-          download.#waiters.delete(wake);
+          this.#waiters.delete(wake);
           wake();
         }
         callback(err);
       },
     });
 
-    async function pull(): Promise<void> {
+    const pull = async (): Promise<void> => {
       pulling = true;
       try {
         // Each pass either pushes bytes, ends, fails or waits for the writer: never spins.
@@ -128,16 +126,16 @@ export class SharedDownload implements CachedObject {
             readable.push(null);
             return;
           }
-          const available = download.#writer.written;
+          const available = this.#writer.written;
           if (position < available) {
-            const bytes = await download.#writer.readAt(position, Math.min(followChunk, available - position, limit - position));
+            const bytes = await this.#writer.readAt(position, Math.min(followChunk, available - position, limit - position));
             if (readable.destroyed) return;
-            if (bytes.length === 0) throw new HoardError('HOARD_ERR_STORE_IO', `short read at ${position} of ${download.key}`);
+            if (bytes.length === 0) throw new HoardError('HOARD_ERR_STORE_IO', `short read at ${position} of ${this.key}`);
             position += bytes.length;
             if (!readable.push(bytes)) return;
             continue;
           }
-          const state = download.#state;
+          const state = this.#state;
           if (state.phase === 'failed') {
             readable.destroy(state.error);
             return;
@@ -149,7 +147,7 @@ export class SharedDownload implements CachedObject {
           }
           await new Promise<void>((resolve) => {
             wake = resolve;
-            download.#waiters.add(resolve);
+            this.#waiters.add(resolve);
           });
           wake = undefined;
         }
@@ -158,7 +156,7 @@ export class SharedDownload implements CachedObject {
       } finally {
         pulling = false;
       }
-    }
+    };
     return readable;
   }
 }
