@@ -1,0 +1,98 @@
+// Tests for index compression: suffixes, sibling names and the decoders node:zlib provides.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
+import {
+  type Compression,
+  canDecompress,
+  compressionContentType,
+  compressionOf,
+  createDecompressor,
+  decodableCompressions,
+  uncompressedName,
+  withCompression,
+} from './index-compression.ts';
+
+void describe('compression names', () => {
+  for (const [name, kind, plain] of [
+    ['main/binary-amd64/Packages.xz', 'xz', 'main/binary-amd64/Packages'],
+    ['Packages.gz', 'gz', 'Packages'],
+    ['Translation-en.bz2', 'bz2', 'Translation-en'],
+    ['Sources.lzma', 'lzma', 'Sources'],
+    ['Packages.zst', 'zst', 'Packages'],
+    ['Packages.lz4', 'lz4', 'Packages'],
+    ['Packages', 'none', 'Packages'],
+    ['icons-64x64.tar.gz', 'gz', 'icons-64x64.tar'],
+    ['icons-64x64.tar', 'none', 'icons-64x64.tar'],
+    ['Components-amd64.yml', 'none', 'Components-amd64.yml'],
+    ['dir.gz/Packages', 'none', 'dir.gz/Packages'],
+    ['Packages.gzip', 'none', 'Packages.gzip'],
+  ] as const) {
+    void it(`${name} is ${kind}, uncompressed ${plain}`, () => {
+      assert.equal(compressionOf(name), kind);
+      assert.equal(uncompressedName(name), plain);
+    });
+  }
+
+  void it('names siblings in other compressions', () => {
+    assert.equal(withCompression('main/binary-amd64/Packages.xz', 'gz'), 'main/binary-amd64/Packages.gz');
+    assert.equal(withCompression('main/binary-amd64/Packages.xz', 'none'), 'main/binary-amd64/Packages');
+    assert.equal(withCompression('Packages', 'zst'), 'Packages.zst');
+  });
+
+  void it('gives each compression a content type', () => {
+    assert.equal(compressionContentType('gz'), 'application/gzip');
+    assert.equal(compressionContentType('xz'), 'application/x-xz');
+    assert.equal(compressionContentType('none'), undefined);
+  });
+});
+
+async function decode(kind: Compression, input: Uint8Array): Promise<string> {
+  const decoder = createDecompressor(kind);
+  assert.ok(decoder, `no decoder for ${kind}`);
+  const chunks: Buffer[] = [];
+  // Feed in small pieces so the decoder really streams.
+  const pieces = Array.from({ length: Math.ceil(input.length / 7) }, (_, i) => input.subarray(i * 7, i * 7 + 7));
+  await pipeline(Readable.from(pieces), decoder, async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) chunks.push(chunk);
+  });
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+void describe('createDecompressor', () => {
+  const text = 'Package: hello\nVersion: 2.10-3\n\n'.repeat(200);
+
+  void it('decodes gzip, including concatenated members', async () => {
+    assert.equal(await decode('gz', gzipSync(text)), text);
+    assert.equal(await decode('gz', Buffer.concat([gzipSync('A: 1\n'), gzipSync('B: 2\n')])), 'A: 1\nB: 2\n');
+  });
+
+  void it('decodes zstd', async () => {
+    assert.equal(await decode('zst', zstdCompressSync(text)), text);
+  });
+
+  void it('passes plain bytes through', async () => {
+    assert.equal(await decode('none', Buffer.from(text)), text);
+  });
+
+  void it('fails the stream on corrupt input', async () => {
+    const corrupt = gzipSync(text);
+    corrupt[corrupt.length - 6] = (corrupt[corrupt.length - 6] ?? 0) ^ 0xff;
+    await assert.rejects(decode('gz', corrupt));
+    await assert.rejects(decode('gz', gzipSync(text).subarray(0, 40)));
+  });
+
+  void it('has no decoder yet for xz, bz2, lzma and lz4', () => {
+    for (const kind of ['xz', 'bz2', 'lzma', 'lz4'] as const) {
+      assert.equal(createDecompressor(kind), undefined);
+      assert.equal(canDecompress(kind), false);
+    }
+  });
+
+  void it('lists what it can decode, plain last', () => {
+    assert.deepEqual(decodableCompressions, ['zst', 'gz', 'none']);
+    for (const kind of decodableCompressions) assert.ok(createDecompressor(kind));
+  });
+});

@@ -1,0 +1,80 @@
+// Compression of apt index files: recognising it by suffix, naming siblings, and decoding streams without I/O.
+import { PassThrough, type Transform } from 'node:stream';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+
+// apt's Acquire::CompressionTypes names these suffixes (gzip, bzip2, xz, lzma, lz4, zstd); Debian
+// RepositoryFormat: "indices may be compressed", with the compressed name being the index name plus suffix.
+export type Compression = 'none' | 'gz' | 'xz' | 'bz2' | 'lzma' | 'zst' | 'lz4';
+
+const suffixes: readonly Exclude<Compression, 'none'>[] = ['gz', 'xz', 'bz2', 'lzma', 'zst', 'lz4'];
+
+/** The compression a file name announces by its suffix; 'none' when it has none of apt's suffixes. */
+export function compressionOf(name: string): Compression {
+  const dot = name.lastIndexOf('.');
+  if (dot < 0 || dot < name.lastIndexOf('/')) return 'none';
+  const suffix = name.slice(dot + 1);
+  return (suffixes as readonly string[]).includes(suffix) ? (suffix as Compression) : 'none';
+}
+
+/** The name with its compression suffix removed (`main/binary-amd64/Packages.xz` -> `main/binary-amd64/Packages`). */
+export function uncompressedName(name: string): string {
+  const kind = compressionOf(name);
+  return kind === 'none' ? name : name.slice(0, name.length - kind.length - 1);
+}
+
+/** The sibling of `name` in another compression (`Packages.xz`, 'gz' -> `Packages.gz`; 'none' -> `Packages`). */
+export function withCompression(name: string, kind: Compression): string {
+  const base = uncompressedName(name);
+  return kind === 'none' ? base : `${base}.${kind}`;
+}
+
+/** Content type to serve a compressed file with; undefined for 'none' (the caller knows the inner type). */
+export function compressionContentType(kind: Compression): string | undefined {
+  switch (kind) {
+    case 'gz':
+      return 'application/gzip';
+    case 'xz':
+      return 'application/x-xz';
+    case 'bz2':
+      return 'application/x-bzip2';
+    case 'lzma':
+      return 'application/x-lzma';
+    case 'zst':
+      return 'application/zstd';
+    case 'lz4':
+      return 'application/x-lz4';
+    case 'none':
+      return undefined;
+  }
+}
+
+/** Whether `createDecompressor` can decode `kind`; see there for why some cannot. */
+export function canDecompress(kind: Compression): boolean {
+  return kind === 'none' || kind === 'gz' || kind === 'zst';
+}
+
+/**
+ * A fresh Transform that turns `kind`-compressed bytes into plain bytes, or undefined when hoard
+ * cannot decode that compression. Callers that get undefined fall back to a sibling index in a
+ * compression listed in `decodableCompressions` (the Release file lists every variant the archive
+ * publishes, with its own hashes, so any of them yields the same content).
+ *
+ * - gz and zstd come from node:zlib (zstd needs Node 23.8+; the project runs Node 24).
+ * - xz is undefined until an xz decoder package is installed (xz is what Debian and Ubuntu list
+ *   first, but Debian suites also list .gz or plain variants of Packages and Sources).
+ * - bz2, lzma and lz4 are undefined: no archive publishes them as the only variant any more.
+ */
+export function createDecompressor(kind: Compression): Transform | undefined {
+  if (!canDecompress(kind)) return undefined;
+  if (kind === 'gz') {
+    // Gunzip also decodes concatenated gzip members, which `gzip -c a b` and some archive tools produce.
+    return createGunzip();
+  }
+  if (kind === 'zst') return createZstdDecompress();
+  return new PassThrough();
+}
+
+/** Compressions `createDecompressor` can decode, smallest download first (plain is the largest, so last). */
+export const decodableCompressions: readonly Compression[] = (['zst', 'xz', 'gz', 'bz2', 'lzma', 'lz4', 'none'] as const).filter(
+  canDecompress,
+);
