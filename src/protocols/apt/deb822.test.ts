@@ -8,7 +8,7 @@ import { Deb822Parser, fieldLines, parseDeb822, parseDeb822Stream } from './deb8
 const packages = `Package: hello
 Version: 2.10-3
 Architecture: amd64
-Maintainer: Santiago Vila <sanvila@debian.org>
+Maintainer: Santiago Vila <sanvila@mirror.example>
 Installed-Size: 280
 Depends: libc6 (>= 2.34)
 Description: example package based on GNU hello

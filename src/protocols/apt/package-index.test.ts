@@ -11,7 +11,7 @@ const debMd5 = '8f14e45fceea167a5a36dedd4bea2543';
 const packagesParagraph = `Package: hello
 Version: 2.10-3
 Architecture: amd64
-Maintainer: Santiago Vila <sanvila@debian.org>
+Maintainer: Santiago Vila <sanvila@mirror.example>
 Description: example package based on GNU hello
  The GNU hello program produces a familiar, friendly greeting.
  .
@@ -29,7 +29,7 @@ const debianSha256 = 'c5f3e4d6a7b8c9102b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f
 const sourcesParagraph = `Package: hello
 Binary: hello
 Version: 2.10-3
-Maintainer: Santiago Vila <sanvila@debian.org>
+Maintainer: Santiago Vila <sanvila@mirror.example>
 Architecture: any
 Format: 3.0 (quilt)
 Files:

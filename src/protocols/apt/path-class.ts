@@ -39,8 +39,8 @@ export interface AptPathRule {
   readonly pattern: RegExp;
 }
 
-// Debian RepositoryFormat, "Compression of indices": an index may be published plain or with any
-// suffix of apt's Acquire::CompressionTypes (gz, xz, bz2, lzma, zst, lz4).
+// Debian RepositoryFormat, on compression: an index may be published plain or compressed, named
+// with the compressor's suffix; apt's Acquire::CompressionTypes knows gz, xz, bz2, lzma, zst, lz4.
 const compressed = String.raw`(?:\.(?:gz|xz|bz2|lzma|zst|lz4))?`;
 // Anything under a `dists/` directory, with at least one directory (the suite) in between.
 const underDists = String.raw`^(?:/[^/]+)*/dists/(?:[^/]+/)+`;
@@ -93,15 +93,15 @@ export const aptPathRules: readonly AptPathRule[] = [
     mutable: false,
     pattern: /^(?:\/[^/]+)*\/pool\/(?:[^/]+\/)+[^/]+\.(?:tar(?:\.(?:gz|xz|bz2|lzma|zst))?(?:\.asc)?|diff\.gz|changes|buildinfo)$/,
   },
-  // 7. PDiffs: Debian RepositoryFormat, "Diffs": <index>.diff/Index lists patches that sit beside
-  // it as gzip-compressed files, whatever their names (apt reads them from the Index).
+  // 7. PDiffs. Debian RepositoryFormat, diffs: <index>.diff/Index lists patches that sit beside it
+  // as gzip-compressed files, whatever their names (apt takes them from the Index).
   {
     name: 'pdiff',
     kind: 'index',
     mutable: true,
     pattern: new RegExp(`${underDists}[^/]+\\.diff/(?:Index|[^/]+\\.gz)$`),
   },
-  // 8. Debian RepositoryFormat, "Translation indices": <component>/i18n/Index lists the Translation
+  // 8. Debian RepositoryFormat, Translation indices: <component>/i18n/Index lists the Translation
   // files (it is never compressed).
   { name: 'i18n-index', kind: 'index', mutable: true, pattern: new RegExp(`${underDists}i18n/Index$`) },
   // 9. The indices under dists/, in any compression.
