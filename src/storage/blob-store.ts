@@ -23,7 +23,12 @@ export interface ExpectedContent {
 export interface BlobWriter {
   /** Bytes written so far. */
   readonly written: number;
-  /** Appends a chunk. Rejects with HOARD_ERR_STORE_FULL on ENOSPC, HOARD_ERR_STORE_IO otherwise. */
+  /**
+   * Appends a chunk; the caller may reuse `chunk` once the promise resolves. Rejects with
+   * HOARD_ERR_STORE_FULL on ENOSPC, HOARD_ERR_STORE_IO otherwise. A store may write behind (resolve
+   * before the bytes reach the disk, waiting only when too much is buffered): a disk failure is then
+   * reported by a later `write` or by `commit`, and the writer stays failed.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /**
    * Reads up to `length` already-written bytes at `position` into a new buffer (short or empty when

@@ -115,6 +115,43 @@ void describe('FsBlobStore on disk', () => {
     assert.equal(await store.stat(sha256(new Uint8Array(1024 * 1024).fill(7))), undefined);
   });
 
+  void it('reports a disk failure of the background writes through write or commit, and stores nothing', async (t) => {
+    if (process.platform === 'win32') {
+      t.skip('needs ulimit');
+      return;
+    }
+    const root = await newRoot();
+    const storeUrl = new URL('./fs-blob-store.ts', import.meta.url).href;
+    // RLIMIT_FSIZE makes writes past a few hundred KiB fail with EFBIG, like a disk that stops taking bytes.
+    const script = `
+      import { FsBlobStore } from ${JSON.stringify(storeUrl)};
+      const store = new FsBlobStore(${JSON.stringify(root)});
+      await store.init();
+      const writer = await store.createWriter();
+      let failedAt;
+      try {
+        for (let i = 0; i < 64; i += 1) {
+          await writer.write(new Uint8Array(16 * 1024).fill(i));
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      } catch (err) {
+        failedAt = err.code;
+      }
+      let commitError;
+      await writer.commit().catch((err) => { commitError = err.code; });
+      const listed = [];
+      for await (const blob of store.list()) listed.push(blob);
+      const { readdir } = await import('node:fs/promises');
+      console.log(JSON.stringify({ failedAt, commitError, listed: listed.length, tmp: (await readdir(${JSON.stringify(join(root, 'tmp'))})).length }));
+    `;
+    const child = spawn('/bin/sh', ['-c', 'ulimit -f 512; exec "$0" --input-type=module --eval "$1"', process.execPath, script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (data: Buffer) => (out += data.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(out), { failedAt: 'HOARD_ERR_STORE_IO', commitError: 'HOARD_ERR_STORE_IO', listed: 0, tmp: 0 });
+  });
+
   void it('refuses a blob layout of another version', async () => {
     const root = await newRoot();
     await mkdir(join(root, 'blobs'), { recursive: true });
@@ -211,6 +248,18 @@ void describe('FsBlobStore on disk', () => {
       assert.ok(Buffer.from(await writer.readAt(10, 10)).equals(bytes.subarray(10, 20)));
       assert.equal(await openFds(), before);
     });
+  });
+
+  void it('replaces a stored blob of the wrong size when the same digest is committed again', async () => {
+    const root = await newRoot();
+    const store = new FsBlobStore(root);
+    await store.init();
+    const bytes = randomBytes(5000);
+    const { digest } = await storeBytes(store, bytes);
+    await writeFile(blobPath(root, digest), bytes.subarray(0, 100));
+    await storeBytes(store, bytes);
+    assert.equal(await store.verify(digest), true);
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
   });
 
   void it('keeps the committed file when the same content was already stored, dropping the new copy', async () => {

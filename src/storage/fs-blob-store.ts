@@ -212,18 +212,35 @@ async function fsyncDir(path: string): Promise<void> {
 
 const noop = (): void => {};
 
+/**
+ * Bytes a writer may hold in memory, accepted but not yet in its file. Below this, write() resolves at
+ * once and the bytes go to disk in the background, many chunks per writev; above it, write() waits.
+ * This takes a thread-pool round trip per network chunk off the download's critical path.
+ */
+export const writeBehindBytes = 1024 * 1024;
+
 type WriterState = 'writing' | 'committing' | 'committed' | 'aborted' | 'failed';
 
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
 /**
- * A write into `<root>/tmp/`. Lifecycle of its file handle: opened once by createWriter(); writes
- * (positional, serialized through one queue) and readAt (positional, concurrent) share it.
- * Positional I/O never moves a shared file offset, so readers cannot disturb the writer.
- * The handle is closed when commit or abort has completed AND no readAt is in flight: by commit or
- * abort itself when no read is running (before its promise settles), otherwise one event-loop turn
- * after the last read in flight ends. A writer never committed nor aborted keeps its handle open
- * (and its temp file until the next init()).
- * After the handle is closed, readAt on a committed writer reads the committed blob, opening it for
- * each call: followers still far behind at that point do better to switch to createReadStream.
+ * A write into `<root>/tmp/`, written behind: write() copies the chunk, hashes it and returns while a
+ * single background loop appends what has accumulated with positional writev. Bytes are readable
+ * through readAt as soon as write() has accepted them (from memory until they reach the file), so
+ * `written` counts accepted bytes. A disk failure is reported by the write() or commit() after it;
+ * from then on the writer is broken, and commit deletes the temp file and rejects.
+ *
+ * Lifecycle of the file handle: opened once by createWriter(); the write loop and readAt share it
+ * through positional I/O, which never moves a shared file offset, so readers cannot disturb the writer.
+ * It is closed when commit or abort has completed AND no readAt is in flight: by commit or abort
+ * itself when no read is running (before its promise settles), otherwise one event-loop turn after
+ * the last read in flight ends. A writer never committed nor aborted keeps its handle open (and its
+ * temp file until the next init()). After the handle is closed, readAt on a committed writer reads
+ * the committed blob, opening it for each call: followers still far behind at that point do better
+ * to switch to createReadStream.
  */
 class FsBlobWriter implements BlobWriter {
   readonly #tmpPath: string;
@@ -231,12 +248,20 @@ class FsBlobWriter implements BlobWriter {
   readonly #shaDir: string;
   readonly #hash = createHash('sha256');
   #handle: FileHandle | undefined;
-  #written = 0;
   #state: WriterState = 'writing';
-  // The first write failure; the writer is broken from then on and reports it again.
+  // The first disk failure; the writer is broken from then on and reports it again.
   #failure: HoardError | undefined;
-  // Serializes writes, commit and abort, so commit sees every byte and the handle is never closed mid-write.
-  #tail: Promise<void> = Promise.resolve();
+  // Bytes accepted by write(): [0, #onDisk) are in the file, then #flushing, then #pending.
+  #accepted = 0;
+  #onDisk = 0;
+  #flushing: Buffer[] = [];
+  #flushingBytes = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  // The background loop moving #pending to the file; undefined when idle.
+  #flushLoop: Promise<void> | undefined;
+  // Writes waiting for the memory held to drop below writeBehindBytes.
+  #waiters: Waiter[] = [];
   #readsInFlight = 0;
   #closeScheduled = false;
   // Commit or abort has completed: the handle is no longer needed once reads stop.
@@ -253,7 +278,7 @@ class FsBlobWriter implements BlobWriter {
   }
 
   get written(): number {
-    return this.#written;
+    return this.#accepted;
   }
 
   write(chunk: Uint8Array): Promise<void> {
@@ -262,9 +287,14 @@ class FsBlobWriter implements BlobWriter {
     }
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (chunk.byteLength === 0) return Promise.resolve();
-    // Hashing now, in call order, overlaps it with the file write still running for the previous chunk.
     this.#hash.update(chunk);
-    return this.#enqueue(() => this.#writeChunk(chunk));
+    // A copy: the caller may reuse its buffer as soon as this resolves, long before the bytes hit the disk.
+    this.#pending.push(Buffer.from(chunk));
+    this.#pendingBytes += chunk.byteLength;
+    this.#accepted += chunk.byteLength;
+    this.#flushLoop ??= this.#runFlushLoop();
+    if (this.#pendingBytes + this.#flushingBytes <= writeBehindBytes) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   async readAt(position: number, length: number): Promise<Uint8Array> {
@@ -274,13 +304,22 @@ class FsBlobWriter implements BlobWriter {
     if (this.#state === 'aborted' || this.#state === 'failed') {
       throw new HoardError('HOARD_ERR_STORE_IO', 'the blob write was abandoned; its bytes are gone');
     }
-    const n = Math.min(length, this.#written - position);
+    const n = Math.min(length, this.#accepted - position);
     if (n <= 0) return new Uint8Array(0);
     const handle = this.#handle;
     if (handle === undefined) return this.#readCommitted(position, n);
+    const out = Buffer.allocUnsafe(n);
+    // The part still in memory is copied now, synchronously: the loop may move it to disk and drop it
+    // at any await. The part before #onDisk is in the file for good.
+    const onDisk = this.#onDisk;
+    if (position + n > onDisk) this.#copyFromMemory(out, position, n, onDisk);
+    const fromDisk = Math.min(n, onDisk - position);
+    if (fromDisk <= 0) return out;
     this.#readsInFlight += 1;
     try {
-      return await readFully(handle, position, n);
+      const got = await readInto(handle, out, fromDisk, position);
+      if (got < fromDisk) throw new Error(`the temporary file ends at ${position + got}, before ${onDisk}`);
+      return out;
     } catch (err) {
       throw toStoreError(err, 'cannot read a blob being written');
     } finally {
@@ -293,64 +332,105 @@ class FsBlobWriter implements BlobWriter {
     if (this.#commit !== undefined) return this.#commit;
     if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
     this.#state = 'committing';
-    this.#commit = this.#enqueue(() => this.#finishCommit(expected));
+    this.#commit = this.#finishCommit(expected);
     return this.#commit;
   }
 
   /**
-   * Never rejects: a temp file it cannot delete is removed by the next init(). After a successful
-   * commit it does nothing (the blob is no longer the writer's to delete).
+   * Never rejects: a temp file it cannot delete is removed by the next init(). Writes still waiting
+   * for room resolve (their bytes are dropped). After a successful commit it does nothing: the blob is
+   * no longer the writer's to delete.
    */
   abort(): Promise<void> {
     if (this.#abort !== undefined) return this.#abort;
     if (this.#commit !== undefined) return this.#commit.then(noop, noop);
     this.#state = 'aborted';
-    this.#abort = this.#enqueue(async () => {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#wakeWaiters();
+    this.#abort = (async () => {
+      await this.#flushLoop;
       await unlink(this.#tmpPath).catch(noop);
       this.#finished = true;
       await this.#closeWhenIdle();
-    });
+    })();
     return this.#abort;
   }
 
-  #enqueue<T>(op: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(op);
-    this.#tail = result.then(noop, noop);
-    return result;
+  async #runFlushLoop(): Promise<void> {
+    // Never rejects: a failure is kept in #failure for write() and commit() to report.
+    // Starting a microtask later lets write() store this promise before the loop can end, and gathers
+    // the chunks written in this same turn into the first writev.
+    await Promise.resolve();
+    const handle = this.#handle;
+    try {
+      while (this.#pending.length > 0 && this.#failure === undefined && handle !== undefined) {
+        this.#flushing = this.#pending;
+        this.#flushingBytes = this.#pendingBytes;
+        this.#pending = [];
+        this.#pendingBytes = 0;
+        try {
+          await writeAll(handle, this.#flushing, this.#onDisk);
+        } catch (err) {
+          this.#failure = toStoreError(err, 'cannot write a temporary blob file');
+          break;
+        }
+        // Only now may readAt look for these bytes in the file.
+        this.#onDisk += this.#flushingBytes;
+        this.#flushing = [];
+        this.#flushingBytes = 0;
+        this.#wakeWaiters();
+      }
+    } finally {
+      this.#flushing = [];
+      this.#flushingBytes = 0;
+      this.#flushLoop = undefined;
+      this.#wakeWaiters();
+    }
   }
 
-  async #writeChunk(chunk: Uint8Array): Promise<void> {
-    if (this.#failure !== undefined) throw this.#failure;
-    const handle = this.#handle;
-    if (handle === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'blob writer file is closed');
-    try {
-      let offset = 0;
-      while (offset < chunk.byteLength) {
-        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, this.#written + offset);
-        if (bytesWritten === 0) throw new Error('write made no progress');
-        offset += bytesWritten;
-      }
-    } catch (err) {
-      this.#failure = toStoreError(err, 'cannot write a temporary blob file');
-      throw this.#failure;
+  #wakeWaiters(): void {
+    if (this.#waiters.length === 0) return;
+    const failure = this.#failure;
+    if (failure === undefined && this.#pendingBytes + this.#flushingBytes > writeBehindBytes) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) {
+      if (failure === undefined) waiter.resolve();
+      else waiter.reject(failure);
     }
-    // Only now may readers see these bytes: they are in the file.
-    this.#written += chunk.byteLength;
+  }
+
+  #copyFromMemory(out: Buffer, position: number, n: number, onDisk: number): void {
+    const end = position + n;
+    let offset = onDisk;
+    for (const buffer of [...this.#flushing, ...this.#pending]) {
+      const bufferEnd = offset + buffer.length;
+      if (bufferEnd > position && offset < end) {
+        const from = Math.max(position, offset);
+        const to = Math.min(end, bufferEnd);
+        buffer.copy(out, from - position, from - offset, to - offset);
+      }
+      if (bufferEnd >= end) break;
+      offset = bufferEnd;
+    }
   }
 
   async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
     try {
+      await this.#flushLoop;
       if (this.#failure !== undefined) throw this.#failure;
       const handle = this.#handle;
       if (handle === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'blob writer file is closed');
-      const size = this.#written;
+      const size = this.#accepted;
       const digest = this.#hash.digest('hex');
       checkExpected(expected, size, digest);
       const finalPath = this.#blobPath(digest);
-      if (await fileExists(finalPath)) {
+      if ((await sizeOf(finalPath)) === size) {
         // Same digest, same bytes: the stored copy serves, and this one is not needed.
         await unlink(this.#tmpPath).catch(noop);
       } else {
+        // Missing, or present with another size (damaged by hand or by the disk): this copy takes its place.
         // fdatasync also flushes the file size; the timestamps it skips are not part of a blob.
         await handle.datasync();
         await this.#renameIntoPlace(finalPath);
@@ -407,13 +487,45 @@ class FsBlobWriter implements BlobWriter {
     let handle: FileHandle | undefined;
     try {
       handle = await open(this.#blobPath(info.digest), 'r');
-      return await readFully(handle, position, length);
+      const out = Buffer.allocUnsafe(length);
+      const got = await readInto(handle, out, length, position);
+      return got === length ? out : out.subarray(0, got);
     } catch (err) {
       throw toStoreError(err, `cannot read blob ${info.digest}`);
     } finally {
       await handle?.close().catch(noop);
     }
   }
+}
+
+/** Appends `buffers` at `position` with writev, resuming after short writes. */
+async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest, position);
+    if (bytesWritten === 0) throw new Error('write made no progress');
+    position += bytesWritten;
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < rest.length && skip >= (rest[i]?.length ?? 0)) {
+      skip -= rest[i]?.length ?? 0;
+      i += 1;
+    }
+    rest = rest.slice(i);
+    const first = rest[0];
+    if (skip > 0 && first !== undefined) rest[0] = first.subarray(skip);
+  }
+}
+
+/** Reads `length` bytes at `position` into the start of `out`; fewer only at the end of the file. */
+async function readInto(handle: FileHandle, out: Buffer, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await handle.read(out, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
 }
 
 function checkExpected(expected: ExpectedContent, size: number, digest: string): void {
@@ -430,25 +542,13 @@ function checkExpected(expected: ExpectedContent, size: number, digest: string):
   }
 }
 
-async function fileExists(path: string): Promise<boolean> {
+async function sizeOf(path: string): Promise<number | undefined> {
   try {
-    await stat(path);
-    return true;
+    return (await stat(path)).size;
   } catch (err) {
-    if (isNotFound(err)) return false;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
-}
-
-async function readFully(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const buffer = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await handle.read(buffer, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got === length ? buffer : buffer.subarray(0, got);
 }
 
 /**
