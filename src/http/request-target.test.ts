@@ -18,6 +18,7 @@ test('proxy, prefix, backend and HTTPS/// spellings', () => {
     ['/HTTPS///mirror.example/debian/pool/a.deb', 'https://mirror.example', '/debian/pool/a.deb', 'prefix'],
     ['http://HTTPS///mirror.example:8443/debian/pool/a.deb', 'https://mirror.example:8443', '/debian/pool/a.deb', 'proxy'],
     ['/mirror.example/debian/pool/p/pkg_1%3a2.0_all.deb', 'http://mirror.example', '/debian/pool/p/pkg_1:2.0_all.deb', 'prefix'],
+    ['/mirror.example/repo/./Packages.gz', 'http://mirror.example', '/repo/Packages.gz', 'prefix'],
     ['/mirror.example/debian/dists/x/Release?foo=1', 'http://mirror.example', '/debian/dists/x/Release', 'prefix'],
   ];
   for (const [raw, key, path, mode] of cases) {

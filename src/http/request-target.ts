@@ -103,7 +103,7 @@ function decodeSegment(segment: string): string {
 }
 
 /**
- * Decodes and normalizes a path: collapses repeated slashes, refuses `.`/`..` segments (also when
+ * Decodes and normalizes a path: collapses repeated slashes and `.` segments, refuses `..` (also when
  * percent-encoded), NUL and control bytes and backslashes, so no spelling can escape a repository or the store.
  */
 export function normalizePath(raw: string): string {
@@ -111,7 +111,9 @@ export function normalizePath(raw: string): string {
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(decoded)) throw new HoardError('HOARD_ERR_PATH_TRAVERSAL', 'control characters in the path');
   if (decoded.includes('\\')) throw new HoardError('HOARD_ERR_PATH_TRAVERSAL', 'backslash in the path');
-  const segments = decoded.split('/').filter((s) => s !== '');
-  if (segments.some((s) => s === '.' || s === '..')) throw new HoardError('HOARD_ERR_PATH_TRAVERSAL', 'dot segments in the path');
+  // `.` segments are harmless (apt writes flat repositories as `deb uri ./`, asking `/repo/./Packages`);
+  // `..` could climb out of a repository, so it is refused rather than resolved.
+  const segments = decoded.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) throw new HoardError('HOARD_ERR_PATH_TRAVERSAL', 'dot-dot segments in the path');
   return `/${segments.join('/')}${decoded.endsWith('/') && segments.length > 0 ? '/' : ''}`;
 }
