@@ -63,6 +63,9 @@ export class HttpFetcher implements Fetcher {
         publishUpstream({ upstream: current.origin, url: current.href, method: init.method, durationMs: performance.now() - started, errorCode: error.code, error: error.message });
         throw error;
       }
+      // undici errors a body destroyed before its end (RequestAbortedError); with no listener that error would
+      // crash the process. Consumers that read the body still see real errors through their own listeners.
+      response.body.on('error', ignoreError);
       const headers = flattenHeaders(response.headers);
       publishUpstream({ upstream: current.origin, url: current.href, method: init.method, status: response.statusCode, durationMs: performance.now() - started });
       const location = headers.location;
@@ -88,6 +91,8 @@ export class HttpFetcher implements Fetcher {
     await this.#agent.close();
   }
 }
+
+function ignoreError(): void {}
 
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
