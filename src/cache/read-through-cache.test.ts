@@ -172,5 +172,13 @@ test('bytes that differ from what the index expects are never stored', async () 
   const l = await cache.get(upstream, '/pool/d.deb', immutable);
   if (l.kind !== 'object') throw new Error('expected an object');
   await assert.rejects(readAll(l.object), (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_DIGEST_MISMATCH');
+  // A client that asked for exactly Content-Length bytes must not get them all either.
+  const sized = await cache.get(upstream, '/pool/d.deb', immutable);
+  if (sized.kind !== 'object') throw new Error('expected an object');
+  const got: Buffer[] = [];
+  await assert.rejects(async () => {
+    for await (const c of sized.object.stream(0, bad.length - 1)) got.push(Buffer.from(c as Uint8Array));
+  });
+  assert.ok(Buffer.concat(got).length < bad.length, 'the last byte is held back until the digest is checked');
   assert.equal(index.count(), 0);
 });

@@ -126,7 +126,9 @@ export class SharedDownload implements CachedObject {
             readable.push(null);
             return;
           }
-          const available = this.#writer.written;
+          // The object's last byte is held back until the commit has checked size and digest: a client
+          // must never receive a complete-looking body that then turns out to be wrong.
+          const available = this.#state.phase === 'committed' ? this.#writer.written : Math.max(0, this.#writer.written - 1);
           if (position < available) {
             const bytes = await this.#writer.readAt(position, Math.min(followChunk, available - position, limit - position));
             if (readable.destroyed) return;
