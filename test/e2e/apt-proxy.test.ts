@@ -1,8 +1,8 @@
 // End-to-end: the real apt-get through hoard in proxy, prefix and backend mode against a signed repository on loopback.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
 import { FakeUpstreamServer, faults } from '../support/fake-upstream-server.ts';
@@ -211,3 +211,72 @@ function fetchThroughProxy(proxy: string, url: string, stillHeld: () => boolean)
   });
   return state;
 }
+
+describe('resilience of the core', () => {
+  let repo: SignedRepo;
+  let upstream: FakeUpstreamServer;
+  let hoard: HoardProcess;
+
+  before(async () => {
+    repo = await SignedRepo.create({
+      suite: 'stable',
+      packages: [
+        { name: 'small', version: '1', size: 5000 },
+        { name: 'killed', version: '1', size: 3 * 1024 * 1024 },
+        { name: 'shared', version: '1', size: 3 * 1024 * 1024 },
+      ],
+    });
+    upstream = await FakeUpstreamServer.start({ root: repo.root, prefix: '/debian' });
+    hoard = await HoardProcess.start({ config: { logLevel: 'warn', cache: { indexMaxAgeSeconds: 0 } } });
+  });
+  after(async () => {
+    await hoard?.cleanup();
+    await upstream?.close();
+    await repo?.cleanup();
+  });
+
+  test('a client that hangs up does not stop the download for the others', async () => {
+    const p = repo.package('shared');
+    let release!: () => void;
+    upstream.misbehave(p.poolPath, faults.holdUntil(new Promise<void>((r) => (release = r)), { afterBytes: 256 * 1024 }), { times: 1 });
+    const url = `${upstream.baseUrl}/${p.poolPath}`;
+    const quitter = probe(url, { proxy: hoard.url, timeoutMs: 300 });
+    const stayer = probe(url, { proxy: hoard.url, timeoutMs: 20_000 });
+    assert.equal((await quitter).complete, false);
+    release();
+    const r = await stayer;
+    assert.equal(sha256(r.body), p.sha256);
+    assert.equal(upstream.hits(p.poolPath), 1);
+  });
+
+  test('SIGKILL mid-download: after restart no partial object is served and the file is fetched again whole', async () => {
+    const p = repo.package('killed');
+    let release!: () => void;
+    upstream.misbehave(p.poolPath, faults.holdUntil(new Promise<void>((r) => (release = r)), { afterBytes: 1024 * 1024 }), { times: 1 });
+    const url = `${upstream.baseUrl}/${p.poolPath}`;
+    const doomed = probe(url, { proxy: hoard.url, timeoutMs: 20_000 });
+    await upstream.waitForRequest(p.poolPath, 10_000);
+    await new Promise((r) => setTimeout(r, 200));
+    await hoard.restart({ hard: true });
+    release();
+    assert.equal((await doomed).complete, false);
+    assert.deepEqual(await readdir(join(hoard.dataDir, 'tmp')), [], 'no partial download survives a restart');
+    const again = await probe(url, { proxy: hoard.url, timeoutMs: 20_000 });
+    assert.equal(again.status, 200);
+    assert.equal(again.headers['x-hoard-cache'], 'MISS');
+    assert.equal(sha256(again.body), p.sha256);
+  });
+
+  test('an unreachable upstream: the cached index is served with a Warning header', async () => {
+    const path = `${upstream.baseUrl}/${repo.distPath('InRelease')}`;
+    const first = await probe(path, { proxy: hoard.url });
+    assert.equal(first.status, 200);
+    upstream.misbehave(/InRelease$/, faults.drop());
+    const stale = await probe(path, { proxy: hoard.url });
+    assert.equal(stale.status, 200);
+    assert.deepEqual(stale.body, first.body);
+    assert.match(String(stale.headers.warning), /^111 hoard "Revalidation Failed/);
+    assert.equal(stale.headers['x-hoard-cache'], 'STALE');
+    upstream.clearFaults();
+  });
+});
