@@ -50,12 +50,30 @@ export interface MirrorHealthEvent {
   error?: string | undefined;
 }
 
+/** Objects removed from the store by eviction (disk cap), garbage collection or an admin action. */
+export interface EvictionEvent {
+  /** Why: unreferenced (no cached index lists it), lru (least recently used, over the cap), orphan (no entry), admin. */
+  reason: 'unreferenced' | 'lru' | 'orphan' | 'admin';
+  digest: string;
+  bytes: number;
+  /** Cache keys that pointed at the blob. */
+  keys: string[];
+}
+
+/** The store could not take a write (disk full) or takes writes again. */
+export interface StoreEvent {
+  state: 'full' | 'writable';
+  detail?: string | undefined;
+}
+
 export const channels = {
   request: diagnosticsChannel.channel('hoard:request'),
   upstream: diagnosticsChannel.channel('hoard:upstream'),
   download: diagnosticsChannel.channel('hoard:download'),
   verification: diagnosticsChannel.channel('hoard:verification'),
   mirrorHealth: diagnosticsChannel.channel('hoard:mirror-health'),
+  eviction: diagnosticsChannel.channel('hoard:eviction'),
+  store: diagnosticsChannel.channel('hoard:store'),
 };
 
 export function publishRequest(event: RequestEvent): void {
@@ -72,4 +90,10 @@ export function publishVerification(event: VerificationEvent): void {
 }
 export function publishMirrorHealth(event: MirrorHealthEvent): void {
   if (channels.mirrorHealth.hasSubscribers) channels.mirrorHealth.publish(event);
+}
+export function publishEviction(event: EvictionEvent): void {
+  if (channels.eviction.hasSubscribers) channels.eviction.publish(event);
+}
+export function publishStore(event: StoreEvent): void {
+  if (channels.store.hasSubscribers) channels.store.publish(event);
 }

@@ -10,7 +10,7 @@ import { upstreamErrorFrom } from '../upstream/upstream-errors.ts';
 import type { CachedObject, CacheLookup, PathPolicy } from './cached-object.ts';
 import type { ContentVerifier, Expectation } from './content-verifier.ts';
 import { isFresh } from './freshness-policy.ts';
-import { SharedDownload, etagFor } from './shared-download.ts';
+import { SharedDownload, etagFor, refusingWriter } from './shared-download.ts';
 
 export interface ReadThroughCacheOptions {
   blobs: BlobStore;
@@ -31,14 +31,26 @@ export class ReadThroughCache {
   /** Upstream exchanges waiting for response headers, shared by every client asking the same key. */
   readonly #pending = new Map<string, Promise<CacheLookup>>();
   readonly #notFound = new Map<string, { status: number; until: number }>();
+  /** Finished downloads whose followers still read the blob through the writer; eviction must wait for them. */
+  readonly #draining = new Set<SharedDownload>();
 
   constructor(options: ReadThroughCacheOptions) {
     this.#o = options;
   }
 
   /** Downloads in progress, for the dashboard. */
-  activeDownloads(): Array<{ key: string; written: number; expected: number | undefined }> {
-    return [...this.#downloads.values()].map((d) => ({ key: d.key, written: d.written, expected: d.meta.expectedSize }));
+  activeDownloads(): Array<{ key: string; written: number; expected: number | undefined; relaying: boolean }> {
+    return [...this.#downloads.values()].map((d) => ({ key: d.key, written: d.written, expected: d.meta.expectedSize, relaying: d.relaying }));
+  }
+
+  /** Blobs that clients of a just-finished download are still reading: eviction leaves them alone. */
+  digestsInUse(): Set<string> {
+    const digests = new Set<string>();
+    for (const download of this.#draining) {
+      if (download.readers === 0) this.#draining.delete(download);
+      else if (download.digest !== undefined) digests.add(download.digest);
+    }
+    return digests;
   }
 
   async get(upstream: Upstream, path: string, policy: PathPolicy): Promise<CacheLookup> {
@@ -57,7 +69,7 @@ export class ReadThroughCache {
     }
 
     const running = this.#downloads.get(key);
-    if (running && running.failed === undefined) return { kind: 'object', object: running, source: 'coalesced' };
+    if (running?.joinable) return { kind: 'object', object: running, source: 'coalesced' };
 
     // Content-addressed reuse: the same bytes reached through another spelling of the upstream are stored once.
     if (!entry && expectation?.sha256 !== undefined) {
@@ -158,8 +170,12 @@ export class ReadThroughCache {
     try {
       writer = await this.#o.blobs.createWriter();
     } catch (err) {
-      response.body.destroy();
-      throw err;
+      // A full disk still lets the bytes through: the download relays them without storing.
+      if (isHoardError(err, 'HOARD_ERR_STORE_FULL')) writer = refusingWriter(err);
+      else {
+        response.body.destroy();
+        throw err;
+      }
     }
     const download = new SharedDownload(key, writer, {
       expectedSize,
@@ -207,6 +223,7 @@ export class ReadThroughCache {
       })
       .then(() => {
         if (this.#downloads.get(key) === download) this.#downloads.delete(key);
+        if (download.readers > 0 && download.digest !== undefined) this.#draining.add(download);
         const failed = download.failed;
         if (failed) {
           const code = isHoardError(failed) ? failed.code : 'HOARD_ERR_INTERNAL';

@@ -1,11 +1,18 @@
 // One upstream download written once to the store and streamed to every client that asks, late joiners included.
 import { Readable } from 'node:stream';
-import { HoardError } from '../errors.ts';
+import { HoardError, isHoardError } from '../errors.ts';
+import { publishStore } from '../events.ts';
 import type { BlobInfo, BlobWriter } from '../storage/blob-store.ts';
 import type { CachedObject } from './cached-object.ts';
 
 /** Bytes read from the temporary file per step when following a download. */
 const followChunk = 256 * 1024;
+
+/**
+ * Upstream bytes held in memory, per download, once the disk is full and the download only relays:
+ * the upstream is read no faster than the slowest client following it takes them.
+ */
+export const defaultRelayWindowBytes = 8 * 1024 * 1024;
 
 export interface DownloadMeta {
   /** From upstream Content-Length; undefined when the upstream sent none. */
@@ -15,7 +22,25 @@ export interface DownloadMeta {
   readonly contentType: string | undefined;
 }
 
-type State = { phase: 'running' } | { phase: 'committed'; info: BlobInfo } | { phase: 'failed'; error: Error };
+/** `relayed`: the body arrived whole but could not be stored (disk full); it was passed through only. */
+type State = { phase: 'running' } | { phase: 'committed'; info: BlobInfo } | { phase: 'relayed'; size: number } | { phase: 'failed'; error: Error };
+
+/** Pass-through after the store refused a write: bytes from `base` on live only in this window. */
+interface Relay {
+  /** Bytes the writer holds (readable through readAt until abort); the window starts there. */
+  readonly base: number;
+  /** Chunks still needed by some follower, the first starting at `windowStart`. */
+  chunks: Uint8Array[];
+  windowStart: number;
+  windowBytes: number;
+  /** Offset just past the last relayed byte. */
+  end: number;
+}
+
+/** Where one follower is; the relay window keeps every byte from the slowest one on. */
+interface Cursor {
+  position: number;
+}
 
 export class SharedDownload implements CachedObject {
   readonly key: string;
@@ -26,19 +51,45 @@ export class SharedDownload implements CachedObject {
   /** Settles when the download is committed (with the blob) or failed. Never rejects. */
   readonly settled: Promise<State>;
   #settle!: (state: State) => void;
+  #relay: Relay | undefined;
+  readonly #relayWindowBytes: number;
+  readonly #cursors = new Set<Cursor>();
+  /** Wakes the upstream loop waiting for followers to make room in the relay window. */
+  #roomWaiter: (() => void) | undefined;
+  #writerReleased = false;
 
-  constructor(key: string, writer: BlobWriter, meta: DownloadMeta) {
+  constructor(key: string, writer: BlobWriter, meta: DownloadMeta, options: { relayWindowBytes?: number } = {}) {
     this.key = key;
     this.#writer = writer;
     this.meta = meta;
+    this.#relayWindowBytes = options.relayWindowBytes ?? defaultRelayWindowBytes;
     this.settled = new Promise((resolve) => (this.#settle = resolve));
   }
 
+  /** Followers with an open stream. */
+  get readers(): number {
+    return this.#cursors.size;
+  }
+  /** True once the store refused the bytes and they are only passed through. */
+  get relaying(): boolean {
+    return this.#relay !== undefined;
+  }
+  /** A relaying download keeps only a window of its bytes, so a new client cannot start from byte 0. */
+  get joinable(): boolean {
+    return this.#relay === undefined && this.#state.phase !== 'failed';
+  }
+
   get size(): number | undefined {
-    return this.#state.phase === 'committed' ? this.#state.info.size : this.meta.expectedSize;
+    if (this.#state.phase === 'committed') return this.#state.info.size;
+    if (this.#state.phase === 'relayed') return this.#state.size;
+    return this.meta.expectedSize;
   }
   get lastModified(): string | undefined {
     return this.meta.lastModified;
+  }
+  /** The blob's digest once committed. */
+  get digest(): string | undefined {
+    return this.#state.phase === 'committed' ? this.#state.info.digest : undefined;
   }
   get etag(): string | undefined {
     return this.#state.phase === 'committed' ? etagFor(this.#state.info.digest) : undefined;
@@ -49,8 +100,9 @@ export class SharedDownload implements CachedObject {
   get complete(): boolean {
     return this.#state.phase === 'committed';
   }
+  /** Bytes received so far (stored, or relayed once the disk is full). */
   get written(): number {
-    return this.#writer.written;
+    return this.#relay?.end ?? this.#writer.written;
   }
   get failed(): Error | undefined {
     return this.#state.phase === 'failed' ? this.#state.error : undefined;
@@ -60,28 +112,123 @@ export class SharedDownload implements CachedObject {
    * Copies `body` into the writer, then commits through `commit` (which checks size and digest and
    * records the entry). Any failure aborts the writer and errors every follower. The download does not
    * depend on any client: a client hanging up only ends its own stream.
+   *
+   * A full disk (HOARD_ERR_STORE_FULL from a write or the commit) is not a failure: the download turns
+   * into a relay. What the writer accepted stays readable through it; later upstream bytes are kept
+   * in a bounded in-memory window that the followers already attached read from. Nothing is stored,
+   * the clients get the whole body, and the upstream is read at the pace of the slowest of them.
    */
   async run(body: AsyncIterable<Uint8Array>, commit: (writer: BlobWriter) => Promise<BlobInfo>, mapError: (err: unknown) => Error): Promise<void> {
     try {
       const expected = this.meta.expectedSize;
       for await (const chunk of body) {
-        await this.#writer.write(chunk);
-        if (expected !== undefined && this.#writer.written > expected) {
+        if (this.#relay === undefined) await this.#store(chunk);
+        else await this.#relayChunk(chunk);
+        if (expected !== undefined && this.written > expected) {
           throw new HoardError('HOARD_ERR_SIZE_MISMATCH', `upstream sent more than its Content-Length of ${expected} bytes`);
         }
         this.#notify();
       }
-      if (expected !== undefined && this.#writer.written !== expected) {
-        throw new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream sent ${this.#writer.written} of ${expected} bytes`, { detail: 'upstream closed the connection early' });
+      if (expected !== undefined && this.written !== expected) {
+        throw new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream sent ${this.written} of ${expected} bytes`, { detail: 'upstream closed the connection early' });
       }
-      const info = await commit(this.#writer);
-      this.#finish({ phase: 'committed', info });
+      if (this.#relay === undefined) {
+        try {
+          const info = await commit(this.#writer);
+          this.#finish({ phase: 'committed', info });
+          publishStore({ state: 'writable' });
+          return;
+        } catch (err) {
+          if (!isHoardError(err, 'HOARD_ERR_STORE_FULL')) throw err;
+          this.#startRelay(err);
+        }
+      }
+      this.#finish({ phase: 'relayed', size: this.written });
+      this.#releaseWriterWhenUnread();
     } catch (err) {
       const error = mapError(err);
+      this.#writerReleased = true;
       await this.#writer.abort().catch(() => undefined);
       this.#finish({ phase: 'failed', error });
       if (body instanceof Readable) body.destroy();
     }
+  }
+
+  async #store(chunk: Uint8Array): Promise<void> {
+    const before = this.#writer.written;
+    try {
+      await this.#writer.write(chunk);
+    } catch (err) {
+      if (!isHoardError(err, 'HOARD_ERR_STORE_FULL')) throw err;
+      this.#startRelay(err);
+      // A writer may refuse the chunk outright or accept it and report the failure later.
+      if (this.#writer.written === before) await this.#relayChunk(chunk);
+    }
+  }
+
+  #startRelay(cause: Error): void {
+    const base = this.#writer.written;
+    this.#relay = { base, chunks: [], windowStart: base, windowBytes: 0, end: base };
+    publishStore({ state: 'full', detail: `${this.key}: ${cause.message}` });
+  }
+
+  async #relayChunk(chunk: Uint8Array): Promise<void> {
+    const relay = this.#relay as Relay;
+    relay.chunks.push(chunk);
+    relay.windowBytes += chunk.byteLength;
+    relay.end += chunk.byteLength;
+    this.#notify();
+    this.#trimWindow();
+    // Bounded: wait for the slowest follower to take bytes before reading more from upstream.
+    while (relay.windowBytes > this.#relayWindowBytes) {
+      if (this.#cursors.size === 0) {
+        throw new HoardError('HOARD_ERR_STORE_FULL', `the disk is full and no client is left to relay ${this.key} to`);
+      }
+      await new Promise<void>((resolve) => (this.#roomWaiter = resolve));
+      this.#roomWaiter = undefined;
+      this.#trimWindow();
+    }
+  }
+
+  /** Drops window chunks every follower has passed. With no follower yet, the first one to come needs them all. */
+  #trimWindow(): void {
+    const relay = this.#relay;
+    if (relay === undefined || this.#cursors.size === 0) return;
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const cursor of this.#cursors) slowest = Math.min(slowest, cursor.position);
+    for (let first = relay.chunks[0]; first !== undefined && relay.windowStart + first.byteLength <= slowest; first = relay.chunks[0]) {
+      relay.chunks.shift();
+      relay.windowStart += first.byteLength;
+      relay.windowBytes -= first.byteLength;
+    }
+  }
+
+  #followerMoved(): void {
+    this.#roomWaiter?.();
+  }
+
+  /** A relay's writer holds the first bytes; it is aborted (its temporary data deleted) once no follower reads them. */
+  #releaseWriterWhenUnread(): void {
+    if (this.#writerReleased || this.#cursors.size > 0) return;
+    if (this.#state.phase !== 'relayed') return;
+    this.#writerReleased = true;
+    void this.#writer.abort().catch(() => undefined);
+  }
+
+  /** Bytes [position, position + length) as far as they have arrived, from the writer or the relay window. */
+  async #readAt(position: number, length: number): Promise<Uint8Array> {
+    const relay = this.#relay;
+    if (relay === undefined || position < relay.base) {
+      return this.#writer.readAt(position, relay === undefined ? length : Math.min(length, relay.base - position));
+    }
+    if (position < relay.windowStart) throw new HoardError('HOARD_ERR_STORE_IO', `bytes at ${position} of ${this.key} left the relay window`);
+    let offset = relay.windowStart;
+    for (const chunk of relay.chunks) {
+      const chunkEnd = offset + chunk.byteLength;
+      if (position < chunkEnd) return chunk.subarray(position - offset, Math.min(chunk.byteLength, position - offset + length));
+      offset = chunkEnd;
+    }
+    return new Uint8Array(0);
   }
 
   #finish(state: State): void {
@@ -98,7 +245,8 @@ export class SharedDownload implements CachedObject {
 
   stream(start: number, endInclusive: number | undefined): Readable {
     const end = endInclusive === undefined ? undefined : endInclusive + 1;
-    let position = start;
+    const cursor: Cursor = { position: start };
+    this.#cursors.add(cursor);
     let pulling = false;
     let wake: (() => void) | undefined;
     const readable = new Readable({
@@ -112,6 +260,9 @@ export class SharedDownload implements CachedObject {
           this.#waiters.delete(wake);
           wake();
         }
+        this.#cursors.delete(cursor);
+        this.#followerMoved();
+        this.#releaseWriterWhenUnread();
         callback(err);
       },
     });
@@ -122,18 +273,21 @@ export class SharedDownload implements CachedObject {
         // Each pass either pushes bytes, ends, fails or waits for the writer: never spins.
         while (!readable.destroyed) {
           const limit = end ?? Number.POSITIVE_INFINITY;
+          const position = cursor.position;
           if (position >= limit) {
             readable.push(null);
             return;
           }
           // The object's last byte is held back until the commit has checked size and digest: a client
           // must never receive a complete-looking body that then turns out to be wrong.
-          const available = this.#state.phase === 'committed' ? this.#writer.written : Math.max(0, this.#writer.written - 1);
+          const whole = this.#state.phase === 'committed' || this.#state.phase === 'relayed';
+          const available = whole ? this.written : Math.max(0, this.written - 1);
           if (position < available) {
-            const bytes = await this.#writer.readAt(position, Math.min(followChunk, available - position, limit - position));
+            const bytes = await this.#readAt(position, Math.min(followChunk, available - position, limit - position));
             if (readable.destroyed) return;
             if (bytes.length === 0) throw new HoardError('HOARD_ERR_STORE_IO', `short read at ${position} of ${this.key}`);
-            position += bytes.length;
+            cursor.position += bytes.length;
+            this.#followerMoved();
             if (!readable.push(bytes)) return;
             continue;
           }
@@ -142,9 +296,9 @@ export class SharedDownload implements CachedObject {
             readable.destroy(state.error);
             return;
           }
-          if (state.phase === 'committed') {
+          if (state.phase === 'committed' || state.phase === 'relayed') {
             if (end === undefined) readable.push(null);
-            else readable.destroy(new HoardError('HOARD_ERR_STORE_IO', `range end ${end} past size ${state.info.size}`));
+            else readable.destroy(new HoardError('HOARD_ERR_STORE_IO', `range end ${end} past size ${this.written}`));
             return;
           }
           await new Promise<void>((resolve) => {
@@ -161,6 +315,17 @@ export class SharedDownload implements CachedObject {
     };
     return readable;
   }
+}
+
+/** A writer for when the store cannot even open one (disk full): the download relays from its first byte. */
+export function refusingWriter(error: Error): BlobWriter {
+  return {
+    written: 0,
+    write: () => Promise.reject(error),
+    readAt: () => Promise.resolve(new Uint8Array(0)),
+    commit: () => Promise.reject(error),
+    abort: () => Promise.resolve(),
+  };
 }
 
 /** The client-facing strong validator of a stored blob. */

@@ -45,3 +45,14 @@ test('sizes', () => {
   assert.equal(parseSize('500MB'), 500e6);
   assert.equal(parseSize('42'), 42);
 });
+
+test('disk cap keys: sizes, water marks in order, booleans from the environment', () => {
+  assert.equal(parseConfig({ cache: { maxSize: '2MiB' } }).cache.maxSize, 2 * 1024 ** 2);
+  assert.equal(parseConfig({}).cache.maxSize, undefined);
+  assert.throws(() => parseConfig({ cache: { maxSize: 'lots' } }), /cache\.maxSize: must be a size like 20GiB.*got "lots"/);
+  assert.throws(() => parseConfig({ cache: { lowWaterPercent: 96 } }), /cache\.lowWaterPercent: lowWaterPercent must be below highWaterPercent/);
+  assert.throws(() => parseConfig({ mdns: { enabled: 'yes' } }), /mdns\.enabled/);
+  const { config } = loadConfig({}, { HOARD_MDNS: 'true', HOARD_MAX_SIZE: '1GB', HOARD_CONFIG: '/dev/null' });
+  assert.equal(config.mdns.enabled, true);
+  assert.equal(config.cache.maxSize, 1e9);
+});

@@ -15,12 +15,17 @@ export interface ConfigOverrides {
 }
 
 /** Environment variables that override single keys (for containers and systemd drop-ins). */
-const envKeys: Record<string, string> = {
+export const envKeys: Record<string, string> = {
   HOARD_LISTEN: 'listen',
   HOARD_DATA_DIR: 'dataDir',
   HOARD_LOG_LEVEL: 'logLevel',
   HOARD_ADMIN_TOKEN: 'admin.token',
+  HOARD_MAX_SIZE: 'cache.maxSize',
+  HOARD_MDNS: 'mdns.enabled',
 };
+
+/** Environment values are text; these keys take a boolean, written true/false (anything else is left for the schema to refuse). */
+const booleanEnvKeys = new Set(['mdns.enabled']);
 
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): { config: HoardConfig; source: string | undefined } {
   const path = overrides.configPath ?? env.HOARD_CONFIG ?? defaultConfigPaths.find((p) => existsSync(p));
@@ -44,7 +49,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   const merged = structuredClone(raw) as Record<string, unknown>;
   for (const [name, key] of Object.entries(envKeys)) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(merged, key, value);
+    if (value === undefined || value === '') continue;
+    setPath(merged, key, booleanEnvKeys.has(key) && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : value);
   }
   if (overrides.listen !== undefined) merged.listen = overrides.listen;
   if (overrides.dataDir !== undefined) merged.dataDir = overrides.dataDir;

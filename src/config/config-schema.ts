@@ -35,8 +35,17 @@ export const configSchema = z
         indexMaxAgeSeconds: z.number().nonnegative().default(30),
         /** Seconds an upstream 404 is remembered, so a burst of clients does not hammer the upstream. */
         notFoundTtlSeconds: z.number().nonnegative().default(10),
+        /** Disk cap of the store (e.g. 20GiB); absent means no cap. */
+        maxSize: sizeString.optional(),
+        /** Eviction starts when the store passes this share of maxSize... */
+        highWaterPercent: z.number().gt(0, 'must be above 0').max(100, 'must be at most 100').default(95),
+        /** ...and removes objects until the store is down to this share. */
+        lowWaterPercent: z.number().gt(0, 'must be above 0').max(100, 'must be at most 100').default(85),
+        /** Hours between scheduled garbage collections (unreferenced objects); 0 turns the schedule off. */
+        gcIntervalHours: z.number().nonnegative().default(24),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((c) => c.lowWaterPercent < c.highWaterPercent, { message: 'lowWaterPercent must be below highWaterPercent', path: ['lowWaterPercent'] }),
     upstream: z
       .object({
         connectTimeoutMs: duration.default(10_000),
@@ -62,6 +71,14 @@ export const configSchema = z
         /** URL path prefix of the dashboard, metrics and health endpoints. */
         prefix: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment like /_hoard').default('/_hoard'),
         token: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .prefault({}),
+    /** Advertising the cache on the local network over mDNS/DNS-SD as `_apt_proxy._tcp` (what squid-deb-proxy-client looks for). */
+    mdns: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Instance name shown to browsers; default `hoard on <hostname>`. */
+        name: z.string().min(1).max(63, 'must be at most 63 bytes (a DNS label)').optional(),
       })
       .prefault({}),
     /** Refuse anything not verified against a signed index (see docs). */

@@ -139,6 +139,11 @@ void describe('FsBlobStore on disk', () => {
       }
       let commitError;
       await writer.commit().catch((err) => { commitError = err.code; });
+      // Until abort, every accepted byte is still readable (a shared download relays them to its clients).
+      const accepted = writer.written;
+      const tail = await writer.readAt(accepted - 16 * 1024, 16 * 1024);
+      if (accepted === 0 || tail.length !== 16 * 1024 || tail.some((b) => b !== accepted / (16 * 1024) - 1)) throw new Error('accepted bytes unreadable after the failure');
+      await writer.abort();
       const listed = [];
       for await (const blob of store.list()) listed.push(blob);
       const { readdir } = await import('node:fs/promises');

@@ -231,7 +231,8 @@ interface Waiter {
  * single background loop appends what has accumulated with positional writev. Bytes are readable
  * through readAt as soon as write() has accepted them (from memory until they reach the file), so
  * `written` counts accepted bytes. A disk failure is reported by the write() or commit() after it;
- * from then on the writer is broken, and commit deletes the temp file and rejects.
+ * from then on the writer is broken: write and commit reject, while readAt still returns every accepted
+ * byte until abort() deletes the temp file.
  *
  * Lifecycle of the file handle: opened once by createWriter(); the write loop and readAt share it
  * through positional I/O, which never moves a shared file offset, so readers cannot disturb the writer.
@@ -373,6 +374,9 @@ class FsBlobWriter implements BlobWriter {
           await writeAll(handle, this.#flushing, this.#onDisk);
         } catch (err) {
           this.#failure = toStoreError(err, 'cannot write a temporary blob file');
+          // The batch goes back in front of the rest, so readAt still finds every accepted byte.
+          this.#pending = [...this.#flushing, ...this.#pending];
+          this.#pendingBytes += this.#flushingBytes;
           break;
         }
         // Only now may readAt look for these bytes in the file.
@@ -417,9 +421,15 @@ class FsBlobWriter implements BlobWriter {
   }
 
   async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
+    await this.#flushLoop;
+    if (this.#failure !== undefined) {
+      // A write failure (a full disk): the accepted bytes stay readable, from the file and from memory,
+      // until abort(), so a shared download can still hand them to the clients following it.
+      this.#state = 'writing';
+      this.#commit = undefined;
+      throw this.#failure;
+    }
     try {
-      await this.#flushLoop;
-      if (this.#failure !== undefined) throw this.#failure;
       const handle = this.#handle;
       if (handle === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'blob writer file is closed');
       const size = this.#accepted;

@@ -1,0 +1,124 @@
+// Unit tests of SharedDownload's pass-through when the disk is full: whole bodies, bounded memory, nothing stored.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { HoardError, isHoardError } from '../errors.ts';
+import { channels, type StoreEvent } from '../events.ts';
+import type { BlobInfo, BlobWriter } from '../storage/blob-store.ts';
+import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
+import { SharedDownload, refusingWriter } from './shared-download.ts';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const meta = (size: number | undefined) => ({ expectedSize: size, lastModified: undefined, upstreamEtag: undefined, contentType: undefined });
+const commit = (w: BlobWriter): Promise<BlobInfo> => w.commit();
+const asIs = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
+
+/** A body of `chunks` chunks of `chunkSize` bytes; `pulled` counts how many the download has taken. */
+function body(payload: Buffer, chunkSize: number) {
+  const state = { pulled: 0 };
+  const stream = Readable.from(
+    (function* () {
+      for (let at = 0; at < payload.length; at += chunkSize) {
+        state.pulled += 1;
+        yield payload.subarray(at, at + chunkSize);
+      }
+    })(),
+    { objectMode: false, highWaterMark: 1 },
+  );
+  return { stream, state };
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+test('a full disk mid-download relays the whole body to every follower, stores nothing and reports the store full', async () => {
+  const store = new MemoryBlobStore({ capacityBytes: 200_000 });
+  const events: StoreEvent[] = [];
+  const listen = (e: unknown) => events.push(e as StoreEvent);
+  channels.store.subscribe(listen);
+  try {
+    const payload = randomBytes(1_000_000);
+    const download = new SharedDownload('k', await store.createWriter(), meta(payload.length), { relayWindowBytes: 128 * 1024 });
+    const followers = [download.stream(0, undefined), download.stream(0, undefined)];
+    const late = download.stream(0, undefined);
+    const { stream } = body(payload, 64 * 1024);
+    const run = download.run(stream, commit, asIs);
+    const got = await Promise.all([...followers, late].map(collect));
+    await run;
+    for (const bytes of got) assert.equal(sha(bytes), sha(payload));
+    assert.equal(download.failed, undefined);
+    assert.equal(download.size, payload.length);
+    assert.equal(download.digest, undefined, 'nothing committed');
+    assert.equal(download.joinable, false);
+    const listed = [];
+    for await (const b of store.list()) listed.push(b);
+    assert.deepEqual(listed, []);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(store.usedBytes, 0, 'the temporary bytes are given back once the followers are done');
+    assert.equal(events[0]?.state, 'full');
+  } finally {
+    channels.store.unsubscribe(listen);
+  }
+});
+
+test('the relay window bounds memory: a follower that does not read holds the upstream back', async () => {
+  const store = new MemoryBlobStore({ capacityBytes: 0 });
+  const payload = randomBytes(2_000_000);
+  const window = 256 * 1024;
+  const download = new SharedDownload('k', await store.createWriter(), meta(payload.length), { relayWindowBytes: window });
+  const slow = download.stream(0, undefined);
+  const { stream, state } = body(payload, 32 * 1024);
+  const run = download.run(stream, commit, asIs);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The follower's own buffer (one highWaterMark) plus the window, plus the chunk in hand.
+  const pulledBytes = state.pulled * 32 * 1024;
+  assert.ok(pulledBytes <= window + 256 * 1024 + 3 * 32 * 1024, `read ${pulledBytes} bytes ahead of a stalled client`);
+  assert.ok(download.relaying);
+  const bytes = await collect(slow);
+  await run;
+  assert.equal(sha(bytes), sha(payload));
+});
+
+test('with no client left to relay to, a full window ends the download as a failure', async () => {
+  const store = new MemoryBlobStore({ capacityBytes: 0 });
+  const payload = randomBytes(1_000_000);
+  const download = new SharedDownload('k', await store.createWriter(), meta(payload.length), { relayWindowBytes: 64 * 1024 });
+  const follower = download.stream(0, undefined);
+  follower.destroy();
+  await download.run(body(payload, 32 * 1024).stream, commit, asIs);
+  assert.ok(isHoardError(download.failed, 'HOARD_ERR_STORE_FULL'));
+});
+
+test('a store that cannot open a writer relays from the first byte; a body without Content-Length too', async () => {
+  const full = new HoardError('HOARD_ERR_STORE_FULL', 'cannot create a temporary blob file: disk full');
+  const payload = randomBytes(300_000);
+  const download = new SharedDownload('k', refusingWriter(full), meta(undefined));
+  const follower = collect(download.stream(0, undefined));
+  await download.run(body(payload, 16 * 1024).stream, commit, asIs);
+  assert.equal(download.failed, undefined);
+  assert.equal(sha(await follower), sha(payload));
+});
+
+test('a full disk reported only by the commit still relays every byte', async () => {
+  const payload = randomBytes(100_000);
+  const store = new MemoryBlobStore();
+  const inner = await store.createWriter();
+  const writer: BlobWriter = {
+    get written() {
+      return inner.written;
+    },
+    write: (c) => inner.write(c),
+    readAt: (p, l) => inner.readAt(p, l),
+    commit: () => Promise.reject(new HoardError('HOARD_ERR_STORE_FULL', 'fsync: disk full')),
+    abort: () => inner.abort(),
+  };
+  const download = new SharedDownload('k', writer, meta(payload.length));
+  const follower = collect(download.stream(0, undefined));
+  await download.run(body(payload, 10_000).stream, commit, asIs);
+  assert.equal(sha(await follower), sha(payload));
+  assert.equal(download.failed, undefined);
+});
