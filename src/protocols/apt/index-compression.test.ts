@@ -1,6 +1,7 @@
 // Tests for index compression: suffixes, sibling names and the decoders node:zlib provides.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
@@ -84,15 +85,24 @@ void describe('createDecompressor', () => {
     await assert.rejects(decode('gz', gzipSync(text).subarray(0, 40)));
   });
 
-  void it('has no decoder yet for xz, bz2, lzma and lz4', () => {
-    for (const kind of ['xz', 'bz2', 'lzma', 'lz4'] as const) {
+  void it('decodes xz (as the xz tool writes it) and fails on corrupt or truncated input', async () => {
+    const packed = execFileSync('xz', ['--compress', '--stdout', '-6'], { input: text });
+    assert.equal(await decode('xz', packed), text);
+    const corrupt = Buffer.from(packed);
+    corrupt[corrupt.length >> 1] = (corrupt[corrupt.length >> 1] ?? 0) ^ 0xff;
+    await assert.rejects(decode('xz', corrupt));
+    await assert.rejects(decode('xz', packed.subarray(0, packed.length - 10)));
+  });
+
+  void it('has no decoder for bz2, lzma and lz4', () => {
+    for (const kind of ['bz2', 'lzma', 'lz4'] as const) {
       assert.equal(createDecompressor(kind), undefined);
       assert.equal(canDecompress(kind), false);
     }
   });
 
   void it('lists what it can decode, plain last', () => {
-    assert.deepEqual(decodableCompressions, ['zst', 'gz', 'none']);
+    assert.deepEqual(decodableCompressions, ['zst', 'xz', 'gz', 'none']);
     for (const kind of decodableCompressions) assert.ok(createDecompressor(kind));
   });
 });

@@ -1,6 +1,11 @@
 // Compression of apt index files: recognising it by suffix, naming siblings, and decoding streams without I/O.
-import { PassThrough, type Transform } from 'node:stream';
+import { Duplex, PassThrough, Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
+// CommonJS package (a WebAssembly build of xz-embedded, no native code): its named export is reached through the default.
+import xzDecompress from 'xz-decompress';
+
+const { XzReadableStream } = xzDecompress;
 
 // apt's Acquire::CompressionTypes names these suffixes (gzip, bzip2, xz, lzma, lz4, zstd); Debian
 // RepositoryFormat: "indices may be compressed", with the compressed name being the index name plus suffix.
@@ -50,7 +55,7 @@ export function compressionContentType(kind: Compression): string | undefined {
 
 /** Whether `createDecompressor` can decode `kind`; see there for why some cannot. */
 export function canDecompress(kind: Compression): boolean {
-  return kind === 'none' || kind === 'gz' || kind === 'zst';
+  return kind === 'none' || kind === 'gz' || kind === 'zst' || kind === 'xz';
 }
 
 /**
@@ -60,18 +65,30 @@ export function canDecompress(kind: Compression): boolean {
  * publishes, with its own hashes, so any of them yields the same content).
  *
  * - gz and zstd come from node:zlib (zstd needs Node 23.8+; the project runs Node 24).
- * - xz is undefined until an xz decoder package is installed (xz is what Debian and Ubuntu list
- *   first, but Debian suites also list .gz or plain variants of Packages and Sources).
+ * - xz comes from the xz-decompress package (xz-embedded compiled to WebAssembly): xz is what
+ *   Debian and Ubuntu list first, and Ubuntu publishes no .gz variant of most indices.
  * - bz2, lzma and lz4 are undefined: no archive publishes them as the only variant any more.
  */
-export function createDecompressor(kind: Compression): Transform | undefined {
+export function createDecompressor(kind: Compression): Duplex | undefined {
   if (!canDecompress(kind)) return undefined;
   if (kind === 'gz') {
     // Gunzip also decodes concatenated gzip members, which `gzip -c a b` and some archive tools produce.
     return createGunzip();
   }
   if (kind === 'zst') return createZstdDecompress();
+  if (kind === 'xz') return createXzDecompressor();
   return new PassThrough();
+}
+
+/**
+ * The xz decoder speaks web streams; this wraps it as one Node Duplex (bytes in, plain bytes out).
+ * Corrupt input errors the readable side, which Duplex.from forwards to the whole stream.
+ */
+function createXzDecompressor(): Duplex {
+  const input = new PassThrough();
+  const decoded = new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>);
+  const output = Readable.fromWeb(decoded as unknown as WebReadableStream<Uint8Array>);
+  return Duplex.from({ writable: input, readable: output });
 }
 
 /** Compressions `createDecompressor` can decode, smallest download first (plain is the largest, so last). */
