@@ -1,6 +1,5 @@
 // Compression of apt index files: recognising it by suffix, naming siblings, and decoding streams without I/O.
 import { Duplex, PassThrough, Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 // CommonJS package (a WebAssembly build of xz-embedded, no native code): its named export is reached through the default.
 import xzDecompress from 'xz-decompress';
@@ -87,7 +86,7 @@ export function createDecompressor(kind: Compression): Duplex | undefined {
 function createXzDecompressor(): Duplex {
   const input = new PassThrough();
   const decoded = new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>);
-  const output = Readable.fromWeb(decoded as unknown as WebReadableStream<Uint8Array>);
+  const output = Readable.fromWeb(decoded);
   return Duplex.from({ writable: input, readable: output });
 }
 
