@@ -22,6 +22,9 @@ export interface ReadThroughCacheOptions {
   notFoundTtlSeconds: number;
 }
 
+/** Download failures that say the mirror misbehaved (not the store or a client), so it goes to the back of the list. */
+const upstreamFaults = new Set<string>(['HOARD_ERR_UPSTREAM_TRUNCATED', 'HOARD_ERR_UPSTREAM_TIMEOUT', 'HOARD_ERR_UPSTREAM_UNREACHABLE', 'HOARD_ERR_DIGEST_MISMATCH', 'HOARD_ERR_SIZE_MISMATCH']);
+
 /** Upper bound on remembered upstream 404s, so hostile clients cannot grow memory without limit. */
 const maxNegativeEntries = 10_000;
 
@@ -228,6 +231,7 @@ export class ReadThroughCache {
         if (failed) {
           const code = isHoardError(failed) ? failed.code : 'HOARD_ERR_INTERNAL';
           this.#o.logger.warn({ key, upstream: url, code, err: failed.message }, 'download failed; nothing stored');
+          if (upstreamFaults.has(code)) upstream.reportFailure?.(response.url, failed.message);
           publishDownload({ key, phase: 'fail', bytes: download.written, expectedBytes: expectedSize, error: failed.message, errorCode: code });
         } else {
           publishDownload({ key, phase: 'end', bytes: download.written, expectedBytes: expectedSize });

@@ -1,13 +1,12 @@
 // The HTTP edge on port 3142: access control, target parsing, apt path policy, cache lookup, error statuses.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CacheLookup, PathPolicy } from '../cache/cached-object.ts';
 import type { ReadThroughCache } from '../cache/read-through-cache.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
-import { publishRequest } from '../events.ts';
+import { publishRequest, publishTunnel } from '../events.ts';
 import type { Upstream } from '../upstream/fetcher.ts';
 import { ClientAccess, HostAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
@@ -54,6 +53,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       headersTimeout: config.server.headersTimeoutMs,
       // Bounds the time to receive a request, not to send the response: long downloads are fine.
       requestTimeout: config.server.headersTimeoutMs * 2,
+      // How often header and request timeouts are checked; node's default (30 s) lets a slowloris linger.
+      connectionsCheckingInterval: Math.min(1000, config.server.headersTimeoutMs),
       keepAliveTimeout: config.server.keepAliveTimeoutMs,
       maxHeaderSize: 16 * 1024,
     },
@@ -69,10 +70,9 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     },
   );
 
-  server.on('connection', (socket: Socket) => {
-    // A client that accepts no bytes for this long (or never sends a request) is cut off.
-    socket.setTimeout(config.server.clientIdleTimeoutMs, () => socket.destroy());
-  });
+  // A connection with no traffic either way for this long (a reader that stopped reading, a silent client) is
+  // destroyed by node itself, since no 'timeout' listener is installed on the server.
+  server.setTimeout(config.server.clientIdleTimeoutMs);
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || (err.code !== undefined && ['ECONNRESET', 'EPIPE'].includes(err.code))) {
@@ -90,8 +90,11 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       return;
     }
     if (deps.connect?.(req, socket, head)) return;
-    refuseRaw(socket, 403, `CONNECT to ${req.url ?? '?'} is not allowed; list it under connect.allow in the config, or write the source as http://HTTPS///host/path to have it cached`);
-    publishRequest({ client: req.socket.remoteAddress ?? '?', method: 'CONNECT', target: req.url ?? '', result: 'refused', status: 403, bytes: 0, durationMs: 0, errorCode: 'HOARD_ERR_CONNECT_REFUSED' });
+    const target = req.url ?? '?';
+    refuseRaw(socket, 403, connectRefusal(target), 'HOARD_ERR_CONNECT_REFUSED');
+    const client = req.socket.remoteAddress ?? '?';
+    publishTunnel({ phase: 'refused', client, target, bytesUp: 0, bytesDown: 0, durationMs: 0, errorCode: 'HOARD_ERR_CONNECT_REFUSED' });
+    publishRequest({ client, method: 'CONNECT', target, result: 'refused', status: 403, bytes: 0, durationMs: 0, errorCode: 'HOARD_ERR_CONNECT_REFUSED' });
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<Outcome> {
@@ -100,6 +103,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
         detail: 'your address is not allowed to use this cache',
       });
     }
+    // RFC 9112 2.3: HTTP/0.9 has no headers and no framing; a proxy has nothing sound to answer it with.
+    if (req.httpVersionMajor !== 1) throw new HoardError('HOARD_ERR_BAD_REQUEST', `HTTP/${req.httpVersion} is not supported; use HTTP/1.0 or 1.1`);
     const rawTarget = req.url ?? '/';
     if (deps.admin && (rawTarget === adminPrefix || rawTarget.startsWith(`${adminPrefix}/`) || rawTarget.startsWith(`${adminPrefix}?`))) {
       const handled = await deps.admin(req, res, rawTarget.slice(adminPrefix.length) || '/');
@@ -190,7 +195,17 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger): Outcome {
   return { result, status, bytes: 0, errorCode: error.code };
 }
 
-function refuseRaw(socket: Duplex, status: number, reason: string): void {
+/**
+ * The one line a refused CONNECT gets: a tunnel would bypass the cache, so it says how to have the
+ * repository cached instead (the HTTPS/// spelling) and how to let the tunnel through (connect.allow).
+ */
+export function connectRefusal(target: string): string {
+  const where = target.endsWith(':443') ? target.slice(0, -':443'.length) : target;
+  return `HOARD_ERR_CONNECT_REFUSED: no tunnel to ${target}: to cache it, write the source as http://HTTPS///${where}/<path> (or http://<this cache>/HTTPS///${where}/<path>); to pass it through uncached, add "${target}" to connect.allow`;
+}
+
+function refuseRaw(socket: Duplex, status: number, reason: string, code?: string): void {
   const body = `${reason}\n`;
-  socket.end(`HTTP/1.1 ${status} Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const codeHeader = code === undefined ? '' : `X-Hoard-Error: ${code}\r\n`;
+  socket.end(`HTTP/1.1 ${status} Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\n${codeHeader}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }

@@ -29,4 +29,9 @@ export interface Upstream {
   readonly key: string;
   /** Fetches `path` (starting with `/`, raw-encoded as it goes on the wire), failing over between mirrors. */
   fetch(path: string, init: FetchInit): Promise<UpstreamResponse>;
+  /**
+   * Reports that a response from `url` failed after its headers (stall, cut, wrong bytes), so the next
+   * request prefers another mirror.
+   */
+  reportFailure?(url: URL, reason: string): void;
 }

@@ -59,6 +59,16 @@ export class MirrorSet implements Upstream {
     if (lastServerError) return lastServerError;
     throw lastError ?? new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', `no mirror configured for ${this.key}`);
   }
+
+  reportFailure(url: URL, reason: string): void {
+    const base = baseOf(this.#mirrors, url);
+    if (base) this.#health.failure(base.href, reason);
+  }
+}
+
+/** The mirror base a URL was fetched from, or undefined for a redirect target outside the set. */
+function baseOf(mirrors: readonly URL[], url: URL): URL | undefined {
+  return mirrors.find((m) => url.origin === m.origin && url.pathname.startsWith(m.pathname.replace(/\/$/, '')));
 }
 
 /** Appends an already-encoded absolute path to a base URL that may carry a path prefix. */
