@@ -1,4 +1,5 @@
 // The seam through which repository knowledge (signed Release files, Packages indices) vouches for bytes.
+import type { HoardError } from '../errors.ts';
 import type { Verification } from '../storage/metadata-index.ts';
 
 export interface Expectation {
@@ -6,6 +7,19 @@ export interface Expectation {
   readonly size?: number | undefined;
   /** What a match proves. */
   readonly verification: Verification;
+  /**
+   * Paths to ask the upstream for, in order, instead of the requested one; the next is tried only
+   * when one answers 404 or 410. The object is still stored under the requested path. Used to fetch
+   * an index by its by-hash name when a client asks by name (the by-hash copy of the generation the
+   * client holds survives a mirror update; the named file may already be newer).
+   */
+  readonly upstreamPaths?: readonly string[] | undefined;
+  /**
+   * Clients get the bytes only once `admit` has decided (Release files: a refused generation must not
+   * reach clients, who would then ask for indices that cannot be served). The download is not
+   * streamed as it arrives; a refusal serves what the decision says.
+   */
+  readonly awaitAdmission?: boolean | undefined;
 }
 
 export interface AdmitCandidate {
@@ -19,19 +33,31 @@ export interface AdmitCandidate {
 
 export type AdmitDecision =
   | { readonly admit: true; readonly verification: Verification }
-  /** Not stored (e.g. a Release whose signature is invalid for a known key); the bytes are still relayed. */
-  | { readonly admit: false; readonly reason: string };
+  /**
+   * Not stored. What the clients of this download get:
+   * - 'upstream' (default): the bytes as the upstream sent them (e.g. a Release whose signature is
+   *   invalid for a known key: apt must see it to report it);
+   * - 'previous': the previously stored copy under the same name, marked validated (e.g. a Release
+   *   whose indices the upstream cannot serve yet). Needs `awaitAdmission`.
+   */
+  | { readonly admit: false; readonly reason: string; readonly serve?: 'upstream' | 'previous' | undefined }
+  /** Not stored, and clients get `error` instead of the bytes (strict mode). Needs `awaitAdmission`. */
+  | { readonly admit: false; readonly reason: string; readonly serve: 'refuse'; readonly error: HoardError };
 
 export interface ContentVerifier {
-  /** The size and hash an upstream file must have, as far as the indices seen so far say. */
-  expect(upstream: string, path: string): Expectation | undefined;
+  /**
+   * The size and hash an upstream file must have, as far as the indices seen so far say. May answer
+   * later (a promise) while the knowledge for that file is still being built, and may throw a
+   * HoardError to refuse the request outright (strict mode).
+   */
+  expect(upstream: string, path: string): Expectation | undefined | Promise<Expectation | undefined>;
   /** Decides, once the bytes are whole and match `expect`, whether they may replace what is stored. */
   admit(candidate: AdmitCandidate): Promise<AdmitDecision>;
   /** Learns from a newly stored object (a Release teaches index hashes, an index teaches package hashes). */
   learn(upstream: string, path: string, digest: string): Promise<void>;
 }
 
-/** Used until the verifier of the signed-index issue is wired in: everything whole is admitted unverified. */
+/** Everything whole is admitted unverified: for tests of the core, and for protocols without signed indices. */
 export const noVerifier: ContentVerifier = {
   expect: () => undefined,
   admit: () => Promise.resolve({ admit: true, verification: 'unverified' }),

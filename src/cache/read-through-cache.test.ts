@@ -7,11 +7,12 @@ import { text } from 'node:stream/consumers';
 import { pino } from 'pino';
 import { ManualClock } from '../clock.ts';
 import { HoardError } from '../errors.ts';
+import { channels, type VerificationEvent } from '../events.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
 import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
 import type { CachedObject, PathPolicy } from './cached-object.ts';
-import { noVerifier, type ContentVerifier } from './content-verifier.ts';
+import { noVerifier, type AdmitDecision, type ContentVerifier } from './content-verifier.ts';
 import { ReadThroughCache } from './read-through-cache.ts';
 
 const immutable: PathPolicy = { mutable: false, kind: 'package', contentType: 'application/octet-stream' };
@@ -181,4 +182,160 @@ test('bytes that differ from what the index expects are never stored', async () 
   });
   assert.ok(Buffer.concat(got).length < bad.length, 'the last byte is held back until the digest is checked');
   assert.equal(index.count(), 0);
+});
+
+// --- The verifier seam: by-hash spellings upstream, Release files held until admitted, refusals, taint. ---
+
+function verifierWith(overrides: Partial<ContentVerifier>): ContentVerifier {
+  return { ...noVerifier, ...overrides };
+}
+
+const notFound = (): UpstreamResponse => ({ status: 404, headers: {}, body: Readable.from([]), url: new URL('http://upstream.example/') });
+
+test('upstreamPaths are tried in order on 404, and the object is stored under the requested path', async () => {
+  const good = Buffer.from('Package: a\n');
+  const verifier = verifierWith({
+    expect: () => ({ sha256: sha(good), size: good.length, verification: 'authenticated', upstreamPaths: ['/dists/s/main/by-hash/SHA256/x', '/dists/s/main/Packages'] }),
+    admit: () => Promise.resolve({ admit: true, verification: 'authenticated' }),
+  });
+  const { cache, index } = setup(verifier);
+  const upstream = new ScriptedUpstream((path) => (path.includes('by-hash') ? notFound() : ok(Readable.from([good]), { 'content-length': String(good.length) })));
+  const l = await cache.get(upstream, '/dists/s/main/Packages', mutable);
+  if (l.kind !== 'object') throw new Error('expected an object');
+  assert.equal(sha(await readAll(l.object)), sha(good));
+  assert.deepEqual(upstream.calls.map((c) => c.path), ['/dists/s/main/by-hash/SHA256/x', '/dists/s/main/Packages']);
+  assert.equal(index.get('http://upstream.example/dists/s/main/Packages')?.verification, 'authenticated');
+});
+
+test('an awaited admission returns the object only once committed and admitted', async () => {
+  let admitted = false;
+  const verifier = verifierWith({
+    expect: () => ({ verification: 'unverified', awaitAdmission: true }),
+    admit: async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      admitted = true;
+      return { admit: true, verification: 'authenticated' };
+    },
+  });
+  const { cache, index } = setup(verifier);
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('Release v1')]), { 'content-length': '10' }));
+  const [a, b] = await Promise.all([cache.get(upstream, '/dists/s/InRelease', mutable), cache.get(upstream, '/dists/s/InRelease', mutable)]);
+  assert.equal(admitted, true);
+  assert.equal(upstream.calls.length, 1);
+  for (const l of [a, b]) {
+    if (l?.kind !== 'object') throw new Error('expected an object');
+    assert.equal(l.object.complete, true);
+    assert.equal(await text(l.object.stream(0, undefined)), 'Release v1');
+  }
+  assert.equal(index.get('http://upstream.example/dists/s/InRelease')?.verification, 'authenticated');
+});
+
+test("a refusal with serve 'previous' keeps serving the stored copy and marks it validated", async () => {
+  let refuse = false;
+  const verifier = verifierWith({
+    expect: () => ({ verification: 'unverified', awaitAdmission: true }),
+    admit: () => Promise.resolve(refuse ? { admit: false, reason: 'indices not there yet', serve: 'previous' } : { admit: true, verification: 'hash-verified' }),
+  });
+  const { cache, index, clock } = setup(verifier);
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('gen 1')]), { 'content-length': '5' }));
+  const first = await cache.get(upstream, '/dists/s/InRelease', mutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  assert.equal(await text(first.object.stream(0, undefined)), 'gen 1');
+  clock.advance(60_000);
+  refuse = true;
+  upstream.script = () => ok(Readable.from([Buffer.from('gen 2')]), { 'content-length': '5' });
+  const kept = await cache.get(upstream, '/dists/s/InRelease', mutable);
+  if (kept.kind !== 'object') throw new Error('expected an object');
+  assert.equal(kept.source, 'stale');
+  assert.match(kept.warning ?? '', /^110 hoard "indices not there yet"$/);
+  assert.equal(await text(kept.object.stream(0, undefined)), 'gen 1');
+  assert.equal(index.get('http://upstream.example/dists/s/InRelease')?.validatedAt, clock.now());
+  // Fresh again: no upstream request until the max age has passed.
+  await cache.get(upstream, '/dists/s/InRelease', mutable);
+  assert.equal(upstream.calls.length, 2);
+  clock.advance(31_000);
+  refuse = false;
+  const next = await cache.get(upstream, '/dists/s/InRelease', mutable);
+  if (next.kind !== 'object') throw new Error('expected an object');
+  assert.equal(await text(next.object.stream(0, undefined)), 'gen 2');
+});
+
+test("a refusal with serve 'refuse' fails every waiting client with the decision's error; the default relays the bytes unstored", async () => {
+  let decision: AdmitDecision = { admit: false, reason: 'unknown key', serve: 'refuse', error: new HoardError('HOARD_ERR_NOT_AUTHENTICATED', 'not signed by a trusted key') };
+  const verifier = verifierWith({ expect: () => ({ verification: 'unverified', awaitAdmission: true }), admit: () => Promise.resolve(decision) });
+  const { cache, index } = setup(verifier);
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('signed?')]), { 'content-length': '7' }));
+  const both = await Promise.allSettled([cache.get(upstream, '/dists/s/InRelease', mutable), cache.get(upstream, '/dists/s/InRelease', mutable)]);
+  for (const r of both) assert.ok(r.status === 'rejected' && r.reason instanceof HoardError && r.reason.code === 'HOARD_ERR_NOT_AUTHENTICATED');
+  decision = { admit: false, reason: 'bad signature' };
+  const relayed = await cache.get(upstream, '/dists/s/InRelease', mutable);
+  if (relayed.kind !== 'object') throw new Error('expected an object');
+  assert.equal(await text(relayed.object.stream(0, undefined)), 'signed?');
+  assert.equal(index.count(), 0);
+});
+
+test('expect may answer later, or refuse the request', async () => {
+  const good = Buffer.from('payload');
+  let refuse = false;
+  const verifier = verifierWith({
+    expect: () => {
+      if (refuse) throw new HoardError('HOARD_ERR_NOT_AUTHENTICATED', 'strict');
+      return new Promise((r) => setTimeout(() => r({ sha256: sha(good), size: good.length, verification: 'hash-verified' }), 10));
+    },
+    admit: () => Promise.resolve({ admit: true, verification: 'hash-verified' }),
+  });
+  const { cache, index } = setup(verifier);
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([good]), { 'content-length': String(good.length) }));
+  const l = await cache.get(upstream, '/pool/e.deb', immutable);
+  if (l.kind !== 'object') throw new Error('expected an object');
+  await readAll(l.object);
+  assert.equal(index.get('http://upstream.example/pool/e.deb')?.verification, 'hash-verified');
+  refuse = true;
+  await assert.rejects(cache.get(upstream, '/pool/e.deb', immutable), (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_NOT_AUTHENTICATED');
+});
+
+test('a hash mismatch is published as a verification event, and the key is served without Last-Modified for a while', async () => {
+  const good = Buffer.from('the real package');
+  const bad = Buffer.from('a forged package');
+  const verifier = verifierWith({ expect: () => ({ sha256: sha(good), size: good.length, verification: 'hash-verified' }) });
+  const { cache, clock } = setup(verifier);
+  const events: VerificationEvent[] = [];
+  const listen = (m: unknown) => events.push(m as VerificationEvent);
+  channels.verification.subscribe(listen);
+  try {
+    const lastModified = 'Mon, 02 Jan 2026 00:00:00 GMT';
+    const upstream = new ScriptedUpstream(() => ok(Readable.from([bad]), { 'content-length': String(bad.length), 'last-modified': lastModified }));
+    const l = await cache.get(upstream, '/pool/f.deb', immutable);
+    if (l.kind !== 'object') throw new Error('expected an object');
+    await assert.rejects(readAll(l.object));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(events.map((e) => [e.path, e.failure]), [['/pool/f.deb', 'digest']]);
+    assert.equal(events[0]?.upstream, 'http://upstream.example/');
+    // The client kept the rejected bytes as a partial file; its If-Range must not match the good copy.
+    upstream.script = () => ok(Readable.from([good]), { 'content-length': String(good.length), 'last-modified': lastModified });
+    const retry = await cache.get(upstream, '/pool/f.deb', immutable);
+    if (retry.kind !== 'object') throw new Error('expected an object');
+    assert.equal(retry.object.lastModified, undefined);
+    await readAll(retry.object);
+    const hit = await cache.get(upstream, '/pool/f.deb', immutable);
+    assert.equal(hit.kind === 'object' && hit.object.lastModified, undefined);
+    clock.advance(11 * 60_000);
+    const later = await cache.get(upstream, '/pool/f.deb', immutable);
+    assert.equal(later.kind === 'object' && later.object.lastModified, lastModified);
+  } finally {
+    channels.verification.unsubscribe(listen);
+  }
+});
+
+test('revalidate asks the upstream even when the stored copy is fresh', async () => {
+  const { cache } = setup();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('sig')]), { 'content-length': '3', etag: '"s1"' }));
+  const first = await cache.get(upstream, '/dists/s/Release.gpg', mutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  await readAll(first.object);
+  upstream.script = () => ({ status: 304, headers: {}, body: Readable.from([]), url: new URL('http://upstream.example/') });
+  assert.equal((await cache.get(upstream, '/dists/s/Release.gpg', mutable)).kind === 'object' && upstream.calls.length, 1);
+  const again = await cache.get(upstream, '/dists/s/Release.gpg', mutable, { revalidate: true });
+  assert.equal(again.kind === 'object' && again.source, 'revalidated');
+  assert.equal(upstream.calls[1]?.headers['if-none-match'], '"s1"');
 });

@@ -2,13 +2,13 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { HoardError, isHoardError } from '../errors.ts';
-import { publishDownload } from '../events.ts';
+import { publishDownload, publishVerification } from '../events.ts';
 import type { BlobStore, BlobWriter, BlobInfo } from '../storage/blob-store.ts';
 import type { MetadataIndex, ObjectEntry } from '../storage/metadata-index.ts';
 import type { Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
 import { upstreamErrorFrom } from '../upstream/upstream-errors.ts';
 import type { CachedObject, CacheLookup, PathPolicy } from './cached-object.ts';
-import type { ContentVerifier, Expectation } from './content-verifier.ts';
+import type { AdmitDecision, ContentVerifier, Expectation } from './content-verifier.ts';
 import { isFresh } from './freshness-policy.ts';
 import { SharedDownload, etagFor, refusingWriter } from './shared-download.ts';
 
@@ -28,12 +28,31 @@ const upstreamFaults = new Set<string>(['HOARD_ERR_UPSTREAM_TRUNCATED', 'HOARD_E
 /** Upper bound on remembered upstream 404s, so hostile clients cannot grow memory without limit. */
 const maxNegativeEntries = 10_000;
 
+/** Download failures that mean the upstream sent other bytes than the verified index (or its Content-Length) promised. */
+const mismatchCodes = new Set<string>(['HOARD_ERR_DIGEST_MISMATCH', 'HOARD_ERR_SIZE_MISMATCH']);
+
+/** How long responses for a key whose download failed its check carry no Last-Modified (see #tainted). */
+const taintMs = 10 * 60 * 1000;
+
+export interface GetOptions {
+  /** Asks the upstream even when the stored copy is fresh (the verifier checking a Release's detached signature). */
+  readonly revalidate?: boolean | undefined;
+}
+
 export class ReadThroughCache {
   readonly #o: ReadThroughCacheOptions;
   readonly #downloads = new Map<string, SharedDownload>();
   /** Upstream exchanges waiting for response headers, shared by every client asking the same key. */
   readonly #pending = new Map<string, Promise<CacheLookup>>();
   readonly #notFound = new Map<string, { status: number; until: number }>();
+  /**
+   * Keys whose last download failed its size or hash check, until when. A client cut off such a
+   * download keeps the rejected bytes as a partial file, and apt resumes it with `Range` plus
+   * `If-Range: <the Last-Modified it was sent>`. Answering that with 206 would append good bytes to
+   * bad ones, so for a while these keys are served without Last-Modified: a date If-Range then no
+   * longer matches and the client gets the whole object (RFC 9110 13.1.5).
+   */
+  readonly #tainted = new Map<string, number>();
   /** Finished downloads whose followers still read the blob through the writer; eviction must wait for them. */
   readonly #draining = new Set<SharedDownload>();
 
@@ -56,23 +75,26 @@ export class ReadThroughCache {
     return digests;
   }
 
-  async get(upstream: Upstream, path: string, policy: PathPolicy): Promise<CacheLookup> {
+  async get(upstream: Upstream, path: string, policy: PathPolicy, options: GetOptions = {}): Promise<CacheLookup> {
     const key = upstream.key + path;
+    // May wait while the verifier is still reading the index that covers this path, or refuse (strict).
+    const expectation = await this.#o.verifier.expect(upstream.key, path);
     const now = this.#o.clock.now();
-    const expectation = this.#o.verifier.expect(upstream.key, path);
     let entry = this.#o.index.get(key);
     // A verified index naming other bytes for this file means what is stored is not current (same name, new bytes).
     if (entry && expectation?.sha256 !== undefined && entry.digest !== expectation.sha256) entry = undefined;
     if (entry) {
       const vouched = expectation?.sha256 === entry.digest;
-      if (vouched || isFresh({ mutable: policy.mutable, validatedAt: entry.validatedAt, now, maxAgeSeconds: this.#o.indexMaxAgeSeconds })) {
+      const fresh = options.revalidate !== true && isFresh({ mutable: policy.mutable, validatedAt: entry.validatedAt, now, maxAgeSeconds: this.#o.indexMaxAgeSeconds });
+      if (vouched || fresh) {
         this.#o.index.touch(key, now);
         return { kind: 'object', object: this.#stored(entry), source: 'hit' };
       }
     }
 
+    // A download whose bytes wait for admission is joined through #pending, never streamed early.
     const running = this.#downloads.get(key);
-    if (running?.joinable) return { kind: 'object', object: running, source: 'coalesced' };
+    if (running?.joinable && expectation?.awaitAdmission !== true) return { kind: 'object', object: running, source: 'coalesced' };
 
     // Content-addressed reuse: the same bytes reached through another spelling of the upstream are stored once.
     if (!entry && expectation?.sha256 !== undefined) {
@@ -123,13 +145,20 @@ export class ReadThroughCache {
     if (entry?.upstreamEtag !== undefined) headers['if-none-match'] = entry.upstreamEtag;
     if (entry?.lastModified !== undefined) headers['if-modified-since'] = entry.lastModified;
 
-    let response: UpstreamResponse;
-    try {
-      response = await upstream.fetch(encodePath(path), { method: 'GET', headers });
-    } catch (err) {
-      if (entry) return this.#serveStale(entry, isHoardError(err) ? err.message : String(err));
-      throw err;
+    let response: UpstreamResponse | undefined;
+    const paths = expectation?.upstreamPaths !== undefined && expectation.upstreamPaths.length > 0 ? expectation.upstreamPaths : [path];
+    for (const [i, upstreamPath] of paths.entries()) {
+      try {
+        response = await upstream.fetch(encodePath(upstreamPath), { method: 'GET', headers });
+      } catch (err) {
+        if (entry) return this.#serveStale(entry, isHoardError(err) ? err.message : String(err));
+        throw err;
+      }
+      // Only "not there" moves on to the next spelling; any other answer is this upstream's word.
+      if ((response.status !== 404 && response.status !== 410) || i === paths.length - 1) break;
+      response.body.destroy();
     }
+    if (response === undefined) throw new HoardError('HOARD_ERR_INTERNAL', `no upstream path to fetch for ${key}`);
 
     const now = this.#o.clock.now();
     if (response.status === 304 && entry) {
@@ -165,6 +194,7 @@ export class ReadThroughCache {
       // The index says another size: this upstream is mid-sync or lying. Nothing to store, nothing to relay as whole.
       response.body.destroy();
       this.#o.logger.warn({ key, upstream: response.url.href, expected: expectation.size, got: expectedSize }, 'upstream size differs from the index');
+      publishVerification({ upstream: response.url.href, path, failure: 'size', detail: `Content-Length ${expectedSize}, the index says ${expectation.size}` });
       throw new HoardError('HOARD_ERR_SIZE_MISMATCH', `upstream ${response.url.href} offers ${expectedSize} bytes, the index says ${expectation.size}`, {
         detail: 'upstream file does not match the repository index',
       });
@@ -182,7 +212,7 @@ export class ReadThroughCache {
     }
     const download = new SharedDownload(key, writer, {
       expectedSize,
-      lastModified: response.headers['last-modified'],
+      lastModified: this.#isTainted(key) ? undefined : response.headers['last-modified'],
       upstreamEtag: response.headers.etag,
       contentType: policy.contentType,
     });
@@ -190,12 +220,14 @@ export class ReadThroughCache {
     publishDownload({ key, phase: 'start', bytes: 0, expectedBytes: expectedSize });
     const url = response.url.href;
 
+    let refusal: Exclude<AdmitDecision, { admit: true }> | undefined;
     const commit = async (w: BlobWriter): Promise<BlobInfo> => {
       const info = await w.commit({ sha256: expectation?.sha256, size: expectation?.size ?? expectedSize });
       const decision = await this.#o.verifier.admit({ upstream: upstream.key, path, digest: info.digest, size: info.size, previousDigest: previous?.digest });
       if (!decision.admit) {
-        // Relayed to the client as the upstream sent it (apt reports the problem itself), but never stored.
+        // Never stored; by default relayed as the upstream sent it (apt reports the problem itself).
         this.#o.logger.warn({ key, upstream: url, reason: decision.reason }, 'not admitted to the cache');
+        refusal = decision;
         return info;
       }
       const now = this.#o.clock.now();
@@ -205,7 +237,8 @@ export class ReadThroughCache {
         path,
         digest: info.digest,
         size: info.size,
-        lastModified: download.meta.lastModified,
+        // The upstream's own date, even when a taint hides it from this download's clients.
+        lastModified: response.headers['last-modified'],
         upstreamEtag: download.meta.upstreamEtag,
         contentType: policy.contentType,
         storedAt: now,
@@ -231,20 +264,53 @@ export class ReadThroughCache {
         if (failed) {
           const code = isHoardError(failed) ? failed.code : 'HOARD_ERR_INTERNAL';
           this.#o.logger.warn({ key, upstream: url, code, err: failed.message }, 'download failed; nothing stored');
+          if (mismatchCodes.has(code) && (expectation?.sha256 !== undefined || expectation?.size !== undefined)) {
+            this.#taint(key);
+            publishVerification({ upstream: url, path, failure: code === 'HOARD_ERR_DIGEST_MISMATCH' ? 'digest' : 'size', detail: failed.message });
+          }
           if (upstreamFaults.has(code)) upstream.reportFailure?.(response.url, failed.message);
           publishDownload({ key, phase: 'fail', bytes: download.written, expectedBytes: expectedSize, error: failed.message, errorCode: code });
         } else {
           publishDownload({ key, phase: 'end', bytes: download.written, expectedBytes: expectedSize });
         }
       });
-    return { kind: 'object', object: download, source: 'miss' };
+    const lookup: CacheLookup = { kind: 'object', object: download, source: 'miss' };
+    if (expectation?.awaitAdmission !== true) return lookup;
+    const state = await download.settled;
+    if (state.phase === 'failed') {
+      if (previous) return this.#serveStale(previous, state.error.message);
+      throw state.error;
+    }
+    if (refusal === undefined || refusal.serve === undefined || refusal.serve === 'upstream') return lookup;
+    if (refusal.serve === 'refuse') throw refusal.error;
+    if (!previous) {
+      throw new HoardError('HOARD_ERR_GENERATION_INCOMPLETE', `${key}: ${refusal.reason}`, { detail: 'the upstream is updating; no earlier copy to serve' });
+    }
+    // The upstream's newer copy is not usable yet; the stored one stays current until the next revalidation.
+    const now = this.#o.clock.now();
+    this.#o.index.markValidated(previous.key, now);
+    this.#o.index.touch(previous.key, now);
+    return { kind: 'object', object: this.#stored(previous), source: 'stale', warning: `110 hoard "${refusal.reason.replaceAll('"', "'")}"` };
+  }
+
+  #taint(key: string): void {
+    if (this.#tainted.size >= maxNegativeEntries) this.#tainted.delete(this.#tainted.keys().next().value as string);
+    this.#tainted.set(key, this.#o.clock.now() + taintMs);
+  }
+
+  #isTainted(key: string): boolean {
+    const until = this.#tainted.get(key);
+    if (until === undefined) return false;
+    if (until > this.#o.clock.now()) return true;
+    this.#tainted.delete(key);
+    return false;
   }
 
   #stored(entry: ObjectEntry): CachedObject {
     const blobs = this.#o.blobs;
     return {
       size: entry.size,
-      lastModified: entry.lastModified,
+      lastModified: this.#isTainted(entry.key) ? undefined : entry.lastModified,
       etag: etagFor(entry.digest),
       contentType: entry.contentType,
       complete: true,
