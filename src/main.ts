@@ -15,6 +15,14 @@ import { channels, type RequestEvent } from './events.ts';
 import { createProxyServer } from './http/proxy-server.ts';
 import type { UpstreamRef } from './http/request-target.ts';
 import { createLogger } from './logger.ts';
+import { importDebs } from './admin/deb-importer.ts';
+import { MetricsCollector } from './admin/metrics-collector.ts';
+import { unknownReferences, waterMarks } from './cache/eviction-policy.ts';
+import { StoreJanitor } from './cache/store-janitor.ts';
+import { runServiceCommand } from './cli/service-commands.ts';
+import { advertiseMdns, type MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
+import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
+import { hostname } from 'node:os';
 import { classifyAptPath } from './protocols/apt/path-class.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
@@ -38,10 +46,23 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
 
-  const blobs = new FsBlobStore(dataDir);
-  await blobs.init();
+  const fsBlobs = new FsBlobStore(dataDir);
+  await fsBlobs.init();
+  // Counts open read streams per blob, so eviction never removes an object a client is reading.
+  const blobs = new ReaderTrackingBlobStore(fsBlobs);
   const index = new SqliteMetadataIndex(dataDir);
-  const reconciled = await reconcileStore(blobs, index);
+  // Blobs being followed by clients of a finished download: known to the cache, built below.
+  let cacheDigestsInUse = (): Set<string> => new Set();
+  const janitor = new StoreJanitor({
+    index,
+    blobs,
+    // The signed-index knowledge (issue 3) plugs in here; until then eviction is LRU and gc removes orphans.
+    oracle: unknownReferences,
+    inUse: (digest) => blobs.isReading(digest) || cacheDigestsInUse().has(digest),
+    marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
+    logger,
+  });
+  const reconciled = await reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) });
   if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
 
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
@@ -80,6 +101,33 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     indexMaxAgeSeconds: config.cache.indexMaxAgeSeconds,
     notFoundTtlSeconds: config.cache.notFoundTtlSeconds,
   });
+  cacheDigestsInUse = () => cache.digestsInUse();
+
+  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock).start();
+  // Every stored download may push the store over its cap; a full disk below the cap frees a share of it.
+  const onDownload = (message: unknown) => {
+    if ((message as { phase: string }).phase === 'end') janitor.requestEviction();
+  };
+  const onStore = (message: unknown) => {
+    if ((message as { state: string }).state !== 'full') return;
+    logger.warn({ detail: (message as { detail?: string }).detail }, 'disk full: passing downloads through uncached, evicting to make room');
+    void janitor.relieve().catch((err: unknown) => logger.error({ err }, 'eviction after a full disk failed'));
+  };
+  channels.download.subscribe(onDownload);
+  channels.store.subscribe(onStore);
+  janitor.requestEviction();
+  const gcTimer =
+    config.cache.gcIntervalHours > 0
+      ? setInterval(
+          () => {
+            void janitor.collectGarbage({ dryRun: false }).then(
+              (report) => logger.info({ freed: report.freedBytes, removed: report.removed.length }, 'scheduled garbage collection'),
+              (err: unknown) => logger.error({ err }, 'scheduled garbage collection failed'),
+            );
+          },
+          config.cache.gcIntervalHours * 3600 * 1000,
+        ).unref()
+      : undefined;
 
   const onRequest = (message: unknown) => {
     const e = message as RequestEvent;
@@ -92,7 +140,17 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     cache,
     resolveUpstream,
     classify: classifyAptPath,
-    admin: createAdminRoutes({ problems: () => [] }),
+    admin: createAdminRoutes({
+      prefix: config.admin.prefix,
+      version,
+      token: config.admin.token,
+      collector,
+      actions: {
+        gc: (dryRun) => janitor.collectGarbage({ dryRun }),
+        evict: (target) => janitor.evict(target),
+        importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => classifyAptPath(path)?.contentType }, dir, progress),
+      },
+    }),
     logger,
     viaToken,
   });
@@ -105,14 +163,25 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     });
   });
   logger.info({ listen: config.listen, dataDir, objects: index.count() }, 'hoard is serving');
+  let mdns: MdnsAdvertiser | undefined;
+  if (config.mdns.enabled) {
+    const address = server.address();
+    mdns = advertiseMdns({ name: config.mdns.name ?? `hoard on ${hostname().split('.')[0] ?? 'cache'}`, port: typeof address === 'object' && address !== null ? address.port : port, logger });
+  }
 
   return {
     server,
     async close() {
       channels.request.unsubscribe(onRequest);
+      channels.download.unsubscribe(onDownload);
+      channels.store.unsubscribe(onStore);
+      collector.stop();
+      if (gcTimer !== undefined) clearInterval(gcTimer);
+      await mdns?.close();
       server.closeIdleConnections();
       await new Promise<void>((done) => server.close(() => done()));
       await Promise.all(fetchers.map((f) => f.close()));
+      await janitor.idle();
       index.close();
     },
   };
@@ -143,6 +212,8 @@ async function main(argv: string[]): Promise<number> {
     await Promise.race([running.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
     return 0;
   }
+  const exitCode = await runServiceCommand(args, overrides);
+  if (exitCode !== undefined) return exitCode;
   process.stderr.write(`hoard: unknown command "${args.command.join(' ')}"\n\n${usage}`);
   return 2;
 }

@@ -6,12 +6,20 @@ export const usage = `Usage: hoard <command> [options]
 Commands:
   serve              run the cache (default)
   config check       validate the configuration and exit
+  stats [--json]     print the dashboard's numbers of the running cache
+  gc [--dry-run]     remove objects no cached index refers to (dry run: list them)
+  import <dir>       store the .deb files of <dir> that a cached index knows, by hash
+  warm --sources <file> --packages <a,b,...> [--arch amd64] [--no-deps]
+                     fetch packages (and their dependencies) through the cache
+  client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker> [--url http://cache:3142]
+                     print proxy settings for that tool
 
 Options:
   --listen <host:port>   address to listen on (default 0.0.0.0:3142)
   --data-dir <dir>       where the cache is kept (default ./data)
   --config <file>        YAML config file (default $HOARD_CONFIG, else /etc/hoard/hoard.yaml if present)
   --log-level <level>    fatal|error|warn|info|debug|trace|silent
+  --url <url>            the cache as clients reach it (stats, gc, import, warm, client-config)
   -h, --help             this text
 `;
 
@@ -21,6 +29,8 @@ export interface CliArgs {
   dataDir?: string | undefined;
   configPath?: string | undefined;
   logLevel?: string | undefined;
+  /** Flags of the service commands (url, dry-run, json, sources, packages, arch, no-deps). */
+  flags: Record<string, string | boolean | undefined>;
   help: boolean;
   rest: string[];
 }
@@ -36,6 +46,13 @@ export function parseCliArgs(argv: string[]): CliArgs {
       config: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      url: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      sources: { type: 'string' },
+      packages: { type: 'string' },
+      arch: { type: 'string' },
+      'no-deps': { type: 'boolean' },
     },
   });
   const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -45,6 +62,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
     dataDir: str(values['data-dir']),
     configPath: str(values.config),
     logLevel: str(values['log-level']),
+    flags: { url: values.url, 'dry-run': values['dry-run'], json: values.json, sources: values.sources, packages: values.packages, arch: values.arch, 'no-deps': values['no-deps'] },
     help: values.help === true,
     rest: positionals.slice(1),
   };

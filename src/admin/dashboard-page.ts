@@ -1,0 +1,141 @@
+// The dashboard's HTML, rendered on the server from a stats snapshot: readable without JavaScript; the script only refreshes it and draws charts.
+import type { StatsSnapshot } from './metrics-collector.ts';
+
+const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}
+
+function ago(at: number | undefined, now: number): string {
+  if (at === undefined) return '—';
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+/** A number the page shows, with its exact value in data-value so tests (and scripts) need not parse the text. */
+function stat(name: string, value: number, text = String(value)): string {
+  return `<span data-stat="${name}" data-value="${value}">${escape(text)}</span>`;
+}
+
+const requestResults = ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'passthrough', 'not-found', 'refused', 'error'];
+
+export interface DashboardOptions {
+  prefix: string;
+  version: string;
+  actionsEnabled: boolean;
+}
+
+export function dashboardPage(s: StatsSnapshot, o: DashboardOptions): string {
+  const total = Object.values(s.requests).reduce((a, b) => a + b, 0);
+  const ratio = s.hitRatio === undefined ? '—' : `${(s.hitRatio * 100).toFixed(1)}%`;
+  const diskShare = s.store.maxBytes ? Math.min(100, (s.store.bytes / s.store.maxBytes) * 100) : undefined;
+  const results = [...new Set([...requestResults, ...Object.keys(s.requests)])];
+  const uptime = Math.round((s.at - s.startedAt) / 1000);
+  const p = escape(o.prefix);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hoard — apt cache</title>
+<link rel="stylesheet" href="${p}/assets/uPlot.min.css">
+<style>
+:root { --fg:#1d2330; --muted:#5d6678; --line:#dfe3ea; --bg:#f6f7f9; --card:#fff; --accent:#2f6fde; --ok:#1f8a4c; --bad:#c0392b; --warn:#b7791f; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--fg); background:var(--bg); }
+header { display:flex; align-items:baseline; gap:1rem; padding:.9rem 1.5rem; background:var(--card); border-bottom:1px solid var(--line); }
+header h1 { margin:0; font-size:1.25rem; } header .muted { font-size:.85rem; }
+main { padding:1.2rem 1.5rem; display:grid; gap:1rem; grid-template-columns:repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
+section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:1rem 1.2rem; min-width:0; }
+section.wide { grid-column:1 / -1; }
+h2 { margin:0 0 .7rem; font-size:.95rem; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
+.cards { grid-column:1 / -1; display:grid; gap:1rem; grid-template-columns:repeat(auto-fit, minmax(180px, 1fr)); }
+.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:.8rem 1rem; }
+.card .label { color:var(--muted); font-size:.8rem; text-transform:uppercase; letter-spacing:.04em; }
+.card .big { font-size:1.6rem; font-weight:600; margin-top:.2rem; white-space:nowrap; }
+.card .sub { color:var(--muted); font-size:.85rem; }
+table { width:100%; border-collapse:collapse; } th, td { text-align:left; padding:.3rem .4rem; border-bottom:1px solid var(--line); vertical-align:top; }
+th { color:var(--muted); font-weight:500; font-size:.8rem; } td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
+td.key { word-break:break-all; font-family:ui-monospace, monospace; font-size:.8rem; }
+.bar { height:8px; background:var(--line); border-radius:4px; overflow:hidden; margin-top:.4rem; } .bar > div { height:100%; background:var(--accent); }
+.ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; } .warn { color:var(--warn); font-weight:600; }
+.muted { color:var(--muted); } .empty { color:var(--muted); font-style:italic; }
+.chart { min-height:220px; }
+form { display:flex; flex-wrap:wrap; gap:.5rem; align-items:center; margin:.3rem 0; }
+input[type=text], input[type=password] { padding:.35rem .5rem; border:1px solid var(--line); border-radius:5px; min-width:16rem; font:inherit; }
+button { padding:.35rem .8rem; border:1px solid var(--accent); background:var(--accent); color:#fff; border-radius:5px; font:inherit; cursor:pointer; }
+pre { background:var(--bg); padding:.6rem; border-radius:5px; max-height:14rem; overflow:auto; font-size:.8rem; }
+</style>
+</head>
+<body>
+<header><h1>hoard</h1><span class="muted">apt cache · v${escape(o.version)} · up ${stat('uptimeSeconds', uptime, `${uptime}s`)} · <a href="${p}/metrics">metrics</a> · <a href="${p}/health">health</a> · <a href="${p}/stats.json">stats.json</a></span></header>
+<main id="live">
+<div class="cards">
+  <div class="card"><div class="label">Hit ratio</div><div class="big">${stat('hitRatio', s.hitRatio ?? 0, ratio)}</div><div class="sub">${stat('requests.total', total)} requests</div></div>
+  <div class="card"><div class="label">Served from cache</div><div class="big">${stat('bytes.servedFromCache', s.bytes.servedFromCache, formatBytes(s.bytes.servedFromCache))}</div><div class="sub">${stat('bytes.servedFromUpstream', s.bytes.servedFromUpstream, formatBytes(s.bytes.servedFromUpstream))} while downloading</div></div>
+  <div class="card"><div class="label">Fetched upstream</div><div class="big">${stat('bytes.fetchedUpstream', s.bytes.fetchedUpstream, formatBytes(s.bytes.fetchedUpstream))}</div><div class="sub">${stat('downloads.completed', s.downloads.completed)} downloads, ${stat('downloads.failed', s.downloads.failed)} failed</div></div>
+  <div class="card"><div class="label">Bandwidth saved</div><div class="big">${stat('bytes.saved', s.bytes.saved, formatBytes(s.bytes.saved))}</div><div class="sub">served minus fetched</div></div>
+  <div class="card"><div class="label">Disk use</div><div class="big">${stat('store.bytes', s.store.bytes, formatBytes(s.store.bytes))}</div><div class="sub">${s.store.maxBytes === undefined ? 'no cap set' : `of ${stat('store.maxBytes', s.store.maxBytes, formatBytes(s.store.maxBytes))} cap`} · ${stat('store.objects', s.store.objects)} objects</div>${diskShare === undefined ? '' : `<div class="bar" title="${diskShare.toFixed(1)}%"><div style="width:${diskShare.toFixed(1)}%"></div></div>`}${s.store.full ? `<div class="bad">disk full: passing through uncached</div>` : ''}</div>
+  <div class="card"><div class="label">Verification failures</div><div class="big ${s.verificationFailures.total > 0 ? 'bad' : ''}">${stat('verificationFailures.total', s.verificationFailures.total)}</div><div class="sub">${stat('evictions.total', s.evictions.total)} evictions (${formatBytes(s.evictions.bytes)})</div></div>
+</div>
+<section><h2>Requests</h2><table><tr><th>result</th><th class="num">count</th></tr>
+${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.${r}`, s.requests[r] ?? 0)}</td></tr>`).join('\n')}
+</table></section>
+<section><h2>Downloads in progress</h2>${
+    s.downloads.inFlight.length === 0
+      ? '<p class="empty">none</p>'
+      : `<table><tr><th>object</th><th class="num">progress</th></tr>${s.downloads.inFlight
+          .map((d) => {
+            const share = d.expected ? Math.min(100, (d.written / d.expected) * 100) : undefined;
+            return `<tr data-download="${escape(d.key)}"><td class="key">${escape(d.key)}${d.relaying ? ' <span class="warn">(pass-through)</span>' : ''}<div class="bar"><div style="width:${share === undefined ? 100 : share.toFixed(1)}%"></div></div></td><td class="num">${formatBytes(d.written)}${d.expected === undefined ? '' : ` / ${formatBytes(d.expected)}`}</td></tr>`;
+          })
+          .join('')}</table>`
+  }</section>
+<section class="wide"><h2>Requests over time</h2><div id="chart-requests" class="chart"><p class="muted">Charts need JavaScript; the numbers above do not.</p></div></section>
+<section class="wide"><h2>Bytes over time</h2><div id="chart-bytes" class="chart"></div></section>
+<section><h2>Upstreams</h2>${
+    s.upstreams.length === 0
+      ? '<p class="empty">no upstream contacted yet</p>'
+      : `<table><tr><th>upstream</th><th>state</th><th class="num">requests</th><th class="num">failures</th><th>last error</th></tr>${s.upstreams
+          .map((u) => `<tr><td class="key">${escape(u.upstream)}</td><td class="${u.state === 'ok' ? 'ok' : 'bad'}" data-upstream-state="${escape(u.upstream)}">${u.state}</td><td class="num">${u.requests}</td><td class="num">${u.failures}</td><td>${u.lastError === undefined ? '—' : `${escape(u.lastError)} <span class="muted">(${ago(u.lastErrorAt, s.at)})</span>`}</td></tr>`)
+          .join('')}</table>`
+  }</section>
+<section><h2>Top packages</h2>${
+    s.topPackages.length === 0
+      ? '<p class="empty">no package requested yet</p>'
+      : `<table><tr><th>package file</th><th class="num">requests</th><th class="num">bytes</th></tr>${s.topPackages
+          .map((t) => `<tr><td class="key">${escape(t.name)}</td><td class="num">${t.requests}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`)
+          .join('')}</table>`
+  }</section>
+<section><h2>Verification failures</h2>${
+    s.verificationFailures.recent.length === 0
+      ? '<p class="empty">none</p>'
+      : `<table><tr><th>file</th><th>failure</th><th>detail</th></tr>${s.verificationFailures.recent
+          .map((v) => `<tr><td class="key">${escape(v.upstream + v.path)}</td><td class="bad">${escape(v.failure)}</td><td>${escape(v.detail)} <span class="muted">(${ago(v.at, s.at)})</span></td></tr>`)
+          .join('')}</table>`
+  }</section>
+</main>
+<main>
+<section class="wide"><h2>Admin actions</h2>${
+    o.actionsEnabled
+      ? `<form id="token-form" onsubmit="return false"><label>Token <input type="password" id="token" autocomplete="off" placeholder="admin.token from the config"></label></form>
+<form method="post" action="${p}/actions/gc" data-action="gc"><button type="submit">Run clean-up</button><label><input type="checkbox" name="dryRun" checked> dry run (list only)</label></form>
+<form method="post" action="${p}/actions/evict" data-action="evict"><input type="text" name="target" placeholder="cache key (http://host/path) or sha256 digest" required><button type="submit">Evict object</button></form>
+<pre id="action-result" hidden></pre>`
+      : '<p class="muted">Set <code>admin.token</code> in the configuration to enable clean-up and eviction from here.</p>'
+  }</section>
+</main>
+<script src="${p}/assets/uPlot.iife.min.js"></script>
+<script src="${p}/assets/dashboard.js" data-prefix="${p}"></script>
+</body>
+</html>
+`;
+}

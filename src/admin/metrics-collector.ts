@@ -1,0 +1,300 @@
+// Subscribes to the diagnostics channels and keeps hoard's numbers: Prometheus metrics and the dashboard's snapshot.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock } from '../clock.ts';
+import { channels, type DownloadEvent, type EvictionEvent, type MirrorHealthEvent, type RequestEvent, type StoreEvent, type UpstreamEvent, type VerificationEvent } from '../events.ts';
+
+/** Numbers that are read when asked for, not counted from events. */
+export interface LiveSources {
+  activeDownloads(): ReadonlyArray<{ key: string; written: number; expected: number | undefined; relaying: boolean }>;
+  storeUsage(): { bytes: number; objects: number; entries: number; maxBytes: number | undefined };
+}
+
+/** Results served from what the store holds, and results that had to come from upstream. */
+export const cacheResults = new Set(['hit', 'revalidated', 'stale']);
+export const upstreamResults = new Set(['miss', 'coalesced', 'passthrough']);
+const knownResults = new Set([...cacheResults, ...upstreamResults, 'refused', 'error', 'not-found', 'upstream-status', 'usage', 'admin']);
+
+/** Seconds per point of the dashboard's charts, and how many points are kept (one hour). */
+export const bucketSeconds = 10;
+const bucketCount = 360;
+const maxTrackedPackages = 5000;
+const maxRecentFailures = 20;
+
+export interface SeriesPoint {
+  /** Bucket start, epoch seconds. */
+  t: number;
+  cacheRequests: number;
+  upstreamRequests: number;
+  otherRequests: number;
+  cacheBytes: number;
+  upstreamBytes: number;
+}
+
+export interface UpstreamHealth {
+  upstream: string;
+  state: 'ok' | 'failing';
+  requests: number;
+  failures: number;
+  lastError: string | undefined;
+  lastErrorAt: number | undefined;
+  lastOkAt: number | undefined;
+}
+
+export interface StatsSnapshot {
+  at: number;
+  startedAt: number;
+  requests: Record<string, number>;
+  /** (hit + revalidated + stale) / (those + miss + coalesced + passthrough); undefined before any such request. */
+  hitRatio: number | undefined;
+  bytes: { servedFromCache: number; servedFromUpstream: number; fetchedUpstream: number; saved: number };
+  downloads: { inFlight: Array<{ key: string; written: number; expected: number | undefined; relaying: boolean }>; completed: number; failed: number };
+  upstreams: UpstreamHealth[];
+  topPackages: Array<{ name: string; requests: number; bytes: number }>;
+  store: { bytes: number; objects: number; entries: number; maxBytes: number | undefined; full: boolean; fullDetail: string | undefined };
+  verificationFailures: { total: number; recent: Array<VerificationEvent & { at: number }> };
+  evictions: { total: number; bytes: number; byReason: Record<string, number> };
+  series: SeriesPoint[];
+}
+
+export class MetricsCollector {
+  readonly registry = new Registry();
+  readonly #sources: LiveSources;
+  readonly #clock: Clock;
+  readonly #startedAt: number;
+  readonly #requests = new Map<string, number>();
+  readonly #bytes = { servedFromCache: 0, servedFromUpstream: 0, fetchedUpstream: 0 };
+  readonly #downloads = { completed: 0, failed: 0 };
+  readonly #upstreams = new Map<string, UpstreamHealth>();
+  readonly #packages = new Map<string, { requests: number; bytes: number }>();
+  readonly #verification = { total: 0, recent: [] as Array<VerificationEvent & { at: number }> };
+  readonly #evictions = { total: 0, bytes: 0, byReason: {} as Record<string, number> };
+  #storeFull: string | undefined;
+  readonly #series: SeriesPoint[] = [];
+
+  readonly #m;
+  readonly #subscriptions: Array<[{ subscribe(f: (m: unknown) => void): void; unsubscribe(f: (m: unknown) => void): unknown }, (m: unknown) => void]>;
+
+  constructor(sources: LiveSources, clock: Clock) {
+    this.#sources = sources;
+    this.#clock = clock;
+    this.#startedAt = clock.now();
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'hoard_' });
+    this.#m = {
+      requests: new Counter({ name: 'hoard_requests_total', help: 'Client requests by how they were answered (hit, miss, revalidated, stale, coalesced, error, ...).', labelNames: ['result'], registers }),
+      servedBytes: new Counter({ name: 'hoard_served_bytes_total', help: 'Body bytes sent to clients, by source: cache (stored copy) or upstream (fetched for this request or one it joined).', labelNames: ['source'], registers }),
+      upstreamBytes: new Counter({ name: 'hoard_upstream_bytes_total', help: 'Body bytes fetched from upstreams.', registers }),
+      upstreamLatency: new Histogram({
+        name: 'hoard_upstream_request_duration_seconds',
+        help: 'Time from sending an upstream request to its response headers (or failure).',
+        labelNames: ['upstream', 'outcome'],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers,
+      }),
+      downloads: new Counter({ name: 'hoard_downloads_total', help: 'Upstream downloads finished, by outcome (ok or failed).', labelNames: ['outcome'], registers }),
+      verification: new Counter({ name: 'hoard_verification_failures_total', help: 'Objects whose size, hash or signature did not match what the indices promise.', labelNames: ['failure'], registers }),
+      evictions: new Counter({ name: 'hoard_evictions_total', help: 'Objects removed from the store, by reason (orphan, unreferenced, lru, admin).', labelNames: ['reason'], registers }),
+      evictedBytes: new Counter({ name: 'hoard_evicted_bytes_total', help: 'Bytes removed from the store, by reason.', labelNames: ['reason'], registers }),
+      upstreamUp: new Gauge({ name: 'hoard_upstream_up', help: '1 when the last exchange with this upstream succeeded, 0 when it failed.', labelNames: ['upstream'], registers }),
+    };
+    // Series that exist from the start, so a scrape (and a rate()) sees 0 rather than nothing.
+    for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.requests.inc({ result }, 0);
+    for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ source }, 0);
+    const live = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    live('hoard_downloads_in_flight', 'Upstream downloads in progress.', () => this.#sources.activeDownloads().length);
+    live('hoard_store_bytes', 'Bytes held by the store.', () => this.#sources.storeUsage().bytes);
+    live('hoard_store_objects', 'Distinct objects (blobs) in the store.', () => this.#sources.storeUsage().objects);
+    live('hoard_store_entries', 'Cached URLs (several may share one object).', () => this.#sources.storeUsage().entries);
+    live('hoard_store_max_bytes', 'The configured disk cap (maxSize); 0 when there is none.', () => this.#sources.storeUsage().maxBytes ?? 0);
+    live('hoard_store_full', '1 while the disk is full and downloads are passed through uncached.', () => (this.#storeFull === undefined ? 0 : 1));
+
+    this.#subscriptions = [
+      [channels.request, (e) => this.#onRequest(e as RequestEvent)],
+      [channels.upstream, (e) => this.#onUpstream(e as UpstreamEvent)],
+      [channels.download, (e) => this.#onDownload(e as DownloadEvent)],
+      [channels.verification, (e) => this.#onVerification(e as VerificationEvent)],
+      [channels.mirrorHealth, (e) => this.#onMirrorHealth(e as MirrorHealthEvent)],
+      [channels.eviction, (e) => this.#onEviction(e as EvictionEvent)],
+      [channels.store, (e) => this.#onStore(e as StoreEvent)],
+    ];
+  }
+
+  start(): this {
+    for (const [channel, handler] of this.#subscriptions) channel.subscribe(handler);
+    return this;
+  }
+
+  stop(): void {
+    for (const [channel, handler] of this.#subscriptions) channel.unsubscribe(handler);
+  }
+
+  /** Why the cache is degraded right now (health answers 503 while there is one). */
+  problems(): string[] {
+    return this.#storeFull === undefined ? [] : [`store full: downloads are passed through uncached (${this.#storeFull})`];
+  }
+
+  /** Worth knowing, but the cache still works (health stays 200). */
+  warnings(): string[] {
+    const out: string[] = [];
+    for (const u of this.#upstreams.values()) if (u.state === 'failing') out.push(`upstream ${u.upstream} failing: ${u.lastError ?? 'unknown error'}`);
+    const usage = this.#sources.storeUsage();
+    if (usage.maxBytes !== undefined && usage.bytes > usage.maxBytes) out.push(`store holds ${usage.bytes} bytes, over its cap of ${usage.maxBytes}`);
+    return out;
+  }
+
+  #point(): SeriesPoint {
+    const t = Math.floor(this.#clock.now() / 1000 / bucketSeconds) * bucketSeconds;
+    const last = this.#series.at(-1);
+    if (last?.t === t) return last;
+    const point = { t, cacheRequests: 0, upstreamRequests: 0, otherRequests: 0, cacheBytes: 0, upstreamBytes: 0 };
+    this.#series.push(point);
+    if (this.#series.length > bucketCount) this.#series.shift();
+    return point;
+  }
+
+  #onRequest(e: RequestEvent): void {
+    if (e.result === 'admin') return;
+    const result = knownResults.has(e.result) ? e.result : 'other';
+    this.#requests.set(result, (this.#requests.get(result) ?? 0) + 1);
+    this.#m.requests.inc({ result });
+    const point = this.#point();
+    if (cacheResults.has(result)) {
+      this.#bytes.servedFromCache += e.bytes;
+      this.#m.servedBytes.inc({ source: 'cache' }, e.bytes);
+      point.cacheRequests += 1;
+      point.cacheBytes += e.bytes;
+    } else if (upstreamResults.has(result)) {
+      this.#bytes.servedFromUpstream += e.bytes;
+      this.#m.servedBytes.inc({ source: 'upstream' }, e.bytes);
+      point.upstreamRequests += 1;
+    } else {
+      point.otherRequests += 1;
+    }
+    if (cacheResults.has(result) || upstreamResults.has(result)) this.#countPackage(e.target, e.bytes);
+  }
+
+  #countPackage(target: string, bytes: number): void {
+    const path = target.split('?')[0] ?? '';
+    const name = decodeURIComponentSafe(path.slice(path.lastIndexOf('/') + 1));
+    if (!/\.(u|d)?deb$/.test(name)) return;
+    const seen = this.#packages.get(name);
+    if (seen) {
+      seen.requests += 1;
+      seen.bytes += bytes;
+    } else if (this.#packages.size < maxTrackedPackages) {
+      this.#packages.set(name, { requests: 1, bytes });
+    }
+  }
+
+  #onUpstream(e: UpstreamEvent): void {
+    const failed = e.errorCode !== undefined || (e.status !== undefined && e.status >= 500);
+    const outcome = failed ? 'error' : 'ok';
+    this.#m.upstreamLatency.observe({ upstream: e.upstream, outcome }, e.durationMs / 1000);
+    let u = this.#upstreams.get(e.upstream);
+    if (!u) {
+      u = { upstream: e.upstream, state: 'ok', requests: 0, failures: 0, lastError: undefined, lastErrorAt: undefined, lastOkAt: undefined };
+      this.#upstreams.set(e.upstream, u);
+    }
+    u.requests += 1;
+    if (failed) {
+      u.failures += 1;
+      u.state = 'failing';
+      u.lastError = e.error ?? `HTTP ${e.status ?? '?'}`;
+      u.lastErrorAt = this.#clock.now();
+    } else {
+      u.state = 'ok';
+      u.lastOkAt = this.#clock.now();
+    }
+    this.#m.upstreamUp.set({ upstream: e.upstream }, failed ? 0 : 1);
+  }
+
+  #onMirrorHealth(e: MirrorHealthEvent): void {
+    // Mirrors of a backend report through here too; their origin is the upstream label.
+    const origin = safeOrigin(e.mirror);
+    const u = this.#upstreams.get(origin);
+    if (u && !e.healthy && e.error !== undefined) u.lastError = e.error;
+  }
+
+  #onDownload(e: DownloadEvent): void {
+    if (e.phase === 'start') return;
+    this.#bytes.fetchedUpstream += e.bytes;
+    this.#m.upstreamBytes.inc(e.bytes);
+    this.#point().upstreamBytes += e.bytes;
+    if (e.phase === 'end') this.#downloads.completed += 1;
+    else this.#downloads.failed += 1;
+    this.#m.downloads.inc({ outcome: e.phase === 'end' ? 'ok' : 'failed' });
+  }
+
+  #onVerification(e: VerificationEvent): void {
+    this.#verification.total += 1;
+    this.#verification.recent.unshift({ ...e, at: this.#clock.now() });
+    this.#verification.recent.length = Math.min(this.#verification.recent.length, maxRecentFailures);
+    this.#m.verification.inc({ failure: e.failure });
+  }
+
+  #onEviction(e: EvictionEvent): void {
+    this.#evictions.total += 1;
+    this.#evictions.bytes += e.bytes;
+    this.#evictions.byReason[e.reason] = (this.#evictions.byReason[e.reason] ?? 0) + 1;
+    this.#m.evictions.inc({ reason: e.reason });
+    this.#m.evictedBytes.inc({ reason: e.reason }, e.bytes);
+  }
+
+  #onStore(e: StoreEvent): void {
+    this.#storeFull = e.state === 'full' ? (e.detail ?? 'disk full') : undefined;
+  }
+
+  snapshot(): StatsSnapshot {
+    this.#point();
+    const requests = Object.fromEntries([...this.#requests].sort());
+    let fromCache = 0;
+    let fromUpstream = 0;
+    for (const [result, n] of this.#requests) {
+      if (cacheResults.has(result)) fromCache += n;
+      if (upstreamResults.has(result)) fromUpstream += n;
+    }
+    const usage = this.#sources.storeUsage();
+    const served = this.#bytes.servedFromCache + this.#bytes.servedFromUpstream;
+    return {
+      at: this.#clock.now(),
+      startedAt: this.#startedAt,
+      requests,
+      hitRatio: fromCache + fromUpstream === 0 ? undefined : fromCache / (fromCache + fromUpstream),
+      bytes: { ...this.#bytes, saved: Math.max(0, served - this.#bytes.fetchedUpstream) },
+      downloads: { inFlight: [...this.#sources.activeDownloads()], ...this.#downloads },
+      upstreams: [...this.#upstreams.values()].map((u) => ({ ...u })),
+      topPackages: [...this.#packages]
+        .map(([name, p]) => ({ name, ...p }))
+        .sort((a, b) => b.requests - a.requests || b.bytes - a.bytes || a.name.localeCompare(b.name))
+        .slice(0, 10),
+      store: { ...usage, full: this.#storeFull !== undefined, fullDetail: this.#storeFull },
+      verificationFailures: { total: this.#verification.total, recent: [...this.#verification.recent] },
+      evictions: { ...this.#evictions, byReason: { ...this.#evictions.byReason } },
+      series: this.#series.map((p) => ({ ...p })),
+    };
+  }
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,160 @@
+// Runs the eviction policy against the live store: disk cap (high/low water), garbage collection, admin evictions.
+import type { Logger } from 'pino';
+import { publishEviction } from '../events.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { MetadataIndex } from '../storage/metadata-index.ts';
+import { planEviction, planGc, storedBlobs, usedBytes, type ReferenceOracle, type StoredBlob, type Victim, type WaterMarks } from './eviction-policy.ts';
+
+export interface StoreJanitorOptions {
+  index: MetadataIndex;
+  blobs: BlobStore;
+  oracle: ReferenceOracle;
+  /** True while a blob is being read (open streams, followers of a finished download): never removed then. */
+  inUse(digest: string): boolean;
+  /** Absent: no disk cap, eviction never runs (gc and admin evictions still do). */
+  marks: WaterMarks | undefined;
+  logger: Logger;
+  /**
+   * Pause between dropping a blob's index entries and deleting its bytes: a request that looked the
+   * entry up just before has this long to open its stream (an open file outlives its deletion).
+   */
+  graceMs?: number;
+}
+
+export interface RemovedObject {
+  readonly digest: string;
+  readonly size: number;
+  readonly reason: Victim['reason'] | 'admin';
+  readonly keys: readonly string[];
+}
+
+export interface RemovalReport {
+  readonly dryRun: boolean;
+  readonly removed: readonly RemovedObject[];
+  readonly freedBytes: number;
+  /** Chosen but kept, because a client started reading it or a new entry points at it again. */
+  readonly kept: number;
+}
+
+export interface StoreUsage {
+  readonly bytes: number;
+  /** Distinct blobs (several names may share one). */
+  readonly objects: number;
+  readonly entries: number;
+  readonly maxBytes: number | undefined;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+export class StoreJanitor {
+  readonly #o: StoreJanitorOptions;
+  /** Blobs no entry points at (found at start-up, or left when a removal was cut short). */
+  readonly #orphans = new Map<string, number>();
+  #pass: Promise<RemovalReport> | undefined;
+  #again = false;
+
+  constructor(options: StoreJanitorOptions) {
+    this.#o = options;
+  }
+
+  noteOrphan(digest: string, size: number): void {
+    this.#orphans.set(digest, size);
+  }
+
+  #blobs(): StoredBlob[] {
+    for (const digest of this.#orphans.keys()) if (this.#o.index.byDigest(digest).length > 0) this.#orphans.delete(digest);
+    const orphans = [...this.#orphans].map(([digest, size]) => ({ digest, size }));
+    return storedBlobs(this.#o.index.all(), orphans, this.#o.oracle, (d) => this.#o.inUse(d));
+  }
+
+  usage(): StoreUsage {
+    const blobs = this.#blobs();
+    return { bytes: usedBytes(blobs), objects: blobs.length, entries: this.#o.index.count(), maxBytes: this.#o.marks?.maxBytes };
+  }
+
+  /** Asks for an eviction pass; passes never overlap, and requests made during one cause one more. */
+  requestEviction(): void {
+    if (this.#pass !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#pass = this.evictIfNeeded()
+      .catch((err: unknown) => {
+        this.#o.logger.error({ err }, 'eviction pass failed');
+        return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
+      })
+      .finally(() => {
+        this.#pass = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.requestEviction();
+        }
+      });
+  }
+
+  /** Resolves when no eviction pass is running (for tests and orderly shutdown). */
+  async idle(): Promise<void> {
+    while (this.#pass !== undefined) await this.#pass;
+  }
+
+  /** Above the high-water mark: removes unreferenced, then least recently used objects down to the low-water mark. */
+  async evictIfNeeded(): Promise<RemovalReport> {
+    const marks = this.#o.marks;
+    if (marks === undefined) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
+    const victims = planEviction(this.#blobs(), marks);
+    if (victims.length === 0) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
+    const report = await this.#remove(victims);
+    this.#o.logger.info({ freed: report.freedBytes, evicted: report.removed.length, kept: report.kept, usage: this.usage() }, 'store over its high-water mark: evicted');
+    return report;
+  }
+
+  /** The disk filled up below the cap: frees `share` of what the store holds, by the same order as eviction. */
+  async relieve(share = 0.1): Promise<RemovalReport> {
+    const blobs = this.#blobs();
+    const used = usedBytes(blobs);
+    const victims = planEviction(blobs, { maxBytes: used, highBytes: 0, lowBytes: Math.floor(used * (1 - share)) });
+    return this.#remove(victims);
+  }
+
+  /** Objects no cached index refers to any more, and blobs no entry refers to. */
+  async collectGarbage(options: { dryRun: boolean }): Promise<RemovalReport> {
+    const victims = planGc(this.#blobs());
+    if (options.dryRun) {
+      const removed = victims.map(({ blob, reason }) => ({ digest: blob.digest, size: blob.size, reason, keys: blob.keys }));
+      return { dryRun: true, removed, freedBytes: removed.reduce((n, r) => n + r.size, 0), kept: 0 };
+    }
+    return this.#remove(victims);
+  }
+
+  /** Removes one object, named by cache key or blob digest, whatever else points at it. */
+  async evict(keyOrDigest: string): Promise<RemovalReport> {
+    const digest = this.#o.index.get(keyOrDigest)?.digest ?? keyOrDigest;
+    const blob = this.#blobs().find((b) => b.digest === digest);
+    if (blob === undefined) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
+    const report = await this.#remove([{ blob, reason: 'lru' }]);
+    return { ...report, removed: report.removed.map((r) => ({ ...r, reason: 'admin' as const })) };
+  }
+
+  async #remove(victims: readonly Victim[]): Promise<RemovalReport> {
+    // Entries first, so no new request finds these objects; bytes after the grace period.
+    for (const { blob } of victims) for (const key of blob.keys) this.#o.index.delete(key);
+    if (victims.length > 0 && (this.#o.graceMs ?? 2000) > 0) await sleep(this.#o.graceMs ?? 2000);
+    const removed: RemovedObject[] = [];
+    let kept = 0;
+    for (const { blob, reason } of victims) {
+      // A client that opened it in the meantime, or a download that stored the same bytes again, wins.
+      if (this.#o.inUse(blob.digest) || this.#o.index.byDigest(blob.digest).length > 0) {
+        if (this.#o.index.byDigest(blob.digest).length === 0) this.#orphans.set(blob.digest, blob.size);
+        kept += 1;
+        continue;
+      }
+      await this.#o.blobs.delete(blob.digest);
+      this.#orphans.delete(blob.digest);
+      // Stored again between the check and the deletion: that entry now points at nothing, so it goes too.
+      for (const entry of this.#o.index.byDigest(blob.digest)) this.#o.index.delete(entry.key);
+      removed.push({ digest: blob.digest, size: blob.size, reason, keys: blob.keys });
+      publishEviction({ reason, digest: blob.digest, bytes: blob.size, keys: [...blob.keys] });
+    }
+    return { dryRun: false, removed, freedBytes: removed.reduce((n, r) => n + r.size, 0), kept };
+  }
+}

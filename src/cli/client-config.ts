@@ -1,0 +1,82 @@
+// `hoard client-config <target>`: ready-to-use proxy settings for apt, Juju, conjure-up, cloud-init, LXD, MAAS and Docker.
+
+export const clientConfigTargets = ['apt', 'juju', 'conjure-up', 'cloud-init', 'lxd', 'maas', 'docker'] as const;
+export type ClientConfigTarget = (typeof clientConfigTargets)[number];
+
+export function isClientConfigTarget(name: string): name is ClientConfigTarget {
+  return (clientConfigTargets as readonly string[]).includes(name);
+}
+
+/** Only http(s) URLs without credentials, quotes or whitespace: each lands inside quoted strings of several syntaxes. */
+export function checkProxyUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`--url must be a URL like http://cache:3142, got ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--url must be http:// or https://, got ${JSON.stringify(text)}`);
+  if (url.username !== '' || /["'\s\\$`]/.test(text)) throw new Error(`--url must not carry credentials, quotes, spaces or shell characters, got ${JSON.stringify(text)}`);
+  return url.href.replace(/\/$/, '');
+}
+
+const cloudConfig = (url: string) => `#cloud-config
+# apt in this machine fetches through the hoard cache.
+apt:
+  proxy: ${url}
+`;
+
+/** The text for `target`, a complete document in that tool's own format. */
+export function clientConfig(target: ClientConfigTarget, proxyUrl: string): string {
+  const url = checkProxyUrl(proxyUrl);
+  switch (target) {
+    case 'apt':
+      return `// hoard apt cache: save as /etc/apt/apt.conf.d/01hoard-proxy
+// Only plain http sources go through the cache; https sources stay direct (or write them as http://HTTPS///host/path).
+Acquire::http::Proxy "${url}";
+`;
+    case 'juju':
+      return `# hoard apt cache for Juju machines: \`juju model-config hoard-proxy.yaml\`
+# or at bootstrap: \`juju bootstrap --config hoard-proxy.yaml --model-default hoard-proxy.yaml <cloud>\`
+apt-http-proxy: ${url}
+`;
+    case 'conjure-up':
+      return `#!/bin/sh
+# hoard apt cache for the machines conjure-up deploys; add the spell and cloud after the flags.
+exec conjure-up --apt-proxy ${url} "$@"
+`;
+    case 'cloud-init':
+      return cloudConfig(url);
+    case 'lxd':
+      return `# hoard apt cache for LXD instances: \`lxc profile create hoard-apt && lxc profile edit hoard-apt < hoard-apt.yaml\`,
+# then \`lxc launch images:debian/12/cloud c1 -p default -p hoard-apt\` (the image needs cloud-init).
+# LXD before 5.x reads user.user-data instead of cloud-init.user-data.
+name: hoard-apt
+description: apt through the hoard cache at ${url}
+config:
+  cloud-init.user-data: |
+${cloudConfig(url)
+  .trimEnd()
+  .split('\n')
+  .map((line) => `    ${line}`)
+  .join('\n')}
+devices: {}
+`;
+    case 'maas':
+      return `#!/bin/sh
+# hoard apt cache for the machines MAAS deploys (Settings > Network > Proxy, "external proxy").
+# Usage: sh hoard-maas.sh <maas-cli-profile>
+set -e
+profile="\${1:?usage: $0 <maas-cli-profile>}"
+maas "$profile" maas set-config name=enable_http_proxy value=true
+maas "$profile" maas set-config name=http_proxy value=${url}
+`;
+    case 'docker':
+      return `# hoard apt cache in Docker builds. Either pass it per build (no Dockerfile change; apt reads http_proxy):
+#   docker build --build-arg http_proxy=${url} .
+# or add these lines after FROM, before the first apt-get:
+ARG APT_PROXY=${url}
+RUN echo "Acquire::http::Proxy \\"\${APT_PROXY}\\";" > /etc/apt/apt.conf.d/01hoard-proxy
+`;
+  }
+}
