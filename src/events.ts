@@ -15,6 +15,26 @@ export interface RequestEvent {
   errorCode?: string | undefined;
 }
 
+/**
+ * One CONNECT tunnel: `open` when the destination answered and the client got its 200, `close` when
+ * both sides are gone (with the bytes each way), `failed` when the destination could not be reached,
+ * `refused` when the destination is not in connect.allow. Tunnels bypass the cache: bytes are not hits.
+ */
+export interface TunnelEvent {
+  phase: 'open' | 'close' | 'failed' | 'refused';
+  client: string;
+  /** `host:port` as the client asked for it. */
+  target: string;
+  /** Client to destination. */
+  bytesUp: number;
+  /** Destination to client. */
+  bytesDown: number;
+  /** Since the CONNECT arrived. */
+  durationMs: number;
+  errorCode?: string | undefined;
+  error?: string | undefined;
+}
+
 /** One upstream exchange (headers received or failed). */
 export interface UpstreamEvent {
   upstream: string;
@@ -67,6 +87,7 @@ export interface StoreEvent {
 }
 
 export const channels = {
+  tunnel: diagnosticsChannel.channel('hoard:tunnel'),
   request: diagnosticsChannel.channel('hoard:request'),
   upstream: diagnosticsChannel.channel('hoard:upstream'),
   download: diagnosticsChannel.channel('hoard:download'),
@@ -78,6 +99,9 @@ export const channels = {
 
 export function publishRequest(event: RequestEvent): void {
   if (channels.request.hasSubscribers) channels.request.publish(event);
+}
+export function publishTunnel(event: TunnelEvent): void {
+  if (channels.tunnel.hasSubscribers) channels.tunnel.publish(event);
 }
 export function publishUpstream(event: UpstreamEvent): void {
   if (channels.upstream.hasSubscribers) channels.upstream.publish(event);

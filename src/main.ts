@@ -11,7 +11,8 @@ import { systemClock } from './clock.ts';
 import { loadConfig } from './config/config-loader.ts';
 import type { HoardConfig } from './config/config-schema.ts';
 import { isHoardError } from './errors.ts';
-import { channels, type RequestEvent } from './events.ts';
+import { channels, type RequestEvent, type TunnelEvent } from './events.ts';
+import { ConnectTunnels } from './http/connect-tunnel.ts';
 import { createProxyServer } from './http/proxy-server.ts';
 import type { UpstreamRef } from './http/request-target.ts';
 import { createLogger } from './logger.ts';
@@ -31,7 +32,8 @@ import type { Upstream } from './upstream/fetcher.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
 import { MirrorHealth } from './upstream/mirror-health.ts';
 import { MirrorSet } from './upstream/mirror-set.ts';
-import { readFileSync } from 'node:fs';
+import { httpsUpgradeTable, upgradedMirror, upgradedOrigin } from './upstream/https-upgrade.ts';
+import { readCaFile } from './upstream/tls-trust.ts';
 
 const version = '0.1.0';
 
@@ -68,17 +70,21 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   const health = new MirrorHealth(clock, config.upstream.mirrorCooldownSeconds * 1000);
   const fetcherOptions = { connectTimeoutMs: config.upstream.connectTimeoutMs, idleTimeoutMs: config.upstream.idleTimeoutMs, via: `1.1 ${viaToken}`, userAgent: `hoard/${version}` };
-  const fetcher = new HttpFetcher(fetcherOptions);
+  // Every https upstream is checked against the system store plus tls.extraCaFiles; a backend may add its own CA.
+  const extraCas = config.tls.extraCaFiles.map((file, i) => readCaFile(file, `tls.extraCaFiles.${i}`));
+  const fetcher = new HttpFetcher({ ...fetcherOptions, ca: extraCas });
   const fetchers = [fetcher];
+  const upgrades = httpsUpgradeTable(config.httpsUpgrade);
 
   const backends = new Map<string, Upstream>();
   for (const [name, backend] of Object.entries(config.backends)) {
     let backendFetcher = fetcher;
     if (backend.caFile !== undefined) {
-      backendFetcher = new HttpFetcher({ ...fetcherOptions, ca: [readFileSync(backend.caFile, 'utf8')] });
+      backendFetcher = new HttpFetcher({ ...fetcherOptions, ca: [...extraCas, readCaFile(backend.caFile, `backends.${name}.caFile`)] });
       fetchers.push(backendFetcher);
     }
-    backends.set(name, new MirrorSet({ key: `backend:${name}`, mirrors: backend.mirrors.map((m) => new URL(m)), fetcher: backendFetcher, health, clock }));
+    const mirrors = backend.mirrors.map((m) => upgradedMirror(upgrades, new URL(m)));
+    backends.set(name, new MirrorSet({ key: `backend:${name}`, mirrors, fetcher: backendFetcher, health, clock }));
   }
   // Origins reached in proxy and prefix mode; one tiny object per host, created on first use.
   const origins = new Map<string, Upstream>();
@@ -86,7 +92,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     if (ref.kind === 'backend') return backends.get(ref.name) as Upstream;
     let upstream = origins.get(ref.key);
     if (!upstream) {
-      upstream = new MirrorSet({ key: ref.key, mirrors: [new URL(ref.key)], fetcher, health, clock });
+      // An upgraded host keeps its http cache key (objects cached before the rule stay valid) but is fetched over TLS only.
+      upstream = new MirrorSet({ key: ref.key, mirrors: [upgradedOrigin(upgrades, ref.key)], fetcher, health, clock });
       origins.set(ref.key, upstream);
     }
     return upstream;
@@ -134,6 +141,13 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     logger.info({ client: e.client, method: e.method, target: e.target, result: e.result, status: e.status, bytes: e.bytes, ms: Math.round(e.durationMs), upstream: e.upstream, code: e.errorCode }, 'request');
   };
   channels.request.subscribe(onRequest);
+  const onTunnel = (message: unknown) => {
+    const e = message as TunnelEvent;
+    // Closes, failures and refusals are in the request log line; the opening is logged as it happens.
+    if (e.phase === 'open') logger.info({ client: e.client, target: e.target }, 'tunnel open');
+  };
+  channels.tunnel.subscribe(onTunnel);
+  const tunnels = new ConnectTunnels({ allow: config.connect.allow, connectTimeoutMs: config.upstream.connectTimeoutMs, idleTimeoutMs: config.connect.idleTimeoutMs });
 
   const server = createProxyServer({
     config,
@@ -151,6 +165,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
         importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => classifyAptPath(path)?.contentType }, dir, progress),
       },
     }),
+    connect: (req, socket, head) => tunnels.handle(req, socket, head),
     logger,
     viaToken,
   });
@@ -178,6 +193,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       collector.stop();
       if (gcTimer !== undefined) clearInterval(gcTimer);
       await mdns?.close();
+      channels.tunnel.unsubscribe(onTunnel);
+      tunnels.closeAll();
       server.closeIdleConnections();
       await new Promise<void>((done) => server.close(() => done()));
       await Promise.all(fetchers.map((f) => f.close()));

@@ -12,6 +12,11 @@ export const backendSchema = z.object({
   caFile: z.string().min(1).optional(),
 });
 
+/** A host name, an IPv4 address or a bracketed IPv6 address, with an optional port. */
+const upgradeHost = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/;
+const httpsOrigin = /^https:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?\/?$/i;
+const connectPattern = /^(\*\.)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):\d{1,5}$/;
+
 const sizeString = z
   .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*$/i, 'must be a size like 20GiB, 500MB or a number of bytes')])
   .transform((v) => (typeof v === 'number' ? v : parseSize(v)));
@@ -29,6 +34,31 @@ export const configSchema = z
     /** Upstream hosts that proxy and prefix mode may reach (exact names or `*.suffix`). Empty: any. */
     allowedHosts: z.array(z.string().min(1)).default([]),
     backends: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'backend names are letters, digits, - and _'), backendSchema).default({}),
+    /** Trust for https upstreams: always the system CA store, plus these. */
+    tls: z
+      .object({
+        /** CA certificates (PEM files) trusted for every https upstream, e.g. HTTPS/// origins of a private repository. */
+        extraCaFiles: z.array(z.string().min(1, 'must be a file path')).default([]),
+      })
+      .prefault({}),
+    /** `host[:port]` -> `https://host[:port]`: clients keep http:// sources, hoard fetches that host over TLS only. */
+    httpsUpgrade: z
+      .record(z.string(), z.string().regex(httpsOrigin, 'must be an https:// origin without a path, e.g. https://mirror.example'))
+      .superRefine((rules, ctx) => {
+        for (const key of Object.keys(rules)) {
+          if (!upgradeHost.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `the key "${key}" must be a host or host:port, e.g. mirror.example or 10.0.0.5:8080` });
+        }
+      })
+      .default({}),
+    /** CONNECT pass-through: tunnels that bypass the cache, only to the listed destinations. */
+    connect: z
+      .object({
+        /** `host:port` or `*.suffix:port` destinations a client may open a tunnel to. Empty: every CONNECT is refused. */
+        allow: z.array(z.string().regex(connectPattern, 'must be host:port or *.suffix:port, e.g. mirror.example:443')).default([]),
+        /** A tunnel with no bytes either way for this long is closed. */
+        idleTimeoutMs: duration.default(120_000),
+      })
+      .prefault({}),
     cache: z
       .object({
         /** Seconds a mutable index (InRelease, Packages...) is served before it is revalidated upstream. */

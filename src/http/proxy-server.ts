@@ -91,7 +91,9 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     }
     if (deps.connect?.(req, socket, head)) return;
     const target = req.url ?? '?';
-    refuseRaw(socket, 403, connectRefusal(target), 'HOARD_ERR_CONNECT_REFUSED');
+    const why = connectRefusal(target);
+    // apt shows a refused CONNECT's status line and headers but not its body: the reason goes in both.
+    refuseRaw(socket, 403, `HOARD_ERR_CONNECT_REFUSED: ${why}`, 'HOARD_ERR_CONNECT_REFUSED', reasonPhrase(`Forbidden: ${why}`));
     const client = req.socket.remoteAddress ?? '?';
     publishTunnel({ phase: 'refused', client, target, bytesUp: 0, bytesDown: 0, durationMs: 0, errorCode: 'HOARD_ERR_CONNECT_REFUSED' });
     publishRequest({ client, method: 'CONNECT', target, result: 'refused', status: 403, bytes: 0, durationMs: 0, errorCode: 'HOARD_ERR_CONNECT_REFUSED' });
@@ -190,22 +192,31 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger): Outcome {
   }
   // One line a person can act on; client errors show the message, server-side ones the safe detail.
   const line = `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code });
+  const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code };
+  // apt prints only the status line of a failed download: a TLS failure carries its reason there, or the operator sees a bare 502.
+  if (error.code === 'HOARD_ERR_UPSTREAM_TLS') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
+  else res.writeHead(status, headers);
   res.end(res.req.method === 'HEAD' ? undefined : line);
   return { result, status, bytes: 0, errorCode: error.code };
 }
 
+/** RFC 9112 4: a reason phrase is HTAB, SP and visible characters only; kept short enough for a terminal line. */
+function reasonPhrase(text: string): string {
+  const clean = text.replace(/[^\t\x20-\x7e]/g, '?');
+  return clean.length > 300 ? `${clean.slice(0, 297)}...` : clean;
+}
+
 /**
- * The one line a refused CONNECT gets: a tunnel would bypass the cache, so it says how to have the
+ * Why a CONNECT was refused, in one line: a tunnel would bypass the cache, so it says how to have the
  * repository cached instead (the HTTPS/// spelling) and how to let the tunnel through (connect.allow).
  */
 export function connectRefusal(target: string): string {
   const where = target.endsWith(':443') ? target.slice(0, -':443'.length) : target;
-  return `HOARD_ERR_CONNECT_REFUSED: no tunnel to ${target}: to cache it, write the source as http://HTTPS///${where}/<path> (or http://<this cache>/HTTPS///${where}/<path>); to pass it through uncached, add "${target}" to connect.allow`;
+  return `no tunnel to ${target}; to cache it, use http://HTTPS///${where}/<path> sources (or http://<cache>/HTTPS///${where}/<path>); to pass it through uncached, add "${target}" to connect.allow`;
 }
 
-function refuseRaw(socket: Duplex, status: number, reason: string, code?: string): void {
-  const body = `${reason}\n`;
+function refuseRaw(socket: Duplex, status: number, body: string, code?: string, phrase = 'Forbidden'): void {
+  const line = `${body}\n`;
   const codeHeader = code === undefined ? '' : `X-Hoard-Error: ${code}\r\n`;
-  socket.end(`HTTP/1.1 ${status} Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\n${codeHeader}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n${codeHeader}Content-Length: ${Buffer.byteLength(line)}\r\n\r\n${line}`);
 }

@@ -4,13 +4,14 @@ import type { Readable } from 'node:stream';
 import { publishUpstream } from '../events.ts';
 import { HoardError } from '../errors.ts';
 import type { FetchInit, Fetcher, UpstreamResponse } from './fetcher.ts';
+import { trustedSecureContext } from './tls-trust.ts';
 import { upstreamErrorFrom } from './upstream-errors.ts';
 
 export interface HttpFetcherOptions {
   connectTimeoutMs: number;
   /** Longest wait for response headers, and longest silence between body chunks. */
   idleTimeoutMs: number;
-  /** Extra trusted CA certificates (PEM), added to the system store. */
+  /** Extra trusted CA certificates (PEM), added to the system store; never a replacement for it. */
   ca?: string[] | undefined;
   /** Sent upstream so that a chain of caches can detect loops. */
   via: string;
@@ -29,8 +30,8 @@ export class HttpFetcher implements Fetcher {
     this.#agent = new Agent({
       connect: {
         timeout: options.connectTimeoutMs,
-        // Extra CAs add to the system store rather than replace it.
-        ...(options.ca && options.ca.length > 0 ? { ca: [...tlsRootCertificates(), ...options.ca] } : {}),
+        // The system store plus any extra CAs; a certificate none of them vouches for fails the handshake.
+        secureContext: trustedSecureContext(options.ca ?? []),
       },
       headersTimeout: options.idleTimeoutMs,
       bodyTimeout: options.idleTimeoutMs,
@@ -98,13 +99,4 @@ function flattenHeaders(raw: Record<string, string | string[] | undefined>): Rec
   const out: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(raw)) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   return out;
-}
-
-let systemRoots: string[] | undefined;
-function tlsRootCertificates(): string[] {
-  if (systemRoots === undefined) {
-    // Lazy import keeps tls out of the start-up path for plain-http setups.
-    systemRoots = [...(process.getBuiltinModule('node:tls').getCACertificates?.('default') ?? [])];
-  }
-  return systemRoots;
 }

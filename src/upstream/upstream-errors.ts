@@ -13,9 +13,31 @@ const tlsCodes = new Set([
   'CERT_UNTRUSTED',
   'CERT_REJECTED',
   'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'INVALID_CA',
   'EPROTO',
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
+
+const untrustedCodes = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED', 'INVALID_CA']);
+
+/** What the operator can do about a failed TLS check; shown to clients in the one-line 502 body. */
+function tlsHint(code: string): string {
+  if (untrustedCodes.has(code)) return 'no trusted CA signed its certificate (trusted: the system store, tls.extraCaFiles, the backend\'s caFile)';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'its certificate does not name this host';
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return 'its certificate is outside its validity period (check the clocks)';
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') return 'the upstream does not speak TLS on that port';
+  return 'the upstream certificate was refused';
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
 
 /** Turns any failure of an upstream exchange into a HoardError; `duringBody` marks a cut after headers. */
 export function upstreamErrorFrom(err: unknown, url: string, duringBody = false): HoardError {
@@ -25,10 +47,14 @@ export function upstreamErrorFrom(err: unknown, url: string, duringBody = false)
   if (code !== undefined && timeoutCodes.has(code)) {
     return new HoardError('HOARD_ERR_UPSTREAM_TIMEOUT', `upstream ${url} stalled (${code})`, { cause: err, detail: 'upstream timed out' });
   }
-  if (code !== undefined && tlsCodes.has(code)) {
-    return new HoardError('HOARD_ERR_UPSTREAM_TLS', `TLS check of ${url} failed: ${message} (${code})`, {
+  if (code !== undefined && (tlsCodes.has(code) || code.startsWith('ERR_SSL_'))) {
+    // Never retried over plain http: a failed check is reported, with what to do about it.
+    const origin = originOf(url);
+    // Node suggests --use-system-ca for unknown issuers; hoard already trusts the system store, so that advice would mislead.
+    const reason = message.replace(/;\s*if the root CA is installed locally.*$/s, '');
+    return new HoardError('HOARD_ERR_UPSTREAM_TLS', `TLS check of ${url} failed: ${reason} (${code})`, {
       cause: err,
-      detail: `upstream certificate not trusted: ${message}`,
+      detail: `TLS check of ${origin} failed: ${reason} (${code}); ${tlsHint(code)}`,
     });
   }
   if (duringBody) {
