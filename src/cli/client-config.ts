@@ -32,8 +32,18 @@ export function clientConfig(target: ClientConfigTarget, proxyUrl: string): stri
   switch (target) {
     case 'apt':
       return `// hoard apt cache: save as /etc/apt/apt.conf.d/01hoard-proxy
-// Only plain http sources go through the cache; https sources stay direct (or write them as http://HTTPS///host/path).
 Acquire::http::Proxy "${url}";
+//
+// apt sends https:// sources through this proxy too, as CONNECT tunnels: the cache refuses them (403)
+// unless the host is in its connect.allow, and a tunnel is never cached. To have an https repository
+// cached, either
+//   - write its source as  deb http://HTTPS///repo.example/debian bookworm main
+//     (without the proxy line:  deb ${url}/HTTPS///repo.example/debian bookworm main), or
+//   - keep an http:// source and have the cache's operator add an httpsUpgrade rule or an https backend
+//     (the cache then fetches over TLS; nothing changes here).
+// To let one https host bypass the cache instead:
+//   Acquire::https::Proxy::repo.example "DIRECT";
+// See "HTTPS repositories" in hoard's docs/operations.md.
 `;
     case 'juju':
       return `# hoard apt cache for Juju machines: \`juju model-config hoard-proxy.yaml\`
