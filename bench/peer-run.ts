@@ -1,0 +1,71 @@
+// One run of one peer: start it with an empty cache, run the scenarios in a fixed order, read its peak memory, stop it.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BenchSettings } from './bench-settings.ts';
+import type { Peer } from './peers/peer.ts';
+import type { BenchRepository } from './repo/bench-repository.ts';
+import { aptRun, type AptRunResult } from './scenarios/apt-run.ts';
+import { coldBurst, type ColdBurstResult } from './scenarios/cold-burst.ts';
+import type { ScenarioContext } from './scenarios/scenario-context.ts';
+import { warmLargeFile, type WarmLargeResult } from './scenarios/warm-large-file.ts';
+import { warmSmallFiles, type WarmSmallResult } from './scenarios/warm-small-files.ts';
+import { peakRssBytes } from './system/process-memory.ts';
+import type { NginxOrigins } from './upstream/nginx-origin.ts';
+
+export interface PeerRunResult {
+  readonly peer: string;
+  readonly repetition: number;
+  readonly cold?: ColdBurstResult | undefined;
+  readonly aptCold?: AptRunResult | undefined;
+  readonly aptWarm?: AptRunResult | undefined;
+  readonly large?: WarmLargeResult | undefined;
+  readonly small?: WarmSmallResult | undefined;
+  readonly peakRssBytes: number | undefined;
+  readonly seconds: number;
+  /** Scenario failures: the run goes on with the next scenario, and the report shows them. */
+  readonly failures: readonly string[];
+}
+
+/**
+ * Order: (c) first, while nothing at all is cached (its file comes through the limited origin, a
+ * separate cache key in every peer); then (e) cold and warm through the unlimited origin, which
+ * also fills the cache for (a) and (b). Peak memory is read last, so it covers the whole run.
+ */
+export async function runPeer(peer: Peer, repetition: number, settings: BenchSettings, origins: NginxOrigins, repository: BenchRepository, log: (line: string) => void): Promise<PeerRunResult> {
+  const started = performance.now();
+  const workDir = await mkdtemp(join(tmpdir(), `hoard-bench-${peer.name}-`));
+  const scratchDir = join(workDir, 'scratch');
+  await mkdir(scratchDir);
+  const failures: string[] = [];
+  const running = await peer.start({ workDir, repoRoot: repository.repo.root, urlPrefix: repository.urlPrefix, origins: [origins.fast, origins.limited] });
+  const context: ScenarioContext = { peer, running, origins, repository, settings, scratchDir, log };
+  const step = async <T>(letter: string, name: string, work: () => Promise<T>): Promise<T | undefined> => {
+    if (!settings.scenarios.includes(letter)) return undefined;
+    const t = performance.now();
+    try {
+      const result = await work();
+      log(`    ${name}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      return result;
+    } catch (err) {
+      const message = `${name}: ${err instanceof Error ? err.message : String(err)}`;
+      failures.push(message);
+      log(`    FAILED ${message}`);
+      return undefined;
+    }
+  };
+  let result: PeerRunResult;
+  try {
+    const cold = peer.caches ? await step('c', '(c) cold burst', () => coldBurst(context)) : undefined;
+    const aptCold = await step('e', '(e) apt cold', () => aptRun(context));
+    const aptWarm = await step('e', '(e) apt warm', () => aptRun(context));
+    const large = await step('a', '(a) warm large file', () => warmLargeFile(context));
+    const small = await step('b', '(b) warm small files', () => warmSmallFiles(context));
+    for (const apt of [aptCold, aptWarm]) if (apt?.problem !== undefined) failures.push(`apt: ${apt.problem}`);
+    result = { peer: peer.name, repetition, cold, aptCold, aptWarm, large, small, peakRssBytes: peakRssBytes(running.pids()), seconds: 0, failures };
+  } finally {
+    await running.stop();
+    await rm(workDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+  return { ...result, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,72 @@
+// The repository every peer serves: a real signed apt repository of random (incompressible) packages in four size classes.
+import type { DebPackageSpec, RepoPackage, SignedRepo } from '../../test/support/signed-repo-builder.ts';
+import { SignedRepo as Repo } from '../../test/support/signed-repo-builder.ts';
+
+export interface RepositoryShape {
+  /** Packages of 2-20 KB (sizes spread evenly by a fixed formula, so every run builds the same shape). */
+  readonly small: number;
+  readonly medium: number;
+  readonly mediumBytes: number;
+  readonly large: number;
+  readonly largeBytes: number;
+  readonly hugeBytes: number;
+}
+
+export const defaultShape: RepositoryShape = {
+  small: 300,
+  medium: 10,
+  mediumBytes: 1_000_000,
+  large: 3,
+  largeBytes: 50_000_000,
+  hugeBytes: 200_000_000,
+};
+
+/** The names the scenarios ask for. */
+export const names = {
+  /** The one ~4 KB package of scenario (b). */
+  tiny: 'tiny4k',
+  small: (i: number) => `small-${String(i).padStart(3, '0')}`,
+  medium: (i: number) => `medium-${String(i).padStart(2, '0')}`,
+  large: (i: number) => `large-${i}`,
+  huge: 'huge',
+};
+
+export interface BenchRepository {
+  readonly repo: SignedRepo;
+  /** URL path prefix the upstream serves the repository root under. */
+  readonly urlPrefix: string;
+  readonly tiny: RepoPackage;
+  readonly small: readonly RepoPackage[];
+  readonly large: readonly RepoPackage[];
+  readonly huge: RepoPackage;
+  readonly totalBytes: number;
+}
+
+export const repoUrlPrefix = '/repo';
+
+export async function buildBenchRepository(shape: RepositoryShape): Promise<BenchRepository> {
+  const specs: DebPackageSpec[] = [];
+  // A .deb with a gzip'd random payload is about 1 KB larger than the payload.
+  specs.push({ name: names.tiny, version: '1.0', size: 3_000 });
+  for (let i = 0; i < shape.small; i++) {
+    // 1 KB .. 19 KB of payload: .debs of 2-20 KB, evenly spread.
+    const size = 1_000 + Math.round(((i * 7919) % shape.small) * (18_000 / Math.max(1, shape.small - 1)));
+    specs.push({ name: names.small(i), version: '1.0', size });
+  }
+  for (let i = 0; i < shape.medium; i++) specs.push({ name: names.medium(i), version: '1.0', size: shape.mediumBytes });
+  for (let i = 0; i < shape.large; i++) specs.push({ name: names.large(i), version: '1.0', size: shape.largeBytes });
+  specs.push({ name: names.huge, version: '1.0', size: shape.hugeBytes });
+
+  // Uncompressed .debs above 1 MiB: building is then a copy, and random bytes would not shrink anyway.
+  const repo = await Repo.create({ suite: 'bench', packages: specs, debCompression: 'auto' });
+  const pkg = (name: string) => repo.package(name);
+  return {
+    repo,
+    urlPrefix: repoUrlPrefix,
+    tiny: pkg(names.tiny),
+    small: [pkg(names.tiny), ...Array.from({ length: shape.small }, (_, i) => pkg(names.small(i)))],
+    large: Array.from({ length: shape.large }, (_, i) => pkg(names.large(i))),
+    huge: pkg(names.huge),
+    totalBytes: repo.packages.reduce((sum, p) => sum + p.size, 0),
+  };
+}

@@ -1,0 +1,36 @@
+// The figures of the table: how each is read from a peer run, its unit, and which way is better.
+import type { PeerRunResult } from '../peer-run.ts';
+import type { WrkResult } from '../load/wrk-runner.ts';
+
+export interface Metric {
+  readonly id: string;
+  readonly label: string;
+  readonly unit: string;
+  readonly better: 'higher' | 'lower' | 'none';
+  readonly digits: number;
+  read(run: PeerRunResult): number | undefined;
+}
+
+const wrkMetrics = (id: string, label: string, pick: (run: PeerRunResult) => WrkResult | undefined): Metric[] => [
+  { id: `${id}.rps`, label: `${label}: requests/s`, unit: 'req/s', better: 'higher', digits: 0, read: (r) => pick(r)?.requestsPerSecond },
+  { id: `${id}.p50`, label: `${label}: p50 latency`, unit: 'ms', better: 'lower', digits: 2, read: (r) => pick(r)?.p50Ms },
+  { id: `${id}.p99`, label: `${label}: p99 latency`, unit: 'ms', better: 'lower', digits: 2, read: (r) => pick(r)?.p99Ms },
+  { id: `${id}.errors`, label: `${label}: errors`, unit: 'count', better: 'lower', digits: 0, read: (r) => pick(r)?.errors },
+];
+
+export const metrics: readonly Metric[] = [
+  { id: 'a.1', label: '(a) warm 200 MB file, 1 client', unit: 'MB/s', better: 'higher', digits: 0, read: (r) => r.large?.mbPerSecond['1'] },
+  { id: 'a.8', label: '(a) warm 200 MB file, 8 clients', unit: 'MB/s', better: 'higher', digits: 0, read: (r) => r.large?.mbPerSecond['8'] },
+  ...wrkMetrics('b.ka1', '(b) keep-alive, one 4 KB file', (r) => r.small?.keepAliveOne),
+  ...wrkMetrics('b.kaMix', '(b) keep-alive, small-file mix', (r) => r.small?.keepAliveMix),
+  ...wrkMetrics('b.nc1', '(b) new connection, one 4 KB file', (r) => r.small?.newConnectionOne),
+  ...wrkMetrics('b.ncMix', '(b) new connection, small-file mix', (r) => r.small?.newConnectionMix),
+  { id: 'c.upstreamRequests', label: '(c) cold 50 MB x16: upstream requests', unit: 'count', better: 'lower', digits: 0, read: (r) => r.cold?.upstreamRequests },
+  { id: 'c.upstreamMB', label: '(c) cold 50 MB x16: upstream body', unit: 'MB', better: 'lower', digits: 1, read: (r) => (r.cold === undefined ? undefined : r.cold.upstreamBytes / 1e6) },
+  { id: 'c.wall', label: '(c) cold 50 MB x16: wall time, all done', unit: 's', better: 'lower', digits: 2, read: (r) => r.cold?.wallSeconds },
+  { id: 'c.ttfb', label: '(c) cold 50 MB x16: median time to first byte', unit: 's', better: 'lower', digits: 3, read: (r) => r.cold?.medianFirstByteSeconds },
+  { id: 'c.correct', label: '(c) cold 50 MB x16: correct bodies', unit: 'of 16', better: 'higher', digits: 0, read: (r) => r.cold?.correctBodies },
+  { id: 'd.rss', label: '(d) peak resident memory (VmHWM, all processes)', unit: 'MB', better: 'lower', digits: 1, read: (r) => (r.peakRssBytes === undefined ? undefined : r.peakRssBytes / 1e6) },
+  { id: 'e.cold', label: '(e) apt update + download all, cold cache', unit: 's', better: 'lower', digits: 2, read: (r) => (r.aptCold?.ok === true ? r.aptCold.totalSeconds : undefined) },
+  { id: 'e.warm', label: '(e) apt update + download all, warm cache', unit: 's', better: 'lower', digits: 2, read: (r) => (r.aptWarm?.ok === true ? r.aptWarm.totalSeconds : undefined) },
+];

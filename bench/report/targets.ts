@@ -1,0 +1,59 @@
+// The issue's targets, checked against one run's figures: each says what it compares, the figure, and met or not.
+import type { Summary } from './summary.ts';
+
+export interface TargetCheck {
+  readonly scenario: string;
+  readonly target: string;
+  readonly value: string;
+  readonly met: boolean | undefined;
+}
+
+const fmt = (v: number | undefined, digits = 2) => (v === undefined ? 'n/a' : v.toFixed(digits));
+
+export function checkTargets(summary: Summary): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const ratioAtLeast = (scenario: string, metric: string, peer: string, min: number, what: string) => {
+    const r = summary.ratio(metric, peer);
+    checks.push({ scenario, target: `${what} >= ${min}x ${peer}`, value: `${fmt(r)}x`, met: r === undefined ? undefined : r >= min });
+  };
+  const ratioAtMost = (scenario: string, metric: string, peer: string, max: number, what: string) => {
+    const r = summary.ratio(metric, peer);
+    checks.push({ scenario, target: `${what} <= ${max}x ${peer}`, value: `${fmt(r)}x`, met: r === undefined ? undefined : r <= max });
+  };
+  for (const c of ['1', '8']) {
+    ratioAtLeast('a', `a.${c}`, 'apt-cacher-ng', 1.0, `warm 200 MB, ${c} client(s), MB/s`);
+    ratioAtLeast('a', `a.${c}`, 'nginx-disk', 0.9, `warm 200 MB, ${c} client(s), MB/s`);
+  }
+  ratioAtLeast('b', 'b.ka1.rps', 'nginx-disk', 0.5, 'keep-alive 4 KB file, req/s');
+  ratioAtLeast('b', 'b.kaMix.rps', 'nginx-disk', 0.5, 'keep-alive small mix, req/s');
+  ratioAtLeast('b', 'b.nc1.rps', 'apt-cacher-ng', 1.5, 'new connection 4 KB file, req/s');
+  ratioAtLeast('b', 'b.ncMix.rps', 'apt-cacher-ng', 1.5, 'new connection small mix, req/s');
+
+  const hoardRuns = summary.runsOf('hoard');
+  const requests = hoardRuns.map((r) => r.cold?.upstreamRequests);
+  checks.push({
+    scenario: 'c',
+    target: 'exactly one upstream request in every repetition',
+    value: requests.map((n) => (n === undefined ? '?' : String(n))).join(', '),
+    met: requests.length > 0 && requests.every((n) => n === 1),
+  });
+  const bound = (summary.coldFileBytes / summary.upstreamRate) * 1.05;
+  const wall = summary.median('c.wall', 'hoard');
+  checks.push({ scenario: 'c', target: `wall time <= 1.05 x size/rate = ${bound.toFixed(2)} s`, value: `${fmt(wall)} s`, met: wall === undefined ? undefined : wall <= bound });
+  const ttfb = summary.median('c.ttfb', 'hoard');
+  checks.push({ scenario: 'c', target: 'median time to first byte <= 0.05 s', value: `${fmt(ttfb, 3)} s`, met: ttfb === undefined ? undefined : ttfb <= 0.05 });
+  const correct = hoardRuns.map((r) => r.cold?.correctBodies);
+  checks.push({
+    scenario: 'c',
+    target: 'all 16 bodies correct in every repetition',
+    value: correct.map((n) => (n === undefined ? '?' : String(n))).join(', '),
+    met: correct.length > 0 && correct.every((n) => n === summary.coldClients),
+  });
+  // The stricter reading: the highest peak of any repetition, not the median.
+  const peaks = hoardRuns.map((r) => r.peakRssBytes).filter((v): v is number => v !== undefined);
+  const peak = peaks.length === 0 ? undefined : Math.max(...peaks) / 1e6;
+  checks.push({ scenario: 'd', target: 'peak resident memory <= 120 MB (highest of all repetitions)', value: `${fmt(peak, 1)} MB`, met: peak === undefined ? undefined : peak <= 120 });
+  ratioAtMost('e', 'e.warm', 'apt-cacher-ng', 1.0, 'warm apt run, seconds');
+  ratioAtMost('e', 'e.cold', 'nginx-cache', 1.2, 'cold apt run, seconds');
+  return checks;
+}

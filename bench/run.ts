@@ -1,0 +1,123 @@
+// `npm run bench`: hoard beside apt-cacher-ng, an nginx proxy cache and nginx from disk, interleaved, medians of repetitions.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseSettings, type BenchSettings } from './bench-settings.ts';
+import { runPeer, type PeerRunResult } from './peer-run.ts';
+import { aptCacherNgPeer } from './peers/apt-cacher-ng-peer.ts';
+import { hoardPeer } from './peers/hoard-peer.ts';
+import { nginxDiskPeer } from './peers/nginx-disk-peer.ts';
+import { nginxProxyCachePeer } from './peers/nginx-proxy-cache-peer.ts';
+import type { Peer } from './peers/peer.ts';
+import { buildBenchRepository, type BenchRepository } from './repo/bench-repository.ts';
+import { renderMachine, renderTable, renderTargets } from './report/report-table.ts';
+import { median } from './report/stats.ts';
+import { Summary } from './report/summary.ts';
+import { checkTargets } from './report/targets.ts';
+import { directColdSeconds } from './scenarios/cold-burst.ts';
+import { machineInfo } from './system/machine-info.ts';
+import { ensureTools } from './system/required-tools.ts';
+import { NginxOrigins } from './upstream/nginx-origin.ts';
+import { repoRoot } from '../test/support/hoard-process.ts';
+
+const allPeers: readonly Peer[] = [hoardPeer, aptCacherNgPeer, nginxProxyCachePeer, nginxDiskPeer];
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  const peers = allPeers.filter((p) => settings.peers === undefined || settings.peers.includes(p.name));
+  if (!peers.some((p) => p.name === 'hoard')) throw new Error('the bench compares hoard with its peers: --peers must include hoard');
+  const started = performance.now();
+  await ensureTools(log);
+  const machine = await machineInfo();
+  log(`machine: ${machine.cores} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, kernel ${machine.kernel}`);
+
+  log('building the signed repository');
+  const repository = await buildBenchRepository(settings.shape);
+  log(`repository: ${repository.repo.packages.length} packages, ${(repository.totalBytes / 1e6).toFixed(0)} MB`);
+  const originDir = await mkdtemp(join(tmpdir(), 'hoard-bench-origin-'));
+  let origins: NginxOrigins | undefined;
+  try {
+    origins = await NginxOrigins.start(originDir, repository.repo.root, repository.urlPrefix, settings.upstreamRate);
+    const { runs, directSeconds } = await runAll(peers, settings, origins, repository);
+    await report(peers, runs, directSeconds, settings, repository, machine, (performance.now() - started) / 1000);
+  } finally {
+    await origins?.stop();
+    await rm(originDir, { recursive: true, force: true });
+    await repository.repo.cleanup();
+  }
+}
+
+/** Repetition r starts with the peer after the one repetition r - 1 started with, so no peer always runs first. */
+async function runAll(peers: readonly Peer[], settings: BenchSettings, origins: NginxOrigins, repository: BenchRepository) {
+  const runs: PeerRunResult[] = [];
+  const directSeconds: number[] = [];
+  const coldFile = repository.large[0];
+  for (let rep = 1; rep <= settings.repetitions; rep++) {
+    const order = peers.map((_, i) => peers[(i + rep - 1) % peers.length] as Peer);
+    if (coldFile !== undefined && settings.scenarios.includes('c')) {
+      directSeconds.push(await directColdSeconds(origins, `${repository.urlPrefix}/${coldFile.poolPath}`));
+    }
+    for (const peer of order) {
+      log(`repetition ${rep}/${settings.repetitions}: ${peer.name}`);
+      const run = await runPeer(peer, rep, settings, origins, repository, log);
+      log(`  done in ${run.seconds.toFixed(1)} s${run.failures.length > 0 ? `, ${run.failures.length} failure(s)` : ''}`);
+      runs.push(run);
+    }
+  }
+  return { runs, directSeconds };
+}
+
+async function report(
+  peers: readonly Peer[],
+  runs: readonly PeerRunResult[],
+  directSeconds: readonly number[],
+  settings: BenchSettings,
+  repository: BenchRepository,
+  machine: Awaited<ReturnType<typeof machineInfo>>,
+  totalSeconds: number,
+): Promise<void> {
+  const coldFileBytes = repository.large[0]?.size ?? 0;
+  const summary = new Summary(
+    peers.map((p) => p.name),
+    runs,
+    coldFileBytes,
+    settings.upstreamRate,
+    settings.coldClients,
+  );
+  const targets = checkTargets(summary);
+  const direct = median(directSeconds);
+  const failures = runs.flatMap((r) => r.failures.map((f) => `${r.peer} (repetition ${r.repetition}): ${f}`));
+  const text = [
+    `hoard bench: ${settings.repetitions} repetition(s), medians; ${repository.repo.packages.length} packages, ${(repository.totalBytes / 1e6).toFixed(0)} MB; ${totalSeconds.toFixed(0)} s in all`,
+    renderMachine(machine),
+    '',
+    renderTable(summary),
+    '',
+    `(c) reference: one client straight from the 20 MB/s origin took ${direct === undefined ? 'n/a' : direct.toFixed(2)} s for the ${(coldFileBytes / 1e6).toFixed(1)} MB file (size/rate = ${(coldFileBytes / settings.upstreamRate).toFixed(2)} s).`,
+    '',
+    renderTargets(targets),
+    ...(failures.length > 0 ? ['', 'Failures:', ...failures.map((f) => `- ${f}`)] : []),
+    '',
+  ].join('\n');
+  process.stdout.write(text);
+  const resultsDir = join(repoRoot, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const file = join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(
+    file,
+    `${JSON.stringify({ machine, settings, totalSeconds, directColdSeconds: directSeconds, ...summary.toJson(), targets, runs, table: text }, null, 2)}\n`,
+  );
+  log(`results written to ${file}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
