@@ -1,0 +1,81 @@
+// `hoard client-config`: each output is parsed by a real parser for its format and carries the proxy URL.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { clientConfig, clientConfigTargets } from '../../src/cli/client-config.ts';
+import { runChecked, runCommand } from '../support/command-runner.ts';
+import { repoRoot } from '../support/hoard-process.ts';
+import { makeTempDir, removeDir } from '../support/temp-dir.ts';
+
+const url = 'http://cache.example:3142';
+const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' };
+
+describe('hoard client-config', () => {
+  let dir: string;
+  before(async () => {
+    dir = await makeTempDir('client-config');
+  });
+  after(async () => {
+    await removeDir(dir);
+  });
+
+  test('apt: the snippet loads in apt-config and sets Acquire::http::Proxy (through the real CLI)', async () => {
+    const cli = await runChecked(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'client-config', 'apt', '--url', url], { cwd: repoRoot });
+    const file = join(dir, '01hoard-proxy');
+    await writeFile(file, cli.stdout);
+    const dump = await runChecked('apt-config', ['-c', file, 'dump', 'Acquire::http::Proxy'], { env });
+    assert.match(dump.stdout, new RegExp(`^Acquire::http::Proxy "${url}";$`, 'm'));
+  });
+
+  test('juju: model-config YAML with apt-http-proxy', () => {
+    assert.deepEqual(parseYaml(clientConfig('juju', url)), { 'apt-http-proxy': url });
+  });
+
+  test('cloud-init: #cloud-config user-data with apt: proxy:', () => {
+    const text = clientConfig('cloud-init', url);
+    assert.ok(text.startsWith('#cloud-config\n'));
+    assert.deepEqual(parseYaml(text), { apt: { proxy: url } });
+  });
+
+  test('lxd: a profile whose cloud-init.user-data is that same cloud-config', () => {
+    const profile = parseYaml(clientConfig('lxd', url)) as { name: string; config: Record<string, string>; devices: unknown };
+    assert.equal(profile.name, 'hoard-apt');
+    assert.deepEqual(profile.devices, {});
+    const userData = profile.config['cloud-init.user-data'] ?? '';
+    assert.ok(userData.startsWith('#cloud-config\n'));
+    assert.deepEqual(parseYaml(userData), { apt: { proxy: url } });
+  });
+
+  test('conjure-up and MAAS: shell scripts that sh accepts, passing the URL as the apt proxy', async () => {
+    for (const target of ['conjure-up', 'maas'] as const) {
+      const file = join(dir, `${target}.sh`);
+      const text = clientConfig(target, url);
+      await writeFile(file, text);
+      const check = await runCommand('sh', ['-n', file], { env });
+      assert.equal(check.exitCode, 0, check.stderr);
+    }
+    assert.match(clientConfig('conjure-up', url), new RegExp(`^exec conjure-up --apt-proxy ${url} "\\$@"$`, 'm'));
+    assert.match(clientConfig('maas', url), new RegExp(`set-config name=http_proxy value=${url}$`, 'm'));
+    assert.match(clientConfig('maas', url), /set-config name=enable_http_proxy value=true$/m);
+  });
+
+  test('docker: Dockerfile instructions (ARG, RUN) and the --build-arg line', () => {
+    const text = clientConfig('docker', url);
+    const instructions = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    for (const line of instructions) assert.match(line, /^(ARG|RUN) /, line);
+    assert.ok(instructions.includes(`ARG APT_PROXY=${url}`));
+    assert.match(text, new RegExp(`docker build --build-arg http_proxy=${url} \\.`));
+    // The RUN line writes an apt.conf line that apt itself accepts once the ARG is substituted.
+    const run = instructions.find((l) => l.startsWith('RUN ')) ?? '';
+    assert.match(run, /Acquire::http::Proxy \\"\$\{APT_PROXY\}\\";/);
+  });
+
+  test('every target is covered, and a URL with quotes or credentials is refused', () => {
+    assert.deepEqual([...clientConfigTargets].sort(), ['apt', 'cloud-init', 'conjure-up', 'docker', 'juju', 'lxd', 'maas']);
+    assert.throws(() => clientConfig('apt', 'http://cache:3142/"; evil'), /must not carry/);
+    assert.throws(() => clientConfig('apt', 'http://user:pw@cache:3142'), /must not carry/);
+    assert.throws(() => clientConfig('apt', 'ftp://cache'), /http/);
+  });
+});
