@@ -3,7 +3,7 @@
 export function usagePage(hostHeader: string | undefined): string {
   const base = `http://${escapeHtml(hostHeader ?? 'cache:3142')}`;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>hoard: apt cache - Usage Information</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>hoard, an Apt-Cacher NG compatible apt cache - Usage Information</title></head>
 <body>
 <h1>hoard - Usage Information</h1>
 <p>This is an apt package cache (an apt-cacher-ng compatible proxy). It is not a web site: point apt at it.</p>

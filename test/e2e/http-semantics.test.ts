@@ -116,6 +116,8 @@ describe('HTTP done right', () => {
     const usage = await probe(`${hoard.url}/`);
     assert.equal(usage.status, 406);
     assert.match(usage.body.toString(), /Acquire::http::Proxy/);
+    // What auto-apt-proxy and similar detection scripts grep for.
+    assert.match(usage.body.toString(), /Apt-Cacher/);
     // Raw requests: an HTTP client library would resolve the dot segments before sending.
     const host = upstream.origin.replace('http://', '');
     for (const target of [`/${host}/debian/%2e%2e/%2e%2e/etc/passwd`, `/${host}/debian/../../etc/passwd`, `http://${host}/debian/pool/%2E%2E/%2E%2E/x.deb`]) {
