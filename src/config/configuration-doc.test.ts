@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { envKeys } from './config-loader.ts';
+import { envKeys, loadConfig } from './config-loader.ts';
 import { configSchema } from './config-schema.ts';
 
 interface SchemaNode {
@@ -31,4 +31,10 @@ test('docs/configuration.md names every configuration key', () => {
 
 test('docs/configuration.md names every environment variable', () => {
   for (const [name, key] of Object.entries(envKeys)) assert.ok(doc.includes(`| \`${name}\` | \`${key}\``), `${name} -> ${key} is not documented`);
+});
+
+test('the shipped example configuration packaging/hoard.yaml is valid', () => {
+  const { config } = loadConfig({ configPath: new URL('../../packaging/hoard.yaml', import.meta.url).pathname }, {});
+  assert.equal(config.dataDir, '/var/cache/hoard');
+  assert.equal(config.cache.maxSize, 20 * 1024 ** 3);
 });
