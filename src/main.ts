@@ -5,12 +5,11 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { createAdminRoutes } from './admin/admin-routes.ts';
 import { ReadThroughCache } from './cache/read-through-cache.ts';
-import { noVerifier } from './cache/content-verifier.ts';
 import { parseCliArgs, splitListen, usage } from './cli/cli-args.ts';
 import { systemClock } from './clock.ts';
 import { loadConfig } from './config/config-loader.ts';
 import type { HoardConfig } from './config/config-schema.ts';
-import { isHoardError } from './errors.ts';
+import { HoardError, isHoardError } from './errors.ts';
 import { channels, type RequestEvent, type TunnelEvent } from './events.ts';
 import { ConnectTunnels } from './http/connect-tunnel.ts';
 import { createProxyServer } from './http/proxy-server.ts';
@@ -18,7 +17,7 @@ import type { UpstreamRef } from './http/request-target.ts';
 import { createLogger } from './logger.ts';
 import { importDebs } from './admin/deb-importer.ts';
 import { MetricsCollector } from './admin/metrics-collector.ts';
-import { unknownReferences, waterMarks } from './cache/eviction-policy.ts';
+import { waterMarks } from './cache/eviction-policy.ts';
 import { StoreJanitor } from './cache/store-janitor.ts';
 import { runServiceCommand } from './cli/service-commands.ts';
 import { advertiseMdns, type MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
@@ -34,6 +33,10 @@ import { MirrorHealth } from './upstream/mirror-health.ts';
 import { MirrorSet } from './upstream/mirror-set.ts';
 import { httpsUpgradeTable, upgradedMirror, upgradedOrigin } from './upstream/https-upgrade.ts';
 import { readCaFile } from './upstream/tls-trust.ts';
+import { AptContentVerifier } from './verification/apt-content-verifier.ts';
+import { cacheIndexFetch } from './verification/cache-index-fetch.ts';
+import { aptKeyringLocations, loadKeyrings } from './verification/keyring-loader.ts';
+import { ReleaseSignatureChecker } from './verification/release-signature-checker.ts';
 
 const version = '0.1.0';
 
@@ -55,11 +58,30 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const index = new SqliteMetadataIndex(dataDir);
   // Blobs being followed by clients of a finished download: known to the cache, built below.
   let cacheDigestsInUse = (): Set<string> => new Set();
+  // The verifier fetches indices through the cache that consults it: the cache is bound once built.
+  const built: { cache?: ReadThroughCache } = {};
+  const verifier = new AptContentVerifier({
+    blobs,
+    index,
+    signatures: new ReleaseSignatureChecker(await trustedKeys(config, logger)),
+    fetch: cacheIndexFetch({
+      cache: {
+        get: (...args) => {
+          if (built.cache === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'the cache is not built yet');
+          return built.cache.get(...args);
+        },
+      },
+      upstreamFor: (key) => upstreamForKey(key),
+      classify: classifyAptPath,
+    }),
+    logger,
+    strict: config.strict,
+  });
   const janitor = new StoreJanitor({
     index,
     blobs,
-    // The signed-index knowledge (issue 3) plugs in here; until then eviction is LRU and gc removes orphans.
-    oracle: unknownReferences,
+    // The signed indices say which objects are still listed; the rest go first when space is needed.
+    oracle: verifier,
     inUse: (digest) => blobs.isReading(digest) || cacheDigestsInUse().has(digest),
     marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
     logger,
@@ -98,17 +120,28 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     }
     return upstream;
   };
+  // The Upstream behind a cache key's upstream part, for fetches the verifier starts itself.
+  const upstreamForKey = (key: string): Upstream | undefined => {
+    if (key.startsWith('backend:')) return backends.get(key.slice('backend:'.length));
+    const url = URL.parse(key);
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
+    const scheme = url.protocol === 'https:' ? 'https' : 'http';
+    return resolveUpstream({ kind: 'origin', scheme, host: url.hostname, port: Number(url.port || (scheme === 'https' ? 443 : 80)), key });
+  };
 
   const cache = new ReadThroughCache({
     blobs,
     index,
     clock,
-    verifier: noVerifier,
+    verifier,
     logger,
     indexMaxAgeSeconds: config.cache.indexMaxAgeSeconds,
     notFoundTtlSeconds: config.cache.notFoundTtlSeconds,
   });
+  built.cache = cache;
   cacheDigestsInUse = () => cache.digestsInUse();
+  // Stored Releases are checked again and made current before the first request is served.
+  await verifier.start();
 
   const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock).start();
   // Every stored download may push the store over its cap; a full disk below the cap frees a share of it.
@@ -202,6 +235,19 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       index.close();
     },
   };
+}
+
+/** apt's keyrings (whatever of them exists) and those the config names (which must exist). */
+async function trustedKeys(config: HoardConfig, logger: ReturnType<typeof createLogger>) {
+  let loaded;
+  try {
+    loaded = await loadKeyrings([...aptKeyringLocations.map((path) => ({ path, required: false })), ...config.keyrings.map((path) => ({ path: resolve(path), required: true }))]);
+  } catch (cause) {
+    throw new HoardError('HOARD_ERR_CONFIG', `keyrings: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+  for (const skipped of loaded.skipped) logger.debug(skipped, 'keyring skipped');
+  logger.info({ keys: loaded.keys.length, files: loaded.files.length }, 'trusted keys for Release signatures loaded');
+  return loaded.keys;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -219,6 +219,32 @@ describe('AptContentVerifier behind the read-through cache', () => {
     assert.deepEqual(mirror.calls, ['/debian/pool/main/alpha_1.0_amd64.deb']);
   });
 
+  test('tells eviction what the kept generations and the package indices still refer to', async () => {
+    const { mirror, verifier, fetchBody, index } = rig(signatures);
+    const pool1 = { alpha: Buffer.from('alpha build 1') };
+    const gen1 = await generation(key, pool1, { date: day(1) });
+    serve(mirror, pool1, gen1);
+    await verifier.start();
+    const deb = '/debian/pool/main/alpha_1.0_amd64.deb';
+    const entryOf = (path: string, digest: string) => ({ ...(index.get(`${mirror.key}${path}`) ?? { key: mirror.key + path, upstream: mirror.key, path, size: 1, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified' as const }), digest });
+    assert.equal(verifier.isReferenced(entryOf(deb, sha(pool1.alpha))), undefined, 'nothing known yet');
+    await fetchBody(`${dists}InRelease`);
+    await fetchBody(gen1.byHash);
+    await verifier.whenIdle();
+    assert.equal(verifier.isReferenced(entryOf(deb, sha(pool1.alpha))), true);
+
+    const pool2 = { alpha: Buffer.from('alpha build 2') };
+    const gen2 = await generation(key, pool2, { date: day(2) });
+    serve(mirror, pool2, gen2);
+    await fetchBody(`${dists}InRelease`);
+    await fetchBody(gen2.byHash);
+    await verifier.whenIdle();
+    assert.equal(verifier.isReferenced(entryOf(deb, sha(pool1.alpha))), false, 'the rebuilt package replaced these bytes');
+    assert.equal(verifier.isReferenced(entryOf(deb, sha(pool2.alpha))), true);
+    assert.equal(verifier.isReferenced(entryOf(gen1.byHash, gen1.packagesGzSha)), true, 'the previous generation is kept');
+    assert.equal(verifier.isReferenced(entryOf(gen1.byName, 'f'.repeat(64))), false, 'listed by no kept generation');
+  });
+
   test('an InRelease whose signature is invalid for a trusted key is relayed, never stored, and blesses nothing', async () => {
     const { mirror, verifier, fetchBody, index } = rig(signatures);
     const pool = { alpha: Buffer.from('alpha v1') };

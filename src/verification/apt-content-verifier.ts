@@ -89,8 +89,28 @@ export class AptContentVerifier implements ContentVerifier {
   }
 
   /** Digests of every Release and index file of a kept generation: what eviction must leave in place. */
-  retainedDigests(): Set<string> {
+  retainedDigests(): ReadonlySet<string> {
     return this.#generations.retainedDigests();
+  }
+
+  /**
+   * For eviction and gc (the janitor's ReferenceOracle): true when a kept generation or a current
+   * package index lists these bytes under this name, false when the knowledge says they are gone
+   * (an index no kept generation lists, a package rebuilt since), undefined when nothing is known.
+   */
+  isReferenced(entry: ObjectEntry): boolean | undefined {
+    const place = classifyAptPath(entry.path);
+    if (place === undefined || place.releaseDir === undefined) {
+      if (place?.kind !== 'package') return undefined;
+      const known = this.#packages.lookup(entry.upstream, entry.path);
+      return known?.sha256 === undefined ? undefined : known.sha256 === entry.digest;
+    }
+    const current = this.#generations.current(entry.upstream, place.releaseDir);
+    if (current === undefined) return undefined;
+    if (this.#generations.retainedDigests().has(entry.digest)) return true;
+    // Release files are replaced under their own name: the stored one is whichever was last admitted.
+    if (place.kind === 'release') return undefined;
+    return false;
   }
 
   /** Counts for logs and the dashboard. */

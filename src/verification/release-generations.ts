@@ -52,6 +52,8 @@ interface DirectoryState {
 export class ReleaseGenerations {
   readonly #dirs = new Map<string, DirectoryState>();
   #seq = 0;
+  /** retainedDigests() as last computed; dropped whenever a generation is installed or a candidate comes or goes. */
+  #retained: Set<string> | undefined;
 
   nextSeq(): number {
     this.#seq += 1;
@@ -78,6 +80,7 @@ export class ReleaseGenerations {
    */
   install(generation: Generation): Generation[] {
     const state = this.#state(generation.upstream, generation.releaseDir);
+    this.#retained = undefined;
     const replaced = state.current;
     state.current = generation;
     state.candidates = state.candidates.filter((c) => c !== generation);
@@ -92,11 +95,13 @@ export class ReleaseGenerations {
   }
 
   addCandidate(generation: Generation): void {
+    this.#retained = undefined;
     this.#state(generation.upstream, generation.releaseDir).candidates.push(generation);
   }
 
   removeCandidate(generation: Generation): void {
     const state = this.#dirs.get(dirKey(generation.upstream, generation.releaseDir));
+    this.#retained = undefined;
     if (state !== undefined) state.candidates = state.candidates.filter((c) => c !== generation);
   }
 
@@ -127,7 +132,8 @@ export class ReleaseGenerations {
   }
 
   /** SHA-256 digests of every index file listed by a kept generation: what eviction must not take. */
-  retainedDigests(): Set<string> {
+  retainedDigests(): ReadonlySet<string> {
+    if (this.#retained !== undefined) return this.#retained;
     const digests = new Set<string>();
     for (const state of this.#dirs.values()) {
       for (const generation of [...(state.current === undefined ? [] : [state.current]), ...state.previous, ...state.candidates]) {
@@ -136,6 +142,7 @@ export class ReleaseGenerations {
         for (const entry of generation.release.files.values()) if (entry.sha256 !== undefined) digests.add(entry.sha256);
       }
     }
+    this.#retained = digests;
     return digests;
   }
 
