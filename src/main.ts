@@ -20,6 +20,7 @@ import { MetricsCollector } from './admin/metrics-collector.ts';
 import { waterMarks } from './cache/eviction-policy.ts';
 import { StoreJanitor } from './cache/store-janitor.ts';
 import { runServiceCommand } from './cli/service-commands.ts';
+import { formatVerifyReport, verifyStore } from './cli/verify-command.ts';
 import { advertiseMdns, type MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { hostname } from 'node:os';
@@ -274,6 +275,20 @@ async function main(argv: string[]): Promise<number> {
     // In-flight downloads are abandoned: their temporary files are removed on the next start.
     await Promise.race([running.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
     return 0;
+  }
+  if (command === 'verify') {
+    const { config } = loadConfig(overrides);
+    const dataDir = resolve(config.dataDir);
+    const blobs = new FsBlobStore(dataDir);
+    await blobs.init();
+    const index = new SqliteMetadataIndex(dataDir);
+    try {
+      const report = await verifyStore(blobs, index);
+      process.stdout.write(formatVerifyReport(report));
+      return report.damaged.length + report.missing.length > 0 ? 1 : 0;
+    } finally {
+      index.close();
+    }
   }
   const exitCode = await runServiceCommand(args, overrides);
   if (exitCode !== undefined) return exitCode;

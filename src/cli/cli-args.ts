@@ -13,6 +13,8 @@ Commands:
                      fetch packages (and their dependencies) through the cache
   client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker> [--url http://cache:3142]
                      print proxy settings for that tool
+  verify             re-hash every stored object (hoard stopped); quarantine damaged ones,
+                     which are fetched again on next use; exit 1 if any were found
 
 Options:
   --listen <host:port>   address to listen on (default 0.0.0.0:3142)
