@@ -24,12 +24,24 @@
     });
   }
 
+  // With few points uPlot's automatic x range stretches one sample over years: the window is set from the
+  // data instead, at least ten minutes wide, and the y axis starts at zero.
+  function xWindow(data) {
+    var t = data[0];
+    var now = Date.now() / 1000;
+    var max = t.length ? Math.max(t[t.length - 1], now) : now;
+    var min = t.length ? Math.min(t[0], max - 600) : max - 600;
+    return { min: min, max: max + 10 };
+  }
+
   function draw(id, data, series, axisValues) {
     var el = document.getElementById(id);
     if (!el || typeof uPlot === 'undefined') return;
     var width = Math.max(300, el.clientWidth);
+    var win = xWindow(data);
     if (charts[id]) {
-      charts[id].setData(data);
+      charts[id].setData(data, false);
+      charts[id].setScale('x', win);
       charts[id].setSize({ width: width, height: 220 });
       return;
     }
@@ -38,10 +50,14 @@
       width: width,
       height: 220,
       series: [{}].concat(series),
-      axes: [{}, axisValues ? { values: axisValues, size: 70 } : { size: 50 }],
-      scales: { x: { time: true } },
+      axes: [{}, axisValues ? { values: axisValues, size: 84 } : { size: 50 }],
+      scales: {
+        x: { time: true, auto: false, min: win.min, max: win.max },
+        y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.15)]; } },
+      },
     };
     charts[id] = new uPlot(opts, data, el);
+    charts[id].setScale('x', win);
   }
 
   function drawCharts(stats) {
