@@ -184,8 +184,9 @@ describe('HTTPS repositories through hoard', () => {
     tlsUpstream.resetStats();
     await aptRun(plainUpstream.baseUrl, { kind: 'proxy', proxyUrl: hoard.url });
     assert.equal(plainUpstream.totalRequests, 0, 'the http upstream was contacted');
-    // The http spelling is its own cache key, so this run was cold: everything came from the TLS server.
-    for (const name of packages) assert.equal(tlsUpstream.hits(pool(name)), 1, `${name} over TLS`);
+    // The http spelling is its own cache key: what was not already in the store by digest (the verified
+    // index names the same bytes under the HTTPS/// spelling) came from the TLS server, at most once.
+    for (const name of packages) assert.ok(tlsUpstream.hits(pool(name)) <= 1, `${name} fetched at most once over TLS`);
     assert.ok(tlsUpstream.hits('dists/stable/InRelease') >= 1);
 
     // Prefix mode names the same http origin, so it reaches the same (upgraded) cache entries.
