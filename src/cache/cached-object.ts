@@ -1,5 +1,6 @@
 // What the cache hands the HTTP edge: a stored or still-downloading object that can be streamed by range.
 import type { Readable } from 'node:stream';
+import type { BlobReader } from '../storage/blob-store.ts';
 
 export interface CachedObject {
   /** Total size; undefined only while downloading from an upstream that sent no Content-Length. */
@@ -16,6 +17,11 @@ export interface CachedObject {
    * errors if the download fails, so a client never receives a complete-looking wrong body.
    */
   stream(start: number, endInclusive: number | undefined): Readable;
+  /**
+   * Positional reads of the stored bytes, when the object is committed and its store offers them: the
+   * HTTP edge then sends from buffers it reuses rather than a stream's new buffer per chunk.
+   */
+  readonly open?: (() => Promise<BlobReader>) | undefined;
 }
 
 /** How a lookup was answered, for logs and metrics. */

@@ -315,6 +315,7 @@ export class ReadThroughCache {
       contentType: entry.contentType,
       complete: true,
       stream: (start, endInclusive) => blobs.createReadStream(entry.digest, start, endInclusive),
+      open: blobs.openReader === undefined ? undefined : () => blobs.openReader?.(entry.digest) ?? Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'the blob store lost openReader')),
     };
   }
 }

@@ -11,7 +11,9 @@ import type { Upstream } from '../upstream/fetcher.ts';
 import { ClientAccess, HostAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
 import { parseRequestTarget, type ParsedTarget, type UpstreamRef } from './request-target.ts';
-import { serveObject } from './serve-object.ts';
+import { SendBufferPool } from './body-sender.ts';
+import { HotBodyCache } from './hot-body-cache.ts';
+import { serveObject, type SendResources } from './serve-object.ts';
 import { usagePage } from './usage-page.ts';
 
 /** Handles requests under the admin prefix; returns false when the path is not one of its own. */
@@ -41,6 +43,8 @@ interface Outcome {
 export function createProxyServer(deps: ProxyServerDeps): Server {
   const { config } = deps;
   const clients = new ClientAccess(config.allowedClients);
+  // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
+  const sendResources: SendResources = { hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }), buffers: new SendBufferPool() };
   const hosts = new HostAccess(config.allowedHosts);
   const backends = new Set(Object.keys(config.backends));
   const targetRules = { backends, maxTargetLength: config.server.maxTargetLength };
@@ -156,7 +160,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     }
     const headers: Record<string, string> = { 'x-hoard-cache': lookup.source.toUpperCase(), via: `1.1 ${deps.viaToken}` };
     if (lookup.warning !== undefined) headers.warning = lookup.warning;
-    const served = await serveObject(req, res, lookup.object, headers);
+    const served = await serveObject(req, res, lookup.object, headers, sendResources);
     const errorCode = served.error && isHoardError(served.error) ? served.error.code : served.error ? 'HOARD_ERR_CLIENT_GONE' : undefined;
     if (served.error && isHoardError(served.error)) {
       deps.logger.warn({ target: req.url, code: served.error.code, err: served.error.message }, 'response cut: the object could not be delivered whole');

@@ -2,6 +2,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { CachedObject } from '../cache/cached-object.ts';
+import { HoardError } from '../errors.ts';
+import type { BlobReader } from '../storage/blob-store.ts';
+import { sendRange, type SendBufferPool } from './body-sender.ts';
+import type { HotBodyCache } from './hot-body-cache.ts';
 
 export interface ServeResult {
   status: number;
@@ -59,7 +63,19 @@ function ifRangeMatches(req: IncomingMessage, object: CachedObject): boolean {
   return object.lastModified !== undefined && Date.parse(ifRange) === Date.parse(object.lastModified);
 }
 
-export async function serveObject(req: IncomingMessage, res: ServerResponse, object: CachedObject, extraHeaders: Record<string, string>): Promise<ServeResult> {
+/** What the HTTP edge keeps between responses to send stored objects fast; without it every body is streamed. */
+export interface SendResources {
+  readonly hotBodies: HotBodyCache;
+  readonly buffers: SendBufferPool;
+}
+
+export async function serveObject(
+  req: IncomingMessage,
+  res: ServerResponse,
+  object: CachedObject,
+  extraHeaders: Record<string, string>,
+  resources?: SendResources,
+): Promise<ServeResult> {
   for (const [name, value] of Object.entries(extraHeaders)) res.setHeader(name, value);
   if (object.lastModified !== undefined) res.setHeader('last-modified', object.lastModified);
   if (object.etag !== undefined) res.setHeader('etag', object.etag);
@@ -97,6 +113,10 @@ export async function serveObject(req: IncomingMessage, res: ServerResponse, obj
     res.end();
     return { status: res.statusCode, bytes: 0 };
   }
+  if (resources !== undefined && object.complete && end !== undefined) {
+    const sent = await sendStored(res, object, start, end, resources);
+    if (sent !== undefined) return sent;
+  }
   const body = object.stream(start, end);
   try {
     await pipeline(body, res);
@@ -104,5 +124,62 @@ export async function serveObject(req: IncomingMessage, res: ServerResponse, obj
   } catch (err) {
     // The socket is destroyed by pipeline: the client sees a body shorter than Content-Length, never a whole wrong one.
     return { status: res.statusCode, bytes: res.writableLength, error: err as Error };
+  }
+}
+
+/**
+ * A committed object: from memory when it is small (reading it whole the first time), else from the
+ * blob file through reused buffers. Undefined when the object offers neither (it is then streamed).
+ */
+async function sendStored(res: ServerResponse, object: CachedObject, start: number, end: number, resources: SendResources): Promise<ServeResult | undefined> {
+  const { hotBodies, buffers } = resources;
+  const etag = object.etag;
+  const size = object.size;
+  if (etag !== undefined && size !== undefined && hotBodies.accepts(size)) {
+    let whole = hotBodies.get(etag);
+    if (whole === undefined && object.open !== undefined) {
+      try {
+        whole = await readWhole(object.open, size);
+      } catch (err) {
+        res.destroy();
+        return { status: res.statusCode, bytes: 0, error: err as Error };
+      }
+      hotBodies.set(etag, whole);
+    }
+    if (whole !== undefined) {
+      // Head and body leave in one write.
+      res.end(start === 0 && end === whole.byteLength - 1 ? whole : whole.subarray(start, end + 1));
+      return { status: res.statusCode, bytes: end - start + 1 };
+    }
+  }
+  if (object.open === undefined) return undefined;
+  let reader: BlobReader | undefined;
+  try {
+    reader = await object.open();
+    const bytes = await sendRange(res, reader, start, end, buffers);
+    return { status: res.statusCode, bytes };
+  } catch (err) {
+    // As with a stream: the client sees a body shorter than Content-Length, never a whole wrong one.
+    res.destroy();
+    return { status: res.statusCode, bytes: 0, error: err as Error };
+  } finally {
+    await reader?.close();
+  }
+}
+
+async function readWhole(open: () => Promise<BlobReader>, size: number): Promise<Uint8Array> {
+  const reader = await open();
+  try {
+    // Not from Node's shared slab: a small body kept for long would pin a whole 8 KB slab.
+    const body = Buffer.allocUnsafeSlow(size);
+    let got = 0;
+    while (got < size) {
+      const n = await reader.read(body, got, size - got, got);
+      if (n === 0) throw new HoardError('HOARD_ERR_STORE_IO', `blob ends at byte ${got} of ${size}`);
+      got += n;
+    }
+    return body;
+  } finally {
+    await reader.close();
   }
 }

@@ -46,6 +46,20 @@ export interface BlobWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * Positional reads of one committed blob, for a sender that reads into buffers of its own and reuses
+ * them (a stream hands out a new buffer per chunk). Holds an open file until `close`.
+ */
+export interface BlobReader {
+  /**
+   * Reads up to `length` bytes at `position` into `buffer` from `offset`; resolves with the count,
+   * which is short only at the end of the blob. Rejects with HOARD_ERR_STORE_IO.
+   */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** Releases the file; never rejects, and safe to call twice. */
+  close(): Promise<void>;
+}
+
 export interface BlobStore {
   /** Creates what is missing and deletes temporary files left by a crash. */
   init(): Promise<void>;
@@ -57,6 +71,11 @@ export interface BlobStore {
    * so callers clamp ranges to the size they know. `start > endInclusive` gives an empty stream.
    */
   createReadStream(digest: string, start?: number, endInclusive?: number): Readable;
+  /**
+   * Opens a committed blob for positional reads; rejects with HOARD_ERR_STORE_IO when it is missing.
+   * Optional: without it, readers use `createReadStream`.
+   */
+  readonly openReader?: ((digest: string) => Promise<BlobReader>) | undefined;
   createWriter(): Promise<BlobWriter>;
   /** Removes a committed blob; no error when it is already gone. */
   delete(digest: string): Promise<void>;

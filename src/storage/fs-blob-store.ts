@@ -25,7 +25,7 @@ import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.ts';
 import { assertBlobDigest, isBlobDigest } from './blob-digest.ts';
-import type { BlobInfo, BlobStore, BlobWriter, ExpectedContent } from './blob-store.ts';
+import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ExpectedContent } from './blob-store.ts';
 import { isNotFound, toStoreError } from './store-errors.ts';
 
 const layoutVersion = '1';
@@ -96,6 +96,15 @@ export class FsBlobStore implements BlobStore {
    */
   createReadStream(digest: string, start = 0, endInclusive?: number): Readable {
     return new BlobReadStream(this.#blobPath(digest), digest, start, endInclusive);
+  }
+
+  async openReader(digest: string): Promise<BlobReader> {
+    const path = this.#blobPath(digest);
+    // The callback API: one thread-pool round trip per call, without FileHandle's promise and close bookkeeping.
+    const fd = await new Promise<number>((resolve, reject) => {
+      fs.open(path, 'r', (err, opened) => (err === null ? resolve(opened) : reject(toStoreError(err, `cannot open blob ${digest}`))));
+    });
+    return new FsBlobReader(fd, digest);
   }
 
   async createWriter(): Promise<BlobWriter> {
@@ -558,6 +567,36 @@ async function sizeOf(path: string): Promise<number | undefined> {
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
+  }
+}
+
+/** An open blob file read by position; the caller owns the buffers. */
+class FsBlobReader implements BlobReader {
+  #fd: number;
+  readonly #digest: string;
+
+  constructor(fd: number, digest: string) {
+    this.#fd = fd;
+    this.#digest = digest;
+  }
+
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const fd = this.#fd;
+    if (fd < 0) return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', `blob ${this.#digest} read after close`));
+    return new Promise((resolve, reject) => {
+      fs.read(fd, buffer, offset, length, position, (err, bytesRead) => {
+        if (err === null) resolve(bytesRead);
+        else reject(toStoreError(err, `cannot read blob ${this.#digest}`));
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const fd = this.#fd;
+    if (fd < 0) return Promise.resolve();
+    this.#fd = -1;
+    // A failing close loses nothing: the file was only read.
+    return new Promise((resolve) => fs.close(fd, () => resolve()));
   }
 }
 

@@ -1,0 +1,113 @@
+// Tests of sendRange: exact bytes for whole and partial ranges over many chunks, buffer reuse, and a client that leaves.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import type { BlobReader } from '../storage/blob-store.ts';
+import { SendBufferPool, sendRange } from './body-sender.ts';
+
+/** A reader over memory that counts open reads, so tests see it is never read after a failure. */
+function memoryReader(bytes: Buffer, delayMs = 0): BlobReader & { reads: number } {
+  const reader = {
+    reads: 0,
+    async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+      reader.reads++;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const n = Math.max(0, Math.min(length, bytes.length - position));
+      bytes.copy(buffer, offset, position, position + n);
+      return n;
+    },
+    async close(): Promise<void> {},
+  };
+  return reader;
+}
+
+const servers: Server[] = [];
+after(() => {
+  for (const s of servers) s.close();
+});
+
+async function serve(handler: Parameters<typeof createServer>[1]): Promise<number> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function get(port: number): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+test('sends whole and partial ranges exactly, through buffers much smaller than the body', async () => {
+  const bytes = randomBytes(100_000);
+  const pool = new SendBufferPool(4096, 4);
+  for (const [start, end] of [
+    [0, bytes.length - 1],
+    [1, 4096],
+    [4095, 4097],
+    [99_999, 99_999],
+  ] as const) {
+    const port = await serve((_req, res) => {
+      res.setHeader('content-length', end - start + 1);
+      void sendRange(res, memoryReader(bytes), start, end, pool);
+    });
+    const got = await get(port);
+    assert.equal(got.status, 200);
+    assert.equal(createHash('sha256').update(got.body).digest('hex'), createHash('sha256').update(bytes.subarray(start, end + 1)).digest('hex'), `${start}-${end}`);
+  }
+});
+
+test('a blob shorter than the range rejects and cuts the response short', async () => {
+  const bytes = randomBytes(10_000);
+  let outcome: unknown;
+  const port = await serve((_req, res) => {
+    res.setHeader('content-length', 20_000);
+    sendRange(res, memoryReader(bytes), 0, 19_999, new SendBufferPool(4096, 2)).then(
+      () => (outcome = 'resolved'),
+      (err: unknown) => {
+        outcome = err;
+        res.destroy();
+      },
+    );
+  });
+  await assert.rejects(get(port));
+  assert.match(String(outcome), /ends at byte 10000/);
+});
+
+test('a client that leaves mid-body rejects the send without an unhandled rejection, and reading stops', async () => {
+  const bytes = randomBytes(4 * 1024 * 1024);
+  const reader = memoryReader(bytes, 2);
+  let settled: Promise<unknown> | undefined;
+  const port = await serve((_req, res) => {
+    res.setHeader('content-length', bytes.length);
+    settled = sendRange(res, reader, 0, bytes.length - 1, new SendBufferPool(64 * 1024, 2)).then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+  });
+  await new Promise<void>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/' }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.end();
+  });
+  const outcome = await settled;
+  assert.notEqual(outcome, 'resolved');
+  const readsAtEnd = reader.reads;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(reader.reads, readsAtEnd);
+  assert.ok(readsAtEnd < bytes.length / (64 * 1024));
+});
