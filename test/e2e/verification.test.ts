@@ -159,6 +159,43 @@ describe('verification against the signed indices, with real apt-get', () => {
     assert.equal((await byName.download(['echo'])).exitCode, 0);
   });
 
+  test('a repository without by-hash is kept consistent too, in both mid-update directions', async () => {
+    // Same key as the main repository, so hoard knows it; no by-hash, so only names exist upstream.
+    const plain = await SignedRepo.create({ suite: 'plain', withByHash: false, keyring: repo.keyring, packages: [{ name: 'golf', version: '1.0', size: 2 * 1024 }] });
+    const plainUpstream = await FakeUpstreamServer.start({ root: plain.root, prefix: '/plain' });
+    try {
+      const sources = [{ url: plainUpstream.baseUrl, suite: plain.suite, keyringPath: repo.keyringPath }];
+      const through = await client({ sources });
+      assert.equal((await through.update()).exitCode, 0);
+
+      // Release first, indices later: the new Release is held back until its indices can be fetched by name.
+      const next = await plain.stage({ add: [{ name: 'hotel', version: '1.0', size: 2 * 1024 }] });
+      await next.writeRelease();
+      const held = await through.update();
+      assert.equal(held.exitCode, 0, held.stderr);
+      assert.deepEqual([...held.warnings, ...held.errors], []);
+      await next.complete();
+      const switched = await through.update();
+      assert.equal(switched.exitCode, 0, switched.stderr);
+      assert.equal((await through.download(['hotel'])).exitCode, 0);
+
+      // Indices first, Release later: a client starting now still gets the stored, matching indices.
+      const later = await plain.stage({ add: [{ name: 'india', version: '1.0', size: 2 * 1024 }] });
+      await later.writePool();
+      await later.writeIndices();
+      const direct = await client({ sources, route: { kind: 'direct' } });
+      assert.notEqual((await direct.update()).exitCode, 0, 'the mirror really is inconsistent');
+      const fresh = await client({ sources });
+      const update = await fresh.update();
+      assert.equal(update.exitCode, 0, update.stderr);
+      assert.deepEqual([...update.warnings, ...update.errors], []);
+      await later.complete();
+    } finally {
+      await plainUpstream.close();
+      await plain.cleanup();
+    }
+  });
+
   test('a third-party repository rebuilds a package under the same file name: the next install gets the new bytes', async () => {
     const before = repo.package('alpha');
     await repo.publish({ add: [{ name: 'alpha', version: '1.0', size: 4 * 1024 }] });
@@ -257,5 +294,7 @@ describe('verification against the signed indices, with real apt-get', () => {
     assert.equal(download.exitCode, 0, download.stderr);
     assert.equal(await sha256File(download.debs[0] ?? ''), charlie.sha256);
     assert.equal(upstream.hits(charlie.poolPath), hits + 1);
+    // Checked against knowledge rebuilt from the store at start-up (the Release and Packages were not fetched again).
+    assert.equal(storedVerification(hoard, key(charlie.poolPath)), 'authenticated');
   });
 });
