@@ -1,6 +1,6 @@
 // One run of one peer: start it with an empty cache, run the scenarios in a fixed order, read its peak memory, stop it.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchSettings } from './bench-settings.ts';
 import type { Peer } from './peers/peer.ts';
@@ -28,9 +28,9 @@ export interface PeerRunResult {
 }
 
 /**
- * Order: (c) first, while nothing at all is cached (its file comes through the limited origin, a
- * separate cache key in every peer); then (e) cold and warm through the unlimited origin, which
- * also fills the cache for (a) and (b). Peak memory is read last, so it covers the whole run.
+ * Order: (e) cold first, while nothing at all is cached, then (e) warm; both go through the unlimited
+ * origin and fill the cache for (a) and (b). (c) comes next: its file is in no index, so nothing has
+ * fetched it, and it goes through the limited origin. Peak memory is read last, so it covers the whole run.
  */
 export async function runPeer(peer: Peer, repetition: number, settings: BenchSettings, origins: NginxOrigins, repository: BenchRepository, log: (line: string) => void): Promise<PeerRunResult> {
   const started = performance.now();
@@ -45,7 +45,7 @@ export async function runPeer(peer: Peer, repetition: number, settings: BenchSet
     const t = performance.now();
     try {
       const result = await work();
-      log(`    ${name}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      log(`    ${name}: ${((performance.now() - t) / 1000).toFixed(1)} s (load average ${loadavg()[0]?.toFixed(2) ?? '?'})`);
       return result;
     } catch (err) {
       const message = `${name}: ${err instanceof Error ? err.message : String(err)}`;
@@ -56,9 +56,9 @@ export async function runPeer(peer: Peer, repetition: number, settings: BenchSet
   };
   let result: PeerRunResult;
   try {
-    const cold = peer.caches ? await step('c', '(c) cold burst', () => coldBurst(context)) : undefined;
     const aptCold = await step('e', '(e) apt cold', () => aptRun(context));
     const aptWarm = await step('e', '(e) apt warm', () => aptRun(context));
+    const cold = peer.caches ? await step('c', '(c) cold burst', () => coldBurst(context)) : undefined;
     const large = await step('a', '(a) warm large file', () => warmLargeFile(context));
     const small = await step('b', '(b) warm small files', () => warmSmallFiles(context));
     for (const apt of [aptCold, aptWarm]) if (apt?.problem !== undefined) failures.push(`apt: ${apt.problem}`);

@@ -55,12 +55,9 @@ async function main(): Promise<void> {
 async function runAll(peers: readonly Peer[], settings: BenchSettings, origins: NginxOrigins, repository: BenchRepository) {
   const runs: PeerRunResult[] = [];
   const directSeconds: number[] = [];
-  const coldFile = repository.large[0];
   for (let rep = 1; rep <= settings.repetitions; rep++) {
     const order = peers.map((_, i) => peers[(i + rep - 1) % peers.length] as Peer);
-    if (coldFile !== undefined && settings.scenarios.includes('c')) {
-      directSeconds.push(await directColdSeconds(origins, `${repository.urlPrefix}/${coldFile.poolPath}`));
-    }
+    if (settings.scenarios.includes('c')) directSeconds.push(await directColdSeconds(origins, `${repository.urlPrefix}/${repository.cold.poolPath}`));
     for (const peer of order) {
       log(`repetition ${rep}/${settings.repetitions}: ${peer.name}`);
       const run = await runPeer(peer, rep, settings, origins, repository, log);
@@ -80,7 +77,7 @@ async function report(
   machine: Awaited<ReturnType<typeof machineInfo>>,
   totalSeconds: number,
 ): Promise<void> {
-  const coldFileBytes = repository.large[0]?.size ?? 0;
+  const coldFileBytes = repository.cold.size;
   const summary = new Summary(
     peers.map((p) => p.name),
     runs,

@@ -1,4 +1,4 @@
-// hoard as the bench runs it: this checkout's src/main.ts on Node 24, default configuration, an empty data dir.
+// hoard as the bench runs it: this checkout through bin/hoard on Node 24, default configuration, an empty data dir.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/support/hoard-process.ts';
@@ -6,10 +6,11 @@ import { findFreePortBelow } from '../system/free-port.ts';
 import { ManagedProcess } from '../system/managed-process.ts';
 import { prefixPath, prefixRoute, type Peer, type PeerContext, type RunningPeer } from './peer.ts';
 
-/** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=DIR` when profiling (HOARD_BENCH_NODE_FLAGS). */
-const nodeFlags = (process.env.HOARD_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-
-/** Logs go to a file, as a service's would; the log level is the default (info: one line per request). */
+/**
+ * Started as the service starts it, through bin/hoard (which execs Node, so the PID is hoard's own).
+ * Logs go to a file, as a service's would; the log level is the default (info: one line per request).
+ * HOARD_BENCH_NODE_FLAGS adds Node flags through NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
+ */
 export const hoardPeer: Peer = {
   name: 'hoard',
   caches: true,
@@ -20,9 +21,10 @@ export const hoardPeer: Peer = {
     const configPath = join(dir, 'hoard.yaml');
     await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\n`);
     const hoard = ManagedProcess.start('hoard', {
-      command: join(repoRoot, 'node_modules/.bin/node'),
-      args: [...nodeFlags, 'src/main.ts', 'serve', '--config', configPath],
+      command: join(repoRoot, 'bin/hoard'),
+      args: ['serve', '--config', configPath],
       cwd: repoRoot,
+      env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, process.env.HOARD_BENCH_NODE_FLAGS].filter((f) => f !== undefined && f !== '').join(' ') },
       logFile: join(dir, 'hoard.log'),
     });
     try {

@@ -1,4 +1,7 @@
 // The repository every peer serves: a real signed apt repository of random (incompressible) packages in four size classes.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { DebPackageSpec, RepoPackage, SignedRepo } from '../../test/support/signed-repo-builder.ts';
 import { SignedRepo as Repo } from '../../test/support/signed-repo-builder.ts';
 
@@ -31,6 +34,13 @@ export const names = {
   huge: 'huge',
 };
 
+/** A file in the pool that no index lists: asked for only by the cold scenario, so no other run has fetched it. */
+export interface UnlistedFile {
+  readonly poolPath: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
 export interface BenchRepository {
   readonly repo: SignedRepo;
   /** URL path prefix the upstream serves the repository root under. */
@@ -39,6 +49,8 @@ export interface BenchRepository {
   readonly small: readonly RepoPackage[];
   readonly large: readonly RepoPackage[];
   readonly huge: RepoPackage;
+  /** The (c) file: the size of a large package, random bytes, in no index. */
+  readonly cold: UnlistedFile;
   readonly totalBytes: number;
 }
 
@@ -60,6 +72,7 @@ export async function buildBenchRepository(shape: RepositoryShape): Promise<Benc
   // Uncompressed .debs above 1 MiB: building is then a copy, and random bytes would not shrink anyway.
   const repo = await Repo.create({ suite: 'bench', packages: specs, debCompression: 'auto' });
   const pkg = (name: string) => repo.package(name);
+  const cold = await writeUnlistedFile(repo.root, 'pool/main/c/cold/cold_1.0_amd64.deb', shape.largeBytes);
   return {
     repo,
     urlPrefix: repoUrlPrefix,
@@ -67,6 +80,25 @@ export async function buildBenchRepository(shape: RepositoryShape): Promise<Benc
     small: [pkg(names.tiny), ...Array.from({ length: shape.small }, (_, i) => pkg(names.small(i)))],
     large: Array.from({ length: shape.large }, (_, i) => pkg(names.large(i))),
     huge: pkg(names.huge),
+    cold,
     totalBytes: repo.packages.reduce((sum, p) => sum + p.size, 0),
   };
+}
+
+async function writeUnlistedFile(root: string, poolPath: string, size: number): Promise<UnlistedFile> {
+  const path = join(root, poolPath);
+  await mkdir(dirname(path), { recursive: true });
+  const hash = createHash('sha256');
+  const file = await open(path, 'w', 0o644);
+  try {
+    for (let written = 0; written < size; ) {
+      const chunk = randomBytes(Math.min(1024 * 1024, size - written));
+      hash.update(chunk);
+      await file.write(chunk);
+      written += chunk.length;
+    }
+  } finally {
+    await file.close();
+  }
+  return { poolPath, size, sha256: hash.digest('hex') };
 }

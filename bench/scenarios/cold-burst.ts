@@ -22,8 +22,7 @@ export interface ColdBurstResult {
 
 export async function coldBurst(context: ScenarioContext): Promise<ColdBurstResult> {
   const { origins, repository, running, settings } = context;
-  const file = repository.large[0];
-  if (file === undefined) throw new Error('the repository has no large package');
+  const file = repository.cold;
   const repoPath = `${repository.urlPrefix}/${file.poolPath}`;
   const origin = origins.limited;
   const before = await originRequestsFor(origins, origin, repoPath);

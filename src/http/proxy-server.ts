@@ -32,6 +32,14 @@ export interface ProxyServerDeps {
   viaToken: string;
 }
 
+interface ResolvedTarget {
+  readonly target: ParsedTarget;
+  readonly policy: PathPolicy;
+}
+
+/** Bound on remembered targets; the memo starts over when full (a scan of unique URLs cannot grow it). */
+const maxResolvedTargets = 4096;
+
 interface Outcome {
   result: string;
   status: number;
@@ -43,6 +51,9 @@ interface Outcome {
 export function createProxyServer(deps: ProxyServerDeps): Server {
   const { config } = deps;
   const clients = new ClientAccess(config.allowedClients);
+  // Parsing, the host check and the path table depend only on the target and the configuration, and
+  // clients ask the same URLs again and again: a hit then skips a dozen regular expressions.
+  const resolvedTargets = new Map<string, ResolvedTarget>();
   // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
   const sendResources: SendResources = { hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }), buffers: new SendBufferPool() };
   const hosts = new HostAccess(config.allowedHosts);
@@ -130,6 +141,12 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     if (via !== undefined && via.includes(deps.viaToken)) {
       throw new HoardError('HOARD_ERR_LOOP_DETECTED', `request ${rawTarget} came back through this cache (Via: ${via})`, { detail: 'request loop detected' });
     }
+    const resolved = resolvedTargets.get(rawTarget) ?? resolveTarget(rawTarget);
+    return serveTarget(req, res, resolved.target, resolved.policy);
+  }
+
+  /** Parses, checks and classifies a target; remembers it only when all three pass. */
+  function resolveTarget(rawTarget: string): ResolvedTarget {
     const target = parseRequestTarget(rawTarget, targetRules);
     if (target.upstream.kind === 'origin' && !hosts.allows(target.upstream.host)) {
       throw new HoardError('HOARD_ERR_HOST_NOT_ALLOWED', `host ${target.upstream.host} is not in allowedHosts`, { detail: `host ${target.upstream.host} is not allowed by this cache` });
@@ -140,7 +157,10 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
         detail: 'only apt repository files (dists/, pool/, by-hash/) are proxied',
       });
     }
-    return serveTarget(req, res, target, policy);
+    const resolved = { target, policy };
+    if (resolvedTargets.size >= maxResolvedTargets) resolvedTargets.clear();
+    resolvedTargets.set(rawTarget, resolved);
+    return resolved;
   }
 
   async function serveTarget(req: IncomingMessage, res: ServerResponse, target: ParsedTarget, policy: PathPolicy): Promise<Outcome> {
