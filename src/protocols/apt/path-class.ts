@@ -131,7 +131,24 @@ export const aptPathRules: readonly AptPathRule[] = [
  * empty segments). Returns undefined for anything that is not a file of an apt repository,
  * including paths that are not normalized, directory listings (trailing `/`) and control characters.
  */
+/**
+ * Classes already computed, by path: the table is a dozen regular expressions, and the same path is
+ * classified on every request for it (by the HTTP edge and again by the verifier). Results are
+ * read-only, so one object can be handed to every caller. Bounded: it starts over when full.
+ */
+const classified = new Map<string, AptPathClass | undefined>();
+const maxClassified = 4096;
+
 export function classifyAptPath(path: string): AptPathClass | undefined {
+  const known = classified.get(path);
+  if (known !== undefined || classified.has(path)) return known;
+  const result = classifyUncached(path);
+  if (classified.size >= maxClassified) classified.clear();
+  classified.set(path, result);
+  return result;
+}
+
+function classifyUncached(path: string): AptPathClass | undefined {
   if (!isNormalized(path)) return undefined;
   const rule = aptPathRules.find((candidate) => candidate.pattern.test(path));
   if (rule === undefined || rule.kind === 'refused') return undefined;
