@@ -23,8 +23,9 @@ export interface BenchSettings {
 }
 
 /**
- * Sized to finish in about 12-14 minutes on a 2-core machine: 4 peers x 3 repetitions of about 55 s,
- * plus building the repository. `--quick` keeps the shape but shortens every run (for development).
+ * Sized to finish in about 8 minutes on a 2-core machine: 4 peers x 3 repetitions of 20-50 s each,
+ * plus about 15 s to build the repository. `--quick` keeps the shape but runs once, with shorter
+ * load runs (for development).
  */
 export const defaultSettings: BenchSettings = {
   repetitions: 3,
