@@ -10,7 +10,7 @@ export function digestOf(text: string): string {
 
 /** A complete entry for `path` on a test upstream; `overrides` replace any field. */
 export function sampleEntry(path: string, overrides: Partial<ObjectEntry> = {}): ObjectEntry {
-  const upstream = overrides.upstream ?? 'http://deb.debian.org:80';
+  const upstream = overrides.upstream ?? 'http://mirror.example:80';
   return {
     key: `${upstream}${path}`,
     upstream,
@@ -48,7 +48,7 @@ export function metadataIndexContract(name: string, makeIndex: () => MetadataInd
       index.put(bare);
       assert.deepEqual(index.get(full.key), full);
       assert.deepEqual(index.get(bare.key), bare);
-      assert.equal(index.get('http://deb.debian.org:80/nope'), undefined);
+      assert.equal(index.get('http://mirror.example:80/nope'), undefined);
       assert.equal(index.count(), 2);
       index.close();
     });
@@ -108,8 +108,8 @@ export function metadataIndexContract(name: string, makeIndex: () => MetadataInd
       index.touch(entry.key, entry.lastAccessAt + 5000);
       assert.deepEqual(index.get(entry.key), { ...entry, lastAccessAt: entry.lastAccessAt + 5000 });
       assert.deepEqual(before, entry);
-      index.touch('http://deb.debian.org:80/never-put', 1);
-      assert.equal(index.get('http://deb.debian.org:80/never-put'), undefined);
+      index.touch('http://mirror.example:80/never-put', 1);
+      assert.equal(index.get('http://mirror.example:80/never-put'), undefined);
       assert.equal(index.count(), 1);
       index.close();
     });
@@ -120,7 +120,7 @@ export function metadataIndexContract(name: string, makeIndex: () => MetadataInd
       index.put(entry);
       index.markValidated(entry.key, entry.validatedAt + 60_000);
       assert.deepEqual(index.get(entry.key), { ...entry, validatedAt: entry.validatedAt + 60_000 });
-      index.markValidated('http://deb.debian.org:80/never-put', 1);
+      index.markValidated('http://mirror.example:80/never-put', 1);
       assert.equal(index.count(), 1);
       index.close();
     });
