@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findFreePortBelow } from '../system/free-port.ts';
 import { ManagedProcess } from '../system/managed-process.ts';
-import { prefixPath, prefixRoute, type Peer, type PeerContext, type RunningPeer } from './peer.ts';
+import { prefixModePeer, type Peer, type PeerContext, type RunningPeer } from './peer.ts';
 
 export const aptCacherNgBinary = '/usr/sbin/apt-cacher-ng';
 
@@ -42,15 +42,8 @@ export const aptCacherNgPeer: Peer = {
       await acng.stop();
       throw err;
     }
-    const base = `http://127.0.0.1:${port}`;
-    return {
-      base,
-      requestPath: prefixPath,
-      aptRoute: (origin) => prefixRoute(base, origin, context.urlPrefix),
-      pids: () => acng.pids(),
-      stop: async () => {
-        await acng.stop('SIGTERM', 5000);
-      },
-    };
+    return prefixModePeer(port, context, () => acng.pids(), async () => {
+      await acng.stop('SIGTERM', 5000);
+    });
   },
 };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../../test/support/hoard-process.ts';
 import { findFreePortBelow } from '../system/free-port.ts';
 import { ManagedProcess } from '../system/managed-process.ts';
-import { prefixPath, prefixRoute, type Peer, type PeerContext, type RunningPeer } from './peer.ts';
+import { prefixModePeer, type Peer, type PeerContext, type RunningPeer } from './peer.ts';
 
 /**
  * Started as the service starts it, through bin/hoard (which execs Node, so the PID is hoard's own).
@@ -33,15 +33,8 @@ export const hoardPeer: Peer = {
       await hoard.stop();
       throw err;
     }
-    const base = `http://127.0.0.1:${port}`;
-    return {
-      base,
-      requestPath: prefixPath,
-      aptRoute: (origin) => prefixRoute(base, origin, context.urlPrefix),
-      pids: () => [hoard.pid],
-      stop: async () => {
-        await hoard.stop('SIGTERM', 30_000);
-      },
-    };
+    return prefixModePeer(port, context, () => [hoard.pid], async () => {
+      await hoard.stop('SIGTERM', 30_000);
+    });
   },
 };

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { findFreePortBelow } from '../system/free-port.ts';
 import { startNginx, stopNginx } from './nginx-config.ts';
-import { prefixPath, prefixRoute, type Peer, type PeerContext, type RunningPeer } from './peer.ts';
+import { prefixModePeer, type Peer, type PeerContext, type RunningPeer } from './peer.ts';
 
 /**
  * One `location /127.0.0.1:PORT/` per origin, so clients use the same prefix-mode URLs as with hoard
@@ -34,13 +34,6 @@ ${upstreams}
 ${locations}
   }`;
     const nginx = await startNginx('nginx-cache', prefix, body, [port]);
-    const base = `http://127.0.0.1:${port}`;
-    return {
-      base,
-      requestPath: prefixPath,
-      aptRoute: (origin) => prefixRoute(base, origin, context.urlPrefix),
-      pids: () => nginx.pids(),
-      stop: () => stopNginx(nginx),
-    };
+    return prefixModePeer(port, context, () => nginx.pids(), () => stopNginx(nginx));
   },
 };

@@ -47,3 +47,9 @@ export function prefixPath(origin: Origin, repoPath: string): string {
 export function prefixRoute(peerBase: string, origin: Origin, urlPrefix: string): { sourceUrl: string; route: AptRoute } {
   return { sourceUrl: `${origin.base}${urlPrefix}`, route: { kind: 'prefix', cacheUrl: peerBase } };
 }
+
+/** A caching peer reached in prefix mode on `127.0.0.1:port`, as hoard, apt-cacher-ng and the nginx proxy cache are. */
+export function prefixModePeer(port: number, context: PeerContext, pids: () => number[], stop: () => Promise<void>): RunningPeer {
+  const base = `http://127.0.0.1:${port}`;
+  return { base, requestPath: prefixPath, aptRoute: (origin) => prefixRoute(base, origin, context.urlPrefix), pids, stop };
+}
