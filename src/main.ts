@@ -14,7 +14,8 @@ import { channels, type RequestEvent, type TunnelEvent } from './events.ts';
 import { ConnectTunnels } from './http/connect-tunnel.ts';
 import { createProxyServer } from './http/proxy-server.ts';
 import type { UpstreamRef } from './http/request-target.ts';
-import { createLogger } from './logger.ts';
+import type { Logger } from 'pino';
+import { createLogging } from './logging/logger.ts';
 import { importDebs } from './admin/deb-importer.ts';
 import { MetricsCollector } from './admin/metrics-collector.ts';
 import { waterMarks } from './cache/eviction-policy.ts';
@@ -47,7 +48,7 @@ export interface RunningHoard {
 }
 
 export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
-  const logger = createLogger(config.logLevel);
+  const { logger, logRequest } = createLogging(config.logLevel);
   const clock = systemClock;
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
@@ -171,8 +172,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       : undefined;
 
   const onRequest = (message: unknown) => {
-    const e = message as RequestEvent;
-    logger.info({ client: e.client, method: e.method, target: e.target, result: e.result, status: e.status, bytes: e.bytes, ms: Math.round(e.durationMs), upstream: e.upstream, code: e.errorCode }, 'request');
+    logRequest(message as RequestEvent);
   };
   channels.request.subscribe(onRequest);
   const onTunnel = (message: unknown) => {
@@ -239,7 +239,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
 }
 
 /** apt's keyrings (whatever of them exists) and those the config names (which must exist). */
-async function trustedKeys(config: HoardConfig, logger: ReturnType<typeof createLogger>) {
+async function trustedKeys(config: HoardConfig, logger: Logger) {
   let loaded;
   try {
     loaded = await loadKeyrings([...aptKeyringLocations.map((path) => ({ path, required: false })), ...config.keyrings.map((path) => ({ path: resolve(path), required: true }))]);
