@@ -22,6 +22,12 @@ export interface CachedObject {
    * HTTP edge then sends from buffers it reuses rather than a stream's new buffer per chunk.
    */
   readonly open?: (() => Promise<BlobReader>) | undefined;
+  /**
+   * For an object being downloaded: settles (never rejects) once the download has ended, stored and
+   * indexed or not. Its stream may end earlier: the last byte is released once size and digest are
+   * verified, while the durable commit and the index entry still follow. Absent for a stored object.
+   */
+  readonly settled?: Promise<unknown> | undefined;
 }
 
 /** How a lookup was answered, for logs and metrics. */

@@ -20,6 +20,13 @@ export interface Expectation {
    * streamed as it arrives; a refusal serves what the decision says.
    */
   readonly awaitAdmission?: boolean | undefined;
+  /**
+   * `learn` takes knowledge from these bytes that later requests are checked with (a Packages or
+   * Sources index lists the packages' hashes). The cache then lets clients have the last byte only
+   * once the object is stored and learnt from, as for `awaitAdmission`; other objects get their last
+   * byte as soon as size and digest are verified, before the durable commit.
+   */
+  readonly teaches?: boolean | undefined;
 }
 
 export interface AdmitCandidate {

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { ManualClock } from '../clock.ts';
 import { HoardError } from '../errors.ts';
 import { channels, type VerificationEvent } from '../events.ts';
+import type { BlobWriter } from '../storage/blob-store.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
 import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
@@ -53,6 +54,16 @@ async function readAll(object: CachedObject): Promise<Buffer> {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/**
+ * Reads the object to its end, then waits for the download behind it to settle: a client gets the
+ * last byte once the bytes are verified, before the durable commit and the index entry.
+ */
+async function readStored(object: CachedObject): Promise<Buffer> {
+  const bytes = await readAll(object);
+  await object.settled;
+  return bytes;
+}
+
 test('16 concurrent clients cause one upstream fetch and all get the same bytes, before the download ends', async () => {
   const { cache, index } = setup();
   const payload = randomBytes(3 * 1024 * 1024);
@@ -76,6 +87,8 @@ test('16 concurrent clients cause one upstream fetch and all get the same bytes,
   const full = lookups.map((l) => (l.kind === 'object' ? readAll(l.object) : Promise.reject(new Error('no object'))));
   body.end(payload.subarray(payload.length / 2));
   for (const b of await Promise.all(full)) assert.equal(sha(b), sha(payload));
+  // The clients had every byte once it was verified; the index entry follows the durable commit.
+  for (const l of lookups) if (l.kind === 'object') await l.object.settled;
   assert.equal(index.get('http://upstream.example/pool/a.deb')?.digest, sha(payload));
   // A late client is now a hit with no upstream traffic.
   const late = await cache.get(upstream, '/pool/a.deb', immutable);
@@ -117,7 +130,7 @@ test('mutable files are revalidated once stale, with one conditional request for
   const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('v1')]), { 'content-length': '2', 'last-modified': 'Mon, 02 Jan 2026 00:00:00 GMT', etag: '"u1"' }));
   const first = await cache.get(upstream, '/dists/x/InRelease', mutable);
   if (first.kind !== 'object') throw new Error('expected an object');
-  await readAll(first.object);
+  await readStored(first.object);
   clock.advance(10_000);
   assert.equal((await cache.get(upstream, '/dists/x/InRelease', mutable)).kind === 'object' && upstream.calls.length, 1);
   clock.advance(25_000);
@@ -140,7 +153,7 @@ test('an unreachable upstream serves the stale copy with a warning', async () =>
   const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('old')]), { 'content-length': '3' }));
   const first = await cache.get(upstream, '/dists/x/Release', mutable);
   if (first.kind !== 'object') throw new Error('expected an object');
-  await readAll(first.object);
+  await readStored(first.object);
   clock.advance(60_000);
   upstream.script = () => {
     throw new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', 'connection refused');
@@ -202,7 +215,7 @@ test('upstreamPaths are tried in order on 404, and the object is stored under th
   const upstream = new ScriptedUpstream((path) => (path.includes('by-hash') ? notFound() : ok(Readable.from([good]), { 'content-length': String(good.length) })));
   const l = await cache.get(upstream, '/dists/s/main/Packages', mutable);
   if (l.kind !== 'object') throw new Error('expected an object');
-  assert.equal(sha(await readAll(l.object)), sha(good));
+  assert.equal(sha(await readStored(l.object)), sha(good));
   assert.deepEqual(upstream.calls.map((c) => c.path), ['/dists/s/main/by-hash/SHA256/x', '/dists/s/main/Packages']);
   assert.equal(index.get('http://upstream.example/dists/s/main/Packages')?.verification, 'authenticated');
 });
@@ -288,7 +301,7 @@ test('expect may answer later, or refuse the request', async () => {
   const upstream = new ScriptedUpstream(() => ok(Readable.from([good]), { 'content-length': String(good.length) }));
   const l = await cache.get(upstream, '/pool/e.deb', immutable);
   if (l.kind !== 'object') throw new Error('expected an object');
-  await readAll(l.object);
+  await readStored(l.object);
   assert.equal(index.get('http://upstream.example/pool/e.deb')?.verification, 'hash-verified');
   refuse = true;
   await assert.rejects(cache.get(upstream, '/pool/e.deb', immutable), (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_NOT_AUTHENTICATED');
@@ -316,7 +329,7 @@ test('a hash mismatch is published as a verification event, and the key is serve
     const retry = await cache.get(upstream, '/pool/f.deb', immutable);
     if (retry.kind !== 'object') throw new Error('expected an object');
     assert.equal(retry.object.lastModified, undefined);
-    await readAll(retry.object);
+    await readStored(retry.object);
     const hit = await cache.get(upstream, '/pool/f.deb', immutable);
     assert.equal(hit.kind === 'object' && hit.object.lastModified, undefined);
     clock.advance(11 * 60_000);
@@ -332,10 +345,178 @@ test('revalidate asks the upstream even when the stored copy is fresh', async ()
   const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('sig')]), { 'content-length': '3', etag: '"s1"' }));
   const first = await cache.get(upstream, '/dists/s/Release.gpg', mutable);
   if (first.kind !== 'object') throw new Error('expected an object');
-  await readAll(first.object);
+  await readStored(first.object);
   upstream.script = () => ({ status: 304, headers: {}, body: Readable.from([]), url: new URL('http://upstream.example/') });
   assert.equal((await cache.get(upstream, '/dists/s/Release.gpg', mutable)).kind === 'object' && upstream.calls.length, 1);
   const again = await cache.get(upstream, '/dists/s/Release.gpg', mutable, { revalidate: true });
   assert.equal(again.kind === 'object' && again.source, 'revalidated');
   assert.equal(upstream.calls[1]?.headers['if-none-match'], '"s1"');
 });
+
+// --- The last byte is released once verified; fsyncs and the index entry follow. ---
+
+/** A store whose writers' durable commit waits until `open()`: the fsyncs of a slow disk, without a timing race. */
+class GatedBlobStore extends MemoryBlobStore {
+  #open!: () => void;
+  #gate = new Promise<void>((resolve) => (this.#open = resolve));
+  commitsStarted = 0;
+  open(): void {
+    this.#open();
+  }
+  override async createWriter(): Promise<BlobWriter> {
+    const inner = await super.createWriter();
+    return {
+      get written() {
+        return inner.written;
+      },
+      write: (chunk) => inner.write(chunk),
+      readAt: (position, length) => inner.readAt(position, length),
+      seal: (expected) => inner.seal(expected),
+      commit: async (expected) => {
+        this.commitsStarted += 1;
+        await inner.seal(expected);
+        await this.#gate;
+        return inner.commit(expected);
+      },
+      abort: () => inner.abort(),
+    };
+  }
+}
+
+function gatedSetup(verifier: ContentVerifier = noVerifier) {
+  const clock = new ManualClock();
+  const blobs = new GatedBlobStore();
+  const index = new MemoryMetadataIndex();
+  const cache = new ReadThroughCache({ blobs, index, clock, verifier, logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
+  return { clock, blobs, index, cache };
+}
+
+/** True when `promise` has settled after a few turns of the event loop (the gate stays closed meanwhile). */
+async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let i = 0; i < 100 && !done; i += 1) await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+async function listBlobs(blobs: MemoryBlobStore): Promise<string[]> {
+  const digests: string[] = [];
+  for await (const info of blobs.list()) digests.push(info.digest);
+  return digests;
+}
+
+test('a verified body reaches the client whole before the durable commit; a request meanwhile joins it as a hit, without a second fetch', async () => {
+  const payload = randomBytes(300_000);
+  const verifier = verifierWith({ expect: () => ({ sha256: sha(payload), size: payload.length, verification: 'hash-verified' }), admit: () => Promise.resolve({ admit: true, verification: 'hash-verified' }) });
+  const { cache, index, blobs } = gatedSetup(verifier);
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([payload.subarray(0, 100_000), payload.subarray(100_000)]), { 'content-length': String(payload.length) }));
+  const first = await cache.get(upstream, '/pool/g.deb', immutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  // Whole while the commit is still held: the last byte did not wait for it.
+  const read = readAll(first.object);
+  assert.equal(await settlesSoon(read), true, 'the client has the whole body before the durable commit');
+  assert.equal(sha(await read), sha(payload));
+  assert.equal(blobs.commitsStarted, 1);
+  assert.equal(index.get('http://upstream.example/pool/g.deb'), undefined, 'not indexed before the durable commit');
+  assert.equal(await settlesSoon(first.object.settled ?? Promise.reject(new Error('no settled'))), false);
+
+  const between = await cache.get(upstream, '/pool/g.deb', immutable);
+  if (between.kind !== 'object') throw new Error('expected an object');
+  assert.equal(between.source, 'hit', 'all bytes are in and verified: no upstream traffic for this request');
+  assert.equal(between.object.etag, `"${sha(payload).slice(0, 32)}"`);
+  assert.equal(sha(await readAll(between.object)), sha(payload));
+  assert.equal(upstream.calls.length, 1);
+
+  blobs.open();
+  await first.object.settled;
+  assert.equal(index.get('http://upstream.example/pool/g.deb')?.digest, sha(payload));
+  const after = await cache.get(upstream, '/pool/g.deb', immutable);
+  assert.equal(after.kind === 'object' && after.source, 'hit');
+  assert.equal(after.kind === 'object' && after.object.settled, undefined, 'served from the store now');
+  assert.equal(upstream.calls.length, 1);
+});
+
+test('a body that fails its check never releases its last byte, however slow the commit would have been', async () => {
+  const good = randomBytes(50_000);
+  const bad = Buffer.from(good);
+  bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1;
+  const verifier = verifierWith({ expect: () => ({ sha256: sha(good), size: good.length, verification: 'hash-verified' }) });
+  const { cache, index, blobs } = gatedSetup(verifier);
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([bad]), { 'content-length': String(bad.length) }));
+  const l = await cache.get(upstream, '/pool/h.deb', immutable);
+  if (l.kind !== 'object') throw new Error('expected an object');
+  const got: Buffer[] = [];
+  await assert.rejects(
+    async () => {
+      for await (const c of l.object.stream(0, bad.length - 1)) got.push(Buffer.from(c as Uint8Array));
+    },
+    (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_DIGEST_MISMATCH',
+  );
+  assert.equal(Buffer.concat(got).length, bad.length - 1, 'everything but the last byte');
+  assert.equal(blobs.commitsStarted, 0, 'nothing unverified is committed');
+  await l.object.settled;
+  assert.equal(index.count(), 0);
+  assert.deepEqual(await listBlobs(blobs), []);
+});
+
+test('Releases (awaitAdmission) and indices that teach keep the last byte until stored, admitted and learnt', async () => {
+  const body = Buffer.from('Package: a\nSHA256: 00\n');
+  const learnt: string[] = [];
+  for (const expectation of [
+    { verification: 'unverified' as const, awaitAdmission: true },
+    { sha256: sha(body), size: body.length, verification: 'hash-verified' as const, teaches: true },
+  ]) {
+    const verifier = verifierWith({
+      expect: () => expectation,
+      admit: () => Promise.resolve({ admit: true, verification: expectation.verification }),
+      learn: (_u, path) => {
+        learnt.push(path);
+        return Promise.resolve();
+      },
+    });
+    const { cache, index, blobs } = gatedSetup(verifier);
+    const upstream = new ScriptedUpstream(() => ok(Readable.from([body]), { 'content-length': String(body.length) }));
+    const path = expectation.awaitAdmission === true ? '/dists/s/InRelease' : '/dists/s/main/binary-amd64/Packages';
+    const lookup = cache.get(upstream, path, mutable);
+    const read = lookup.then((l) => (l.kind === 'object' ? readAll(l.object) : Promise.reject(new Error('expected an object'))));
+    assert.equal(await settlesSoon(read), false, `${path}: the last byte waits for the commit`);
+    assert.equal(blobs.commitsStarted, 1);
+    blobs.open();
+    assert.deepEqual(await read, body);
+    // By the time the client has the last byte, the entry exists and the verifier has learnt.
+    assert.equal(index.get(`http://upstream.example${path}`)?.digest, sha(body));
+    assert.equal(learnt.at(-1), path);
+  }
+});
+
+test('a durable commit that fails after the release leaves the clients their verified bytes, stores nothing, and the next request fetches again', async () => {
+  const payload = randomBytes(200_000);
+  const verifier = verifierWith({ expect: () => ({ sha256: sha(payload), size: payload.length, verification: 'hash-verified' }) });
+  const { cache, index, blobs } = setup(verifier);
+  blobs.failNextCommit(new HoardError('HOARD_ERR_STORE_IO', 'fdatasync: input/output error'));
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([payload]), { 'content-length': String(payload.length) }));
+  const l = await cache.get(upstream, '/pool/i.deb', immutable);
+  if (l.kind !== 'object') throw new Error('expected an object');
+  // One client reads it all at once; a slow one still reads after the commit has failed.
+  const slow = l.object.stream(0, undefined);
+  assert.equal(sha(await readStored(l.object)), sha(payload));
+  assert.equal(sha(await collectStream(slow)), sha(payload));
+  assert.equal(index.count(), 0);
+  assert.deepEqual(await listBlobs(blobs), []);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(blobs.usedBytes, 0, 'the temporary bytes are given back once no client reads them');
+  const again = await cache.get(upstream, '/pool/i.deb', immutable);
+  if (again.kind !== 'object') throw new Error('expected an object');
+  assert.equal(again.source, 'miss');
+  assert.equal(sha(await readStored(again.object)), sha(payload));
+  assert.equal(index.get('http://upstream.example/pool/i.deb')?.digest, sha(payload));
+});
+
+async function collectStream(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}

@@ -3,14 +3,14 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishDownload, publishVerification } from '../events.ts';
-import type { BlobStore, BlobWriter, BlobInfo } from '../storage/blob-store.ts';
+import type { BlobInfo, BlobStore, BlobWriter } from '../storage/blob-store.ts';
 import type { MetadataIndex, ObjectEntry } from '../storage/metadata-index.ts';
 import type { Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
 import { upstreamErrorFrom } from '../upstream/upstream-errors.ts';
 import type { CachedObject, CacheLookup, PathPolicy } from './cached-object.ts';
 import type { AdmitDecision, ContentVerifier, Expectation } from './content-verifier.ts';
 import { isFresh } from './freshness-policy.ts';
-import { SharedDownload, etagFor, refusingWriter } from './shared-download.ts';
+import { SharedDownload, etagFor, refusingWriter, type DownloadCommit } from './shared-download.ts';
 
 export interface ReadThroughCacheOptions {
   blobs: BlobStore;
@@ -93,8 +93,10 @@ export class ReadThroughCache {
     }
 
     // A download whose bytes wait for admission is joined through #pending, never streamed early.
+    // One whose bytes are all in and verified (its durable commit still running) is a hit: this
+    // request causes no upstream traffic, and the index entry follows once the commit is done.
     const running = this.#downloads.get(key);
-    if (running?.joinable && expectation?.awaitAdmission !== true) return { kind: 'object', object: running, source: 'coalesced' };
+    if (running?.joinable && expectation?.awaitAdmission !== true) return { kind: 'object', object: running, source: running.complete ? 'hit' : 'coalesced' };
 
     // Content-addressed reuse: the same bytes reached through another spelling of the upstream are stored once.
     if (!entry && expectation?.sha256 !== undefined) {
@@ -221,8 +223,9 @@ export class ReadThroughCache {
     const url = response.url.href;
 
     let refusal: Exclude<AdmitDecision, { admit: true }> | undefined;
-    const commit = async (w: BlobWriter): Promise<BlobInfo> => {
-      const info = await w.commit({ sha256: expectation?.sha256, size: expectation?.size ?? expectedSize });
+    // Runs once the bytes are whole and verified: durable commit, admission, index entry, learning.
+    const store = async (w: BlobWriter): Promise<BlobInfo> => {
+      const info = await w.commit();
       const decision = await this.#o.verifier.admit({ upstream: upstream.key, path, digest: info.digest, size: info.size, previousDigest: previous?.digest });
       if (!decision.admit) {
         // Never stored; by default relayed as the upstream sent it (apt reports the problem itself).
@@ -251,6 +254,13 @@ export class ReadThroughCache {
       });
       return info;
     };
+    const commit: DownloadCommit = {
+      expected: { sha256: expectation?.sha256, size: expectation?.size ?? expectedSize },
+      // Clients get the last byte once size and digest are verified, while `store` runs; a Release must
+      // first be admitted, and an index learnt from, before clients may act on it.
+      holdUntilStored: expectation?.awaitAdmission === true || expectation?.teaches === true,
+      store,
+    };
 
     void download
       .run(response.body, commit, (err) => {
@@ -259,8 +269,13 @@ export class ReadThroughCache {
       })
       .then(() => {
         if (this.#downloads.get(key) === download) this.#downloads.delete(key);
-        if (download.readers > 0 && download.digest !== undefined) this.#draining.add(download);
+        if (download.readers > 0 && download.digest !== undefined && download.storeError === undefined) this.#draining.add(download);
         const failed = download.failed;
+        const storeError = download.storeError;
+        if (storeError !== undefined) {
+          const code = isHoardError(storeError) ? storeError.code : 'HOARD_ERR_INTERNAL';
+          this.#o.logger.warn({ key, upstream: url, code, err: storeError.message }, 'download verified and sent, but not stored');
+        }
         if (failed) {
           const code = isHoardError(failed) ? failed.code : 'HOARD_ERR_INTERNAL';
           this.#o.logger.warn({ key, upstream: url, code, err: failed.message }, 'download failed; nothing stored');

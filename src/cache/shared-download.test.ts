@@ -5,13 +5,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { HoardError, isHoardError } from '../errors.ts';
 import { channels, type StoreEvent } from '../events.ts';
-import type { BlobInfo, BlobWriter } from '../storage/blob-store.ts';
+import type { BlobWriter } from '../storage/blob-store.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
-import { SharedDownload, refusingWriter } from './shared-download.ts';
+import { SharedDownload, refusingWriter, type DownloadCommit } from './shared-download.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const meta = (size: number | undefined) => ({ expectedSize: size, lastModified: undefined, upstreamEtag: undefined, contentType: undefined });
-const commit = (w: BlobWriter): Promise<BlobInfo> => w.commit();
+const commit: DownloadCommit = { store: (w) => w.commit() };
 const asIs = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
 
 /** A body of `chunks` chunks of `chunkSize` bytes; `pulled` counts how many the download has taken. */
@@ -113,6 +113,7 @@ test('a full disk reported only by the commit still relays every byte', async ()
     },
     write: (c) => inner.write(c),
     readAt: (p, l) => inner.readAt(p, l),
+    seal: (e) => inner.seal(e),
     commit: () => Promise.reject(new HoardError('HOARD_ERR_STORE_FULL', 'fsync: disk full')),
     abort: () => inner.abort(),
   };
@@ -121,4 +122,107 @@ test('a full disk reported only by the commit still relays every byte', async ()
   await download.run(body(payload, 10_000).stream, commit, asIs);
   assert.equal(sha(await follower), sha(payload));
   assert.equal(download.failed, undefined);
+});
+
+// --- The last byte once verified; the durable commit after it. ---
+
+/** A `store` that waits until `open()`: a slow fsync, without a timing race. */
+function gatedStore() {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const commit: DownloadCommit = {
+    store: async (w) => {
+      await gate;
+      return w.commit();
+    },
+  };
+  return { commit, open };
+}
+
+async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let i = 0; i < 100 && !done; i += 1) await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+test('followers get the last byte once the bytes are verified, before the durable commit ends; settled waits for it', async () => {
+  const store = new MemoryBlobStore();
+  const payload = randomBytes(200_000);
+  const download = new SharedDownload('k', await store.createWriter(), meta(payload.length));
+  const follower = collect(download.stream(0, undefined));
+  const { commit: gated, open } = gatedStore();
+  const run = download.run(body(payload, 30_000).stream, { ...gated, expected: { sha256: sha(payload) } }, asIs);
+  assert.equal(await settlesSoon(follower), true, 'the whole body arrives while the commit is held');
+  assert.equal(sha(await follower), sha(payload));
+  assert.equal(download.complete, true);
+  assert.equal(download.digest, sha(payload));
+  assert.equal(await settlesSoon(download.settled), false, 'not settled before the commit');
+  // A follower joining now reads everything too.
+  assert.equal(sha(await collect(download.stream(0, undefined))), sha(payload));
+  open();
+  await run;
+  assert.equal((await download.settled).phase, 'committed');
+  assert.deepEqual(await store.stat(sha(payload)), { digest: sha(payload), size: payload.length });
+});
+
+test('holdUntilStored keeps the last byte until the commit has ended', async () => {
+  const store = new MemoryBlobStore();
+  const payload = randomBytes(50_000);
+  const download = new SharedDownload('k', await store.createWriter(), meta(payload.length));
+  const follower = collect(download.stream(0, undefined));
+  const { commit: gated, open } = gatedStore();
+  const run = download.run(body(payload, 10_000).stream, { ...gated, holdUntilStored: true }, asIs);
+  assert.equal(await settlesSoon(follower), false);
+  open();
+  await run;
+  assert.equal(sha(await follower), sha(payload));
+});
+
+test('a body that fails its check never releases the last byte, and store is never called', async () => {
+  const store = new MemoryBlobStore();
+  const payload = randomBytes(50_000);
+  const download = new SharedDownload('k', await store.createWriter(), meta(payload.length));
+  const got: Buffer[] = [];
+  const follower = (async () => {
+    for await (const chunk of download.stream(0, undefined)) got.push(Buffer.from(chunk as Uint8Array));
+  })();
+  let stored = false;
+  const commit: DownloadCommit = {
+    expected: { sha256: sha(Buffer.from('other')) },
+    store: (w) => {
+      stored = true;
+      return w.commit();
+    },
+  };
+  await download.run(body(payload, 10_000).stream, commit, asIs);
+  await assert.rejects(follower, (err: unknown) => isHoardError(err, 'HOARD_ERR_DIGEST_MISMATCH'));
+  assert.equal(Buffer.concat(got).length, payload.length - 1);
+  assert.equal(stored, false);
+  assert.equal(download.complete, false);
+});
+
+test('a store that fails after the release leaves every follower its verified bytes and ends the download unstored', async () => {
+  const store = new MemoryBlobStore();
+  const payload = randomBytes(300_000);
+  const download = new SharedDownload('k', await store.createWriter(), meta(payload.length));
+  const fast = collect(download.stream(0, undefined));
+  // A follower that has not read a byte yet when the commit fails.
+  const slow = download.stream(0, undefined);
+  slow.pause();
+  store.failNextCommit(new HoardError('HOARD_ERR_STORE_IO', 'fdatasync: input/output error'));
+  await download.run(body(payload, 50_000).stream, commit, asIs);
+  assert.equal(sha(await fast), sha(payload));
+  assert.equal(download.failed, undefined);
+  assert.ok(isHoardError(download.storeError, 'HOARD_ERR_STORE_IO'));
+  assert.equal((await download.settled).phase, 'unstored');
+  assert.equal(download.joinable, false);
+  slow.resume();
+  assert.equal(sha(await collect(slow)), sha(payload));
+  assert.equal(await store.stat(sha(payload)), undefined);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(store.usedBytes, 0, 'the temporary bytes are given back once the followers are done');
 });

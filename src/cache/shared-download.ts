@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishStore } from '../events.ts';
-import type { BlobInfo, BlobWriter } from '../storage/blob-store.ts';
+import type { BlobInfo, BlobWriter, ExpectedContent } from '../storage/blob-store.ts';
 import type { CachedObject } from './cached-object.ts';
 
 /** Bytes read from the temporary file per step when following a download. */
@@ -22,8 +22,32 @@ export interface DownloadMeta {
   readonly contentType: string | undefined;
 }
 
-/** `relayed`: the body arrived whole but could not be stored (disk full); it was passed through only. */
-type State = { phase: 'running' } | { phase: 'committed'; info: BlobInfo } | { phase: 'relayed'; size: number } | { phase: 'failed'; error: Error };
+/** How a download ends once its bytes are whole; see `SharedDownload.run`. */
+export interface DownloadCommit {
+  /** The size and digest the bytes must have: checked (`BlobWriter.seal`) before any client gets the last byte. */
+  readonly expected?: ExpectedContent | undefined;
+  /**
+   * Holds the last byte until `store` has finished, not only until the bytes are verified: for bytes
+   * that something else must judge (admission) or learn from before a client may act on them.
+   */
+  readonly holdUntilStored?: boolean | undefined;
+  /** Makes the sealed bytes durable (`writer.commit`) and records them; resolves with the blob. */
+  store(writer: BlobWriter, verified: BlobInfo): Promise<BlobInfo>;
+}
+
+/**
+ * `verified`: every byte is in and checked, clients have the last byte, the durable commit is running.
+ * `committed`: stored (and recorded by `store`). `relayed`: the body arrived whole but could not be
+ * stored (disk full); it was passed through only. `unstored`: verified and sent, but `store` failed
+ * after the release (disk full, I/O error); nothing is stored.
+ */
+type State =
+  | { phase: 'running' }
+  | { phase: 'verified'; info: BlobInfo }
+  | { phase: 'committed'; info: BlobInfo }
+  | { phase: 'relayed'; size: number }
+  | { phase: 'unstored'; info: BlobInfo; error: Error }
+  | { phase: 'failed'; error: Error };
 
 /** Pass-through after the store refused a write: bytes from `base` on live only in this window. */
 interface Relay {
@@ -48,7 +72,10 @@ export class SharedDownload implements CachedObject {
   readonly #writer: BlobWriter;
   #state: State = { phase: 'running' };
   readonly #waiters = new Set<() => void>();
-  /** Settles when the download is committed (with the blob) or failed. Never rejects. */
+  /**
+   * Settles when the download has ended: committed (stored and recorded), relayed or unstored (sent but
+   * not stored), or failed. Later than the last byte's release, which needs only the check. Never rejects.
+   */
   readonly settled: Promise<State>;
   #settle!: (state: State) => void;
   #relay: Relay | undefined;
@@ -74,31 +101,46 @@ export class SharedDownload implements CachedObject {
   get relaying(): boolean {
     return this.#relay !== undefined;
   }
-  /** A relaying download keeps only a window of its bytes, so a new client cannot start from byte 0. */
+  /**
+   * A relaying download keeps only a window of its bytes, so a new client cannot start from byte 0;
+   * an unstored one gives its bytes up once its followers are done.
+   */
   get joinable(): boolean {
-    return this.#relay === undefined && this.#state.phase !== 'failed';
+    const phase = this.#state.phase;
+    return this.#relay === undefined && (phase === 'running' || phase === 'verified' || phase === 'committed');
+  }
+
+  /** The checked size and digest, once every byte is in and verified (the last byte is then released). */
+  get #verified(): BlobInfo | undefined {
+    const state = this.#state;
+    return state.phase === 'verified' || state.phase === 'committed' || state.phase === 'unstored' ? state.info : undefined;
   }
 
   get size(): number | undefined {
-    if (this.#state.phase === 'committed') return this.#state.info.size;
     if (this.#state.phase === 'relayed') return this.#state.size;
-    return this.meta.expectedSize;
+    return this.#verified?.size ?? this.meta.expectedSize;
   }
   get lastModified(): string | undefined {
     return this.meta.lastModified;
   }
-  /** The blob's digest once committed. */
+  /** The bytes' digest once verified (stored, or being stored, under it unless `storeError`). */
   get digest(): string | undefined {
-    return this.#state.phase === 'committed' ? this.#state.info.digest : undefined;
+    return this.#verified?.digest;
   }
   get etag(): string | undefined {
-    return this.#state.phase === 'committed' ? etagFor(this.#state.info.digest) : undefined;
+    const info = this.#verified;
+    return info === undefined ? undefined : etagFor(info.digest);
   }
   get contentType(): string | undefined {
     return this.meta.contentType;
   }
+  /** Every byte is in and verified: a client joining now needs no upstream traffic. The store may still be committing. */
   get complete(): boolean {
-    return this.#state.phase === 'committed';
+    return this.#verified !== undefined;
+  }
+  /** Why verified bytes, already released to clients, could not be stored. */
+  get storeError(): Error | undefined {
+    return this.#state.phase === 'unstored' ? this.#state.error : undefined;
   }
   /** Bytes received so far (stored, or relayed once the disk is full). */
   get written(): number {
@@ -109,16 +151,21 @@ export class SharedDownload implements CachedObject {
   }
 
   /**
-   * Copies `body` into the writer, then commits through `commit` (which checks size and digest and
-   * records the entry). Any failure aborts the writer and errors every follower. The download does not
-   * depend on any client: a client hanging up only ends its own stream.
+   * Copies `body` into the writer, then seals it (the size and digest check of `commit.expected`) and
+   * hands it to `commit.store` (durable commit, index entry). The last byte reaches clients once the
+   * check has passed, while `store` is still running, unless `commit.holdUntilStored`. A failure before
+   * that release aborts the writer and errors every follower; a failure of `store` after it leaves the
+   * clients their verified bytes (readable from the writer until the last follower is done) and
+   * ends the download `unstored`. The download does not depend on any client: a client hanging up only
+   * ends its own stream.
    *
-   * A full disk (HOARD_ERR_STORE_FULL from a write or the commit) is not a failure: the download turns
-   * into a relay. What the writer accepted stays readable through it; later upstream bytes are kept
-   * in a bounded in-memory window that the followers already attached read from. Nothing is stored,
-   * the clients get the whole body, and the upstream is read at the pace of the slowest of them.
+   * A full disk (HOARD_ERR_STORE_FULL from a write, or from the commit of a held download) is not a
+   * failure: the download turns into a relay. What the writer accepted stays readable through it; later
+   * upstream bytes are kept in a bounded in-memory window that the followers already attached read
+   * from. Nothing is stored, the clients get the whole body, and the upstream is read at the pace of
+   * the slowest of them.
    */
-  async run(body: AsyncIterable<Uint8Array>, commit: (writer: BlobWriter) => Promise<BlobInfo>, mapError: (err: unknown) => Error): Promise<void> {
+  async run(body: AsyncIterable<Uint8Array>, commit: DownloadCommit, mapError: (err: unknown) => Error): Promise<void> {
     try {
       const expected = this.meta.expectedSize;
       for await (const chunk of body) {
@@ -133,12 +180,27 @@ export class SharedDownload implements CachedObject {
         throw new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream sent ${this.written} of ${expected} bytes`, { detail: 'upstream closed the connection early' });
       }
       if (this.#relay === undefined) {
+        let released: BlobInfo | undefined;
         try {
-          const info = await commit(this.#writer);
+          const verified = await this.#writer.seal(commit.expected);
+          if (commit.holdUntilStored !== true) {
+            released = verified;
+            this.#state = { phase: 'verified', info: verified };
+            this.#notify();
+          }
+          const info = await commit.store(this.#writer, verified);
           this.#finish({ phase: 'committed', info });
           publishStore({ state: 'writable' });
           return;
         } catch (err) {
+          if (released !== undefined) {
+            // The clients have (or are reading) bytes that passed the check: they keep them; only the storing failed.
+            const error = mapError(err);
+            if (isHoardError(error, 'HOARD_ERR_STORE_FULL')) publishStore({ state: 'full', detail: `${this.key}: ${error.message}` });
+            this.#finish({ phase: 'unstored', info: released, error });
+            this.#releaseWriterWhenUnread();
+            return;
+          }
           if (!isHoardError(err, 'HOARD_ERR_STORE_FULL')) throw err;
           this.#startRelay(err);
         }
@@ -207,10 +269,13 @@ export class SharedDownload implements CachedObject {
     this.#roomWaiter?.();
   }
 
-  /** A relay's writer holds the first bytes; it is aborted (its temporary data deleted) once no follower reads them. */
+  /**
+   * A relay's writer holds the first bytes, an unstored one all of them; it is aborted (its temporary
+   * data deleted) once no follower reads them.
+   */
   #releaseWriterWhenUnread(): void {
     if (this.#writerReleased || this.#cursors.size > 0) return;
-    if (this.#state.phase !== 'relayed') return;
+    if (this.#state.phase !== 'relayed' && this.#state.phase !== 'unstored') return;
     this.#writerReleased = true;
     void this.#writer.abort().catch(() => undefined);
   }
@@ -278,9 +343,9 @@ export class SharedDownload implements CachedObject {
             readable.push(null);
             return;
           }
-          // The object's last byte is held back until the commit has checked size and digest: a client
+          // The object's last byte is held back until the seal has checked size and digest: a client
           // must never receive a complete-looking body that then turns out to be wrong.
-          const whole = this.#state.phase === 'committed' || this.#state.phase === 'relayed';
+          const whole = this.#state.phase !== 'running' && this.#state.phase !== 'failed';
           const available = whole ? this.written : Math.max(0, this.written - 1);
           if (position < available) {
             const bytes = await this.#readAt(position, Math.min(followChunk, available - position, limit - position));
@@ -296,7 +361,7 @@ export class SharedDownload implements CachedObject {
             readable.destroy(state.error);
             return;
           }
-          if (state.phase === 'committed' || state.phase === 'relayed') {
+          if (state.phase !== 'running') {
             if (end === undefined) readable.push(null);
             else readable.destroy(new HoardError('HOARD_ERR_STORE_IO', `range end ${end} past size ${this.written}`));
             return;
@@ -323,6 +388,7 @@ export function refusingWriter(error: Error): BlobWriter {
     written: 0,
     write: () => Promise.reject(error),
     readAt: () => Promise.resolve(new Uint8Array(0)),
+    seal: () => Promise.reject(error),
     commit: () => Promise.reject(error),
     abort: () => Promise.resolve(),
   };

@@ -13,6 +13,12 @@ export interface BlobStoreFixture {
   readonly store: BlobStore;
   /** Flips the bits of one byte of a committed blob behind the store's back, as a rotting disk would. */
   corrupt(digest: string, offset: number): Promise<void>;
+  /**
+   * Makes the durable part of the next commit of `digest` fail (the disk refusing the fsync or the
+   * rename), after its check has passed; resolves with a function that repairs the store. Optional:
+   * without it the test of that case is skipped.
+   */
+  breakNextCommit?(digest: string): Promise<() => Promise<void>>;
 }
 
 export function sha256(bytes: Uint8Array): string {
@@ -128,6 +134,64 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await assert.rejects(writer.readAt(0, 10), hasCode('HOARD_ERR_STORE_IO'), 'the bytes of a failed commit are gone');
       await writer.abort();
       await writer.abort();
+    });
+
+    void it('seals: checks size and digest, keeps the bytes readable but invisible and refuses writes; commit then stores them', async () => {
+      const { store } = await makeStore();
+      const bytes = randomBytes(300_000);
+      const writer = await store.createWriter();
+      await writeChunks(writer, bytes, 64 * 1024);
+      const info = await writer.seal({ size: bytes.length, sha256: sha256(bytes) });
+      assert.deepEqual(info, { digest: sha256(bytes), size: bytes.length });
+      assert.equal(await store.stat(info.digest), undefined, 'sealed is not stored yet');
+      assert.deepEqual(await listAll(store), []);
+      assert.ok(Buffer.from(await writer.readAt(0, bytes.length)).equals(bytes));
+      await assert.rejects(writer.write(bytes), hasCode('HOARD_ERR_INTERNAL'));
+      assert.deepEqual(await writer.seal(), info, 'a second seal answers the same');
+      assert.deepEqual(await writer.commit(), info);
+      assert.deepEqual(await store.stat(info.digest), info);
+      assert.ok((await readAll(store.createReadStream(info.digest))).equals(bytes));
+    });
+
+    void it('a seal that fails its check deletes the bytes; commit and a later seal keep failing', async () => {
+      const { store } = await makeStore();
+      const bytes = randomBytes(5000);
+      const writer = await store.createWriter();
+      await writer.write(bytes);
+      await assert.rejects(writer.seal({ size: bytes.length, sha256: sha256(Buffer.from('other')) }), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
+      await assert.rejects(writer.readAt(0, 10), hasCode('HOARD_ERR_STORE_IO'), 'the bytes of a failed check are gone');
+      await assert.rejects(writer.commit(), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
+      await assert.rejects(writer.seal(), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
+      assert.deepEqual(await listAll(store), []);
+      await writer.abort();
+      const sized = await store.createWriter();
+      await sized.write(bytes);
+      const info = await sized.seal({ size: bytes.length });
+      assert.equal(info.size, bytes.length);
+      await assert.rejects(sized.seal({ sha256: sha256(Buffer.from('other')) }), hasCode('HOARD_ERR_DIGEST_MISMATCH'), 'a later seal checks its own expectation');
+      await assert.rejects(sized.commit(), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
+      assert.deepEqual(await listAll(store), []);
+    });
+
+    void it('a commit that fails after its check keeps the bytes readable until abort, and stores nothing', async (t) => {
+      const fixture = await makeStore();
+      const { store } = fixture;
+      if (fixture.breakNextCommit === undefined) {
+        t.skip('no way to make a commit fail');
+        return;
+      }
+      const bytes = randomBytes(1024 * 1024 + 5);
+      const repair = await fixture.breakNextCommit(sha256(bytes));
+      const writer = await store.createWriter();
+      await writeChunks(writer, bytes, 100_000);
+      await writer.seal({ sha256: sha256(bytes) });
+      await assert.rejects(writer.commit(), (err: unknown) => isHoardError(err, 'HOARD_ERR_STORE_IO') || isHoardError(err, 'HOARD_ERR_STORE_FULL'));
+      await repair();
+      assert.equal(await store.stat(sha256(bytes)), undefined);
+      assert.ok(Buffer.from(await writer.readAt(0, bytes.length)).equals(bytes), 'every verified byte is still readable');
+      await writer.abort();
+      await assert.rejects(writer.readAt(0, 10), hasCode('HOARD_ERR_STORE_IO'));
+      assert.deepEqual(await listAll(store), []);
     });
 
     void it('leaves nothing after abort, and refuses writes and commit after it', async () => {

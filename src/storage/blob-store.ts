@@ -18,7 +18,9 @@ export interface ExpectedContent {
  * One in-progress write. Bytes are invisible to `BlobStore` readers until `commit` succeeds.
  * While writing, `readAt` lets other readers follow the bytes already written (late joiners of a
  * shared download read the prefix from here, then wait for more).
- * Every writer must end in `commit` or `abort`: until then it holds resources (an open file).
+ * Every writer must end in `commit` or `abort`: until then it holds resources (an open file). A sealed
+ * writer's bytes are verified but not stored yet: a shared download may hand them to clients before the
+ * (slower) durable commit.
  */
 export interface BlobWriter {
   /** Bytes written so far. */
@@ -32,14 +34,24 @@ export interface BlobWriter {
   write(chunk: Uint8Array): Promise<void>;
   /**
    * Reads up to `length` already-written bytes at `position` into a new buffer (short or empty when
-   * fewer are written). Works until `abort`; after `commit` it keeps working for readers that started before.
+   * fewer are written). Works until `abort` or a failed check; after `commit` it keeps working for
+   * readers that started before.
    */
   readAt(position: number, length: number): Promise<Uint8Array>;
   /**
-   * Checks size and digest against `expected`, makes the blob durable (fsync) and visible
-   * (atomic rename). On a mismatch it deletes the temporary data and rejects with
-   * HOARD_ERR_SIZE_MISMATCH or HOARD_ERR_DIGEST_MISMATCH. Committing content already stored is a no-op
-   * that succeeds.
+   * Ends the writing and checks size and digest against `expected`, without making anything durable
+   * or visible: the step after which the bytes are known good. On a mismatch it deletes the temporary
+   * data and rejects with HOARD_ERR_SIZE_MISMATCH or HOARD_ERR_DIGEST_MISMATCH (the writer is then
+   * aborted). After it, `write` rejects and `readAt` keeps answering; a write failure not yet reported
+   * is left to `commit`. A later call answers the same `BlobInfo`, checking its own `expected` against it.
+   */
+  seal(expected?: ExpectedContent): Promise<BlobInfo>;
+  /**
+   * Seals (when not done yet), then makes the blob durable (fsync) and visible (atomic rename). On a
+   * mismatch it deletes the temporary data and rejects with HOARD_ERR_SIZE_MISMATCH or
+   * HOARD_ERR_DIGEST_MISMATCH. Committing content already stored is a no-op that succeeds.
+   * When a sealed writer fails to commit (HOARD_ERR_STORE_FULL, HOARD_ERR_STORE_IO: the disk, not the
+   * bytes), nothing is visible, and `readAt` still answers every byte until `abort` deletes the temporary data.
    */
   commit(expected?: ExpectedContent): Promise<BlobInfo>;
   /** Deletes the temporary data. Safe to call more than once and after a failed commit. */

@@ -48,6 +48,16 @@ blobStoreContract('FsBlobStore', async () => {
         await handle.close();
       }
     },
+    // A file where the blob's shard directory should be: the rename into it fails (ENOTDIR).
+    breakNextCommit: async (digest) => {
+      const shard = join(root, 'blobs', 'sha256', digest.slice(0, 2));
+      await rm(shard, { recursive: true, force: true });
+      await writeFile(shard, 'not a directory');
+      return async () => {
+        await rm(shard, { force: true });
+        await mkdir(shard);
+      };
+    },
   };
 });
 
@@ -277,6 +287,42 @@ void describe('FsBlobStore on disk', () => {
     await storeBytes(store, bytes);
     const second = await stat(blobPath(root, digest));
     assert.equal(second.ino, first.ino);
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+  });
+});
+
+void describe('FsBlobStore: sealed but not yet committed', () => {
+  void it('a crash after the seal, before the fsync and rename, leaves nothing in blobs/ and init() clears tmp/', async () => {
+    const root = await newRoot();
+    const store = new FsBlobStore(root);
+    await store.init();
+    const bytes = randomBytes(100_000);
+    const writer = await store.createWriter();
+    await writer.write(bytes);
+    await writer.seal({ sha256: sha256(bytes) });
+    // The process dies here: the verified bytes exist only as a temp file.
+    assert.equal((await readdir(join(root, 'tmp'))).length, 1);
+    const restarted = new FsBlobStore(root);
+    await restarted.init();
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+    assert.deepEqual(await listAll(restarted), []);
+    await writer.abort();
+  });
+
+  void it('a commit that fails after the seal keeps the temp file for readers until abort deletes it', async () => {
+    const root = await newRoot();
+    const store = new FsBlobStore(root);
+    await store.init();
+    const bytes = randomBytes(10_000);
+    const shard = join(root, 'blobs', 'sha256', sha256(bytes).slice(0, 2));
+    await rm(shard, { recursive: true });
+    await writeFile(shard, 'not a directory');
+    const writer = await store.createWriter();
+    await writer.write(bytes);
+    await assert.rejects(writer.commit({ sha256: sha256(bytes) }), (err) => isHoardError(err, 'HOARD_ERR_STORE_IO'));
+    assert.equal((await readdir(join(root, 'tmp'))).length, 1);
+    assert.ok(Buffer.from(await writer.readAt(0, bytes.length)).equals(bytes));
+    await writer.abort();
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
   });
 });

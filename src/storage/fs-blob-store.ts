@@ -228,7 +228,12 @@ const noop = (): void => {};
  */
 export const writeBehindBytes = 1024 * 1024;
 
-type WriterState = 'writing' | 'committing' | 'committed' | 'aborted' | 'failed';
+/**
+ * writing -> sealed (size and digest checked) -> committing -> committed; a failed check -> failed
+ * (temp file deleted); a failed durable commit -> stranded (temp file kept, readable until abort);
+ * anything not committed -> aborted.
+ */
+type WriterState = 'writing' | 'sealed' | 'committing' | 'committed' | 'stranded' | 'aborted' | 'failed';
 
 interface Waiter {
   resolve(): void;
@@ -245,7 +250,11 @@ interface Waiter {
  *
  * Lifecycle of the file handle: opened once by createWriter(); the write loop and readAt share it
  * through positional I/O, which never moves a shared file offset, so readers cannot disturb the writer.
- * It is closed when commit or abort has completed AND no readAt is in flight: by commit or abort
+ * seal() hashes nothing more and touches no disk: the digest was computed as the bytes were accepted,
+ * so it answers at once, while the write-behind may still be landing; commit() then waits for it,
+ * fdatasyncs, renames and fsyncs the directory. A commit that fails there (after the seal) keeps the
+ * temp file and the handle, so readAt still answers, until abort().
+ * The handle is closed when a commit, a failed check or abort has completed AND no readAt is in flight: by commit or abort
  * itself when no read is running (before its promise settles), otherwise one event-loop turn after
  * the last read in flight ends. A writer never committed nor aborted keeps its handle open (and its
  * temp file until the next init()). After the handle is closed, readAt on a committed writer reads
@@ -277,6 +286,9 @@ class FsBlobWriter implements BlobWriter {
   // Commit or abort has completed: the handle is no longer needed once reads stop.
   #finished = false;
   #committed: BlobInfo | undefined;
+  #seal: Promise<BlobInfo> | undefined;
+  // Why the bytes failed their check: seal and commit report it from then on.
+  #checkFailure: Error = new HoardError('HOARD_ERR_INTERNAL', 'no failed check');
   #commit: Promise<BlobInfo> | undefined;
   #abort: Promise<void> | undefined;
 
@@ -293,7 +305,7 @@ class FsBlobWriter implements BlobWriter {
 
   write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'writing') {
-      return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : 'commit'}`));
+      return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : this.#state === 'failed' ? 'a failed check' : 'seal'}`));
     }
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (chunk.byteLength === 0) return Promise.resolve();
@@ -338,10 +350,27 @@ class FsBlobWriter implements BlobWriter {
     }
   }
 
+  seal(expected: ExpectedContent = {}): Promise<BlobInfo> {
+    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
+    const sealing = this.#seal;
+    if (sealing !== undefined) return sealing.then((info) => this.#recheck(expected, info));
+    if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob seal after abort'));
+    const info = { digest: this.#hash.digest('hex'), size: this.#accepted };
+    try {
+      checkExpected(expected, info.size, info.digest);
+    } catch (err) {
+      this.#seal = this.#discard(err);
+      return this.#seal;
+    }
+    this.#state = 'sealed';
+    this.#seal = Promise.resolve(info);
+    return this.#seal;
+  }
+
   commit(expected: ExpectedContent = {}): Promise<BlobInfo> {
     if (this.#commit !== undefined) return this.#commit;
-    if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
-    this.#state = 'committing';
+    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
+    if (this.#state !== 'writing' && this.#state !== 'sealed') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
     this.#commit = this.#finishCommit(expected);
     return this.#commit;
   }
@@ -349,11 +378,19 @@ class FsBlobWriter implements BlobWriter {
   /**
    * Never rejects: a temp file it cannot delete is removed by the next init(). Writes still waiting
    * for room resolve (their bytes are dropped). After a successful commit it does nothing: the blob is
-   * no longer the writer's to delete.
+   * no longer the writer's to delete. During a commit it waits for it, then deletes the temp file
+   * if the commit failed.
    */
   abort(): Promise<void> {
     if (this.#abort !== undefined) return this.#abort;
-    if (this.#commit !== undefined) return this.#commit.then(noop, noop);
+    if (this.#state === 'committed') return Promise.resolve();
+    const committing = this.#commit;
+    if (committing !== undefined && this.#state !== 'stranded' && this.#state !== 'failed') {
+      return committing.then(
+        () => undefined,
+        () => this.abort(),
+      );
+    }
     this.#state = 'aborted';
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -365,6 +402,31 @@ class FsBlobWriter implements BlobWriter {
       await this.#closeWhenIdle();
     })();
     return this.#abort;
+  }
+
+  /** A later seal's expectation, checked against what the first one found; a mismatch discards the bytes all the same. */
+  #recheck(expected: ExpectedContent, info: BlobInfo): Promise<BlobInfo> {
+    try {
+      checkExpected(expected, info.size, info.digest);
+      return Promise.resolve(info);
+    } catch (err) {
+      return this.#discard(err);
+    }
+  }
+
+  /** The bytes failed their check: nothing of them may remain, not even for readAt. */
+  async #discard(err: unknown): Promise<never> {
+    if (this.#state === 'committed') throw err;
+    this.#state = 'failed';
+    this.#checkFailure = err instanceof Error ? err : new Error(String(err));
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#wakeWaiters();
+    await this.#flushLoop;
+    await unlink(this.#tmpPath).catch(noop);
+    this.#finished = true;
+    await this.#closeWhenIdle();
+    throw err;
   }
 
   async #runFlushLoop(): Promise<void> {
@@ -430,20 +492,17 @@ class FsBlobWriter implements BlobWriter {
   }
 
   async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
+    // Checked first: bytes that fail it never reach the disk's blobs/, whatever happens after.
+    const { digest, size } = await this.seal(expected);
+    this.#state = 'committing';
     await this.#flushLoop;
-    if (this.#failure !== undefined) {
+    let committed = false;
+    try {
       // A write failure (a full disk): the accepted bytes stay readable, from the file and from memory,
       // until abort(), so a shared download can still hand them to the clients following it.
-      this.#state = 'writing';
-      this.#commit = undefined;
-      throw this.#failure;
-    }
-    try {
+      if (this.#failure !== undefined) throw this.#failure;
       const handle = this.#handle;
       if (handle === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'blob writer file is closed');
-      const size = this.#accepted;
-      const digest = this.#hash.digest('hex');
-      checkExpected(expected, size, digest);
       const finalPath = this.#blobPath(digest);
       if ((await sizeOf(finalPath)) === size) {
         // Same digest, same bytes: the stored copy serves, and this one is not needed.
@@ -455,16 +514,21 @@ class FsBlobWriter implements BlobWriter {
         await this.#renameIntoPlace(finalPath);
         await fsyncDir(finalPath.slice(0, finalPath.lastIndexOf('/')));
       }
+      committed = true;
       this.#committed = { digest, size };
       this.#state = 'committed';
       return this.#committed;
     } catch (err) {
-      this.#state = 'failed';
-      await unlink(this.#tmpPath).catch(noop);
+      // Verified bytes the disk would not keep: readable through the open handle until abort() deletes
+      // the temp file. (Had the rename happened, the blob is whole and verified, only not known durable:
+      // an orphan that the reconciler reports and eviction removes.)
+      this.#state = 'stranded';
       throw toStoreError(err, 'cannot commit a blob');
     } finally {
-      this.#finished = true;
-      await this.#closeWhenIdle();
+      if (committed) {
+        this.#finished = true;
+        await this.#closeWhenIdle();
+      }
     }
   }
 

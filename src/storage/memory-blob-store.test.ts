@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { isHoardError } from '../errors.ts';
+import { HoardError, isHoardError } from '../errors.ts';
 import { blobStoreContract, storeBytes } from './blob-store.contract.ts';
 import { MemoryBlobStore } from './memory-blob-store.ts';
 
@@ -16,6 +16,11 @@ blobStoreContract('MemoryBlobStore', async () => {
       assert.ok(bytes !== undefined && offset < bytes.length);
       bytes[offset] = (bytes[offset] ?? 0) ^ 0xff;
       await Promise.resolve();
+    },
+    breakNextCommit: async () => {
+      store.failNextCommit(new HoardError('HOARD_ERR_STORE_IO', 'cannot commit a blob: input/output error'));
+      await Promise.resolve();
+      return () => Promise.resolve();
     },
   };
 });

@@ -19,6 +19,8 @@ interface Ledger {
   release(bytes: number): void;
   /** Stores a committed blob; false when the digest was stored already. */
   publish(digest: string, bytes: Buffer): boolean;
+  /** The durable step of a commit: throws the fault a test asked for with `failNextCommit`. */
+  durable(): void;
 }
 
 // Small chunks, so that tests of consumers see several of them even for modest blobs.
@@ -45,7 +47,13 @@ export class MemoryBlobStore implements BlobStore {
       this.#blobs.set(digest, bytes);
       return true;
     },
+    durable: () => {
+      const fault = this.#commitFault;
+      this.#commitFault = undefined;
+      if (fault !== undefined) throw fault;
+    },
   };
+  #commitFault: HoardError | undefined;
 
   constructor(options: MemoryBlobStoreOptions = {}) {
     this.#capacity = options.capacityBytes ?? Infinity;
@@ -146,6 +154,14 @@ export class MemoryBlobStore implements BlobStore {
     return this.#blobs.get(digest);
   }
 
+  /**
+   * The next commit that passes its check fails with `error` instead of storing, as a disk failing at
+   * fsync would (the writer's bytes stay readable until abort). For tests.
+   */
+  failNextCommit(error: HoardError): void {
+    this.#commitFault = error;
+  }
+
   /** Bytes held now, committed and in progress. */
   get usedBytes(): number {
     return this.#reserved;
@@ -157,7 +173,8 @@ function missingBlob(digest: string): HoardError {
   return new HoardError('HOARD_ERR_STORE_IO', `cannot open blob ${digest}: it is not stored`, { cause });
 }
 
-type WriterState = 'writing' | 'committing' | 'committed' | 'aborted' | 'failed';
+/** As the fs writer: writing -> sealed -> committing -> committed | stranded (readable until abort); failed; aborted. */
+type WriterState = 'writing' | 'sealed' | 'committing' | 'committed' | 'stranded' | 'aborted' | 'failed';
 
 // A turn of the event loop, as a disk write takes: followers must cope with bytes arriving later.
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -170,6 +187,9 @@ class MemoryBlobWriter implements BlobWriter {
   #written = 0;
   #state: WriterState = 'writing';
   #failure: HoardError | undefined;
+  #seal: Promise<BlobInfo> | undefined;
+  // Why the bytes failed their check: seal and commit report it from then on.
+  #checkFailure: Error = new HoardError('HOARD_ERR_INTERNAL', 'no failed check');
   #commit: Promise<BlobInfo> | undefined;
   #abort: Promise<void> | undefined;
 
@@ -183,7 +203,7 @@ class MemoryBlobWriter implements BlobWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'writing') {
-      throw new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : 'commit'}`);
+      throw new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : this.#state === 'failed' ? 'a failed check' : 'seal'}`);
     }
     if (this.#failure !== undefined) throw this.#failure;
     if (chunk.byteLength === 0) return;
@@ -219,52 +239,102 @@ class MemoryBlobWriter implements BlobWriter {
     return Buffer.from(this.#buffer.subarray(position, position + n));
   }
 
+  seal(expected: ExpectedContent = {}): Promise<BlobInfo> {
+    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
+    const sealing = this.#seal;
+    if (sealing !== undefined) return sealing.then((info) => this.#recheck(expected, info));
+    if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob seal after abort'));
+    this.#state = 'sealed';
+    this.#seal = this.#check(expected);
+    return this.#seal;
+  }
+
   commit(expected: ExpectedContent = {}): Promise<BlobInfo> {
     if (this.#commit !== undefined) return this.#commit;
-    if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
-    this.#state = 'committing';
+    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
+    if (this.#state !== 'writing' && this.#state !== 'sealed') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
     this.#commit = this.#finishCommit(expected);
     return this.#commit;
   }
 
   abort(): Promise<void> {
     if (this.#abort !== undefined) return this.#abort;
-    if (this.#commit !== undefined) return this.#commit.then(noop, noop);
+    if (this.#state === 'committed') return Promise.resolve();
+    const committing = this.#commit;
+    if (committing !== undefined && this.#state !== 'stranded' && this.#state !== 'failed') {
+      return committing.then(
+        () => undefined,
+        () => this.abort(),
+      );
+    }
+    // A failed check gave its reservation back already.
+    if (this.#state !== 'failed') this.#ledger.release(this.#filled);
     this.#state = 'aborted';
-    this.#ledger.release(this.#filled);
     this.#abort = nextTurn();
     return this.#abort;
   }
 
-  async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
+  async #check(expected: ExpectedContent): Promise<BlobInfo> {
     // Lets writes already started land first, as the fs writer's queue does.
+    await nextTurn();
+    const size = this.#filled;
+    const digest = createHash('sha256').update(this.#buffer.subarray(0, size)).digest('hex');
+    try {
+      checkExpected(expected, size, digest);
+    } catch (err) {
+      this.#discard(err);
+      throw err;
+    }
+    return { digest, size };
+  }
+
+  #recheck(expected: ExpectedContent, info: BlobInfo): BlobInfo {
+    try {
+      checkExpected(expected, info.size, info.digest);
+    } catch (err) {
+      if (this.#state !== 'committed') this.#discard(err);
+      throw err;
+    }
+    return info;
+  }
+
+  #discard(err: unknown): void {
+    if (this.#state === 'failed' || this.#state === 'aborted') return;
+    this.#state = 'failed';
+    this.#checkFailure = err instanceof Error ? err : new Error(String(err));
+    this.#ledger.release(this.#filled);
+  }
+
+  async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
+    const { digest, size } = await this.seal(expected);
+    this.#state = 'committing';
+    // As a disk would be flushed here: a late turn, in which a write failure or an injected fault shows.
     await nextTurn();
     try {
       if (this.#failure !== undefined) throw this.#failure;
-      const size = this.#filled;
-      const bytes = Buffer.from(this.#buffer.subarray(0, size));
-      const digest = createHash('sha256').update(bytes).digest('hex');
-      if (expected.size !== undefined && expected.size !== size) {
-        const message = `the body has ${size} bytes, expected ${expected.size}`;
-        throw new HoardError('HOARD_ERR_SIZE_MISMATCH', message, { detail: message });
-      }
-      if (expected.sha256 !== undefined) {
-        assertBlobDigest(expected.sha256);
-        if (expected.sha256 !== digest) {
-          const message = `the body has SHA-256 ${digest}, expected ${expected.sha256}`;
-          throw new HoardError('HOARD_ERR_DIGEST_MISMATCH', message, { detail: message });
-        }
-      }
-      // The writer's reservation becomes the blob's, or is given back when the blob was stored already.
-      if (!this.#ledger.publish(digest, bytes)) this.#ledger.release(size);
-      this.#state = 'committed';
-      return { digest, size };
+      this.#ledger.durable();
     } catch (err) {
-      this.#state = 'failed';
-      this.#ledger.release(this.#filled);
+      // The bytes stay readable, and their room reserved, until abort().
+      this.#state = 'stranded';
       throw err;
     }
+    // The writer's reservation becomes the blob's, or is given back when the blob was stored already.
+    if (!this.#ledger.publish(digest, Buffer.from(this.#buffer.subarray(0, size)))) this.#ledger.release(size);
+    this.#state = 'committed';
+    return { digest, size };
   }
 }
 
-const noop = (): void => {};
+function checkExpected(expected: ExpectedContent, size: number, digest: string): void {
+  if (expected.size !== undefined && expected.size !== size) {
+    const message = `the body has ${size} bytes, expected ${expected.size}`;
+    throw new HoardError('HOARD_ERR_SIZE_MISMATCH', message, { detail: message });
+  }
+  if (expected.sha256 !== undefined) {
+    assertBlobDigest(expected.sha256);
+    if (expected.sha256 !== digest) {
+      const message = `the body has SHA-256 ${digest}, expected ${expected.sha256}`;
+      throw new HoardError('HOARD_ERR_DIGEST_MISMATCH', message, { detail: message });
+    }
+  }
+}

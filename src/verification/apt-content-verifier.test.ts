@@ -118,12 +118,16 @@ function rig(signatures: ReleaseSignatureChecker, options: { strict?: boolean; b
     if (policy === undefined) throw new Error(`not an apt path: ${path}`);
     return viaCache().get(mirror, path, policy);
   };
-  /** The whole body a client would get, or the error that cut it. */
+  /**
+   * The whole body a client would get, or the error that cut it; then waits until the download (if it
+   * was one) has ended, since a client gets the last byte before the object is committed and indexed.
+   */
   const fetchBody = async (path: string): Promise<Buffer> => {
     const lookup = await get(path);
     if (lookup.kind !== 'object') throw new Error(`${path}: ${lookup.status}`);
     const chunks: Buffer[] = [];
     for await (const chunk of lookup.object.stream(0, undefined)) chunks.push(chunk as Buffer);
+    await lookup.object.settled;
     return Buffer.concat(chunks);
   };
   return { clock, blobs, index, mirror, verifier, get, fetchBody };

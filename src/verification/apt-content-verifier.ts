@@ -197,6 +197,7 @@ export class AptContentVerifier implements ContentVerifier {
         sha256: found.entry.sha256 ?? (byHash?.algorithm === 'SHA256' ? byHash.hex : undefined),
         size: found.entry.size,
         verification: found.generation.trust,
+        teaches: teaches(found.path),
         // Debian RepositoryFormat, by-hash: without Acquire-By-Hash the archive has no by-hash copies,
         // so hoard's by-hash entries (made while checking a new generation) are fetched by name.
         upstreamPaths: found.generation.release.acquireByHash ? [path, named] : [named],
@@ -209,6 +210,7 @@ export class AptContentVerifier implements ContentVerifier {
       sha256: entry.sha256,
       size: entry.size,
       verification: generation.trust,
+      teaches: teaches(relative),
       // Asked by name, fetched by hash first: the by-hash copy is exactly the generation the client
       // holds, even when the named file upstream already belongs to the next one (mirror mid-update).
       upstreamPaths: generation.release.acquireByHash && entry.sha256 !== undefined ? [dir + byHashPath(relative, 'SHA256', entry.sha256), path] : undefined,
@@ -483,6 +485,11 @@ export class AptContentVerifier implements ContentVerifier {
       if (this.#locks.get(key) === done) this.#locks.delete(key);
     }
   }
+}
+
+/** A Packages or Sources index (any compression hoard reads): `learn` reads the package hashes from it. */
+function teaches(releaseRelative: string): boolean {
+  return indexKindOf(uncompressedName(releaseRelative)) !== undefined && canDecompress(compressionOf(releaseRelative));
 }
 
 function describeUntrusted(outcome: SignatureOutcome): string {

@@ -16,6 +16,8 @@ export interface CacheIndexFetchOptions {
 /**
  * Resolves once the object is whole: its bytes are read to the end (a stored object from the blob
  * store, a download as it arrives), so a download that fails its check is a failed fetch here too.
+ * For a download it also waits until the download has ended (a client gets the last byte before the
+ * blob is committed and indexed): the verifier reads what it fetched from the store right after.
  */
 export function cacheIndexFetch(options: CacheIndexFetchOptions): IndexFetch {
   return async (upstreamKey, path, fetchOptions) => {
@@ -33,6 +35,7 @@ export function cacheIndexFetch(options: CacheIndexFetchOptions): IndexFetch {
         hash.update(bytes);
         size += bytes.byteLength;
       }
+      await lookup.object.settled;
       return { ok: true, digest: hash.digest('hex'), size };
     } catch (err) {
       return { ok: false, reason: err instanceof Error ? err.message : String(err) };
