@@ -284,6 +284,9 @@ export class SharedDownload implements CachedObject {
   async #readAt(position: number, length: number): Promise<Uint8Array> {
     const relay = this.#relay;
     if (relay === undefined || position < relay.base) {
+      // A follower at the head takes the upstream chunk itself (no copy, no disk read); one behind reads.
+      const held = relay === undefined ? this.#writer.peekAt?.(position, length) : undefined;
+      if (held !== undefined) return held;
       return this.#writer.readAt(position, relay === undefined ? length : Math.min(length, relay.base - position));
     }
     if (position < relay.windowStart) throw new HoardError('HOARD_ERR_STORE_IO', `bytes at ${position} of ${this.key} left the relay window`);

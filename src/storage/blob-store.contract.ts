@@ -295,6 +295,39 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       assert.deepEqual(await writer.commit({ sha256: sha256(bytes) }), { digest: sha256(bytes), size: bytes.length });
     });
 
+    void it('hands out through peekAt, where offered, only bytes that were written there, and never more than asked', async () => {
+      const { store } = await makeStore();
+      const writer = await store.createWriter();
+      if (writer.peekAt === undefined) {
+        await writer.abort();
+        return;
+      }
+      const bytes = randomBytes(512 * 1024);
+      const writes: Promise<void>[] = [];
+      let peeked = 0;
+      let accepted = 0;
+      for (let i = 0; accepted < bytes.length; i++) {
+        const size = Math.min(bytes.length - accepted, 1000 + ((i * 7919) % 60_000));
+        writes.push(writer.write(bytes.subarray(accepted, accepted + size)));
+        accepted += size;
+        // At the head (what a follower that keeps up asks for), and somewhere behind it.
+        for (const position of [accepted - size, Math.floor(accepted / 3)]) {
+          const maxLength = 1 + ((i * 104_729) % 100_000);
+          const got = writer.peekAt(position, maxLength);
+          if (got === undefined) continue;
+          peeked++;
+          assert.ok(got.length > 0 && got.length <= maxLength && position + got.length <= accepted, `peekAt(${position}, ${maxLength}) gave ${got.length} bytes`);
+          assert.ok(Buffer.from(got).equals(bytes.subarray(position, position + got.length)), `peekAt(${position}) gave other bytes`);
+        }
+        if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(writer.peekAt(accepted, 10), undefined, 'nothing past what is written');
+      await Promise.all(writes);
+      assert.ok(peeked > 0, 'a writer that offers peekAt holds the newest bytes in memory at least sometimes');
+      assert.deepEqual(await writer.commit({ sha256: sha256(bytes) }), { digest: sha256(bytes), size: bytes.length });
+      assert.equal(writer.peekAt(0, 10), undefined, 'nothing is held once committed');
+    });
+
     void it('gives readAt an empty answer past what is written so far', async () => {
       const { store } = await makeStore();
       const writer = await store.createWriter();

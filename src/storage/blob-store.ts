@@ -26,7 +26,9 @@ export interface BlobWriter {
   /** Bytes written so far. */
   readonly written: number;
   /**
-   * Appends a chunk; the caller may reuse `chunk` once the promise resolves. Rejects with
+   * Appends a chunk. The writer takes the chunk over: it may keep and hand out (through `peekAt`) the
+   * very bytes until they are on disk, so the caller must never change them afterwards (network and
+   * file-stream chunks are fresh buffers: nothing to do). Rejects with
    * HOARD_ERR_STORE_FULL on ENOSPC, HOARD_ERR_STORE_IO otherwise. A store may write behind (resolve
    * before the bytes reach the disk, waiting only when too much is buffered): a disk failure is then
    * reported by a later `write` or by `commit`, and the writer stays failed.
@@ -38,6 +40,13 @@ export interface BlobWriter {
    * readers that started before.
    */
   readAt(position: number, length: number): Promise<Uint8Array>;
+  /**
+   * Bytes at `position` (at most `maxLength`) that the writer still holds in memory, handed out as they
+   * are, without a copy: the start of what `readAt` would return, possibly shorter (up to the end of
+   * one written chunk). Undefined when those bytes are only on disk (or nothing is there yet): use
+   * `readAt`. Lets a client following a download at its head take the upstream chunks themselves.
+   */
+  peekAt?(position: number, maxLength: number): Uint8Array | undefined;
   /**
    * Ends the writing and checks size and digest against `expected`, without making anything durable
    * or visible: the step after which the bytes are known good. On a mismatch it deletes the temporary

@@ -310,13 +310,27 @@ class FsBlobWriter implements BlobWriter {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (chunk.byteLength === 0) return Promise.resolve();
     this.#hash.update(chunk);
-    // A copy: the caller may reuse its buffer as soon as this resolves, long before the bytes hit the disk.
-    this.#pending.push(Buffer.from(chunk));
+    // Kept, not copied (the contract hands the chunk over): a copy per chunk doubled the garbage of a
+    // cold download, and followers at the head read these very bytes through peekAt.
+    this.#pending.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#pendingBytes += chunk.byteLength;
     this.#accepted += chunk.byteLength;
     this.#flushLoop ??= this.#runFlushLoop();
     if (this.#pendingBytes + this.#flushingBytes <= writeBehindBytes) return Promise.resolve();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  peekAt(position: number, maxLength: number): Uint8Array | undefined {
+    if (this.#handle === undefined || position < this.#onDisk || maxLength <= 0) return undefined;
+    let offset = this.#onDisk;
+    for (const list of [this.#flushing, this.#pending]) {
+      for (const buffer of list) {
+        const bufferEnd = offset + buffer.length;
+        if (position < bufferEnd) return buffer.subarray(position - offset, Math.min(buffer.length, position - offset + maxLength));
+        offset = bufferEnd;
+      }
+    }
+    return undefined;
   }
 
   async readAt(position: number, length: number): Promise<Uint8Array> {
