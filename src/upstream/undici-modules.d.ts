@@ -1,0 +1,13 @@
+// Types for the two undici modules the fetcher loads directly (the package declares only its index,
+// whose Agent and Dispatcher#request these are).
+declare module 'undici/lib/dispatcher/agent.js' {
+  import type { Agent } from 'undici';
+  const UndiciAgent: typeof Agent;
+  export = UndiciAgent;
+}
+
+declare module 'undici/lib/api/api-request.js' {
+  import type { Dispatcher } from 'undici';
+  function request(this: Dispatcher, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
+  export = request;
+}
