@@ -2,6 +2,7 @@
 import { Readable } from 'node:stream';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishStore } from '../events.ts';
+import { downloadGarbage } from '../runtime/garbage-pacer.ts';
 import type { BlobInfo, BlobWriter, ExpectedContent } from '../storage/blob-store.ts';
 import type { CachedObject } from './cached-object.ts';
 
@@ -169,6 +170,7 @@ export class SharedDownload implements CachedObject {
     try {
       const expected = this.meta.expectedSize;
       for await (const chunk of body) {
+        downloadGarbage.note(chunk.byteLength);
         if (this.#relay === undefined) await this.#store(chunk);
         else await this.#relayChunk(chunk);
         if (expected !== undefined && this.written > expected) {
