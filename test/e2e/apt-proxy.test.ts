@@ -137,6 +137,8 @@ describe('apt-get through hoard', () => {
 
   test('a restart, even after SIGKILL, keeps every complete object and serves it without upstream traffic', async () => {
     const delta = repo.package('delta');
+    // Complete means stored: the index entry follows the end of the response by the fsyncs.
+    await hoard.waitForDownloadsSettled();
     await hoard.restart({ hard: true });
     upstream.resetStats();
     const r = await probe(`${upstream.baseUrl}/${delta.poolPath}`, { proxy: hoard.url });

@@ -26,6 +26,20 @@ function storedVerification(hoard: HoardProcess, key: string): string | undefine
   }
 }
 
+/**
+ * The verification recorded once the object is stored. A response ends as soon as its bytes are
+ * verified; the index entry follows the fsync and rename a moment later, so this waits for it
+ * (bounded: 5 s), where `storedVerification` reads what is there now.
+ */
+async function storedVerificationOnceStored(hoard: HoardProcess, key: string): Promise<string | undefined> {
+  for (let i = 0; i < 100; i++) {
+    const found = storedVerification(hoard, key);
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return undefined;
+}
+
 /** Rewrites a served file with a later mtime, so that Last-Modified moves and a conditional request gets the new bytes. */
 async function rewrite(path: string, bytes: Uint8Array): Promise<void> {
   const before = (await stat(path)).mtimeMs;
@@ -80,10 +94,10 @@ describe('verification against the signed indices, with real apt-get', () => {
     const download = await apt.download(['alpha', 'charlie']);
     assert.equal(download.exitCode, 0, download.stderr);
     await hoard.waitForLog(/"trust":"authenticated".*"msg":"release generation is current"/);
-    assert.equal(storedVerification(hoard, key(repo.distPath('InRelease'))), 'authenticated');
+    assert.equal(await storedVerificationOnceStored(hoard, key(repo.distPath('InRelease'))), 'authenticated');
     const xz = repo.indexFiles.find((f) => f.path.endsWith('.xz'));
-    assert.equal(storedVerification(hoard, key(xz?.byHashPath ?? '')), 'authenticated');
-    assert.equal(storedVerification(hoard, key(repo.package('alpha').poolPath)), 'authenticated');
+    assert.equal(await storedVerificationOnceStored(hoard, key(xz?.byHashPath ?? '')), 'authenticated');
+    assert.equal(await storedVerificationOnceStored(hoard, key(repo.package('alpha').poolPath)), 'authenticated');
   });
 
   test('a package with the same size but other bytes: not stored, apt fails cleanly, the next run succeeds', async () => {
@@ -103,7 +117,7 @@ describe('verification against the signed indices, with real apt-get', () => {
     assert.equal(fixed.exitCode, 0, fixed.stderr);
     assert.equal(await sha256File(fixed.debs.find((d) => d.includes('bravo_')) ?? ''), bravo.sha256);
     assert.equal(upstream.hits(bravo.poolPath), 2);
-    assert.equal(storedVerification(hoard, key(bravo.poolPath)), 'authenticated');
+    assert.equal(await storedVerificationOnceStored(hoard, key(bravo.poolPath)), 'authenticated');
   });
 
   test('mirror mid-update, InRelease new while its Packages are still old: apt update through hoard succeeds', async () => {
@@ -252,8 +266,8 @@ describe('verification against the signed indices, with real apt-get', () => {
       assert.equal((await lenient.download(['foxtrot'])).exitCode, 0);
       await hoard.waitForLog(/Release not signed by a trusted key/);
       const otherKey = (p: string) => otherUpstream.origin + otherUpstream.wirePath(p);
-      assert.equal(storedVerification(hoard, otherKey(other.distPath('InRelease'))), 'hash-verified');
-      assert.equal(storedVerification(hoard, otherKey(other.package('foxtrot').poolPath)), 'hash-verified');
+      assert.equal(await storedVerificationOnceStored(hoard, otherKey(other.distPath('InRelease'))), 'hash-verified');
+      assert.equal(await storedVerificationOnceStored(hoard, otherKey(other.package('foxtrot').poolPath)), 'hash-verified');
 
       // strict: the unknown key's repository is refused outright, the known one works.
       const refused = await client({ sources: [source], route: { kind: 'proxy', proxyUrl: strict.url } });
@@ -295,6 +309,6 @@ describe('verification against the signed indices, with real apt-get', () => {
     assert.equal(await sha256File(download.debs[0] ?? ''), charlie.sha256);
     assert.equal(upstream.hits(charlie.poolPath), hits + 1);
     // Checked against knowledge rebuilt from the store at start-up (the Release and Packages were not fetched again).
-    assert.equal(storedVerification(hoard, key(charlie.poolPath)), 'authenticated');
+    assert.equal(await storedVerificationOnceStored(hoard, key(charlie.poolPath)), 'authenticated');
   });
 });

@@ -140,6 +140,21 @@ export class HoardProcess {
     throw new Error(`no log line matching ${pattern} within ${timeoutMs} ms\n${this.output()}`);
   }
 
+  /**
+   * Waits until no download is in flight (stats.json), i.e. every finished one is stored and indexed:
+   * a response ends once its bytes are verified, the fsync, rename and index entry follow it.
+   */
+  async waitForDownloadsSettled(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const response = await fetch(`${this.url}/_hoard/stats.json`);
+      const stats = (await response.json()) as { downloads?: { inFlight?: unknown[] } };
+      if (stats.downloads?.inFlight?.length === 0) return;
+      await sleep(25);
+    }
+    throw new Error(`downloads still in flight after ${timeoutMs} ms\n${this.output()}`);
+  }
+
   /** SIGTERM, then SIGKILL if hoard has not exited within `graceMs` (default 5 s). */
   async stop(graceMs = 5000): Promise<ExitStatus | undefined> {
     const child = this.#child;
