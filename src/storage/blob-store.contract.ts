@@ -160,6 +160,7 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await writer.write(bytes);
       await assert.rejects(writer.seal({ size: bytes.length, sha256: sha256(Buffer.from('other')) }), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
       await assert.rejects(writer.readAt(0, 10), hasCode('HOARD_ERR_STORE_IO'), 'the bytes of a failed check are gone');
+      assert.equal(writer.peekAt?.(0, 10), undefined, 'peekAt hands out nothing of a failed check');
       await assert.rejects(writer.commit(), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
       await assert.rejects(writer.seal(), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
       assert.deepEqual(await listAll(store), []);

@@ -277,6 +277,8 @@ class FsBlobWriter implements BlobWriter {
   #flushingBytes = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  // The last chunk moved to the file, still readable by peekAt; dropped with the handle.
+  #lastFlushed: { readonly buffer: Buffer; readonly start: number } | undefined;
   // The background loop moving #pending to the file; undefined when idle.
   #flushLoop: Promise<void> | undefined;
   // Writes waiting for the memory held to drop below writeBehindBytes.
@@ -321,7 +323,12 @@ class FsBlobWriter implements BlobWriter {
   }
 
   peekAt(position: number, maxLength: number): Uint8Array | undefined {
-    if (this.#handle === undefined || position < this.#onDisk || maxLength <= 0) return undefined;
+    if (this.#handle === undefined || maxLength <= 0 || this.#state === 'aborted' || this.#state === 'failed') return undefined;
+    if (position < this.#onDisk) {
+      const last = this.#lastFlushed;
+      if (last === undefined || position < last.start) return undefined;
+      return last.buffer.subarray(position - last.start, Math.min(last.buffer.length, position - last.start + maxLength));
+    }
     let offset = this.#onDisk;
     for (const list of [this.#flushing, this.#pending]) {
       for (const buffer of list) {
@@ -466,6 +473,10 @@ class FsBlobWriter implements BlobWriter {
         }
         // Only now may readAt look for these bytes in the file.
         this.#onDisk += this.#flushingBytes;
+        // The newest chunk on disk stays at hand for peekAt: a follower held one byte short of the
+        // head (the last byte waits for the seal) resumes inside it when the next chunk comes.
+        const newest = this.#flushing.at(-1);
+        if (newest !== undefined) this.#lastFlushed = { buffer: newest, start: this.#onDisk - newest.length };
         this.#flushing = [];
         this.#flushingBytes = 0;
         this.#wakeWaiters();
@@ -574,6 +585,7 @@ class FsBlobWriter implements BlobWriter {
     if (!this.#finished || this.#readsInFlight > 0 || this.#handle === undefined) return;
     const handle = this.#handle;
     this.#handle = undefined;
+    this.#lastFlushed = undefined;
     // The data is fsynced or deleted by now, so a failing close loses nothing.
     await handle.close().catch(noop);
   }
