@@ -1,10 +1,11 @@
 // Fetcher over undici: pooled keep-alive connections, connect/idle timeouts, bounded redirects, optional extra CA.
-import type { Agent } from 'undici';
+import type { Agent, buildConnector as UndiciConnect } from 'undici';
 // The dispatcher and its request call alone, not the package's index: the index also sets up fetch,
 // WebSocket, caches and mocks, and touches the globals that load Node's own bundled copy of undici.
 // Together with the node:http import in http/proxy-server.ts, 3-6 MB resident at idle (measured).
 import UndiciAgent from 'undici/lib/dispatcher/agent.js';
 import undiciRequest from 'undici/lib/api/api-request.js';
+import buildConnector from 'undici/lib/core/connect.js';
 import type { Readable } from 'node:stream';
 import { publishUpstream } from '../events.ts';
 import { HoardError } from '../errors.ts';
@@ -33,11 +34,7 @@ export class HttpFetcher implements Fetcher {
   constructor(options: HttpFetcherOptions) {
     this.#options = options;
     this.#agent = new UndiciAgent({
-      connect: {
-        timeout: options.connectTimeoutMs,
-        // The system store plus any extra CAs; a certificate none of them vouches for fails the handshake.
-        secureContext: trustedSecureContext(options.ca ?? []),
-      },
+      connect: lazyTlsConnector(options.connectTimeoutMs, options.ca ?? []),
       headersTimeout: options.idleTimeoutMs,
       bodyTimeout: options.idleTimeoutMs,
       keepAliveTimeout: 30_000,
@@ -104,4 +101,23 @@ function flattenHeaders(raw: Record<string, string | string[] | undefined>): Rec
   const out: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(raw)) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   return out;
+}
+
+/**
+ * Dials plain and TLS connections; the TLS trust (the system store plus any extra CAs: a certificate
+ * none of them vouches for fails the handshake) is built at the first https connection, not before.
+ * Parsing the system store costs about 16 MB resident, which a cache of http mirrors (apt's usual
+ * case) never needs.
+ */
+function lazyTlsConnector(timeout: number, extraCas: readonly string[]): UndiciConnect.connector {
+  const plain = buildConnector({ timeout });
+  let secure: UndiciConnect.connector | undefined;
+  return (options, callback) => {
+    if (options.protocol !== 'https:') {
+      plain(options, callback);
+      return;
+    }
+    secure ??= buildConnector({ timeout, secureContext: trustedSecureContext(extraCas) });
+    secure(options, callback);
+  };
 }
