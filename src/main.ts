@@ -232,6 +232,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       server.closeIdleConnections();
       await new Promise<void>((done) => server.close(() => done()));
       await Promise.all(fetchers.map((f) => f.close()));
+      // Responses end before their objects are fsynced and indexed: let those finish before the index closes.
+      await cache.idle();
       await janitor.idle();
       index.close();
     },

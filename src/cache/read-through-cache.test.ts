@@ -439,6 +439,23 @@ test('a verified body reaches the client whole before the durable commit; a requ
   assert.equal(upstream.calls.length, 1);
 });
 
+test('idle() waits for a download whose response has ended until its object is stored and indexed', async () => {
+  const payload = randomBytes(70_000);
+  const verifier = verifierWith({ expect: () => ({ sha256: sha(payload), size: payload.length, verification: 'hash-verified' }), admit: () => Promise.resolve({ admit: true, verification: 'hash-verified' }) });
+  const { cache, index, blobs } = gatedSetup(verifier);
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([payload]), { 'content-length': String(payload.length) }));
+  const first = await cache.get(upstream, '/pool/i.deb', immutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  assert.equal(sha(await readAll(first.object)), sha(payload));
+  const idle = cache.idle();
+  assert.equal(await settlesSoon(idle), false, 'the durable commit is still held');
+  blobs.open();
+  await idle;
+  assert.equal(index.get('http://upstream.example/pool/i.deb')?.digest, sha(payload));
+  assert.equal(cache.activeDownloads().length, 0);
+  assert.equal(await settlesSoon(cache.idle()), true, 'nothing running: idle at once');
+});
+
 test('a body that fails its check never releases its last byte, however slow the commit would have been', async () => {
   const good = randomBytes(50_000);
   const bad = Buffer.from(good);

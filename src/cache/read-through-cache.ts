@@ -65,6 +65,18 @@ export class ReadThroughCache {
     return [...this.#downloads.values()].map((d) => ({ key: d.key, written: d.written, expected: d.meta.expectedSize, relaying: d.relaying }));
   }
 
+  /**
+   * Resolves once every download running now has ended: stored and indexed, relayed, or failed. For a
+   * clean shutdown, since a client's response ends before its object's fsync and index entry.
+   */
+  async idle(): Promise<void> {
+    // Bounded: a download deletes itself from the map a turn after it settles.
+    for (let round = 0; round < 10 && this.#downloads.size > 0; round++) {
+      await Promise.all([...this.#downloads.values()].map((d) => d.settled));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
   /** Blobs that clients of a just-finished download are still reading: eviction leaves them alone. */
   digestsInUse(): Set<string> {
     const digests = new Set<string>();
