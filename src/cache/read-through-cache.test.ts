@@ -15,6 +15,7 @@ import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.
 import type { CachedObject, PathPolicy } from './cached-object.ts';
 import { noVerifier, type AdmitDecision, type ContentVerifier } from './content-verifier.ts';
 import { ReadThroughCache } from './read-through-cache.ts';
+import { settlesSoon } from '../../test/support/settles-soon.ts';
 
 const immutable: PathPolicy = { mutable: false, kind: 'package', contentType: 'application/octet-stream' };
 const mutable: PathPolicy = { mutable: true, kind: 'index', contentType: 'application/octet-stream' };
@@ -391,16 +392,6 @@ function gatedSetup(verifier: ContentVerifier = noVerifier) {
   return { clock, blobs, index, cache };
 }
 
-/** True when `promise` has settled after a few turns of the event loop (the gate stays closed meanwhile). */
-async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  void promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < 100 && !done; i += 1) await new Promise((resolve) => setImmediate(resolve));
-  return done;
-}
 
 async function listBlobs(blobs: MemoryBlobStore): Promise<string[]> {
   const digests: string[] = [];

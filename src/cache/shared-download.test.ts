@@ -8,6 +8,7 @@ import { channels, type StoreEvent } from '../events.ts';
 import type { BlobWriter } from '../storage/blob-store.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { SharedDownload, refusingWriter, type DownloadCommit } from './shared-download.ts';
+import { settlesSoon } from '../../test/support/settles-soon.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const meta = (size: number | undefined) => ({ expectedSize: size, lastModified: undefined, upstreamEtag: undefined, contentType: undefined });
@@ -139,15 +140,6 @@ function gatedStore() {
   return { commit, open };
 }
 
-async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  void promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < 100 && !done; i += 1) await new Promise((resolve) => setImmediate(resolve));
-  return done;
-}
 
 test('followers get the last byte once the bytes are verified, before the durable commit ends; settled waits for it', async () => {
   const store = new MemoryBlobStore();

@@ -1,5 +1,7 @@
-// Blob digest format: the one check that stands between a caller's string and a path under the store root.
+// Blob digest format: the one check that stands between a caller's string and a path under the store root;
+// and the size and digest check every blob writer makes against what was expected.
 import { HoardError } from '../errors.ts';
+import type { ExpectedContent } from './blob-store.ts';
 
 /** Lower-case hex SHA-256; nothing else can name a blob, so no digest can climb out of its directory. */
 const blobDigestPattern = /^[0-9a-f]{64}$/;
@@ -19,5 +21,20 @@ export function isBlobDigest(value: string): boolean {
 export function assertBlobDigest(value: string): void {
   if (!blobDigestPattern.test(value)) {
     throw new HoardError('HOARD_ERR_INTERNAL', `not a blob digest (64 lower-case hex digits): ${JSON.stringify(value.slice(0, 80))}`);
+  }
+}
+
+/** Throws HOARD_ERR_SIZE_MISMATCH or HOARD_ERR_DIGEST_MISMATCH when `size` or `digest` is not what `expected` names. */
+export function checkExpectedContent(expected: ExpectedContent, size: number, digest: string): void {
+  if (expected.size !== undefined && expected.size !== size) {
+    const message = `the body has ${size} bytes, expected ${expected.size}`;
+    throw new HoardError('HOARD_ERR_SIZE_MISMATCH', message, { detail: message });
+  }
+  if (expected.sha256 !== undefined) {
+    assertBlobDigest(expected.sha256);
+    if (expected.sha256 !== digest) {
+      const message = `the body has SHA-256 ${digest}, expected ${expected.sha256}`;
+      throw new HoardError('HOARD_ERR_DIGEST_MISMATCH', message, { detail: message });
+    }
   }
 }

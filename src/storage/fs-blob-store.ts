@@ -24,7 +24,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.ts';
-import { assertBlobDigest, isBlobDigest } from './blob-digest.ts';
+import { assertBlobDigest, checkExpectedContent, isBlobDigest } from './blob-digest.ts';
 import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ExpectedContent } from './blob-store.ts';
 import { isNotFound, toStoreError } from './store-errors.ts';
 
@@ -378,7 +378,7 @@ class FsBlobWriter implements BlobWriter {
     if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob seal after abort'));
     const info = { digest: this.#hash.digest('hex'), size: this.#accepted };
     try {
-      checkExpected(expected, info.size, info.digest);
+      checkExpectedContent(expected, info.size, info.digest);
     } catch (err) {
       this.#seal = this.#discard(err);
       return this.#seal;
@@ -428,7 +428,7 @@ class FsBlobWriter implements BlobWriter {
   /** A later seal's expectation, checked against what the first one found; a mismatch discards the bytes all the same. */
   #recheck(expected: ExpectedContent, info: BlobInfo): Promise<BlobInfo> {
     try {
-      checkExpected(expected, info.size, info.digest);
+      checkExpectedContent(expected, info.size, info.digest);
       return Promise.resolve(info);
     } catch (err) {
       return this.#discard(err);
@@ -637,19 +637,6 @@ async function readInto(handle: FileHandle, out: Buffer, length: number, positio
   return got;
 }
 
-function checkExpected(expected: ExpectedContent, size: number, digest: string): void {
-  if (expected.size !== undefined && expected.size !== size) {
-    const message = `the body has ${size} bytes, expected ${expected.size}`;
-    throw new HoardError('HOARD_ERR_SIZE_MISMATCH', message, { detail: message });
-  }
-  if (expected.sha256 !== undefined) {
-    assertBlobDigest(expected.sha256);
-    if (expected.sha256 !== digest) {
-      const message = `the body has SHA-256 ${digest}, expected ${expected.sha256}`;
-      throw new HoardError('HOARD_ERR_DIGEST_MISMATCH', message, { detail: message });
-    }
-  }
-}
 
 async function sizeOf(path: string): Promise<number | undefined> {
   try {

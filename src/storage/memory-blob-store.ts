@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.ts';
-import { assertBlobDigest } from './blob-digest.ts';
+import { assertBlobDigest, checkExpectedContent } from './blob-digest.ts';
 import type { BlobInfo, BlobStore, BlobWriter, ExpectedContent } from './blob-store.ts';
 
 export interface MemoryBlobStoreOptions {
@@ -280,7 +280,7 @@ class MemoryBlobWriter implements BlobWriter {
     const size = this.#filled;
     const digest = createHash('sha256').update(this.#buffer.subarray(0, size)).digest('hex');
     try {
-      checkExpected(expected, size, digest);
+      checkExpectedContent(expected, size, digest);
     } catch (err) {
       this.#discard(err);
       throw err;
@@ -290,7 +290,7 @@ class MemoryBlobWriter implements BlobWriter {
 
   #recheck(expected: ExpectedContent, info: BlobInfo): BlobInfo {
     try {
-      checkExpected(expected, info.size, info.digest);
+      checkExpectedContent(expected, info.size, info.digest);
     } catch (err) {
       if (this.#state !== 'committed') this.#discard(err);
       throw err;
@@ -325,16 +325,3 @@ class MemoryBlobWriter implements BlobWriter {
   }
 }
 
-function checkExpected(expected: ExpectedContent, size: number, digest: string): void {
-  if (expected.size !== undefined && expected.size !== size) {
-    const message = `the body has ${size} bytes, expected ${expected.size}`;
-    throw new HoardError('HOARD_ERR_SIZE_MISMATCH', message, { detail: message });
-  }
-  if (expected.sha256 !== undefined) {
-    assertBlobDigest(expected.sha256);
-    if (expected.sha256 !== digest) {
-      const message = `the body has SHA-256 ${digest}, expected ${expected.sha256}`;
-      throw new HoardError('HOARD_ERR_DIGEST_MISMATCH', message, { detail: message });
-    }
-  }
-}
