@@ -2,11 +2,11 @@
 import type { RequestEvent } from '../events.ts';
 
 /**
- * pino spends about 6 µs on a ten-field line (generic key walk, string escaping, ISO time); a small
- * cache hit costs about 40 µs in all, so the request line alone took a sixth of hoard's throughput.
- * This writes the same JSON (same keys, order, types and `level`/`time`/`msg` as pino with
- * `base: null` and ISO time) with a fixed shape: numbers as they are, strings through JSON.stringify,
- * absent fields left out.
+ * With pino's generic serializer (a walk over the keys, escaping, an ISO time per line) and a write
+ * per line, the request line made a keep-alive 4 KB hit about 40 % slower in a local wrk run (21,000
+ * against 35,000 requests/s at logLevel warn). This writes the same JSON (same keys, order, types and
+ * `level`/`time`/`msg` as pino with `base: null` and ISO time) with a fixed shape: numbers as they
+ * are, strings through JSON.stringify, absent fields left out. With gathered writes: 25,000-27,000.
  */
 export function requestLogLine(e: RequestEvent, isoTime: string): string {
   let line = `{"level":30,"time":"${isoTime}","client":${JSON.stringify(e.client)},"method":${JSON.stringify(e.method)},"target":${JSON.stringify(e.target)},"result":${JSON.stringify(e.result)},"status":${e.status},"bytes":${e.bytes},"ms":${Math.round(e.durationMs)}`;
