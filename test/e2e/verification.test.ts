@@ -27,17 +27,12 @@ function storedVerification(hoard: HoardProcess, key: string): string | undefine
 }
 
 /**
- * The verification recorded once the object is stored. A response ends as soon as its bytes are
- * verified; the index entry follows the fsync and rename a moment later, so this waits for it
- * (bounded: 5 s), where `storedVerification` reads what is there now.
+ * The verification recorded once the object is stored: a response ends as soon as its bytes are
+ * verified, and the index entry follows the fsync and rename a moment later.
  */
 async function storedVerificationOnceStored(hoard: HoardProcess, key: string): Promise<string | undefined> {
-  for (let i = 0; i < 100; i++) {
-    const found = storedVerification(hoard, key);
-    if (found !== undefined) return found;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return undefined;
+  await hoard.waitForDownloadsSettled();
+  return storedVerification(hoard, key);
 }
 
 /** Rewrites a served file with a later mtime, so that Last-Modified moves and a conditional request gets the new bytes. */
