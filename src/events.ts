@@ -12,6 +12,8 @@ export interface RequestEvent {
   bytes: number;
   durationMs: number;
   upstream?: string | undefined;
+  /** The protocol that claimed the request (`apt`, ...); absent for admin pages, refusals before routing and tunnels. */
+  protocol?: string | undefined;
   errorCode?: string | undefined;
 }
 

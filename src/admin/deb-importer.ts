@@ -154,7 +154,7 @@ async function importOne(
   }
   const now = deps.clock.now();
   for (const l of missing) {
-    deps.index.put({ key: l.upstream + l.path, upstream: l.upstream, path: l.path, digest, size, contentType: deps.contentType(l.path), storedAt: now, validatedAt: now, lastAccessAt: now, verification: 'hash-verified' });
+    deps.index.put({ key: l.upstream + l.path, protocol: 'apt', upstream: l.upstream, path: l.path, digest, size, contentType: deps.contentType(l.path), storedAt: now, validatedAt: now, lastAccessAt: now, verification: 'hash-verified' });
   }
   return 'stored';
 }

@@ -9,6 +9,8 @@ export interface CachedObject {
   readonly lastModified: string | undefined;
   /** A strong validator for clients; undefined while the digest is not known yet. */
   readonly etag: string | undefined;
+  /** The SHA-256 (hex) of the bytes, once known: always for a stored object, after the last byte for a download. */
+  readonly digest?: string | undefined;
   readonly contentType: string | undefined;
   /** False while the bytes are still arriving from upstream. */
   readonly complete: boolean;
@@ -40,9 +42,21 @@ export type CacheLookup =
 
 /** What the cache needs to know of a path; the protocol layer decides it. */
 export interface PathPolicy {
-  /** Mutable files are revalidated upstream once older than the index max age. */
+  /** The protocol that claimed the path: picks its verifier, and is stored with the entry. */
+  readonly protocol: string;
+  /** Mutable files are revalidated upstream once older than their max age. */
   readonly mutable: boolean;
   /** Protocol-specific class, e.g. package, by-hash, release, index. */
   readonly kind: string;
+  /** The type served to clients (and stored), unless `contentTypeFromUpstream` says to take the upstream's. */
   readonly contentType: string;
+  /** Store and serve the upstream's Content-Type (OCI manifests name their media type there); `contentType` when it sends none. */
+  readonly contentTypeFromUpstream?: boolean | undefined;
+  /** Seconds a mutable object is served before it is revalidated; absent: the cache's default. */
+  readonly maxAgeSeconds?: number | undefined;
+  /**
+   * Request headers sent upstream besides the cache's own (conditional ones): lower-case names, e.g.
+   * `accept` for OCI manifests. Only what cannot change the bytes stored under the key belongs here.
+   */
+  readonly forwardHeaders?: readonly string[] | undefined;
 }

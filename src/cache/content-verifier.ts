@@ -1,6 +1,7 @@
 // The seam through which repository knowledge (signed Release files, Packages indices) vouches for bytes.
 import type { HoardError } from '../errors.ts';
 import type { Verification } from '../storage/metadata-index.ts';
+import type { PathPolicy } from './cached-object.ts';
 
 export interface Expectation {
   readonly sha256?: string | undefined;
@@ -51,6 +52,16 @@ export type AdmitDecision =
   /** Not stored, and clients get `error` instead of the bytes (strict mode). Needs `awaitAdmission`. */
   | { readonly admit: false; readonly reason: string; readonly serve: 'refuse'; readonly error: HoardError };
 
+/** What fetching one more file through the cache gave: its digest and size once whole, or why not. */
+export type FetchOutcome = { readonly ok: true; readonly digest: string; readonly size: number } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Fetches another file of the candidate's upstream through the cache (so it is checked against
+ * `expect` and stored like any request) and resolves once it is whole and stored. The cache hands
+ * one to `admit`: a verifier does no HTTP of its own, and needs no reference to the cache.
+ */
+export type ObjectFetch = (path: string, options?: { readonly revalidate?: boolean }) => Promise<FetchOutcome>;
+
 export interface ContentVerifier {
   /**
    * The size and hash an upstream file must have, as far as the indices seen so far say. May answer
@@ -58,10 +69,19 @@ export interface ContentVerifier {
    * HoardError to refuse the request outright (strict mode).
    */
   expect(upstream: string, path: string): Expectation | undefined | Promise<Expectation | undefined>;
-  /** Decides, once the bytes are whole and match `expect`, whether they may replace what is stored. */
-  admit(candidate: AdmitCandidate): Promise<AdmitDecision>;
+  /**
+   * Decides, once the bytes are whole and match `expect`, whether they may replace what is stored;
+   * `fetch` reaches other files of the same upstream (the indices a new Release lists).
+   */
+  admit(candidate: AdmitCandidate, fetch: ObjectFetch): Promise<AdmitDecision>;
   /** Learns from a newly stored object (a Release teaches index hashes, an index teaches package hashes). */
   learn(upstream: string, path: string, digest: string): Promise<void>;
+}
+
+/** What the cache needs of the protocol that claimed a path: its verifier, and the policy of other paths it fetches for it. */
+export interface VerifyingProtocol {
+  readonly verifier: ContentVerifier;
+  classify(path: string): PathPolicy | undefined;
 }
 
 /** Everything whole is admitted unverified: for tests of the core, and for protocols without signed indices. */

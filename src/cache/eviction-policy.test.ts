@@ -7,7 +7,7 @@ import { planEviction, planGc, storedBlobs, unknownReferences, waterMarks, type 
 const digest = (n: number) => n.toString(16).padStart(64, '0');
 
 function entry(key: string, d: number, size: number, lastAccessAt: number): ObjectEntry {
-  return { key, upstream: 'http://mirror.example', path: `/${key}`, digest: digest(d), size, storedAt: 0, validatedAt: 0, lastAccessAt, verification: 'unverified' };
+  return { key, protocol: 'apt', upstream: 'http://mirror.example', path: `/${key}`, digest: digest(d), size, storedAt: 0, validatedAt: 0, lastAccessAt, verification: 'unverified' };
 }
 
 const blob = (d: number, size: number, lastAccessAt: number, extra: Partial<StoredBlob> = {}): StoredBlob => ({

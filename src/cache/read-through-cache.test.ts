@@ -17,8 +17,8 @@ import { noVerifier, type AdmitDecision, type ContentVerifier } from './content-
 import { ReadThroughCache } from './read-through-cache.ts';
 import { settlesSoon } from '../../test/support/settles-soon.ts';
 
-const immutable: PathPolicy = { mutable: false, kind: 'package', contentType: 'application/octet-stream' };
-const mutable: PathPolicy = { mutable: true, kind: 'index', contentType: 'application/octet-stream' };
+const immutable: PathPolicy = { protocol: 'test', mutable: false, kind: 'package', contentType: 'application/octet-stream' };
+const mutable: PathPolicy = { protocol: 'test', mutable: true, kind: 'index', contentType: 'application/octet-stream' };
 
 type Script = (path: string, init: FetchInit) => UpstreamResponse | Promise<UpstreamResponse>;
 
@@ -43,7 +43,7 @@ function setup(verifier: ContentVerifier = noVerifier) {
   const clock = new ManualClock();
   const blobs = new MemoryBlobStore();
   const index = new MemoryMetadataIndex();
-  const cache = new ReadThroughCache({ blobs, index, clock, verifier, logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
+  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: () => undefined }), logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
   return { clock, blobs, index, cache };
 }
 
@@ -388,7 +388,7 @@ function gatedSetup(verifier: ContentVerifier = noVerifier) {
   const clock = new ManualClock();
   const blobs = new GatedBlobStore();
   const index = new MemoryMetadataIndex();
-  const cache = new ReadThroughCache({ blobs, index, clock, verifier, logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
+  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: () => undefined }), logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
   return { clock, blobs, index, cache };
 }
 

@@ -1,4 +1,5 @@
 // The read-through core: hit | miss -> one shared upstream fetch, stored only when whole | stale -> revalidate.
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { HoardError, isHoardError } from '../errors.ts';
@@ -8,7 +9,7 @@ import type { MetadataIndex, ObjectEntry } from '../storage/metadata-index.ts';
 import type { Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
 import { upstreamErrorFrom } from '../upstream/upstream-errors.ts';
 import type { CachedObject, CacheLookup, PathPolicy } from './cached-object.ts';
-import type { AdmitDecision, ContentVerifier, Expectation } from './content-verifier.ts';
+import type { AdmitDecision, ContentVerifier, Expectation, ObjectFetch, VerifyingProtocol } from './content-verifier.ts';
 import { isFresh } from './freshness-policy.ts';
 import { SharedDownload, etagFor, refusingWriter, type DownloadCommit } from './shared-download.ts';
 
@@ -16,8 +17,10 @@ export interface ReadThroughCacheOptions {
   blobs: BlobStore;
   index: MetadataIndex;
   clock: Clock;
-  verifier: ContentVerifier;
+  /** The protocol named by a path's policy: its verifier, and the policies of the other files it fetches. */
+  protocol(name: string): VerifyingProtocol | undefined;
   logger: Logger;
+  /** Seconds a mutable object is served before revalidation, where its policy names no max age of its own. */
   indexMaxAgeSeconds: number;
   notFoundTtlSeconds: number;
 }
@@ -37,7 +40,18 @@ const taintMs = 10 * 60 * 1000;
 export interface GetOptions {
   /** Asks the upstream even when the stored copy is fresh (the verifier checking a Release's detached signature). */
   readonly revalidate?: boolean | undefined;
+  /** The raw query sent upstream with the path (never part of the key); the protocol decided it may pass. */
+  readonly query?: string | undefined;
+  /** Request headers sent upstream, already picked by the policy's `forwardHeaders`. */
+  readonly forward?: Readonly<Record<string, string>> | undefined;
 }
+
+/** Where no protocol is known for a policy (it cannot happen through the server): nothing is vouched for. */
+const unverified: ContentVerifier = {
+  expect: () => undefined,
+  admit: () => Promise.resolve({ admit: true, verification: 'unverified' }),
+  learn: () => Promise.resolve(),
+};
 
 export class ReadThroughCache {
   readonly #o: ReadThroughCacheOptions;
@@ -87,17 +101,22 @@ export class ReadThroughCache {
     return digests;
   }
 
+  #verifier(policy: PathPolicy): ContentVerifier {
+    return this.#o.protocol(policy.protocol)?.verifier ?? unverified;
+  }
+
   async get(upstream: Upstream, path: string, policy: PathPolicy, options: GetOptions = {}): Promise<CacheLookup> {
     const key = upstream.key + path;
     // May wait while the verifier is still reading the index that covers this path, or refuse (strict).
-    const expectation = await this.#o.verifier.expect(upstream.key, path);
+    const expectation = await this.#verifier(policy).expect(upstream.key, path);
     const now = this.#o.clock.now();
     let entry = this.#o.index.get(key);
     // A verified index naming other bytes for this file means what is stored is not current (same name, new bytes).
     if (entry && expectation?.sha256 !== undefined && entry.digest !== expectation.sha256) entry = undefined;
     if (entry) {
       const vouched = expectation?.sha256 === entry.digest;
-      const fresh = options.revalidate !== true && isFresh({ mutable: policy.mutable, validatedAt: entry.validatedAt, now, maxAgeSeconds: this.#o.indexMaxAgeSeconds });
+      const maxAgeSeconds = policy.maxAgeSeconds ?? this.#o.indexMaxAgeSeconds;
+      const fresh = options.revalidate !== true && isFresh({ mutable: policy.mutable, validatedAt: entry.validatedAt, now, maxAgeSeconds });
       if (vouched || fresh) {
         this.#o.index.touch(key, now);
         return { kind: 'object', object: this.#stored(entry), source: 'hit' };
@@ -124,7 +143,7 @@ export class ReadThroughCache {
       const shared = await pending;
       return shared.kind === 'object' && shared.source === 'miss' ? { ...shared, source: 'coalesced' } : shared;
     }
-    const started = this.#exchange(upstream, path, policy, entry, expectation).finally(() => this.#pending.delete(key));
+    const started = this.#exchange(upstream, path, policy, entry, expectation, options).finally(() => this.#pending.delete(key));
     this.#pending.set(key, started);
     return started;
   }
@@ -137,13 +156,14 @@ export class ReadThroughCache {
     const sibling = this.#o.index.byDigest(digest)[0];
     const entry: ObjectEntry = {
       key: upstreamKey + path,
+      protocol: policy.protocol,
       upstream: upstreamKey,
       path,
       digest,
       size: info.size,
       lastModified: sibling?.lastModified,
       upstreamEtag: undefined,
-      contentType: policy.contentType,
+      contentType: sibling?.contentType ?? policy.contentType,
       storedAt: now,
       validatedAt: now,
       lastAccessAt: now,
@@ -153,9 +173,16 @@ export class ReadThroughCache {
     return entry;
   }
 
-  async #exchange(upstream: Upstream, path: string, policy: PathPolicy, entry: ObjectEntry | undefined, expectation: Expectation | undefined): Promise<CacheLookup> {
+  async #exchange(
+    upstream: Upstream,
+    path: string,
+    policy: PathPolicy,
+    entry: ObjectEntry | undefined,
+    expectation: Expectation | undefined,
+    options: GetOptions,
+  ): Promise<CacheLookup> {
     const key = upstream.key + path;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...options.forward };
     if (entry?.upstreamEtag !== undefined) headers['if-none-match'] = entry.upstreamEtag;
     if (entry?.lastModified !== undefined) headers['if-modified-since'] = entry.lastModified;
 
@@ -163,7 +190,7 @@ export class ReadThroughCache {
     const paths = expectation?.upstreamPaths !== undefined && expectation.upstreamPaths.length > 0 ? expectation.upstreamPaths : [path];
     for (const [i, upstreamPath] of paths.entries()) {
       try {
-        response = await upstream.fetch(encodePath(upstreamPath), { method: 'GET', headers });
+        response = await upstream.fetch(encodePath(upstreamPath) + (options.query ?? ''), { method: 'GET', headers });
       } catch (err) {
         if (entry) return this.#serveStale(entry, isHoardError(err) ? err.message : String(err));
         throw err;
@@ -224,21 +251,25 @@ export class ReadThroughCache {
         throw err;
       }
     }
+    // RFC 9110 8.3: the upstream's Content-Type is kept only where the protocol says the type carries meaning.
+    const contentType = (policy.contentTypeFromUpstream === true ? response.headers['content-type'] : undefined) ?? policy.contentType;
     const download = new SharedDownload(key, writer, {
       expectedSize,
       lastModified: this.#isTainted(key) ? undefined : response.headers['last-modified'],
       upstreamEtag: response.headers.etag,
-      contentType: policy.contentType,
+      contentType,
     });
     this.#downloads.set(key, download);
     publishDownload({ key, phase: 'start', bytes: 0, expectedBytes: expectedSize });
     const url = response.url.href;
 
+    const verifier = this.#verifier(policy);
     let refusal: Exclude<AdmitDecision, { admit: true }> | undefined;
     // Runs once the bytes are whole and verified: durable commit, admission, index entry, learning.
     const store = async (w: BlobWriter): Promise<BlobInfo> => {
       const info = await w.commit();
-      const decision = await this.#o.verifier.admit({ upstream: upstream.key, path, digest: info.digest, size: info.size, previousDigest: previous?.digest });
+      const candidate = { upstream: upstream.key, path, digest: info.digest, size: info.size, previousDigest: previous?.digest };
+      const decision = await verifier.admit(candidate, this.#fetchFor(upstream, policy.protocol));
       if (!decision.admit) {
         // Never stored; by default relayed as the upstream sent it (apt reports the problem itself).
         this.#o.logger.warn({ key, upstream: url, reason: decision.reason }, 'not admitted to the cache');
@@ -248,6 +279,7 @@ export class ReadThroughCache {
       const now = this.#o.clock.now();
       this.#o.index.put({
         key,
+        protocol: policy.protocol,
         upstream: upstream.key,
         path,
         digest: info.digest,
@@ -255,13 +287,13 @@ export class ReadThroughCache {
         // The upstream's own date, even when a taint hides it from this download's clients.
         lastModified: response.headers['last-modified'],
         upstreamEtag: download.meta.upstreamEtag,
-        contentType: policy.contentType,
+        contentType,
         storedAt: now,
         validatedAt: now,
         lastAccessAt: now,
         verification: decision.verification,
       });
-      await this.#o.verifier.learn(upstream.key, path, info.digest).catch((err: unknown) => {
+      await verifier.learn(upstream.key, path, info.digest).catch((err: unknown) => {
         this.#o.logger.warn({ key, err }, 'could not learn from a stored index');
       });
       return info;
@@ -320,6 +352,27 @@ export class ReadThroughCache {
     return { kind: 'object', object: this.#stored(previous), source: 'stale', warning: `110 hoard "${refusal.reason.replaceAll('"', "'")}"` };
   }
 
+  /**
+   * The verifier's way to fetch more files of `upstream`: through this cache, so each is checked and
+   * stored like a client's request. Resolves once the object is whole and, for a download, ended
+   * (stored and indexed or not): the verifier reads what it fetched from the store right after.
+   */
+  #fetchFor(upstream: Upstream, protocolName: string): ObjectFetch {
+    return async (path, fetchOptions) => {
+      const policy = this.#o.protocol(protocolName)?.classify(path);
+      if (policy === undefined) return { ok: false, reason: `${path} is not a file the ${protocolName} protocol fetches` };
+      try {
+        const lookup = await this.get(upstream, path, policy, { revalidate: fetchOptions?.revalidate === true });
+        if (lookup.kind === 'status') return { ok: false, reason: lookup.reason };
+        const { digest, size } = await digestOf(lookup.object.stream(0, undefined));
+        await lookup.object.settled;
+        return { ok: true, digest, size };
+      } catch (err) {
+        return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+      }
+    };
+  }
+
   #taint(key: string): void {
     if (this.#tainted.size >= maxNegativeEntries) this.#tainted.delete(this.#tainted.keys().next().value as string);
     this.#tainted.set(key, this.#o.clock.now() + taintMs);
@@ -339,12 +392,25 @@ export class ReadThroughCache {
       size: entry.size,
       lastModified: this.#isTainted(entry.key) ? undefined : entry.lastModified,
       etag: etagFor(entry.digest),
+      digest: entry.digest,
       contentType: entry.contentType,
       complete: true,
       stream: (start, endInclusive) => blobs.createReadStream(entry.digest, start, endInclusive),
       open: blobs.openReader === undefined ? undefined : () => blobs.openReader?.(entry.digest) ?? Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'the blob store lost openReader')),
     };
   }
+}
+
+/** Reads a stream to its end: a download that fails its check rejects here too. */
+async function digestOf(stream: AsyncIterable<unknown>): Promise<{ digest: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of stream) {
+    const bytes = chunk as Uint8Array;
+    hash.update(bytes);
+    size += bytes.byteLength;
+  }
+  return { digest: hash.digest('hex'), size };
 }
 
 /** Re-encodes a decoded path for the wire: each segment percent-encoded, `/` kept. */

@@ -17,7 +17,7 @@ async function fill(sizes: number[]) {
   for (const [i, size] of sizes.entries()) {
     const { digest } = await storeBytes(blobs, randomBytes(size));
     digests.push(digest);
-    index.put({ key: `http://mirror.example/pool/p${i}.deb`, upstream: 'http://mirror.example', path: `/pool/p${i}.deb`, digest, size, storedAt: i, validatedAt: i, lastAccessAt: i, verification: 'unverified' });
+    index.put({ key: `http://mirror.example/pool/p${i}.deb`, protocol: 'apt', upstream: 'http://mirror.example', path: `/pool/p${i}.deb`, digest, size, storedAt: i, validatedAt: i, lastAccessAt: i, verification: 'unverified' });
   }
   return { blobs, index, digests };
 }
@@ -73,7 +73,7 @@ test('an object stored again or opened during the grace period is kept', async (
   // While the entries are gone and the bytes not yet: one comes back, one gets a reader.
   const first = await (async () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
-    index.put({ key: 'http://mirror.example/again', upstream: 'http://mirror.example', path: '/again', digest: digests[0] as string, size: 1000, storedAt: 9, validatedAt: 9, lastAccessAt: 9, verification: 'unverified' });
+    index.put({ key: 'http://mirror.example/again', protocol: 'apt', upstream: 'http://mirror.example', path: '/again', digest: digests[0] as string, size: 1000, storedAt: 9, validatedAt: 9, lastAccessAt: 9, verification: 'unverified' });
     reading.add(digests[1] as string);
     return pass;
   })();

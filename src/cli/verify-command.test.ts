@@ -18,7 +18,7 @@ test('verify finds a flipped byte, quarantines the blob, drops its entries, and 
     const blobs = new FsBlobStore(root);
     await blobs.init();
     const index = new MemoryMetadataIndex();
-    const entry = (key: string, bytes: Buffer): ObjectEntry => ({ key, upstream: 'http://u', path: key.slice('http://u'.length), digest: sha(bytes), size: bytes.length, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'hash-verified' });
+    const entry = (key: string, bytes: Buffer): ObjectEntry => ({ key, protocol: 'apt', upstream: 'http://u', path: key.slice('http://u'.length), digest: sha(bytes), size: bytes.length, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'hash-verified' });
     const good = Buffer.from('intact bytes');
     const rotten = Buffer.from('bytes about to rot');
     for (const bytes of [good, rotten]) {

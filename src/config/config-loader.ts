@@ -2,6 +2,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { HoardError } from '../errors.ts';
+import { aptLegacyRootKeys } from '../protocols/apt/apt-config.ts';
 import { configSchema, formatConfigIssues, type HoardConfig } from './config-schema.ts';
 
 /** Where a config file is looked for when neither --config nor HOARD_CONFIG names one. */
@@ -27,7 +28,14 @@ export const envKeys: Record<string, string> = {
 /** Environment values are text; these keys take a boolean, written true/false (anything else is left for the schema to refuse). */
 const booleanEnvKeys = new Set(['mdns.enabled']);
 
-export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): { config: HoardConfig; source: string | undefined } {
+export interface LoadedConfig {
+  config: HoardConfig;
+  source: string | undefined;
+  /** Accepted, but worth changing: keys in their old place. One line each, saying what to do. */
+  warnings: string[];
+}
+
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const path = overrides.configPath ?? env.HOARD_CONFIG ?? defaultConfigPaths.find((p) => existsSync(p));
   let raw: unknown = {};
   if (path !== undefined) {
@@ -55,15 +63,41 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   if (overrides.listen !== undefined) merged.listen = overrides.listen;
   if (overrides.dataDir !== undefined) merged.dataDir = overrides.dataDir;
   if (overrides.logLevel !== undefined) merged.logLevel = overrides.logLevel;
-  return { config: parseConfig(merged, path ?? 'built-in defaults'), source: path };
+  const warnings: string[] = [];
+  return { config: parseConfig(merged, path ?? 'built-in defaults', warnings), source: path, warnings };
 }
 
-export function parseConfig(input: unknown, origin = 'config'): HoardConfig {
-  const result = configSchema.safeParse(input);
+export function parseConfig(input: unknown, origin = 'config', warnings: string[] = []): HoardConfig {
+  const result = configSchema.safeParse(moveLegacyKeys(input, origin, warnings));
   if (!result.success) {
     throw new HoardError('HOARD_ERR_CONFIG', `invalid configuration (${origin}):\n${formatConfigIssues(result.error, input)}`);
   }
   return result.data;
+}
+
+/**
+ * The apt-only keys that sat at the root before the protocol sections (`backends`, `httpsUpgrade`,
+ * `strict`, `keyrings`) are read into `apt:`, so an existing config file keeps working; the same key
+ * in both places is refused, since which one was meant cannot be known.
+ */
+function moveLegacyKeys(input: unknown, origin: string, warnings: string[]): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  const root = input as Record<string, unknown>;
+  const legacy = aptLegacyRootKeys.filter((key) => key in root);
+  if (legacy.length === 0) return input;
+  const apt = root.apt;
+  if (apt !== undefined && (apt === null || typeof apt !== 'object' || Array.isArray(apt))) return input;
+  const section: Record<string, unknown> = { ...(apt as Record<string, unknown> | undefined) };
+  const moved: Record<string, unknown> = { ...root, apt: section };
+  for (const key of legacy) {
+    if (key in section) {
+      throw new HoardError('HOARD_ERR_CONFIG', `invalid configuration (${origin}):\n${key}: set both at the root and as apt.${key}; keep only apt.${key}`);
+    }
+    section[key] = root[key];
+    delete moved[key];
+    warnings.push(`${key}: now read from apt.${key}; move it under "apt:" (the root key still works for now)`);
+  }
+  return moved;
 }
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {

@@ -1,20 +1,9 @@
 // The configuration's shape, defaults and validation; every message names the key and what was wrong.
 import { z } from 'zod';
+import { protocolConfigSections } from '../protocols/installed-protocols.ts';
 
 const duration = z.number().int().positive();
 
-const mirrorUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
-
-export const backendSchema = z.object({
-  /** Mirrors tried in order; the next one is used when one is down or answers 5xx. */
-  mirrors: z.array(mirrorUrl).min(1, 'needs at least one mirror URL'),
-  /** Extra CA certificate (PEM file) trusted for this backend's https mirrors. */
-  caFile: z.string().min(1).optional(),
-});
-
-/** A host name, an IPv4 address or a bracketed IPv6 address, with an optional port. */
-const upgradeHost = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/;
-const httpsOrigin = /^https:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?\/?$/i;
 const connectPattern = /^(\*\.)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):\d{1,5}$/;
 
 const sizeString = z
@@ -33,7 +22,6 @@ export const configSchema = z
       .default(['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fe80::/10']),
     /** Upstream hosts that proxy and prefix mode may reach (exact names or `*.suffix`). Empty: any. */
     allowedHosts: z.array(z.string().min(1)).default([]),
-    backends: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'backend names are letters, digits, - and _'), backendSchema).default({}),
     /** Trust for https upstreams: always the system CA store, plus these. */
     tls: z
       .object({
@@ -41,15 +29,6 @@ export const configSchema = z
         extraCaFiles: z.array(z.string().min(1, 'must be a file path')).default([]),
       })
       .prefault({}),
-    /** `host[:port]` -> `https://host[:port]`: clients keep http:// sources, hoard fetches that host over TLS only. */
-    httpsUpgrade: z
-      .record(z.string(), z.string().regex(httpsOrigin, 'must be an https:// origin without a path, e.g. https://mirror.example'))
-      .superRefine((rules, ctx) => {
-        for (const key of Object.keys(rules)) {
-          if (!upgradeHost.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `the key "${key}" must be a host or host:port, e.g. mirror.example or 10.0.0.5:8080` });
-        }
-      })
-      .default({}),
     /** CONNECT pass-through: tunnels that bypass the cache, only to the listed destinations. */
     connect: z
       .object({
@@ -111,16 +90,13 @@ export const configSchema = z
         name: z.string().min(1).max(63, 'must be at most 63 bytes (a DNS label)').optional(),
       })
       .prefault({}),
-    /** Refuse anything not verified against a signed index (see docs). */
-    strict: z.boolean().default(false),
-    /** Extra OpenPGP keyrings trusted for Release signatures. */
-    keyrings: z.array(z.string().min(1)).default([]),
+    /** Per-protocol sections (`apt:`, ...): what only that protocol reads. */
+    ...protocolConfigSections,
   })
   .strict();
 
 export type HoardConfig = z.output<typeof configSchema>;
 export type HoardConfigInput = z.input<typeof configSchema>;
-export type BackendConfig = z.output<typeof backendSchema>;
 
 const units: Record<string, number> = { '': 1, B: 1, K: 1e3, KB: 1e3, KIB: 1024, KI: 1024, M: 1e6, MB: 1e6, MIB: 1024 ** 2, MI: 1024 ** 2, G: 1e9, GB: 1e9, GIB: 1024 ** 3, GI: 1024 ** 3, T: 1e12, TB: 1e12, TIB: 1024 ** 4, TI: 1024 ** 4 };
 

@@ -24,7 +24,7 @@ const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url)
 
 test('docs/configuration.md names every configuration key', () => {
   const keys = schemaKeys(configSchema);
-  assert.ok(keys.includes('cache.maxSize') && keys.includes('backends.<name>.mirrors'), keys.join(', '));
+  assert.ok(keys.includes('cache.maxSize') && keys.includes('apt.backends.<name>.mirrors'), keys.join(', '));
   const missing = keys.filter((key) => !doc.includes(`| \`${key}\` |`));
   assert.deepEqual(missing, [], `undocumented keys: ${missing.join(', ')}`);
 });

@@ -7,7 +7,7 @@ import { parseConfig } from './config-loader.ts';
 test('defaults: no extra CA, no upgrade, every CONNECT refused', () => {
   const config = parseConfig({});
   assert.deepEqual(config.tls.extraCaFiles, []);
-  assert.deepEqual(config.httpsUpgrade, {});
+  assert.deepEqual(config.apt.httpsUpgrade, {});
   assert.deepEqual(config.connect.allow, []);
   assert.equal(config.connect.idleTimeoutMs, 120_000);
 });
@@ -18,7 +18,7 @@ test('valid HTTPS settings are accepted as written', () => {
     httpsUpgrade: { 'mirror.example': 'https://mirror.example', '10.0.0.5:8080': 'https://10.0.0.5:8443/', '[::1]:8080': 'https://[::1]:8443' },
     connect: { allow: ['mirror.example:443', '*.private.example:8443', '10.0.0.5:443'] },
   });
-  assert.equal(config.httpsUpgrade['10.0.0.5:8080'], 'https://10.0.0.5:8443/');
+  assert.equal(config.apt.httpsUpgrade['10.0.0.5:8080'], 'https://10.0.0.5:8443/');
   assert.equal(config.connect.allow.length, 3);
 });
 

@@ -1,16 +1,16 @@
-// The HTTP edge on port 3142: access control, target parsing, apt path policy, cache lookup, error statuses.
+// The HTTP edge on port 3142: access control, routing through the protocols, cache lookup, error statuses.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { CacheLookup, PathPolicy } from '../cache/cached-object.ts';
+import type { CacheLookup } from '../cache/cached-object.ts';
 import type { ReadThroughCache } from '../cache/read-through-cache.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
-import type { Upstream } from '../upstream/fetcher.ts';
-import { ClientAccess, HostAccess } from './client-access.ts';
+import type { Protocol } from '../protocols/protocol.ts';
+import type { Claimed, ProtocolSet } from '../protocols/protocol-set.ts';
+import { ClientAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
-import { parseRequestTarget, type ParsedTarget, type UpstreamRef } from './request-target.ts';
 import { SendBufferPool } from './body-sender.ts';
 import { HotBodyCache } from './hot-body-cache.ts';
 import { serveObject, type SendResources } from './serve-object.ts';
@@ -27,8 +27,7 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse, subpath: 
 export interface ProxyServerDeps {
   config: HoardConfig;
   cache: ReadThroughCache;
-  resolveUpstream(ref: UpstreamRef): Upstream;
-  classify(path: string): PathPolicy | undefined;
+  protocols: ProtocolSet;
   admin?: AdminHandler | undefined;
   /** Handles an allowed CONNECT; absent means every CONNECT is refused. */
   connect?: ((req: IncomingMessage, socket: Duplex, head: Buffer) => boolean) | undefined;
@@ -37,33 +36,25 @@ export interface ProxyServerDeps {
   viaToken: string;
 }
 
-interface ResolvedTarget {
-  readonly target: ParsedTarget;
-  readonly policy: PathPolicy;
-}
-
-/** Bound on remembered targets; the memo starts over when full (a scan of unique URLs cannot grow it). */
-const maxResolvedTargets = 4096;
-
 interface Outcome {
   result: string;
   status: number;
   bytes: number;
   upstream?: string | undefined;
+  protocol?: Protocol | undefined;
   errorCode?: string | undefined;
+}
+
+/** What one request learnt before it failed: the protocol that claimed it renders the error. */
+interface RequestScope {
+  protocol?: Protocol | undefined;
 }
 
 export function createProxyServer(deps: ProxyServerDeps): Server {
   const { config } = deps;
   const clients = new ClientAccess(config.allowedClients);
-  // Parsing, the host check and the path table depend only on the target and the configuration, and
-  // clients ask the same URLs again and again: a hit then skips a dozen regular expressions.
-  const resolvedTargets = new Map<string, ResolvedTarget>();
   // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
   const sendResources: SendResources = { hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }), buffers: new SendBufferPool() };
-  const hosts = new HostAccess(config.allowedHosts);
-  const backends = new Set(Object.keys(config.backends));
-  const targetRules = { backends, maxTargetLength: config.server.maxTargetLength };
   const adminPrefix = config.admin.prefix;
 
   const server = createServer(
@@ -80,11 +71,12 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     },
     (req, res) => {
       const started = performance.now();
-      void handle(req, res).then(
+      const scope: RequestScope = {};
+      void handle(req, res, scope).then(
         (outcome) => finish(req, started, outcome),
         (err: unknown) => {
-          const outcome = sendError(res, err, deps.logger);
-          finish(req, started, outcome);
+          const outcome = sendError(res, err, deps.logger, scope.protocol);
+          finish(req, started, { ...outcome, protocol: scope.protocol });
         },
       );
     },
@@ -119,7 +111,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     publishRequest({ client, method: 'CONNECT', target, result: 'refused', status: 403, bytes: 0, durationMs: 0, errorCode: 'HOARD_ERR_CONNECT_REFUSED' });
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<Outcome> {
+  async function handle(req: IncomingMessage, res: ServerResponse, scope: RequestScope): Promise<Outcome> {
     if (!clients.allows(req.socket.remoteAddress)) {
       throw new HoardError('HOARD_ERR_CLIENT_NOT_ALLOWED', `client ${req.socket.remoteAddress ?? '?'} is outside the allowed networks`, {
         detail: 'your address is not allowed to use this cache',
@@ -132,9 +124,12 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       const handled = await deps.admin(req, res, rawTarget.slice(adminPrefix.length) || '/');
       if (handled) return { result: 'admin', status: res.statusCode, bytes: 0 };
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const method = req.method ?? '?';
+    if (method !== 'GET' && method !== 'HEAD') {
+      // Routed first, so that the protocol whose spelling this is answers in its clients' format.
+      scope.protocol = tryRoute(req, rawTarget)?.protocol;
       res.setHeader('allow', 'GET, HEAD');
-      throw new HoardError('HOARD_ERR_METHOD_NOT_ALLOWED', `method ${req.method ?? '?'} is not served; use GET or HEAD`);
+      throw new HoardError('HOARD_ERR_METHOD_NOT_ALLOWED', `method ${method} is not served; use GET or HEAD`);
     }
     if (rawTarget === '/' || rawTarget.startsWith('/?')) {
       const page = usagePage(req.headers.host);
@@ -146,51 +141,47 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     if (via !== undefined && via.includes(deps.viaToken)) {
       throw new HoardError('HOARD_ERR_LOOP_DETECTED', `request ${rawTarget} came back through this cache (Via: ${via})`, { detail: 'request loop detected' });
     }
-    const resolved = resolvedTargets.get(rawTarget) ?? resolveTarget(rawTarget);
-    return serveTarget(req, res, resolved.target, resolved.policy);
+    const claimed = deps.protocols.route({ method, raw: rawTarget, headers: req.headers });
+    if (claimed === undefined) throw new HoardError('HOARD_ERR_BAD_REQUEST', `no protocol serves ${rawTarget}`);
+    scope.protocol = claimed.protocol;
+    return serveTarget(req, res, claimed);
   }
 
-  /** Parses, checks and classifies a target; remembers it only when all three pass. */
-  function resolveTarget(rawTarget: string): ResolvedTarget {
-    const target = parseRequestTarget(rawTarget, targetRules);
-    if (target.upstream.kind === 'origin' && !hosts.allows(target.upstream.host)) {
-      throw new HoardError('HOARD_ERR_HOST_NOT_ALLOWED', `host ${target.upstream.host} is not in allowedHosts`, { detail: `host ${target.upstream.host} is not allowed by this cache` });
+  /** The claim of a target whose request will be refused anyway: only to pick who renders the refusal. */
+  function tryRoute(req: IncomingMessage, rawTarget: string): Claimed | undefined {
+    try {
+      return deps.protocols.route({ method: req.method ?? '?', raw: rawTarget, headers: req.headers });
+    } catch {
+      return undefined;
     }
-    const policy = deps.classify(target.path);
-    if (!policy) {
-      throw new HoardError('HOARD_ERR_NOT_REPOSITORY_PATH', `${target.path} is not an apt repository file`, {
-        detail: 'only apt repository files (dists/, pool/, by-hash/) are proxied',
-      });
-    }
-    const resolved = { target, policy };
-    if (resolvedTargets.size >= maxResolvedTargets) resolvedTargets.clear();
-    resolvedTargets.set(rawTarget, resolved);
-    return resolved;
   }
 
-  async function serveTarget(req: IncomingMessage, res: ServerResponse, target: ParsedTarget, policy: PathPolicy): Promise<Outcome> {
-    const upstream = deps.resolveUpstream(target.upstream);
+  async function serveTarget(req: IncomingMessage, res: ServerResponse, claimed: Claimed): Promise<Outcome> {
+    const { protocol, route } = claimed;
+    const upstream = route.upstream;
     let lookup: CacheLookup;
     try {
-      lookup = await deps.cache.get(upstream, target.path, policy);
+      lookup = await deps.cache.get(upstream, route.path, route.policy, { query: route.query, forward: route.forward });
     } catch (err) {
-      const outcome = sendError(res, err, deps.logger);
-      return { ...outcome, upstream: upstream.key };
+      const outcome = sendError(res, err, deps.logger, protocol);
+      return { ...outcome, upstream: upstream.key, protocol };
     }
     if (lookup.kind === 'status') {
       const body = `${lookup.reason}\n`;
       res.writeHead(lookup.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-hoard-cache': lookup.source.toUpperCase() });
       res.end(req.method === 'HEAD' ? undefined : body);
-      return { result: lookup.status === 404 ? 'not-found' : 'upstream-status', status: lookup.status, bytes: 0, upstream: upstream.key };
+      return { result: lookup.status === 404 ? 'not-found' : 'upstream-status', status: lookup.status, bytes: 0, upstream: upstream.key, protocol };
     }
     const headers: Record<string, string> = { 'x-hoard-cache': lookup.source.toUpperCase(), via: `1.1 ${deps.viaToken}` };
     if (lookup.warning !== undefined) headers.warning = lookup.warning;
+    const extra = protocol.responseHeaders?.(route, lookup.object);
+    if (extra !== undefined) Object.assign(headers, extra);
     const served = await serveObject(req, res, lookup.object, headers, sendResources);
     const errorCode = served.error && isHoardError(served.error) ? served.error.code : served.error ? 'HOARD_ERR_CLIENT_GONE' : undefined;
     if (served.error && isHoardError(served.error)) {
       deps.logger.warn({ target: req.url, code: served.error.code, err: served.error.message }, 'response cut: the object could not be delivered whole');
     }
-    return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, errorCode };
+    return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, protocol, errorCode };
   }
 
   function finish(req: IncomingMessage, started: number, outcome: Outcome): void {
@@ -203,6 +194,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       bytes: outcome.bytes,
       durationMs: performance.now() - started,
       upstream: outcome.upstream,
+      protocol: outcome.protocol?.name,
       errorCode: outcome.errorCode,
     });
   }
@@ -210,7 +202,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   return server;
 }
 
-function sendError(res: ServerResponse, err: unknown, logger: Logger): Outcome {
+function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?: Protocol): Outcome {
   const error = isHoardError(err) ? err : new HoardError('HOARD_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
   if (error.code === 'HOARD_ERR_INTERNAL') logger.error({ err }, 'internal error');
   const status = statusForCode[error.code];
@@ -219,9 +211,11 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger): Outcome {
     res.destroy(error);
     return { result, status: res.statusCode, bytes: 0, errorCode: error.code };
   }
-  // One line a person can act on; client errors show the message, server-side ones the safe detail.
-  const line = `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
-  const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code };
+  // A protocol whose clients expect their own error format (JSON for registries) renders it.
+  const rendered = protocol?.renderError?.(error, status);
+  // Else one line a person can act on; client errors show the message, server-side ones the safe detail.
+  const line = rendered?.body ?? `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
+  const headers = { ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code };
   // apt prints only the status line of a failed download: a TLS failure carries its reason there, or the operator sees a bare 502.
   if (error.code === 'HOARD_ERR_UPSTREAM_TLS') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
   else res.writeHead(status, headers);

@@ -8,6 +8,7 @@ import type { MetadataIndex, ObjectEntry } from './metadata-index.ts';
 export function normalizeEntry(entry: ObjectEntry): ObjectEntry {
   const normal: { -readonly [K in keyof ObjectEntry]: ObjectEntry[K] } = {
     key: entry.key,
+    protocol: entry.protocol,
     upstream: entry.upstream,
     path: entry.path,
     digest: entry.digest,

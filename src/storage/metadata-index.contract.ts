@@ -13,6 +13,7 @@ export function sampleEntry(path: string, overrides: Partial<ObjectEntry> = {}):
   const upstream = overrides.upstream ?? 'http://mirror.example:80';
   return {
     key: `${upstream}${path}`,
+    protocol: 'apt',
     upstream,
     path,
     digest: digestOf(path),
@@ -50,6 +51,16 @@ export function metadataIndexContract(name: string, makeIndex: () => MetadataInd
       assert.deepEqual(index.get(bare.key), bare);
       assert.equal(index.get('http://mirror.example:80/nope'), undefined);
       assert.equal(index.count(), 2);
+      index.close();
+    });
+
+    void it('keeps the protocol each entry was stored by', async () => {
+      const index = await makeIndex();
+      const oci = sampleEntry('/v2/library/debian/blobs/sha256:aa', { protocol: 'oci', upstream: 'registry:docker.io' });
+      index.put(oci);
+      index.put(sampleEntry('/debian/pool/main/a.deb'));
+      assert.equal(index.get(oci.key)?.protocol, 'oci');
+      assert.deepEqual([...index.all()].map((e) => e.protocol).sort(), ['apt', 'oci']);
       index.close();
     });
 

@@ -12,6 +12,8 @@ export type Verification =
 export interface ObjectEntry {
   /** `${upstream}${path}`: the identity of one upstream file. */
   readonly key: string;
+  /** The protocol that stored it (`apt`, ...): whose verifier and reference oracle speak for it. */
+  readonly protocol: string;
   /** Canonical upstream identity: `http://host:port`, `https://host:port` or `backend:<name>`. */
   readonly upstream: string;
   /** Absolute path on that upstream, starting with `/`. */

@@ -151,6 +151,27 @@ void describe('SqliteMetadataIndex on disk', () => {
     db.close();
   });
 
+  void it('opens a schema-1 index (before protocols) and reads its rows as apt entries', async () => {
+    const root = await newRoot();
+    const db = new DatabaseSync(join(root, 'index.sqlite'));
+    // The schema the first release wrote, with one row as it wrote them.
+    db.exec(`CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);
+      CREATE TABLE objects (key TEXT PRIMARY KEY, upstream TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+        last_modified TEXT, upstream_etag TEXT, content_type TEXT, stored_at INTEGER NOT NULL, validated_at INTEGER NOT NULL,
+        last_access_at INTEGER NOT NULL, verification TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO objects VALUES ('http://mirror.example/d/pool/a.deb', 'http://mirror.example', '/d/pool/a.deb', '${'a'.repeat(64)}', 3,
+        NULL, NULL, NULL, 1, 2, 3, 'hash-verified');`);
+    db.close();
+    const index = new SqliteMetadataIndex(root);
+    const entry = index.get('http://mirror.example/d/pool/a.deb');
+    assert.equal(entry?.protocol, 'apt');
+    assert.equal(entry?.digest, 'a'.repeat(64));
+    index.close();
+    const after = new DatabaseSync(join(root, 'index.sqlite'));
+    assert.deepEqual({ ...after.prepare('SELECT version FROM schema_version').get() }, { version: indexSchemaVersion });
+    after.close();
+  });
+
   void it('refuses an index written by a newer hoard', async () => {
     const root = await newRoot();
     new SqliteMetadataIndex(root).close();

@@ -1,13 +1,15 @@
 // SqliteMetadataIndex: the MetadataIndex kept in <root>/index.sqlite, served from memory and written through.
 /*
  * On-disk layout: <root>/index.sqlite (SQLite 3, journal_mode=WAL, so index.sqlite-wal and
- * index.sqlite-shm sit beside it while it is open), schema version 1:
+ * index.sqlite-shm sit beside it while it is open), schema version 2:
  *
  *   schema_version (version INTEGER NOT NULL)   One row: the schema the file is at. Opening runs the
  *                                               migrations from there to the latest in one transaction,
  *                                               and refuses a file written by a newer hoard.
  *   objects                                     One row per ObjectEntry, WITHOUT ROWID:
  *     key            TEXT PRIMARY KEY           `${upstream}${path}`
+ *     protocol       TEXT NOT NULL              the protocol that stored it (`apt`, ...); schema 2, and
+ *                                               rows of schema 1 (apt was the only protocol) read `apt`
  *     upstream       TEXT NOT NULL              `http://host:port`, `https://host:port` or `backend:<name>`
  *     path           TEXT NOT NULL              absolute path on that upstream
  *     digest         TEXT NOT NULL              lower-case hex SHA-256 naming the blob in the blob store
@@ -52,6 +54,8 @@ const migrations: readonly string[] = [
      last_access_at INTEGER NOT NULL,
      verification TEXT NOT NULL
    ) WITHOUT ROWID`,
+  // Every row a schema-1 store holds was written by the apt cache, the only protocol then.
+  `ALTER TABLE objects ADD COLUMN protocol TEXT NOT NULL DEFAULT 'apt'`,
 ];
 
 export const indexSchemaVersion = migrations.length;
@@ -74,6 +78,7 @@ export interface SqliteMetadataIndexOptions {
 
 interface ObjectRow {
   key: string;
+  protocol: string;
   upstream: string;
   path: string;
   digest: string;
@@ -120,14 +125,14 @@ export class SqliteMetadataIndex implements MetadataIndex {
       migrate(db, this.#path);
       this.#upsert = db.prepare(
         `INSERT OR REPLACE INTO objects
-           (key, upstream, path, digest, size, last_modified, upstream_etag, content_type, stored_at, validated_at, last_access_at, verification)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           (key, protocol, upstream, path, digest, size, last_modified, upstream_etag, content_type, stored_at, validated_at, last_access_at, verification)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       this.#remove = db.prepare('DELETE FROM objects WHERE key = ?');
       this.#setValidated = db.prepare('UPDATE objects SET validated_at = ? WHERE key = ?');
       this.#setAccessed = db.prepare('UPDATE objects SET last_access_at = ? WHERE key = ?');
       const rows = db.prepare(
-        `SELECT key, upstream, path, digest, size, last_modified, upstream_etag, content_type, stored_at, validated_at, last_access_at, verification
+        `SELECT key, protocol, upstream, path, digest, size, last_modified, upstream_etag, content_type, stored_at, validated_at, last_access_at, verification
          FROM objects`,
       );
       for (const row of rows.iterate()) this.#memory.put(fromRow(row as unknown as ObjectRow));
@@ -152,6 +157,7 @@ export class SqliteMetadataIndex implements MetadataIndex {
     try {
       this.#upsert.run(
         e.key,
+        e.protocol,
         e.upstream,
         e.path,
         e.digest,
@@ -301,6 +307,7 @@ function migrate(db: DatabaseSync, path: string): void {
 function fromRow(row: ObjectRow): ObjectEntry {
   return {
     key: row.key,
+    protocol: row.protocol,
     upstream: row.upstream,
     path: row.path,
     digest: row.digest,

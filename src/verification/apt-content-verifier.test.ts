@@ -17,7 +17,6 @@ import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
 import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
 import { AptContentVerifier } from './apt-content-verifier.ts';
-import { cacheIndexFetch } from './cache-index-fetch.ts';
 import { readKeyringFile } from './keyring-loader.ts';
 import { ReleaseSignatureChecker } from './release-signature-checker.ts';
 
@@ -98,21 +97,16 @@ function rig(signatures: ReleaseSignatureChecker, options: { strict?: boolean; b
   const index = options.index ?? new MemoryMetadataIndex();
   const logger = pino({ level: 'silent' });
   const mirror = new ScriptedMirror();
-  // The verifier fetches through the cache that consults it: built first, wired to the cache after.
-  const late: { cache?: ReadThroughCache } = {};
-  const viaCache = (): ReadThroughCache => {
-    if (late.cache === undefined) throw new Error('cache not built yet');
-    return late.cache;
-  };
   const verifier = new AptContentVerifier({
     blobs,
     index,
     signatures,
     logger,
     strict: options.strict ?? false,
-    fetch: cacheIndexFetch({ cache: { get: (...args) => viaCache().get(...args) }, upstreamFor: (key) => (key === mirror.key ? mirror : undefined), classify: classifyAptPath }),
   });
-  late.cache = new ReadThroughCache({ blobs, index, clock, verifier, logger, indexMaxAgeSeconds: 0, notFoundTtlSeconds: 0 });
+  // The verifier fetches the files a new Release lists through the cache, which hands it the means in admit().
+  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: classifyAptPath }), logger, indexMaxAgeSeconds: 0, notFoundTtlSeconds: 0 });
+  const viaCache = () => cache;
   const get = async (path: string): Promise<CacheLookup> => {
     const policy = classifyAptPath(path);
     if (policy === undefined) throw new Error(`not an apt path: ${path}`);
@@ -230,7 +224,7 @@ describe('AptContentVerifier behind the read-through cache', () => {
     serve(mirror, pool1, gen1);
     await verifier.start();
     const deb = '/debian/pool/main/alpha_1.0_amd64.deb';
-    const entryOf = (path: string, digest: string) => ({ ...(index.get(`${mirror.key}${path}`) ?? { key: mirror.key + path, upstream: mirror.key, path, size: 1, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified' as const }), digest });
+    const entryOf = (path: string, digest: string) => ({ ...(index.get(`${mirror.key}${path}`) ?? { key: mirror.key + path, protocol: 'apt', upstream: mirror.key, path, size: 1, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified' as const }), digest });
     assert.equal(verifier.isReferenced(entryOf(deb, sha(pool1.alpha))), undefined, 'nothing known yet');
     await fetchBody(`${dists}InRelease`);
     await fetchBody(gen1.byHash);

@@ -1,6 +1,6 @@
 // The ContentVerifier of apt repositories: Release signatures, the Release -> index -> package hash chain, generation switches.
 import type { Logger } from 'pino';
-import type { AdmitCandidate, AdmitDecision, ContentVerifier, Expectation } from '../cache/content-verifier.ts';
+import type { AdmitCandidate, AdmitDecision, ContentVerifier, Expectation, ObjectFetch } from '../cache/content-verifier.ts';
 import { HoardError } from '../errors.ts';
 import { publishVerification } from '../events.ts';
 import { AptFormatError } from '../protocols/apt/apt-format-error.ts';
@@ -14,19 +14,10 @@ import { PackageHashTable, indexKindOf, readPackageIndex, type IndexKind } from 
 import { ReleaseGenerations, dirKey, sameTable, type Generation } from './release-generations.ts';
 import type { ReleaseSignatureChecker, SignatureOutcome } from './release-signature-checker.ts';
 
-export type FetchOutcome = { readonly ok: true; readonly digest: string; readonly size: number } | { readonly ok: false; readonly reason: string };
-
-/**
- * Fetches one file through the cache (so it is verified against `expect` and stored like any other)
- * and resolves once it is whole. Provided by the composition root: the verifier does no HTTP itself.
- */
-export type IndexFetch = (upstream: string, path: string, options?: { readonly revalidate?: boolean }) => Promise<FetchOutcome>;
-
 export interface AptContentVerifierOptions {
   readonly blobs: Pick<BlobStore, 'stat' | 'createReadStream'>;
   readonly index: Pick<MetadataIndex, 'all' | 'byDigest' | 'get'>;
   readonly signatures: ReleaseSignatureChecker;
-  readonly fetch: IndexFetch;
   readonly logger: Logger;
   /** Refuse (403) whatever a trusted signature does not cover. */
   readonly strict: boolean;
@@ -130,12 +121,12 @@ export class AptContentVerifier implements ContentVerifier {
     return this.#strict(path, place === undefined ? undefined : this.#expectIndexFile(upstream, path, place));
   }
 
-  async admit(candidate: AdmitCandidate): Promise<AdmitDecision> {
+  async admit(candidate: AdmitCandidate, fetch: ObjectFetch): Promise<AdmitDecision> {
     await this.#startup;
     const place = classifyAptPath(candidate.path);
     if (place?.kind === 'release' && place.releaseDir !== undefined && !candidate.path.endsWith('/Release.gpg')) {
       const dir = place.releaseDir;
-      return this.#locked(dirKey(candidate.upstream, dir), () => this.#admitRelease(candidate, dir));
+      return this.#locked(dirKey(candidate.upstream, dir), () => this.#admitRelease(candidate, dir, fetch));
     }
     // A signature file proves nothing alone and harms nothing: the Release it signs is what is judged.
     if (candidate.path.endsWith('/Release.gpg')) return { admit: true, verification: 'unverified' };
@@ -231,14 +222,14 @@ export class AptContentVerifier implements ContentVerifier {
 
   // --- admitting a Release ------------------------------------------------------------------------
 
-  async #admitRelease(candidate: AdmitCandidate, dir: string): Promise<AdmitDecision> {
+  async #admitRelease(candidate: AdmitCandidate, dir: string, fetch: ObjectFetch): Promise<AdmitDecision> {
     const { upstream, path, digest } = candidate;
     const key = dirKey(upstream, dir);
     this.#admitting.add(key);
     try {
       let built: BuiltGeneration;
       try {
-        built = await this.#buildGeneration(upstream, dir, path, digest, 'fetch');
+        built = await this.#buildGeneration(upstream, dir, path, digest, fetch);
       } catch (err) {
         const reason = `not a readable Release file: ${err instanceof Error ? err.message : String(err)}`;
         this.#o.logger.warn({ upstream, path, reason }, 'Release not admitted');
@@ -263,7 +254,7 @@ export class AptContentVerifier implements ContentVerifier {
       }
       const current = this.#generations.current(upstream, dir);
       if (current !== undefined && !sameTable(current.release, generation.release)) {
-        const missing = await this.#obtainUsedIndices(current, generation);
+        const missing = await this.#obtainUsedIndices(current, generation, fetch);
         if (missing.length > 0) {
           const reason = `the upstream's new Release lists indices it does not serve yet: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`;
           this.#o.logger.warn({ upstream, path, missing }, 'new Release not admitted (mirror mid-update?); still serving the previous one');
@@ -284,7 +275,7 @@ export class AptContentVerifier implements ContentVerifier {
    * `next` with next's hashes: already stored, or fetched now (by-hash first) and verified. Returns
    * the files that could not be obtained; an empty list means the switch may happen.
    */
-  async #obtainUsedIndices(current: Generation, next: Generation): Promise<string[]> {
+  async #obtainUsedIndices(current: Generation, next: Generation, fetch: ObjectFetch): Promise<string[]> {
     const needed: { path: string; sha256: string; size: number }[] = [];
     for (const [path, old] of current.release.files) {
       if (old.sha256 === undefined || !this.#o.index.byDigest(old.sha256).some((e) => e.upstream === current.upstream)) continue;
@@ -300,7 +291,7 @@ export class AptContentVerifier implements ContentVerifier {
       const missing: string[] = [];
       await forEachBounded(needed, prefetchConcurrency, async (file) => {
         if (this.#o.index.byDigest(file.sha256).some((e) => e.size === file.size)) return;
-        const outcome = await this.#o.fetch(next.upstream, next.releaseDir + byHashPath(file.path, 'SHA256', file.sha256));
+        const outcome = await fetch(next.releaseDir + byHashPath(file.path, 'SHA256', file.sha256));
         if (!outcome.ok) missing.push(`${file.path} (${outcome.reason})`);
         else if (outcome.digest !== file.sha256) missing.push(`${file.path} (other bytes)`);
       });
@@ -310,7 +301,7 @@ export class AptContentVerifier implements ContentVerifier {
     }
   }
 
-  async #buildGeneration(upstream: string, dir: string, path: string, digest: string, signatureSource: 'fetch' | 'stored'): Promise<BuiltGeneration> {
+  async #buildGeneration(upstream: string, dir: string, path: string, digest: string, signatureSource: ObjectFetch | 'stored'): Promise<BuiltGeneration> {
     const bytes = await this.#readBlob(digest);
     const text = bytes.toString('utf8');
     let outcome: SignatureOutcome;
@@ -341,14 +332,14 @@ export class AptContentVerifier implements ContentVerifier {
   }
 
   /** The Release.gpg beside a Release: fetched afresh when admitting, or the stored one when rebuilding. */
-  async #releaseSignature(upstream: string, dir: string, source: 'fetch' | 'stored'): Promise<{ digest: string; bytes: Buffer } | undefined> {
+  async #releaseSignature(upstream: string, dir: string, source: ObjectFetch | 'stored'): Promise<{ digest: string; bytes: Buffer } | undefined> {
     const path = `${dir}Release.gpg`;
     try {
       if (source === 'stored') {
         const entry = this.#o.index.get(upstream + path);
         return entry === undefined ? undefined : { digest: entry.digest, bytes: await this.#readBlob(entry.digest) };
       }
-      const fetched = await this.#o.fetch(upstream, path, { revalidate: true });
+      const fetched = await source(path, { revalidate: true });
       return fetched.ok ? { digest: fetched.digest, bytes: await this.#readBlob(fetched.digest) } : undefined;
     } catch (err) {
       this.#o.logger.warn({ upstream, path, err }, 'could not read Release.gpg');

@@ -5,6 +5,8 @@ import { type Compression, compressionContentType, compressionOf } from './index
 export type AptPathKind = 'package' | 'by-hash' | 'release' | 'index' | 'dists-other';
 
 export interface AptPathClass {
+  /** The protocol seam's name for apt: a class is the policy the cache applies. */
+  readonly protocol: 'apt';
   readonly kind: AptPathKind;
   /** False when the bytes at this path never change once published (cache forever, no revalidation). */
   readonly mutable: boolean;
@@ -157,7 +159,7 @@ function classifyUncached(path: string): AptPathClass | undefined {
   const compression = kind === 'by-hash' ? 'none' : compressionOf(name);
   const result: {
     -readonly [K in keyof AptPathClass]: AptPathClass[K];
-  } = { kind, mutable: rule.mutable, contentType: contentTypeOf(kind, name, compression), rule: rule.name, compression };
+  } = { protocol: 'apt', kind, mutable: rule.mutable, contentType: contentTypeOf(kind, name, compression), rule: rule.name, compression };
 
   if (kind === 'by-hash') {
     const [algorithm = '', hex = ''] = path.split('/').slice(-2);

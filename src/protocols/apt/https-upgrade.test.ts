@@ -1,7 +1,7 @@
 // The upgrade table: keys match request-target's canonical http origins; targets are https origins; paths survive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAuthority } from '../http/request-target.ts';
+import { parseAuthority } from '../target-grammar.ts';
 import { httpsUpgradeTable, upgradedMirror, upgradedOrigin } from './https-upgrade.ts';
 
 const table = httpsUpgradeTable({

@@ -1,8 +1,8 @@
-// Table tests of request-target parsing: the three ways of naming an upstream, and refusal of bad targets.
+// Table tests of apt-cacher-ng style target parsing: the ways of naming an upstream, and refusal of bad targets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isHoardError } from '../errors.ts';
-import { parseRequestTarget } from './request-target.ts';
+import { isHoardError } from '../../errors.ts';
+import { parseRequestTarget } from './apt-target.ts';
 
 const rules = { backends: new Set(['debian', 'ubuntu']), maxTargetLength: 4096 };
 

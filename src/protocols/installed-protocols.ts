@@ -1,0 +1,12 @@
+// The wiring of protocols: which are installed, in the order the server asks them, and their config sections.
+import { aptConfigSchema } from './apt/apt-config.ts';
+import { aptProtocolModule } from './apt/apt-protocol.ts';
+import type { ProtocolModule } from './protocol.ts';
+
+/** Asked in this order; the first whose route answers claims a request. apt, the catch-all, stays last. */
+export const protocolModules: readonly ProtocolModule[] = [aptProtocolModule];
+
+/** One section per protocol at the root of the configuration, under the protocol's name. */
+export const protocolConfigSections = {
+  apt: aptConfigSchema.prefault({}),
+};

@@ -1,0 +1,110 @@
+// The protocol seam, types only: what each ecosystem (apt, OCI, image streams) tells the shared server and cache.
+import type { CachedObject, PathPolicy } from '../cache/cached-object.ts';
+import type { ContentVerifier } from '../cache/content-verifier.ts';
+import type { ReferenceOracle } from '../cache/eviction-policy.ts';
+import type { HoardError } from '../errors.ts';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { HoardConfig } from '../config/config-schema.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { MetadataIndex } from '../storage/metadata-index.ts';
+import type { Upstream } from '../upstream/fetcher.ts';
+
+/** A request as the HTTP edge hands it to the protocols: nothing decoded yet. */
+export interface RequestTarget {
+  readonly method: string;
+  /** The request target exactly as sent: absolute URI (proxy mode) or origin-form path, query included. */
+  readonly raw: string;
+  /** Lower-case header names, as node parses them. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** Where a claimed request goes and how the cache treats it. */
+export interface Route {
+  readonly upstream: Upstream;
+  /** Decoded, normalized path on the upstream; with `upstream.key`, the cache key. */
+  readonly path: string;
+  /**
+   * The raw query to send upstream (with its `?`), when the protocol lets one through; it is never part
+   * of the cache key, so a protocol passes only queries that do not change the bytes (or refuses them).
+   */
+  readonly query?: string | undefined;
+  readonly policy: PathPolicy;
+  /** How the target was spelled (proxy, prefix, backend, ...), for logs. */
+  readonly mode: string;
+  /** Request headers to send upstream, already picked by the policy's `forwardHeaders`. */
+  readonly forward?: Readonly<Record<string, string>> | undefined;
+}
+
+/** What a protocol answers for an error: a body in its clients' format and any extra headers. */
+export interface RenderedError {
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** One figure for the dashboard: an item the protocol recognises in a path (a package, an image, a stream item). */
+export interface ItemName {
+  /** Shown as is: `hello_2.10-3_amd64.deb`, `library/debian`, ... */
+  readonly name: string;
+}
+
+/**
+ * One ecosystem behind the shared server. The server asks each protocol in a fixed order; the first
+ * whose `route` answers claims the request. Shared machinery (coalescing, the blob store, the index,
+ * eviction, metrics) never names a protocol: it sees this interface and `PathPolicy.protocol`.
+ */
+export interface Protocol {
+  /** Short, stable name: stored with every index entry and used as the `protocol` label. */
+  readonly name: string;
+  /**
+   * Claims the request (a Route), passes (undefined: not this protocol's), or refuses it with a
+   * HoardError (malformed, not allowed): a refusal ends the search, since the target was this
+   * protocol's spelling.
+   */
+  route(target: RequestTarget): Route | undefined;
+  /** The policy for another path of the same upstream (the verifier fetching an index through the cache). */
+  classify(path: string): PathPolicy | undefined;
+  /** The Upstream behind a cache key's upstream part, for fetches that no client asked for. */
+  upstreamFor(key: string): Upstream | undefined;
+  readonly verifier: ContentVerifier;
+  /** Which stored objects the protocol's indices still list: eviction and gc take the rest first. */
+  readonly references: ReferenceOracle;
+  /** Renders an error for a claimed request; absent: hoard's plain one-line text. */
+  renderError?(error: HoardError, status: number): RenderedError;
+  /** Extra response headers for a served object (e.g. `Docker-Content-Digest`). */
+  responseHeaders?(route: Route, object: CachedObject): Record<string, string> | undefined;
+  /** The dashboard's "top items" for this protocol: undefined when the path is not an item worth listing. */
+  itemName(path: string): ItemName | undefined;
+  /** Work before the first request (rebuilding knowledge from the store); the server listens after it. */
+  start(): Promise<void>;
+}
+
+/** Builds the Upstreams a protocol routes to; concrete fetchers stay in the composition root. */
+export interface UpstreamFactory {
+  /**
+   * A host a client chose (proxy or prefix mode), cached under `key`, fetched from `fetchFrom` (the same
+   * origin, or its https upgrade). `allowedHosts` and the denied networks apply; throws when refused.
+   */
+  origin(key: string, host: string, fetchFrom: URL): Upstream;
+  /** Mirrors the operator configured (`configKey` names them in messages), tried in order with failover. */
+  mirrors(key: string, mirrors: readonly URL[], options: { readonly caFile?: string | undefined; readonly configKey: string }): Upstream;
+}
+
+/** What the composition root hands a protocol: the shared seams and its configuration. */
+export interface ProtocolContext {
+  readonly config: HoardConfig;
+  readonly blobs: BlobStore;
+  readonly index: MetadataIndex;
+  readonly upstreams: UpstreamFactory;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/** A protocol as installed: its name, what it offers without a server, and how to build it. */
+export interface ProtocolModule {
+  readonly name: string;
+  /** Ready client settings by target name (`hoard client-config <target>`), each a whole document for that tool. */
+  readonly clientConfigs: Readonly<Record<string, (cacheUrl: string) => string>>;
+  create(context: ProtocolContext): Promise<Protocol>;
+}
