@@ -1,6 +1,28 @@
 // Lint rules: type-aware checks plus the dependency direction the architecture promises.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { allowedImports } from './eslint-rules/allowed-imports.js';
+
+/** Interface files every layer may import: the seams, plus errors, events, time and the config's types. */
+const seams = [
+  'src/errors.ts',
+  'src/events.ts',
+  'src/clock.ts',
+  'src/cache/cached-object.ts',
+  'src/cache/content-verifier.ts',
+  'src/cache/eviction-policy.ts',
+  'src/storage/blob-store.ts',
+  'src/storage/metadata-index.ts',
+  'src/upstream/fetcher.ts',
+  'src/config/config-schema.ts',
+];
+
+const allowList = (files, options) => ({
+  files,
+  ignores: ['**/*.test.ts', '**/*.contract.ts'],
+  plugins: { hoard: { rules: { 'allowed-imports': allowedImports } } },
+  rules: { 'hoard/allowed-imports': ['error', { root: import.meta.dirname, ...options }] },
+});
 
 const noImport = (patterns, why) => ({
   'no-restricted-imports': ['error', { patterns: patterns.map((group) => ({ group: [group], message: why })) }],
@@ -25,20 +47,32 @@ export default tseslint.config(
       '@typescript-eslint/ban-ts-comment': ['error', { 'ts-ignore': true, 'ts-expect-error': 'allow-with-description' }],
     },
   },
+  // Dependency direction as allow-lists (eslint-rules/allowed-imports.js): each folder names what it may import.
+  allowList(['src/protocols/**/*.ts'], {
+    allow: ['src/protocols/', ...seams, 'src/verification/'],
+    packages: ['zod', 'pino', 'openpgp', 'xz-decompress', 'node:path', 'node:stream', 'node:stream/promises', 'node:zlib', 'node:crypto', 'node:fs/promises'],
+    why: 'a protocol folder imports only the seams (interfaces) and its own files; concrete stores, fetchers and the HTTP edge are wired in main.ts',
+  }),
+  allowList(['src/cache/**/*.ts'], {
+    allow: ['src/cache/', ...seams, 'src/upstream/upstream-errors.ts', 'src/runtime/garbage-pacer.ts'],
+    packages: ['pino', 'node:crypto', 'node:stream', 'node:events'],
+    why: 'cache/ sees only the interfaces of storage/ and upstream/ (no fs store, no sqlite, no undici) and nothing of http/ or admin/',
+  }),
+  allowList(['src/storage/**/*.ts'], {
+    allow: ['src/storage/', 'src/errors.ts', 'src/events.ts', 'src/clock.ts'],
+    packages: ['*'],
+    why: 'storage/ knows nothing of protocols, http/, cache/ or admin/',
+  }),
+  allowList(['src/upstream/**/*.ts'], {
+    allow: ['src/upstream/', 'src/errors.ts', 'src/events.ts', 'src/clock.ts', 'src/http/client-access.ts'],
+    packages: ['*'],
+    why: 'upstream/ knows nothing of protocols, http/, cache/ or admin/',
+  }),
   {
-    files: ['src/protocols/**/*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: noImport(['node:fs*', 'node:net', 'node:http*', 'node:child_process', 'undici', '**/storage/**', '**/upstream/**', '**/http/**', '**/cache/**'], 'protocols/ is pure knowledge: no I/O and no other layer'),
-  },
-  {
-    files: ['src/storage/**/*.ts', 'src/upstream/**/*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: noImport(['**/http/**', '**/cache/**', '**/admin/**'], 'storage/ and upstream/ know nothing of http/, cache/ or admin/'),
-  },
-  {
-    files: ['src/cache/**/*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: noImport(['**/http/**', '**/admin/**', '**/fs-*.ts', '**/sqlite-*.ts', '**/undici-*.ts', '**/http-fetcher.ts', 'undici'], 'cache/ sees only interfaces'),
+    // Only the composition root builds concrete stores and fetchers; everyone else holds their interfaces.
+    files: ['src/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.contract.ts', 'src/main.ts', 'src/storage/**', 'src/upstream/**'],
+    rules: noImport(['**/fs-blob-store.ts', '**/sqlite-metadata-index.ts', '**/memory-blob-store.ts', '**/memory-metadata-index.ts', '**/http-fetcher.ts', '**/mirror-set.ts', '**/mirror-health.ts'], 'only main.ts builds concrete classes'),
   },
   {
     files: ['**/*.js'],
