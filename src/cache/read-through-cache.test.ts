@@ -528,3 +528,71 @@ async function collectStream(stream: Readable): Promise<Buffer> {
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
 }
+
+// --- What a protocol's policy can say: forwarded headers, the query, the upstream's content type, its own max age, its verifier. ---
+
+test('a policy forwards the headers its route picked and the query, never in the key', async () => {
+  const { cache, index } = setup();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('manifest')]), { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }));
+  const policy: PathPolicy = { protocol: 'test', mutable: true, kind: 'manifest', contentType: 'application/octet-stream', contentTypeFromUpstream: true, forwardHeaders: ['accept'] };
+  const lookup = await cache.get(upstream, '/v2/x/manifests/1', policy, { query: '?ns=registry.example', forward: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  assert.equal(lookup.kind, 'object');
+  if (lookup.kind !== 'object') return;
+  await readStored(lookup.object);
+  assert.deepEqual(upstream.calls, [{ path: '/v2/x/manifests/1?ns=registry.example', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } }]);
+  const entry = index.get('http://upstream.example/v2/x/manifests/1');
+  assert.equal(entry?.contentType, 'application/vnd.oci.image.manifest.v1+json');
+  assert.equal(entry?.protocol, 'test');
+  // The stored object keeps the upstream's type for every later client.
+  const hit = await cache.get(upstream, '/v2/x/manifests/1', policy);
+  assert.equal(hit.kind === 'object' ? hit.object.contentType : undefined, 'application/vnd.oci.image.manifest.v1+json');
+});
+
+test("without contentTypeFromUpstream the policy's type is served whatever the upstream says", async () => {
+  const { cache } = setup();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('<html>')]), { 'content-type': 'text/html' }));
+  const lookup = await cache.get(upstream, '/pool/a.deb', immutable);
+  assert.equal(lookup.kind === 'object' ? lookup.object.contentType : undefined, 'application/octet-stream');
+  if (lookup.kind === 'object') await readStored(lookup.object);
+});
+
+test("a policy's own max age overrides the cache's default for mutable objects", async () => {
+  const { cache, clock } = setup();
+  let n = 0;
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from(`v${++n}`)])));
+  const shortLived: PathPolicy = { ...mutable, maxAgeSeconds: 5 };
+  const first = await cache.get(upstream, '/index', shortLived);
+  if (first.kind === 'object') await readStored(first.object);
+  clock.advance(6_000);
+  // The default (30 s) would still serve the stored copy; the policy's 5 s sends the request upstream.
+  const second = await cache.get(upstream, '/index', shortLived);
+  if (second.kind === 'object') await readStored(second.object);
+  assert.equal(upstream.calls.length, 2);
+});
+
+test("each policy's protocol picks its own verifier", async () => {
+  const clock = new ManualClock();
+  const blobs = new MemoryBlobStore();
+  const index = new MemoryMetadataIndex();
+  const good = Buffer.from('good bytes');
+  const strictOne: ContentVerifier = { ...noVerifier, expect: () => ({ sha256: sha(Buffer.from('other')), size: good.length, verification: 'hash-verified' }) };
+  const verifiers: Record<string, ContentVerifier> = { picky: strictOne, lax: noVerifier };
+  const cache = new ReadThroughCache({
+    blobs,
+    index,
+    clock,
+    protocol: (name) => ({ verifier: verifiers[name] ?? noVerifier, classify: () => undefined }),
+    logger: pino({ level: 'silent' }),
+    indexMaxAgeSeconds: 30,
+    notFoundTtlSeconds: 10,
+  });
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([good]), { 'content-length': String(good.length) }));
+  const lax = await cache.get(upstream, '/lax', { ...immutable, protocol: 'lax' });
+  assert.ok(lax.kind === 'object');
+  assert.deepEqual(await readStored(lax.object), good);
+  const picky = await cache.get(upstream, '/picky', { ...immutable, protocol: 'picky' });
+  assert.ok(picky.kind === 'object');
+  await assert.rejects(readStored(picky.object));
+  assert.equal(index.get('http://upstream.example/picky'), undefined);
+  assert.equal(index.get('http://upstream.example/lax')?.protocol, 'lax');
+});

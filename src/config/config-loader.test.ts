@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isHoardError } from '../errors.ts';
 import { loadConfig, parseConfig } from './config-loader.ts';
 import { parseSize } from './config-schema.ts';
 
@@ -55,4 +56,24 @@ test('disk cap keys: sizes, water marks in order, booleans from the environment'
   const { config } = loadConfig({}, { HOARD_MDNS: 'true', HOARD_MAX_SIZE: '1GB', HOARD_CONFIG: '/dev/null' });
   assert.equal(config.mdns.enabled, true);
   assert.equal(config.cache.maxSize, 1e9);
+});
+
+test('apt keys at the root (before protocol sections) keep working, with a warning saying where they go', () => {
+  const warnings: string[] = [];
+  const config = parseConfig({ backends: { debian: { mirrors: ['http://mirror.example/debian'] } }, strict: true, keyrings: ['/k.gpg'] }, 'old.yaml', warnings);
+  assert.deepEqual(config.apt.backends.debian?.mirrors, ['http://mirror.example/debian']);
+  assert.equal(config.apt.strict, true);
+  assert.deepEqual(config.apt.keyrings, ['/k.gpg']);
+  assert.deepEqual(warnings.sort(), [
+    'backends: now read from apt.backends; move it under "apt:" (the root key still works for now)',
+    'keyrings: now read from apt.keyrings; move it under "apt:" (the root key still works for now)',
+    'strict: now read from apt.strict; move it under "apt:" (the root key still works for now)',
+  ]);
+});
+
+test('the same apt key at the root and under apt: is refused, naming the one to keep', () => {
+  assert.throws(
+    () => parseConfig({ strict: true, apt: { strict: false } }),
+    (err) => isHoardError(err, 'HOARD_ERR_CONFIG') && /strict: set both at the root and as apt\.strict; keep only apt\.strict/.test(err.message),
+  );
 });
