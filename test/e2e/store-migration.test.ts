@@ -32,6 +32,11 @@ interface Manifest {
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
+/** The environment without HOARD_* variables: only the files and flags a test names may count. */
+function withoutHoardEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HOARD_'))), ...extra };
+}
+
 describe('a store written by hoard 0.1.0, after the upgrade', () => {
   let manifest: Manifest;
   let work: string;
@@ -128,6 +133,23 @@ describe('a store written by hoard 0.1.0, after the upgrade', () => {
   });
 });
 
+describe('hoard verify on a store written by hoard 0.1.0', () => {
+  let work: string | undefined;
+  after(async () => {
+    if (work !== undefined) await removeDir(work);
+  });
+
+  test('finds every object intact', async () => {
+    work = await makeTempDir('store-migration-verify');
+    const dataDir = join(work, 'data');
+    await cp(join(fixture, 'data-dir'), dataDir, { recursive: true });
+    const manifest = JSON.parse(await readFile(join(fixture, 'manifest.json'), 'utf8')) as Manifest;
+    const result = await runCommand(join(repoRoot, 'bin/hoard'), ['verify', '--data-dir', dataDir], { cwd: repoRoot, env: withoutHoardEnv({ HOARD_CONFIG: '/dev/null' }), timeoutMs: 30_000 });
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, new RegExp(`checked ${manifest.objects.length} objects`));
+  });
+});
+
 describe('a config file written for hoard 0.1.0', () => {
   /** The top-level keys of 0.1.0; the fixture must keep using them all. */
   const keysOf010 = ['listen', 'dataDir', 'logLevel', 'allowedClients', 'allowedHosts', 'backends', 'tls', 'httpsUpgrade', 'connect', 'cache', 'upstream', 'server', 'admin', 'mdns', 'strict', 'keyrings'];
@@ -138,9 +160,7 @@ describe('a config file written for hoard 0.1.0', () => {
   });
 
   test('hoard config check accepts it', async () => {
-    // Only the file counts: no HOARD_* variable from the environment may change the outcome.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HOARD_')));
-    const result = await runCommand(join(repoRoot, 'bin/hoard'), ['config', 'check', '--config', configFixture], { cwd: repoRoot, env, timeoutMs: 30_000 });
+    const result = await runCommand(join(repoRoot, 'bin/hoard'), ['config', 'check', '--config', configFixture], { cwd: repoRoot, env: withoutHoardEnv(), timeoutMs: 30_000 });
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, /configuration is valid/);
   });
