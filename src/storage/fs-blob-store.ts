@@ -24,8 +24,10 @@ import type { FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.ts';
-import { assertBlobDigest, checkExpectedContent, isBlobDigest } from './blob-digest.ts';
-import type { BlobInfo, BlobReader, BlobStore, BlobWriter, ExpectedContent } from './blob-store.ts';
+import { assertBlobDigest, isBlobDigest } from './blob-digest.ts';
+import type { BlobInfo, BlobReader, BlobStore, BlobWriter } from './blob-store.ts';
+import { StagedBlobWriter } from './staged-blob-writer.ts';
+import type { BlobStaging } from './staged-blob-writer.ts';
 import { isNotFound, toStoreError } from './store-errors.ts';
 
 const layoutVersion = '1';
@@ -115,7 +117,7 @@ export class FsBlobStore implements BlobStore {
     } catch (err) {
       throw toStoreError(err, 'cannot create a temporary blob file');
     }
-    return new FsBlobWriter(handle, tmpPath, (digest) => this.#blobPath(digest), this.#shaDir);
+    return new StagedBlobWriter(new FsBlobStaging(handle, tmpPath, (digest) => this.#blobPath(digest), this.#shaDir));
   }
 
   async delete(digest: string): Promise<void> {
@@ -228,50 +230,38 @@ const noop = (): void => {};
  */
 export const writeBehindBytes = 1024 * 1024;
 
-/**
- * writing -> sealed (size and digest checked) -> committing -> committed; a failed check -> failed
- * (temp file deleted); a failed durable commit -> stranded (temp file kept, readable until abort);
- * anything not committed -> aborted.
- */
-type WriterState = 'writing' | 'sealed' | 'committing' | 'committed' | 'stranded' | 'aborted' | 'failed';
-
 interface Waiter {
   resolve(): void;
   reject(err: Error): void;
 }
 
 /**
- * A write into `<root>/tmp/`, written behind: write() copies the chunk, hashes it and returns while a
- * single background loop appends what has accumulated with positional writev. Bytes are readable
- * through readAt as soon as write() has accepted them (from memory until they reach the file), so
- * `written` counts accepted bytes. A disk failure is reported by the write() or commit() after it;
- * from then on the writer is broken: write and commit reject, while readAt still returns every accepted
- * byte until abort() deletes the temp file.
+ * A write into `<root>/tmp/`, written behind: append() keeps the chunk (no copy) and returns while a
+ * single background loop appends what has accumulated with positional writev. Accepted bytes are
+ * readable at once (from memory until they reach the file). A disk failure is kept in `failure`, which
+ * the writer reports through the write() or commit() after it; from then on the writer is broken, while
+ * read still returns every accepted byte until discard() deletes the temp file.
  *
- * Lifecycle of the file handle: opened once by createWriter(); the write loop and readAt share it
- * through positional I/O, which never moves a shared file offset, so readers cannot disturb the writer.
- * seal() hashes nothing more and touches no disk: the digest was computed as the bytes were accepted,
- * so it answers at once, while the write-behind may still be landing; commit() then waits for it,
- * fdatasyncs, renames and fsyncs the directory. A commit that fails there (after the seal) keeps the
- * temp file and the handle, so readAt still answers, until abort().
- * The handle is closed when a commit, a failed check or abort has completed AND no readAt is in flight: by commit or abort
- * itself when no read is running (before its promise settles), otherwise one event-loop turn after
+ * Lifecycle of the file handle: opened once by createWriter(); the write loop and read share it through
+ * positional I/O, which never moves a shared file offset, so readers cannot disturb the writer. The seal
+ * touches no disk (the writer hashed the bytes as they were accepted), so it answers at once while the
+ * write-behind may still be landing; publish() comes after drain(), fdatasyncs, renames and fsyncs the
+ * directory. A publish that fails keeps the temp file and the handle, so read still answers, until discard().
+ * The handle is closed when a publish or a discard has completed AND no read is in flight: by them
+ * itself when no read is running (before their promise settles), otherwise one event-loop turn after
  * the last read in flight ends. A writer never committed nor aborted keeps its handle open (and its
- * temp file until the next init()). After the handle is closed, readAt on a committed writer reads
+ * temp file until the next init()). After the handle is closed, read on a committed writer reads
  * the committed blob, opening it for each call: followers still far behind at that point do better
  * to switch to createReadStream.
  */
-class FsBlobWriter implements BlobWriter {
+class FsBlobStaging implements BlobStaging {
   readonly #tmpPath: string;
   readonly #blobPath: (digest: string) => string;
   readonly #shaDir: string;
-  readonly #hash = createHash('sha256');
   #handle: FileHandle | undefined;
-  #state: WriterState = 'writing';
   // The first disk failure; the writer is broken from then on and reports it again.
   #failure: HoardError | undefined;
-  // Bytes accepted by write(): [0, #onDisk) are in the file, then #flushing, then #pending.
-  #accepted = 0;
+  // Bytes accepted: [0, #onDisk) are in the file, then #flushing, then #pending.
   #onDisk = 0;
   #flushing: Buffer[] = [];
   #flushingBytes = 0;
@@ -281,18 +271,13 @@ class FsBlobWriter implements BlobWriter {
   #lastFlushed: { readonly buffer: Buffer; readonly start: number } | undefined;
   // The background loop moving #pending to the file; undefined when idle.
   #flushLoop: Promise<void> | undefined;
-  // Writes waiting for the memory held to drop below writeBehindBytes.
+  // Appends waiting for the memory held to drop below writeBehindBytes.
   #waiters: Waiter[] = [];
   #readsInFlight = 0;
   #closeScheduled = false;
-  // Commit or abort has completed: the handle is no longer needed once reads stop.
+  // Publish or discard has completed: the handle is no longer needed once reads stop.
   #finished = false;
   #committed: BlobInfo | undefined;
-  #seal: Promise<BlobInfo> | undefined;
-  // Why the bytes failed their check: seal and commit report it from then on.
-  #checkFailure: Error = new HoardError('HOARD_ERR_INTERNAL', 'no failed check');
-  #commit: Promise<BlobInfo> | undefined;
-  #abort: Promise<void> | undefined;
 
   constructor(handle: FileHandle, tmpPath: string, blobPath: (digest: string) => string, shaDir: string) {
     this.#handle = handle;
@@ -301,29 +286,22 @@ class FsBlobWriter implements BlobWriter {
     this.#shaDir = shaDir;
   }
 
-  get written(): number {
-    return this.#accepted;
+  get failure(): HoardError | undefined {
+    return this.#failure;
   }
 
-  write(chunk: Uint8Array): Promise<void> {
-    if (this.#state !== 'writing') {
-      return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : this.#state === 'failed' ? 'a failed check' : 'seal'}`));
-    }
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (chunk.byteLength === 0) return Promise.resolve();
-    this.#hash.update(chunk);
+  append(chunk: Uint8Array): Promise<void> | undefined {
     // Kept, not copied (the contract hands the chunk over): a copy per chunk doubled the garbage of a
     // cold download, and followers at the head read these very bytes through peekAt.
     this.#pending.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#pendingBytes += chunk.byteLength;
-    this.#accepted += chunk.byteLength;
     this.#flushLoop ??= this.#runFlushLoop();
-    if (this.#pendingBytes + this.#flushingBytes <= writeBehindBytes) return Promise.resolve();
+    if (this.#pendingBytes + this.#flushingBytes <= writeBehindBytes) return undefined;
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   peekAt(position: number, maxLength: number): Uint8Array | undefined {
-    if (this.#handle === undefined || maxLength <= 0 || this.#state === 'aborted' || this.#state === 'failed') return undefined;
+    if (this.#handle === undefined) return undefined;
     if (position < this.#onDisk) {
       const last = this.#lastFlushed;
       if (last === undefined || position < last.start) return undefined;
@@ -340,15 +318,7 @@ class FsBlobWriter implements BlobWriter {
     return undefined;
   }
 
-  async readAt(position: number, length: number): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(position) || position < 0 || !Number.isSafeInteger(length) || length < 0) {
-      throw new HoardError('HOARD_ERR_INTERNAL', `readAt(${position}, ${length}): position and length must be non-negative integers`);
-    }
-    if (this.#state === 'aborted' || this.#state === 'failed') {
-      throw new HoardError('HOARD_ERR_STORE_IO', 'the blob write was abandoned; its bytes are gone');
-    }
-    const n = Math.min(length, this.#accepted - position);
-    if (n <= 0) return new Uint8Array(0);
+  async read(position: number, n: number): Promise<Uint8Array> {
     const handle = this.#handle;
     if (handle === undefined) return this.#readCommitted(position, n);
     const out = Buffer.allocUnsafe(n);
@@ -371,88 +341,47 @@ class FsBlobWriter implements BlobWriter {
     }
   }
 
-  seal(expected: ExpectedContent = {}): Promise<BlobInfo> {
-    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
-    const sealing = this.#seal;
-    if (sealing !== undefined) return sealing.then((info) => this.#recheck(expected, info));
-    if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob seal after abort'));
-    const info = { digest: this.#hash.digest('hex'), size: this.#accepted };
-    try {
-      checkExpectedContent(expected, info.size, info.digest);
-    } catch (err) {
-      this.#seal = this.#discard(err);
-      return this.#seal;
-    }
-    this.#state = 'sealed';
-    this.#seal = Promise.resolve(info);
-    return this.#seal;
+  async drain(): Promise<void> {
+    await this.#flushLoop;
   }
 
-  commit(expected: ExpectedContent = {}): Promise<BlobInfo> {
-    if (this.#commit !== undefined) return this.#commit;
-    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
-    if (this.#state !== 'writing' && this.#state !== 'sealed') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
-    this.#commit = this.#finishCommit(expected);
-    return this.#commit;
+  async publish({ digest, size }: BlobInfo): Promise<void> {
+    const handle = this.#handle;
+    if (handle === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'blob writer file is closed');
+    const finalPath = this.#blobPath(digest);
+    if ((await sizeOf(finalPath)) === size) {
+      // Same digest, same bytes: the stored copy serves, and this one is not needed.
+      await unlink(this.#tmpPath).catch(noop);
+    } else {
+      // Missing, or present with another size (damaged by hand or by the disk): this copy takes its place.
+      // fdatasync also flushes the file size; the timestamps it skips are not part of a blob.
+      // (Should this fail after the rename, the blob is whole and verified, only not known durable:
+      // an orphan that the reconciler reports and eviction removes.)
+      await handle.datasync();
+      await this.#renameIntoPlace(finalPath);
+      await fsyncDir(finalPath.slice(0, finalPath.lastIndexOf('/')));
+    }
+    this.#committed = { digest, size };
+    this.#finished = true;
+    await this.#closeWhenIdle();
   }
 
-  /**
-   * Never rejects: a temp file it cannot delete is removed by the next init(). Writes still waiting
-   * for room resolve (their bytes are dropped). After a successful commit it does nothing: the blob is
-   * no longer the writer's to delete. During a commit it waits for it, then deletes the temp file
-   * if the commit failed.
-   */
-  abort(): Promise<void> {
-    if (this.#abort !== undefined) return this.#abort;
-    if (this.#state === 'committed') return Promise.resolve();
-    const committing = this.#commit;
-    if (committing !== undefined && this.#state !== 'stranded' && this.#state !== 'failed') {
-      return committing.then(
-        () => undefined,
-        () => this.abort(),
-      );
-    }
-    this.#state = 'aborted';
+  /** Appends still waiting for room resolve (their bytes are dropped); a temp file it cannot delete is removed by the next init(). */
+  discard(): Promise<void> {
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#wakeWaiters();
-    this.#abort = (async () => {
+    return (async () => {
       await this.#flushLoop;
       await unlink(this.#tmpPath).catch(noop);
       this.#finished = true;
       await this.#closeWhenIdle();
     })();
-    return this.#abort;
-  }
-
-  /** A later seal's expectation, checked against what the first one found; a mismatch discards the bytes all the same. */
-  #recheck(expected: ExpectedContent, info: BlobInfo): Promise<BlobInfo> {
-    try {
-      checkExpectedContent(expected, info.size, info.digest);
-      return Promise.resolve(info);
-    } catch (err) {
-      return this.#discard(err);
-    }
-  }
-
-  /** The bytes failed their check: nothing of them may remain, not even for readAt. */
-  async #discard(err: unknown): Promise<never> {
-    if (this.#state === 'committed') throw err;
-    this.#state = 'failed';
-    this.#checkFailure = err instanceof Error ? err : new Error(String(err));
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#wakeWaiters();
-    await this.#flushLoop;
-    await unlink(this.#tmpPath).catch(noop);
-    this.#finished = true;
-    await this.#closeWhenIdle();
-    throw err;
   }
 
   async #runFlushLoop(): Promise<void> {
     // Never rejects: a failure is kept in #failure for write() and commit() to report.
-    // Starting a microtask later lets write() store this promise before the loop can end, and gathers
+    // Starting a microtask later lets append() store this promise before the loop can end, and gathers
     // the chunks written in this same turn into the first writev.
     await Promise.resolve();
     const handle = this.#handle;
@@ -466,12 +395,12 @@ class FsBlobWriter implements BlobWriter {
           await writeAll(handle, this.#flushing, this.#onDisk);
         } catch (err) {
           this.#failure = toStoreError(err, 'cannot write a temporary blob file');
-          // The batch goes back in front of the rest, so readAt still finds every accepted byte.
+          // The batch goes back in front of the rest, so read still finds every accepted byte.
           this.#pending = [...this.#flushing, ...this.#pending];
           this.#pendingBytes += this.#flushingBytes;
           break;
         }
-        // Only now may readAt look for these bytes in the file.
+        // Only now may read look for these bytes in the file.
         this.#onDisk += this.#flushingBytes;
         // The newest chunk on disk stays at hand for peekAt: a follower held one byte short of the
         // head (the last byte waits for the seal) resumes inside it when the next chunk comes.
@@ -516,47 +445,6 @@ class FsBlobWriter implements BlobWriter {
     }
   }
 
-  async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
-    // Checked first: bytes that fail it never reach the disk's blobs/, whatever happens after.
-    const { digest, size } = await this.seal(expected);
-    this.#state = 'committing';
-    await this.#flushLoop;
-    let committed = false;
-    try {
-      // A write failure (a full disk): the accepted bytes stay readable, from the file and from memory,
-      // until abort(), so a shared download can still hand them to the clients following it.
-      if (this.#failure !== undefined) throw this.#failure;
-      const handle = this.#handle;
-      if (handle === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'blob writer file is closed');
-      const finalPath = this.#blobPath(digest);
-      if ((await sizeOf(finalPath)) === size) {
-        // Same digest, same bytes: the stored copy serves, and this one is not needed.
-        await unlink(this.#tmpPath).catch(noop);
-      } else {
-        // Missing, or present with another size (damaged by hand or by the disk): this copy takes its place.
-        // fdatasync also flushes the file size; the timestamps it skips are not part of a blob.
-        await handle.datasync();
-        await this.#renameIntoPlace(finalPath);
-        await fsyncDir(finalPath.slice(0, finalPath.lastIndexOf('/')));
-      }
-      committed = true;
-      this.#committed = { digest, size };
-      this.#state = 'committed';
-      return this.#committed;
-    } catch (err) {
-      // Verified bytes the disk would not keep: readable through the open handle until abort() deletes
-      // the temp file. (Had the rename happened, the blob is whole and verified, only not known durable:
-      // an orphan that the reconciler reports and eviction removes.)
-      this.#state = 'stranded';
-      throw toStoreError(err, 'cannot commit a blob');
-    } finally {
-      if (committed) {
-        this.#finished = true;
-        await this.#closeWhenIdle();
-      }
-    }
-  }
-
   async #renameIntoPlace(finalPath: string): Promise<void> {
     try {
       await rename(this.#tmpPath, finalPath);
@@ -570,7 +458,7 @@ class FsBlobWriter implements BlobWriter {
     }
   }
 
-  // A follower reading in a loop issues its next readAt within the same turn; waiting one turn keeps
+  // A follower reading in a loop issues its next read within the same turn; waiting one turn keeps
   // it on this handle instead of reopening the committed blob for every call.
   #closeAfterThisTurn(): void {
     if (this.#closeScheduled) return;

@@ -2,8 +2,11 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.ts';
-import { assertBlobDigest, checkExpectedContent } from './blob-digest.ts';
-import type { BlobInfo, BlobStore, BlobWriter, ExpectedContent } from './blob-store.ts';
+import { assertBlobDigest } from './blob-digest.ts';
+import type { BlobInfo, BlobStore, BlobWriter } from './blob-store.ts';
+import { StagedBlobWriter } from './staged-blob-writer.ts';
+import type { BlobStaging } from './staged-blob-writer.ts';
+import { toStoreError } from './store-errors.ts';
 
 export interface MemoryBlobStoreOptions {
   /**
@@ -108,7 +111,7 @@ export class MemoryBlobStore implements BlobStore {
 
   async createWriter(): Promise<BlobWriter> {
     await Promise.resolve();
-    return new MemoryBlobWriter(this.#ledger);
+    return new StagedBlobWriter(new MemoryBlobStaging(this.#ledger));
   }
 
   async delete(digest: string): Promise<void> {
@@ -173,40 +176,35 @@ function missingBlob(digest: string): HoardError {
   return new HoardError('HOARD_ERR_STORE_IO', `cannot open blob ${digest}: it is not stored`, { cause });
 }
 
-/** As the fs writer: writing -> sealed -> committing -> committed | stranded (readable until abort); failed; aborted. */
-type WriterState = 'writing' | 'sealed' | 'committing' | 'committed' | 'stranded' | 'aborted' | 'failed';
-
 // A turn of the event loop, as a disk write takes: followers must cope with bytes arriving later.
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-class MemoryBlobWriter implements BlobWriter {
+/**
+ * A write into one growing buffer. Bytes land (become readable) one turn after they are accepted, as a
+ * file write would; room is claimed from the store's capacity as they are accepted and given back by
+ * discard, or handed to the blob on publish.
+ */
+class MemoryBlobStaging implements BlobStaging {
   readonly #ledger: Ledger;
   #buffer = Buffer.alloc(0);
-  // Bytes placed in the buffer; `#written` trails it by one turn per write, like a file write landing.
+  // Bytes placed in the buffer; `#landed` trails it by one turn per append, like a file write landing.
   #filled = 0;
-  #written = 0;
-  #state: WriterState = 'writing';
+  #landed = 0;
   #failure: HoardError | undefined;
-  #seal: Promise<BlobInfo> | undefined;
-  // Why the bytes failed their check: seal and commit report it from then on.
-  #checkFailure: Error = new HoardError('HOARD_ERR_INTERNAL', 'no failed check');
-  #commit: Promise<BlobInfo> | undefined;
-  #abort: Promise<void> | undefined;
 
   constructor(ledger: Ledger) {
     this.#ledger = ledger;
   }
 
-  get written(): number {
-    return this.#written;
+  get failure(): HoardError | undefined {
+    return this.#failure;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.#state !== 'writing') {
-      throw new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : this.#state === 'failed' ? 'a failed check' : 'seal'}`);
-    }
-    if (this.#failure !== undefined) throw this.#failure;
-    if (chunk.byteLength === 0) return;
+  get landed(): number {
+    return this.#landed;
+  }
+
+  append(chunk: Uint8Array): Promise<void> {
     try {
       this.#ledger.reserve(chunk.byteLength);
     } catch (err) {
@@ -221,107 +219,41 @@ class MemoryBlobWriter implements BlobWriter {
     }
     this.#buffer.set(chunk, this.#filled);
     this.#filled = end;
-    await nextTurn();
-    // setImmediate callbacks run in order, so `#written` only grows.
-    this.#written = end;
+    // setImmediate callbacks run in order, so `#landed` only grows.
+    return nextTurn().then(() => {
+      this.#landed = end;
+    });
   }
 
-  async readAt(position: number, length: number): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(position) || position < 0 || !Number.isSafeInteger(length) || length < 0) {
-      throw new HoardError('HOARD_ERR_INTERNAL', `readAt(${position}, ${length}): position and length must be non-negative integers`);
-    }
-    if (this.#state === 'aborted' || this.#state === 'failed') {
-      throw new HoardError('HOARD_ERR_STORE_IO', 'the blob write was abandoned; its bytes are gone');
-    }
+  async read(position: number, length: number): Promise<Uint8Array> {
     await Promise.resolve();
-    const n = Math.min(length, this.#written - position);
-    if (n <= 0) return new Uint8Array(0);
-    return Buffer.from(this.#buffer.subarray(position, position + n));
+    return Buffer.from(this.#buffer.subarray(position, position + length));
   }
 
-  seal(expected: ExpectedContent = {}): Promise<BlobInfo> {
-    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
-    const sealing = this.#seal;
-    if (sealing !== undefined) return sealing.then((info) => this.#recheck(expected, info));
-    if (this.#state !== 'writing') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob seal after abort'));
-    this.#state = 'sealed';
-    this.#seal = this.#check(expected);
-    return this.#seal;
+  // Lets appends already started land first, as the fs writer's queue does.
+  whenLanded(): Promise<void> {
+    return nextTurn();
   }
 
-  commit(expected: ExpectedContent = {}): Promise<BlobInfo> {
-    if (this.#commit !== undefined) return this.#commit;
-    if (this.#state === 'failed') return Promise.reject(this.#checkFailure);
-    if (this.#state !== 'writing' && this.#state !== 'sealed') return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'blob commit after abort'));
-    this.#commit = this.#finishCommit(expected);
-    return this.#commit;
+  // As a disk would be flushed here: a late turn, in which a write failure or an injected fault shows.
+  drain(): Promise<void> {
+    return nextTurn();
   }
 
-  abort(): Promise<void> {
-    if (this.#abort !== undefined) return this.#abort;
-    if (this.#state === 'committed') return Promise.resolve();
-    const committing = this.#commit;
-    if (committing !== undefined && this.#state !== 'stranded' && this.#state !== 'failed') {
-      return committing.then(
-        () => undefined,
-        () => this.abort(),
-      );
-    }
-    // A failed check gave its reservation back already.
-    if (this.#state !== 'failed') this.#ledger.release(this.#filled);
-    this.#state = 'aborted';
-    this.#abort = nextTurn();
-    return this.#abort;
-  }
-
-  async #check(expected: ExpectedContent): Promise<BlobInfo> {
-    // Lets writes already started land first, as the fs writer's queue does.
-    await nextTurn();
-    const size = this.#filled;
-    const digest = createHash('sha256').update(this.#buffer.subarray(0, size)).digest('hex');
+  publish({ digest, size }: BlobInfo): Promise<void> {
     try {
-      checkExpectedContent(expected, size, digest);
-    } catch (err) {
-      this.#discard(err);
-      throw err;
-    }
-    return { digest, size };
-  }
-
-  #recheck(expected: ExpectedContent, info: BlobInfo): BlobInfo {
-    try {
-      checkExpectedContent(expected, info.size, info.digest);
-    } catch (err) {
-      if (this.#state !== 'committed') this.#discard(err);
-      throw err;
-    }
-    return info;
-  }
-
-  #discard(err: unknown): void {
-    if (this.#state === 'failed' || this.#state === 'aborted') return;
-    this.#state = 'failed';
-    this.#checkFailure = err instanceof Error ? err : new Error(String(err));
-    this.#ledger.release(this.#filled);
-  }
-
-  async #finishCommit(expected: ExpectedContent): Promise<BlobInfo> {
-    const { digest, size } = await this.seal(expected);
-    this.#state = 'committing';
-    // As a disk would be flushed here: a late turn, in which a write failure or an injected fault shows.
-    await nextTurn();
-    try {
-      if (this.#failure !== undefined) throw this.#failure;
       this.#ledger.durable();
     } catch (err) {
-      // The bytes stay readable, and their room reserved, until abort().
-      this.#state = 'stranded';
-      throw err;
+      // The bytes stay readable, and their room reserved, until discard().
+      return Promise.reject(toStoreError(err, 'cannot commit a blob'));
     }
     // The writer's reservation becomes the blob's, or is given back when the blob was stored already.
     if (!this.#ledger.publish(digest, Buffer.from(this.#buffer.subarray(0, size)))) this.#ledger.release(size);
-    this.#state = 'committed';
-    return { digest, size };
+    return Promise.resolve();
+  }
+
+  discard(): Promise<void> {
+    this.#ledger.release(this.#filled);
+    return nextTurn();
   }
 }
-
