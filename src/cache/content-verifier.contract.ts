@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isHoardError } from '../errors.ts';
 import type { ObjectEntry, Verification } from '../storage/metadata-index.ts';
-import type { AdmitDecision, ContentVerifier, Expectation } from './content-verifier.ts';
+import type { AdmitDecision, ContentVerifier, Expectation, ObjectFetch } from './content-verifier.ts';
 import type { ReferenceOracle } from './eviction-policy.ts';
 
 export interface ContentVerifierFixture {
@@ -74,8 +74,11 @@ function assertAdmitDecision(decision: AdmitDecision, where: string): void {
   if (decision.serve === 'refuse') assert.ok(isHoardError(decision.error), `${where}: a refusal served to clients carries a HoardError`);
 }
 
+/** The admit-time fetch: this suite has no upstream, so every further file is unobtainable. */
+const noFetch: ObjectFetch = () => Promise.resolve({ ok: false, reason: 'no upstream in the contract test' });
+
 function entry(upstream: string, path: string, digest: string, size: number): ObjectEntry {
-  return { key: upstream + path, upstream, path, digest, size, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified' };
+  return { key: upstream + path, protocol: 'contract', upstream, path, digest, size, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified' };
 }
 
 export function contentVerifierContract(name: string, makeFixture: () => Promise<ContentVerifierFixture>): void {
@@ -120,7 +123,7 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       const known = fixture.known;
       if (known === undefined) return t.skip('this verifier knows no object');
       const expectation = await fixture.verifier.expect(fixture.upstream, known.path);
-      const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path: known.path, digest: sha256(known.bytes), size: known.bytes.length, previousDigest: undefined });
+      const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path: known.path, digest: sha256(known.bytes), size: known.bytes.length, previousDigest: undefined }, noFetch);
       assertAdmitDecision(decision, known.path);
       assert.deepEqual(decision, { admit: true, verification: expectation?.verification });
     });
@@ -131,7 +134,7 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       // Other bytes under a known name (an upstream that changed them): the index does not vouch for them.
       if (fixture.known !== undefined) candidates.push({ path: fixture.known.path, bytes: stranger });
       for (const { path, bytes } of candidates) {
-        const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest: undefined });
+        const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest: undefined }, noFetch);
         assertAdmitDecision(decision, path);
         if (decision.admit) assert.equal(decision.verification, 'unverified', `${path}: bytes no index lists were admitted as ${decision.verification}`);
       }
@@ -141,7 +144,7 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       const bytes = randomBytes(64);
       for (const path of allPaths()) {
         for (const previousDigest of [undefined, sha256(randomBytes(8))]) {
-          const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest });
+          const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest }, noFetch);
           assertAdmitDecision(decision, path);
         }
       }

@@ -50,7 +50,7 @@ async function aptFixture(options: { key?: GpgKeyring; strict: boolean }): Promi
     const writer = await blobs.createWriter();
     await writer.write(bytes);
     const { digest, size } = await writer.commit({ size: bytes.length, sha256: sha(bytes) });
-    index.put({ key: upstream + path, upstream, path, digest, size, storedAt: 1, validatedAt: 1, lastAccessAt: 1, verification: 'hash-verified' });
+    index.put({ key: upstream + path, protocol: 'apt', upstream, path, digest, size, storedAt: 1, validatedAt: 1, lastAccessAt: 1, verification: 'hash-verified' });
   };
   if (options.key === undefined) await store(`${dists}Release`, release);
   else await store(`${dists}InRelease`, await options.key.clearsign(release));
@@ -62,7 +62,6 @@ async function aptFixture(options: { key?: GpgKeyring; strict: boolean }): Promi
     blobs,
     index,
     signatures: new ReleaseSignatureChecker(keys),
-    fetch: () => Promise.resolve({ ok: false, reason: 'no upstream in the contract test' }),
     logger: pino({ level: 'silent' }),
     strict: options.strict,
   });
