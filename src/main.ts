@@ -33,6 +33,10 @@ import type { Upstream } from './upstream/fetcher.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
 import { MirrorHealth } from './upstream/mirror-health.ts';
 import { MirrorSet } from './upstream/mirror-set.ts';
+import { DestinationGuard } from './upstream/destination-guard.ts';
+import { OriginTable } from './upstream/origin-table.ts';
+import { redirectGuard } from './upstream/redirect-rules.ts';
+import { HostAccess } from './http/client-access.ts';
 import { httpsUpgradeTable, upgradedMirror, upgradedOrigin } from './upstream/https-upgrade.ts';
 import { readCaFile } from './upstream/tls-trust.ts';
 import { AptContentVerifier } from './verification/apt-content-verifier.ts';
@@ -98,6 +102,13 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const extraCas = config.tls.extraCaFiles.map((file, i) => readCaFile(file, `tls.extraCaFiles.${i}`));
   const fetcher = new HttpFetcher({ ...fetcherOptions, ca: extraCas });
   const fetchers = [fetcher];
+  // Hosts named by clients are reached only outside deniedUpstreamNetworks, checked on the address connected to.
+  const destinations = new DestinationGuard({ denied: config.deniedUpstreamNetworks, exemptHosts: config.allowedHosts });
+  const originFetcher = destinations.active ? new HttpFetcher({ ...fetcherOptions, ca: extraCas, destinations }) : fetcher;
+  if (originFetcher !== fetcher) fetchers.push(originFetcher);
+  // A redirect hop is a new request under the rules of the first: the path table always, allowedHosts for client-chosen origins.
+  const isAptPath = (path: string) => classifyAptPath(path) !== undefined;
+  const hostAccess = new HostAccess(config.allowedHosts);
   const upgrades = httpsUpgradeTable(config.httpsUpgrade);
 
   const backends = new Map<string, Upstream>();
@@ -108,19 +119,19 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       fetchers.push(backendFetcher);
     }
     const mirrors = backend.mirrors.map((m) => upgradedMirror(upgrades, new URL(m)));
-    backends.set(name, new MirrorSet({ key: `backend:${name}`, mirrors, fetcher: backendFetcher, health, clock }));
+    for (const mirror of mirrors) health.pin(mirror.href);
+    const backendRedirects = redirectGuard({ pathAllowed: isAptPath, keepQuery: true });
+    backends.set(name, new MirrorSet({ key: `backend:${name}`, mirrors, fetcher: backendFetcher, health, clock, redirectGuard: backendRedirects }));
   }
-  // Origins reached in proxy and prefix mode; one tiny object per host, created on first use.
-  const origins = new Map<string, Upstream>();
+  // Origins reached in proxy and prefix mode; one tiny object per host, created on first use, the least recently used dropped.
+  const originRedirects = redirectGuard({ hostAllowed: (host) => hostAccess.allows(host), pathAllowed: isAptPath, keepQuery: true });
+  // An upgraded host keeps its http cache key (objects cached before the rule stay valid) but is fetched over TLS only.
+  const origins = new OriginTable(
+    (key) => new MirrorSet({ key, mirrors: [upgradedOrigin(upgrades, key)], fetcher: originFetcher, health, clock, redirectGuard: originRedirects }),
+  );
   const resolveUpstream = (ref: UpstreamRef): Upstream => {
     if (ref.kind === 'backend') return backends.get(ref.name) as Upstream;
-    let upstream = origins.get(ref.key);
-    if (!upstream) {
-      // An upgraded host keeps its http cache key (objects cached before the rule stay valid) but is fetched over TLS only.
-      upstream = new MirrorSet({ key: ref.key, mirrors: [upgradedOrigin(upgrades, ref.key)], fetcher, health, clock });
-      origins.set(ref.key, upstream);
-    }
-    return upstream;
+    return origins.get(ref.key);
   };
   // The Upstream behind a cache key's upstream part, for fetches the verifier starts itself.
   const upstreamForKey = (key: string): Upstream | undefined => {

@@ -1,5 +1,6 @@
 // Parses a request target into (upstream, path): proxy mode, /host/path prefix mode, named backends, HTTPS///.
 import { HoardError } from '../errors.ts';
+import { canonicalHost } from './host-canonical.ts';
 
 export type UpstreamRef =
   /** A host reached directly: proxy mode (absolute URI) or prefix mode (/host[:port]/path). */
@@ -83,7 +84,7 @@ function looksLikeHost(segment: string): boolean {
 export function parseAuthority(authority: string, scheme: 'http' | 'https'): UpstreamRef {
   if (authority.includes('@')) throw new HoardError('HOARD_ERR_BAD_REQUEST', 'credentials in the request target are not accepted');
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(authority);
-  const host = m?.[1]?.toLowerCase();
+  const host = canonicalHost(m?.[1]?.toLowerCase());
   if (!m || host === undefined || !(hostName.test(host) || ipv6.test(host))) {
     throw new HoardError('HOARD_ERR_BAD_REQUEST', `"${authority}" is not a valid host[:port]`);
   }
