@@ -3,6 +3,8 @@ import type { Agent, buildConnector as UndiciConnect } from 'undici';
 // The dispatcher and its request call alone, not the package's index: the index also sets up fetch,
 // WebSocket, caches and mocks, and touches the globals that load Node's own bundled copy of undici.
 // Together with the node:http import in http/proxy-server.ts, 3-6 MB resident at idle (measured).
+// These paths are not undici's public API: package.json pins the exact version, and undici-modules.test.ts
+// fails when an update moves them or they stop being the index's Agent, Dispatcher#request and buildConnector.
 import UndiciAgent from 'undici/lib/dispatcher/agent.js';
 import undiciRequest from 'undici/lib/api/api-request.js';
 import buildConnector from 'undici/lib/core/connect.js';
