@@ -103,7 +103,9 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const fetcher = new HttpFetcher({ ...fetcherOptions, ca: extraCas });
   const fetchers = [fetcher];
   // Hosts named by clients are reached only outside deniedUpstreamNetworks, checked on the address connected to.
-  const destinations = new DestinationGuard({ denied: config.deniedUpstreamNetworks, exemptHosts: config.allowedHosts });
+  // Exempt: hosts the operator named, exactly in allowedHosts or as the target of an httpsUpgrade rule.
+  const upgradeTargets = Object.values(config.httpsUpgrade).map((target) => new URL(target).hostname);
+  const destinations = new DestinationGuard({ denied: config.deniedUpstreamNetworks, exemptHosts: [...config.allowedHosts, ...upgradeTargets] });
   const originFetcher = destinations.active ? new HttpFetcher({ ...fetcherOptions, ca: extraCas, destinations }) : fetcher;
   if (originFetcher !== fetcher) fetchers.push(originFetcher);
   // A redirect hop is a new request under the rules of the first: the path table always, allowedHosts for client-chosen origins.
