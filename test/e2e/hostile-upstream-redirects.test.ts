@@ -26,11 +26,11 @@ describe('hostile upstream redirects and client-chosen destinations', () => {
   let upstream: FakeUpstreamServer;
   /** Stands for a service of the cache host's own network (a metadata service, an admin port). */
   let internal: FakeUpstreamServer;
-  /** allowedHosts names both loopback servers (so both are exempt from the denied networks): only the hop rules stand. */
+  /** The issue's set-up: `allowedHosts: ["127.0.0.1"]` (listed exactly, so exempt from the denied networks). */
   let listed: HoardProcess;
   /** The defaults: any host, loopback and link-local denied. */
   let defaults: HoardProcess;
-  /** `deniedUpstreamNetworks: []`: an operator who mirrors from the cache host itself. */
+  /** `deniedUpstreamNetworks: []` and any host: an operator who mirrors from the cache host itself; only the path table guards hops. */
   let open: HoardProcess;
 
   before(async () => {
@@ -40,7 +40,7 @@ describe('hostile upstream redirects and client-chosen destinations', () => {
       FakeUpstreamServer.start({ root: repo.root, prefix: '/debian', host: '127.0.0.2' }),
     ]);
     [listed, defaults, open] = await Promise.all([
-      HoardProcess.start({ config: { logLevel: 'warn', allowedHosts: ['127.0.0.1', '127.0.0.2'], deniedUpstreamNetworks: defaultDeniedUpstreamNetworks } }),
+      HoardProcess.start({ config: { logLevel: 'warn', allowedHosts: ['127.0.0.1'], deniedUpstreamNetworks: defaultDeniedUpstreamNetworks } }),
       HoardProcess.start({ config: { logLevel: 'warn', deniedUpstreamNetworks: defaultDeniedUpstreamNetworks } }),
       HoardProcess.start({ config: { logLevel: 'warn', deniedUpstreamNetworks: [] } }),
     ]);
@@ -73,13 +73,29 @@ describe('hostile upstream redirects and client-chosen destinations', () => {
   });
 
   test('a redirect to a host outside allowedHosts is refused even for a repository path', async () => {
+    internal.resetStats();
     const path = repo.distPath('InRelease');
-    const rule = redirect(path, `http://127.0.0.3:${internal.port}/debian/${path}`);
+    const rule = redirect(path, `http://127.0.0.2:${internal.port}/debian/${path}`);
     try {
       const refused = await probe(upstream.url(path), { proxy: listed.url });
       assert.equal(refused.status, 502);
       assert.equal(refused.headers['x-hoard-error'], 'HOARD_ERR_REDIRECT_REFUSED');
       assert.match(refused.body.toString(), /not in allowedHosts/);
+      assert.equal(internal.totalRequests, 0);
+    } finally {
+      rule.remove();
+    }
+  });
+
+  test('with any host allowed, a redirect to a path outside the apt path table is still refused', async () => {
+    internal.resetStats();
+    const rule = redirect(alpha().poolPath, `http://127.0.0.2:${internal.port}/latest/meta-data/iam?x=1`);
+    try {
+      const refused = await probe(upstream.url(alpha().poolPath), { proxy: open.url });
+      assert.equal(refused.status, 502);
+      assert.equal(refused.headers['x-hoard-error'], 'HOARD_ERR_REDIRECT_REFUSED');
+      assert.match(refused.body.toString(), /not a file of a repository/);
+      assert.equal(internal.totalRequests, 0);
     } finally {
       rule.remove();
     }
@@ -90,7 +106,7 @@ describe('hostile upstream redirects and client-chosen destinations', () => {
     const path = repo.distPath('Release');
     const rule = redirect(path, `http://127.0.0.2:${internal.port}/debian/${path}?signature=abc`);
     try {
-      const followed = await probe(upstream.url(path), { proxy: listed.url });
+      const followed = await probe(upstream.url(path), { proxy: open.url });
       assert.equal(followed.status, 200);
       assert.equal(internal.totalRequests, 1);
       assert.equal(internal.requests[0]?.target, `/debian/${path}?signature=abc`);
