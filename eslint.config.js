@@ -50,7 +50,8 @@ export default tseslint.config(
   // Dependency direction as allow-lists (eslint-rules/allowed-imports.js): each folder names what it may import.
   allowList(['src/protocols/**/*.ts'], {
     allow: ['src/protocols/', ...seams, 'src/verification/'],
-    packages: ['zod', 'pino', 'openpgp', 'xz-decompress', 'node:path', 'node:stream', 'node:stream/promises', 'node:zlib', 'node:crypto', 'node:fs/promises'],
+    // node:net only for isIP/isIPv6 (host canonicalisation): protocols never open sockets.
+    packages: ['zod', 'pino', 'openpgp', 'xz-decompress', 'node:net', 'node:path', 'node:stream', 'node:stream/promises', 'node:zlib', 'node:crypto', 'node:fs/promises'],
     why: 'a protocol folder imports only the seams (interfaces) and its own files; concrete stores, fetchers and the HTTP edge are wired in main.ts',
   }),
   allowList(['src/cache/**/*.ts'], {
@@ -64,7 +65,7 @@ export default tseslint.config(
     why: 'storage/ knows nothing of protocols, http/, cache/ or admin/',
   }),
   allowList(['src/upstream/**/*.ts'], {
-    allow: ['src/upstream/', 'src/errors.ts', 'src/events.ts', 'src/clock.ts', 'src/http/client-access.ts'],
+    allow: ['src/upstream/', 'src/errors.ts', 'src/events.ts', 'src/clock.ts', 'src/cidr-list.ts'],
     packages: ['*'],
     why: 'upstream/ knows nothing of protocols, http/, cache/ or admin/',
   }),

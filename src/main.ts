@@ -31,10 +31,12 @@ import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
-import type { Upstream } from './upstream/fetcher.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
 import { MirrorHealth } from './upstream/mirror-health.ts';
 import { MirrorSet } from './upstream/mirror-set.ts';
+import { DestinationGuard } from './upstream/destination-guard.ts';
+import { OriginTable } from './upstream/origin-table.ts';
+import { redirectGuard } from './upstream/redirect-rules.ts';
 import { readCaFile } from './upstream/tls-trust.ts';
 
 const version = '0.1.0';
@@ -66,19 +68,25 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
   const extraCas = config.tls.extraCaFiles.map((file, i) => readCaFile(file, `tls.extraCaFiles.${i}`));
   const fetcher = new HttpFetcher({ ...fetcherOptions, ca: extraCas });
   const fetchers = [fetcher];
+  // Hosts named by clients are reached only outside deniedUpstreamNetworks, checked on the address connected to.
+  // Exempt: hosts the operator named, exactly in allowedHosts or as the target of an https upgrade rule.
+  const upgradeTargets = Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).hostname);
+  const destinations = new DestinationGuard({ denied: config.deniedUpstreamNetworks, exemptHosts: [...config.allowedHosts, ...upgradeTargets] });
+  const originFetcher = destinations.active ? new HttpFetcher({ ...fetcherOptions, ca: extraCas, destinations }) : fetcher;
+  if (originFetcher !== fetcher) fetchers.push(originFetcher);
   const hosts = new HostAccess(config.allowedHosts);
-  // Origins reached in proxy and prefix mode; one tiny object per host, created on first use.
-  const origins = new Map<string, Upstream>();
+  // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
+  const origins = new OriginTable();
   const factory: UpstreamFactory = {
-    origin(key, host, fetchFrom) {
-      let upstream = origins.get(key);
-      if (upstream !== undefined) return upstream;
-      if (!hosts.allows(host)) {
-        throw new HoardError('HOARD_ERR_HOST_NOT_ALLOWED', `host ${host} is not in allowedHosts`, { detail: `host ${host} is not allowed by this cache` });
-      }
-      upstream = new MirrorSet({ key, mirrors: [fetchFrom], fetcher, health, clock });
-      origins.set(key, upstream);
-      return upstream;
+    origin(key, host, fetchFrom, rules) {
+      return origins.get(key, () => {
+        if (!hosts.allows(host)) {
+          throw new HoardError('HOARD_ERR_HOST_NOT_ALLOWED', `host ${host} is not in allowedHosts`, { detail: `host ${host} is not allowed by this cache` });
+        }
+        // A redirect hop is a new request under the rules of the first: the path table, allowedHosts, the denied networks.
+        const redirects = redirectGuard({ hostAllowed: (next) => hosts.allows(next), pathAllowed: rules.pathAllowed, keepQuery: true });
+        return new MirrorSet({ key, mirrors: [fetchFrom], fetcher: originFetcher, health, clock, redirectGuard: redirects });
+      });
     },
     mirrors(key, mirrors, options) {
       let mirrorFetcher = fetcher;
@@ -86,7 +94,10 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
         mirrorFetcher = new HttpFetcher({ ...fetcherOptions, ca: [...extraCas, readCaFile(options.caFile, `${options.configKey}.caFile`)] });
         fetchers.push(mirrorFetcher);
       }
-      return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock });
+      // Configured mirrors stay in the health table however many hosts clients name.
+      for (const mirror of mirrors) health.pin(mirror.href);
+      const redirects = redirectGuard({ pathAllowed: options.pathAllowed, keepQuery: true });
+      return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock, redirectGuard: redirects });
     },
   };
   return { factory, close: () => Promise.all(fetchers.map((f) => f.close())) };

@@ -19,7 +19,8 @@ export const hoardPeer: Peer = {
     const dir = join(context.workDir, 'hoard');
     await mkdir(join(dir, 'data'), { recursive: true });
     const configPath = join(dir, 'hoard.yaml');
-    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\n`);
+    // The bench's upstream is on loopback, which deniedUpstreamNetworks denies to client-chosen hosts by default.
+    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\n`);
     const hoard = ManagedProcess.start('hoard', {
       command: join(repoRoot, 'bin/hoard'),
       args: ['serve', '--config', configPath],

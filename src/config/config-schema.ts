@@ -1,10 +1,38 @@
 // The configuration's shape, defaults and validation; every message names the key and what was wrong.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { protocolConfigSections } from '../protocols/installed-protocols.ts';
 
 const duration = z.number().int().positive();
 
 const connectPattern = /^(\*\.)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):\d{1,5}$/;
+
+/** `address/prefix` with a real IP address and a prefix within its family's width. */
+const cidr = z.string().refine(
+  (v) => {
+    const m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(v);
+    const family = m === null ? 0 : isIP(m[1] as string);
+    return family !== 0 && Number(m?.[2]) <= (family === 4 ? 32 : 128);
+  },
+  { error: 'must be a CIDR like 127.0.0.0/8 or fe80::/10' },
+);
+
+/**
+ * Where a client-chosen upstream must never lead: the cache host itself and link-local services (cloud
+ * metadata), in IPv4, IPv6 and IPv4-mapped spellings. squid denies `to_localhost` and `to_linklocal` by
+ * default for the same reason.
+ */
+export const defaultDeniedUpstreamNetworks = [
+  '127.0.0.0/8',
+  '::1/128',
+  '0.0.0.0/8',
+  '::/128',
+  '169.254.0.0/16',
+  'fe80::/10',
+  '::ffff:127.0.0.0/104',
+  '::ffff:0.0.0.0/104',
+  '::ffff:169.254.0.0/112',
+];
 
 const sizeString = z
   .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*$/i, 'must be a size like 20GiB, 500MB or a number of bytes')])
@@ -22,6 +50,8 @@ export const configSchema = z
       .default(['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fe80::/10']),
     /** Upstream hosts that proxy and prefix mode may reach (exact names or `*.suffix`). Empty: any. */
     allowedHosts: z.array(z.string().min(1)).default([]),
+    /** Networks a client-chosen upstream (proxy and prefix mode) may not resolve to, unless its host is listed exactly in allowedHosts. */
+    deniedUpstreamNetworks: z.array(cidr).default(defaultDeniedUpstreamNetworks),
     /** Trust for https upstreams: always the system CA store, plus these. */
     tls: z
       .object({

@@ -1,22 +1,19 @@
-// Which client addresses may use the cache, from CIDR lists (node's BlockList does the matching).
-import { BlockList, isIPv4 } from 'node:net';
+// Which client addresses may use the cache, from CIDR lists (the shared CidrList does the matching).
+import { CidrList } from '../cidr-list.ts';
 
 export class ClientAccess {
-  readonly #list = new BlockList();
+  readonly #list: CidrList;
 
   constructor(cidrs: readonly string[]) {
-    for (const cidr of cidrs) {
-      const [address, prefix] = cidr.split('/') as [string, string];
-      this.#list.addSubnet(address, Number(prefix), isIPv4(address) ? 'ipv4' : 'ipv6');
-    }
+    this.#list = new CidrList(cidrs);
   }
 
   allows(address: string | undefined): boolean {
     if (address === undefined) return false;
     // IPv4 clients on a dual-stack socket show up as ::ffff:a.b.c.d.
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return this.#list.check(mapped[1] as string, 'ipv4');
-    return this.#list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+    if (mapped) return this.#list.has(mapped[1] as string);
+    return this.#list.has(address);
   }
 }
 

@@ -84,11 +84,16 @@ export interface Protocol {
 export interface UpstreamFactory {
   /**
    * A host a client chose (proxy or prefix mode), cached under `key`, fetched from `fetchFrom` (the same
-   * origin, or its https upgrade). `allowedHosts` and the denied networks apply; throws when refused.
+   * origin, or its https upgrade). `allowedHosts` and the denied networks apply to it and to every
+   * redirect hop; throws when refused. `pathAllowed` is the protocol's path table, which every hop must pass too.
    */
-  origin(key: string, host: string, fetchFrom: URL): Upstream;
+  origin(key: string, host: string, fetchFrom: URL, rules: { readonly pathAllowed: (path: string) => boolean }): Upstream;
   /** Mirrors the operator configured (`configKey` names them in messages), tried in order with failover. */
-  mirrors(key: string, mirrors: readonly URL[], options: { readonly caFile?: string | undefined; readonly configKey: string }): Upstream;
+  mirrors(
+    key: string,
+    mirrors: readonly URL[],
+    options: { readonly caFile?: string | undefined; readonly configKey: string; readonly pathAllowed: (path: string) => boolean },
+  ): Upstream;
 }
 
 /** What the composition root hands a protocol: the shared seams and its configuration. */

@@ -1,5 +1,6 @@
 // Pieces of request-target grammar every protocol shares: host[:port] authorities, path normalization, query split.
 import { HoardError } from '../errors.ts';
+import { canonicalHost } from './host-canonical.ts';
 
 /** A host a client named (proxy mode, prefix mode): where to connect, and the canonical key it is cached under. */
 export interface OriginRef {
@@ -22,7 +23,7 @@ export function looksLikeHost(segment: string): boolean {
 export function parseAuthority(authority: string, scheme: 'http' | 'https'): OriginRef {
   if (authority.includes('@')) throw new HoardError('HOARD_ERR_BAD_REQUEST', 'credentials in the request target are not accepted');
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(authority);
-  const host = m?.[1]?.toLowerCase();
+  const host = canonicalHost(m?.[1]?.toLowerCase());
   if (!m || host === undefined || !(hostName.test(host) || ipv6.test(host))) {
     throw new HoardError('HOARD_ERR_BAD_REQUEST', `"${authority}" is not a valid host[:port]`);
   }

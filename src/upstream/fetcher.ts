@@ -1,11 +1,21 @@
 // The Fetcher seam: one HTTP exchange with an upstream, and Upstream: a named source of files with failover.
 import type { Readable } from 'node:stream';
 
+/**
+ * Decides one redirect hop, which is a new upstream request under the rules of the first: returns the URL
+ * to follow (`next`, or a reduced copy, e.g. without its query) or throws a HoardError
+ * (HOARD_ERR_REDIRECT_REFUSED) to refuse it. Called after the fetcher's own rules (http(s) only, never
+ * https to http) and before the hop is sent.
+ */
+export type RedirectGuard = (next: URL, from: URL) => URL;
+
 export interface FetchInit {
   method: 'GET' | 'HEAD';
   /** Extra request headers (conditional headers, Range); lower-case names. */
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Applied to every redirect hop; without one, any http(s) hop that keeps https is followed. */
+  redirectGuard?: RedirectGuard | undefined;
 }
 
 export interface UpstreamResponse {

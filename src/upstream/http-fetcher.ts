@@ -1,15 +1,19 @@
-// Fetcher over undici: pooled keep-alive connections, connect/idle timeouts, bounded redirects, optional extra CA.
+// Fetcher over undici: pooled keep-alive connections, connect/idle timeouts, guarded redirects, checked destinations, extra CAs.
 import type { Agent, buildConnector as UndiciConnect } from 'undici';
 // The dispatcher and its request call alone, not the package's index: the index also sets up fetch,
 // WebSocket, caches and mocks, and touches the globals that load Node's own bundled copy of undici.
 // Together with the node:http import in http/proxy-server.ts, 3-6 MB resident at idle (measured).
+// These paths are not undici's public API: package.json pins the exact version, and undici-modules.test.ts
+// fails when an update moves them or they stop being the index's Agent, Dispatcher#request and buildConnector.
 import UndiciAgent from 'undici/lib/dispatcher/agent.js';
 import undiciRequest from 'undici/lib/api/api-request.js';
 import buildConnector from 'undici/lib/core/connect.js';
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { publishUpstream } from '../events.ts';
 import { HoardError } from '../errors.ts';
-import type { FetchInit, Fetcher, UpstreamResponse } from './fetcher.ts';
+import type { DestinationGuard } from './destination-guard.ts';
+import type { FetchInit, Fetcher, RedirectGuard, UpstreamResponse } from './fetcher.ts';
 import { trustedSecureContext } from './tls-trust.ts';
 import { upstreamErrorFrom } from './upstream-errors.ts';
 
@@ -22,10 +26,17 @@ export interface HttpFetcherOptions {
   /** Sent upstream so that a chain of caches can detect loops. */
   via: string;
   userAgent: string;
+  /**
+   * Checks every connection's destination (deniedUpstreamNetworks); for the fetcher of client-chosen
+   * origins only. Redirect hops use the same connections, so they are checked the same way.
+   */
+  destinations?: DestinationGuard | undefined;
 }
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 const maxRedirects = 5;
+// RFC 9110 15.4: a user agent must not send these along a redirect to another origin (RFC 9110 11.6.2, 11.7.2; RFC 6265 5.4).
+const credentialHeaders = ['authorization', 'proxy-authorization', 'cookie'];
 
 export class HttpFetcher implements Fetcher {
   readonly #agent: Agent;
@@ -34,7 +45,7 @@ export class HttpFetcher implements Fetcher {
   constructor(options: HttpFetcherOptions) {
     this.#options = options;
     this.#agent = new UndiciAgent({
-      connect: lazyTlsConnector(options.connectTimeoutMs, options.ca ?? []),
+      connect: lazyTlsConnector(options.connectTimeoutMs, options.ca ?? [], options.destinations),
       headersTimeout: options.idleTimeoutMs,
       bodyTimeout: options.idleTimeoutMs,
       keepAliveTimeout: 30_000,
@@ -44,6 +55,13 @@ export class HttpFetcher implements Fetcher {
 
   async fetch(url: URL, init: FetchInit): Promise<UpstreamResponse> {
     let current = url;
+    let headers: Record<string, string> = {
+      ...init.headers,
+      'user-agent': this.#options.userAgent,
+      via: this.#options.via,
+      // Bytes are stored and hashed exactly as the repository published them.
+      'accept-encoding': 'identity',
+    };
     for (let hop = 0; ; hop++) {
       const started = performance.now();
       let response;
@@ -52,47 +70,79 @@ export class HttpFetcher implements Fetcher {
           origin: current.origin,
           path: current.pathname + current.search,
           method: init.method,
-          headers: {
-            ...init.headers,
-            'user-agent': this.#options.userAgent,
-            via: this.#options.via,
-            // Bytes are stored and hashed exactly as the repository published them.
-            'accept-encoding': 'identity',
-          },
+          headers,
           signal: init.signal ?? null,
         });
       } catch (err) {
-        const error = upstreamErrorFrom(err, current.href);
+        let error = upstreamErrorFrom(err, current.href);
+        // A denied network is the client's doing on the first request (403), the upstream's on a redirect (502).
+        if (hop > 0 && error.code === 'HOARD_ERR_UPSTREAM_DENIED') error = redirectRefused(url, current, error.message, error);
         publishUpstream({ upstream: current.origin, url: current.href, method: init.method, durationMs: performance.now() - started, errorCode: error.code, error: error.message });
         throw error;
       }
       // undici errors a body destroyed before its end (RequestAbortedError); with no listener that error would
       // crash the process. Consumers that read the body still see real errors through their own listeners.
       response.body.on('error', ignoreError);
-      const headers = flattenHeaders(response.headers);
+      const responseHeaders = flattenHeaders(response.headers);
       publishUpstream({ upstream: current.origin, url: current.href, method: init.method, status: response.statusCode, durationMs: performance.now() - started });
-      const location = headers.location;
+      const location = responseHeaders.location;
       if (redirectStatuses.has(response.statusCode) && location !== undefined) {
         response.body.destroy();
         if (hop >= maxRedirects) throw new HoardError('HOARD_ERR_UPSTREAM_STATUS', `too many redirects from ${url.href}`, { detail: 'upstream redirect loop' });
-        const next = new URL(location, current);
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          throw new HoardError('HOARD_ERR_UPSTREAM_STATUS', `upstream redirected ${current.href} to a non-HTTP URL`, { detail: 'upstream redirect refused' });
-        }
-        // Never follow a redirect from https down to http: that would silently downgrade the transport.
-        if (current.protocol === 'https:' && next.protocol === 'http:') {
-          throw new HoardError('HOARD_ERR_UPSTREAM_STATUS', `upstream redirected ${current.href} from https to http`, { detail: 'upstream redirect downgrade refused' });
-        }
+        const next = nextHop(url, current, location, init.redirectGuard);
+        if (next.origin !== current.origin) headers = withoutCredentials(headers);
         current = next;
         continue;
       }
-      return { status: response.statusCode, headers, body: response.body as unknown as Readable, url: current };
+      return { status: response.statusCode, headers: responseHeaders, body: mapBodyErrors(response.body, current.href), url: current };
     }
   }
 
   async close(): Promise<void> {
     await this.#agent.close();
   }
+}
+
+/** The URL a redirect leads to, after the fetcher's own rules and the caller's guard; throws HOARD_ERR_REDIRECT_REFUSED. */
+function nextHop(first: URL, current: URL, location: string, guard: RedirectGuard | undefined): URL {
+  const next = URL.parse(location, current.href);
+  if (next === null) throw redirectRefused(first, current, `an unparsable Location ${JSON.stringify(location.slice(0, 200))}`);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw redirectRefused(first, current, `a non-HTTP URL (${next.protocol})`);
+  // Never follow a redirect from https down to http: that would silently downgrade the transport.
+  if (current.protocol === 'https:' && next.protocol === 'http:') throw redirectRefused(first, current, `${next.origin}, from https to http`);
+  // Credentials in a Location would be sent as Authorization by no one here, but they must not reach a log line either.
+  next.username = '';
+  next.password = '';
+  next.hash = '';
+  return guard === undefined ? next : guard(next, current);
+}
+
+function redirectRefused(first: URL, from: URL, why: string, cause?: unknown): HoardError {
+  return new HoardError('HOARD_ERR_REDIRECT_REFUSED', `upstream ${from.href} (asked for ${first.href}) redirected to ${why}`, {
+    cause,
+    detail: 'upstream redirect refused',
+  });
+}
+
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  const kept = { ...headers };
+  for (const name of credentialHeaders) delete kept[name];
+  return kept;
+}
+
+/**
+ * Makes the body error with HoardErrors, as the Fetcher contract says. undici errors a response body only
+ * through its `destroy(err)` (body timeout, socket closed or reset, abort signal), so mapping the error of
+ * that one call on this instance covers every case. A Transform or PassThrough in between would do the
+ * same at the price of a second stream: one more push, read and buffer for every chunk of every download,
+ * the hottest path there is. Re-emitting a mapped error from an 'error' listener cannot work: listeners
+ * attached earlier, and the stream's own `errored`, would keep the raw one. A consumer's own destroy()
+ * without an error is not an upstream failure and is left as undici reports it.
+ */
+function mapBodyErrors(body: Readable, url: string): Readable {
+  const destroy = body.destroy.bind(body);
+  body.destroy = (err?: Error) => destroy(err === undefined || err === null ? err : upstreamErrorFrom(err, url, true));
+  return body;
 }
 
 function ignoreError(): void {}
@@ -109,15 +159,24 @@ function flattenHeaders(raw: Record<string, string | string[] | undefined>): Rec
  * Parsing the system store costs about 16 MB resident, which a cache of http mirrors (apt's usual
  * case) never needs.
  */
-function lazyTlsConnector(timeout: number, extraCas: readonly string[]): UndiciConnect.connector {
-  const plain = buildConnector({ timeout });
+function lazyTlsConnector(timeout: number, extraCas: readonly string[], guard: DestinationGuard | undefined): UndiciConnect.connector {
+  const checked = guard?.active === true ? guard : undefined;
+  // buildConnector passes its other options to net.connect / tls.connect: the guard's lookup resolves for them.
+  const lookup = checked === undefined ? {} : { lookup: checked.lookup };
+  const plain = buildConnector({ timeout, ...lookup });
   let secure: UndiciConnect.connector | undefined;
   return (options, callback) => {
+    // net.connect skips lookup for an IP literal: those are checked here (undici gives IPv6 without brackets).
+    const refused = checked !== undefined && isIP(options.hostname) !== 0 ? checked.refusal(options.hostname, [options.hostname]) : undefined;
+    if (refused !== undefined) {
+      queueMicrotask(() => callback(refused, null));
+      return;
+    }
     if (options.protocol !== 'https:') {
       plain(options, callback);
       return;
     }
-    secure ??= buildConnector({ timeout, secureContext: trustedSecureContext(extraCas) });
+    secure ??= buildConnector({ timeout, secureContext: trustedSecureContext(extraCas), ...lookup });
     secure(options, callback);
   };
 }

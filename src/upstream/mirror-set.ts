@@ -1,7 +1,7 @@
 // An Upstream backed by an ordered list of mirrors: tried in order, failing over on network errors and 5xx.
 import type { Clock } from '../clock.ts';
 import { HoardError, isHoardError } from '../errors.ts';
-import type { FetchInit, Fetcher, Upstream, UpstreamResponse } from './fetcher.ts';
+import type { FetchInit, Fetcher, RedirectGuard, Upstream, UpstreamResponse } from './fetcher.ts';
 import type { MirrorHealth } from './mirror-health.ts';
 
 export interface MirrorSetOptions {
@@ -11,6 +11,8 @@ export interface MirrorSetOptions {
   fetcher: Fetcher;
   health: MirrorHealth;
   clock: Clock;
+  /** Applied to every redirect hop of this upstream's requests, before any guard the caller's FetchInit carries. */
+  redirectGuard?: RedirectGuard | undefined;
 }
 
 export class MirrorSet implements Upstream {
@@ -18,12 +20,14 @@ export class MirrorSet implements Upstream {
   readonly #mirrors: URL[];
   readonly #fetcher: Fetcher;
   readonly #health: MirrorHealth;
+  readonly #redirectGuard: RedirectGuard | undefined;
 
   constructor(options: MirrorSetOptions) {
     this.key = options.key;
     this.#mirrors = options.mirrors;
     this.#fetcher = options.fetcher;
     this.#health = options.health;
+    this.#redirectGuard = options.redirectGuard;
   }
 
   get mirrors(): readonly URL[] {
@@ -35,10 +39,14 @@ export class MirrorSet implements Upstream {
     const ordered = [...this.#mirrors].sort((a, b) => Number(this.#health.coolingDown(a.href)) - Number(this.#health.coolingDown(b.href)));
     let lastError: HoardError | undefined;
     let lastServerError: UpstreamResponse | undefined;
+    const own = this.#redirectGuard;
+    const theirs = init.redirectGuard;
+    const guard: RedirectGuard | undefined = own === undefined || theirs === undefined ? (own ?? theirs) : (next, from) => theirs(own(next, from), from);
+    const fetchInit = guard === init.redirectGuard ? init : { ...init, redirectGuard: guard };
     for (const base of ordered) {
       const url = joinUrl(base, path);
       try {
-        const response = await this.#fetcher.fetch(url, init);
+        const response = await this.#fetcher.fetch(url, fetchInit);
         if (response.status >= 500) {
           this.#health.failure(base.href, `HTTP ${response.status}`);
           lastServerError?.body.destroy();
@@ -50,6 +58,8 @@ export class MirrorSet implements Upstream {
         return response;
       } catch (err) {
         if (init.signal?.aborted) throw err;
+        // A destination the rules refuse is not an outage of this mirror, and no other mirror of a client-chosen origin exists.
+        if (isHoardError(err, 'HOARD_ERR_UPSTREAM_DENIED')) throw err;
         const error = isHoardError(err) ? err : new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', String(err), { cause: err });
         // A TLS failure is a configuration problem, not an outage: report it as it is.
         this.#health.failure(base.href, error.message);

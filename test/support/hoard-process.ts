@@ -16,7 +16,10 @@ export const repoRoot = resolve(import.meta.dirname, '..', '..');
 export interface HoardProcessOptions {
   /** Kept across restart(); by default a fresh temp dir that cleanup() deletes. */
   readonly dataDir?: string;
-  /** Written as YAML and passed with --config; a string is written as is. */
+  /**
+   * Written as YAML and passed with --config; a string is written as is. An object without
+   * `deniedUpstreamNetworks` gets `deniedUpstreamNetworks: []`, so loopback test upstreams stay reachable.
+   */
   readonly config?: Readonly<Record<string, unknown>> | string;
   /** Default 127.0.0.1. */
   readonly host?: string;
@@ -92,7 +95,7 @@ export class HoardProcess {
     let configPath: string | undefined;
     if (options.config !== undefined) {
       configPath = join(work, 'hoard.yaml');
-      await writeFile(configPath, typeof options.config === 'string' ? options.config : stringify(options.config));
+      await writeFile(configPath, typeof options.config === 'string' ? options.config : stringify(withTestDefaults(options.config)));
     }
     // A port picked here can be taken by someone else before hoard binds it; retry a few times.
     const attempts = options.port === undefined ? 3 : 1;
@@ -251,6 +254,14 @@ export class HoardProcess {
     }
     throw new Error(`hoard did not answer GET / on ${this.url} within ${timeoutMs} ms\n${this.output()}`);
   }
+}
+
+/**
+ * Test upstreams listen on 127.0.0.1, which `deniedUpstreamNetworks` denies to client-chosen hosts by
+ * default: tests reach them unless they set the key themselves (the hostile-upstream tests do).
+ */
+function withTestDefaults(config: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  return 'deniedUpstreamNetworks' in config ? config : { deniedUpstreamNetworks: [], ...config };
 }
 
 async function canConnect(host: string, port: number): Promise<boolean> {

@@ -23,13 +23,15 @@ async function createAptProtocol(context: ProtocolContext): Promise<Protocol> {
   const { config, upstreams, logger } = context;
   const apt = config.apt;
   const upgrades = httpsUpgradeTable(apt.httpsUpgrade);
+  // A redirect hop must lead to a file of a repository too, as the first request did.
+  const pathAllowed = (path: string) => classifyAptPath(path) !== undefined;
   const backends = new Map<string, Upstream>();
   for (const [name, backend] of Object.entries(apt.backends)) {
     const mirrors = backend.mirrors.map((m) => upgradedMirror(upgrades, new URL(m)));
-    backends.set(name, upstreams.mirrors(`backend:${name}`, mirrors, { caFile: backend.caFile, configKey: `apt.backends.${name}` }));
+    backends.set(name, upstreams.mirrors(`backend:${name}`, mirrors, { caFile: backend.caFile, configKey: `apt.backends.${name}`, pathAllowed }));
   }
   // An upgraded host keeps its http cache key (objects cached before the rule stay valid) but is fetched over TLS only.
-  const origin = (key: string, host: string): Upstream => upstreams.origin(key, host, upgradedOrigin(upgrades, key));
+  const origin = (key: string, host: string): Upstream => upstreams.origin(key, host, upgradedOrigin(upgrades, key), { pathAllowed });
   const verifier = new AptContentVerifier({
     blobs: context.blobs,
     index: context.index,

@@ -1,0 +1,70 @@
+// Keeps client-chosen upstreams out of denied networks (loopback, link-local...): checked at connect time, on the address connected to.
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { CidrList } from '../cidr-list.ts';
+import { HoardError } from '../errors.ts';
+
+export interface DestinationGuardOptions {
+  /** CIDR networks no connection may go to (`deniedUpstreamNetworks`). */
+  denied: readonly string[];
+  /** Hosts the operator listed exactly (`allowedHosts` entries without `*.`): exempt from the check. */
+  exemptHosts: readonly string[];
+  /** The resolver; node's `dns.lookup` (getaddrinfo, /etc/hosts included) unless a test gives another. */
+  resolve?: LookupFunction;
+}
+
+/**
+ * The check runs where the socket is opened, on the addresses the socket will use: `lookup` resolves,
+ * checks every address and hands net.connect only those, so a second resolution (DNS rebinding between a
+ * check and the connect) cannot happen. IP literals skip lookup in net.connect; the connector checks them
+ * with `refusal` first.
+ */
+export class DestinationGuard {
+  readonly #denied: CidrList;
+  readonly #exempt: ReadonlySet<string>;
+  readonly #resolve: LookupFunction;
+
+  constructor(options: DestinationGuardOptions) {
+    this.#denied = new CidrList(options.denied);
+    // allowedHosts spells IPv6 hosts in brackets (as request targets do); the connector sees them bare.
+    this.#exempt = new Set(options.exemptHosts.filter((h) => !h.startsWith('*.')).map((h) => h.toLowerCase().replace(/^\[(.*)\]$/, '$1')));
+    this.#resolve = options.resolve ?? dnsLookup;
+  }
+
+  /** Whether the guard can refuse anything at all (an empty list makes it a no-op). */
+  get active(): boolean {
+    return this.#denied.size > 0;
+  }
+
+  /** The error for connecting to `hostname` at `addresses`, or undefined when every address is allowed. */
+  refusal(hostname: string, addresses: readonly string[]): HoardError | undefined {
+    if (this.#exempt.has(hostname.toLowerCase())) return undefined;
+    // A name with any denied address is refused whole: a hostile resolver mixing answers gets no second chance.
+    const denied = addresses.find((a) => this.#denied.has(a));
+    if (denied === undefined) return undefined;
+    const shown = hostname === denied ? denied : `${hostname} (${denied})`;
+    return new HoardError('HOARD_ERR_UPSTREAM_DENIED', `upstream ${shown} is in deniedUpstreamNetworks`, {
+      detail: `upstream ${shown} is in a network this cache does not reach for clients; the operator can list the host in allowedHosts or change deniedUpstreamNetworks`,
+    });
+  }
+
+  /** A net.connect `lookup` that resolves, refuses denied destinations and returns only what it checked. */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    this.#resolve(hostname, { ...options, all: true }, (err, resolved) => {
+      if (err) {
+        callback(err, '', 0);
+        return;
+      }
+      const addresses = Array.isArray(resolved) ? resolved : [{ address: resolved, family: isIP(resolved) } satisfies LookupAddress];
+      const refused = this.refusal(hostname, addresses.map((a) => a.address));
+      if (refused) {
+        callback(refused, '', 0);
+        return;
+      }
+      const first = addresses[0];
+      if (options.all === true) callback(null, addresses);
+      else if (first === undefined) callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+      else callback(null, first.address, first.family);
+    });
+  };
+}
