@@ -43,9 +43,16 @@ export type Fault =
   /**
    * Answers 200 with a body that does not end: the same 64 KiB of random bytes over and over, whether or
    * not a file exists. `contentLength` is sent as the header when given (a lie, e.g. 10^15), else the body
-   * is chunked. Bounded: stops at `maxBytes` (ends a chunked body, cuts a declared one).
+   * is chunked. Bounded: stops at `maxBytes` (ends a chunked body, cuts a declared one). With `until`, the
+   * body pauses after `afterBytes` (default 0) until it settles.
    */
-  | { readonly kind: 'endless'; readonly contentLength: number | undefined; readonly maxBytes: number }
+  | {
+      readonly kind: 'endless';
+      readonly contentLength: number | undefined;
+      readonly maxBytes: number;
+      readonly until: Promise<unknown> | undefined;
+      readonly afterBytes: number;
+    }
   /** Serves the file with no Content-Length (chunked), then `appendBytes` more bytes than the file has. */
   | { readonly kind: 'chunked'; readonly appendBytes: number };
 
@@ -66,7 +73,13 @@ export const faults = {
   delayHeaders: (ms: number | 'forever'): Fault => ({ kind: 'delayHeaders', ms }),
   drop: (): Fault => ({ kind: 'drop' }),
   headers: (headers: Record<string, string>): Fault => ({ kind: 'headers', headers }),
-  endless: (options: { contentLength?: number; maxBytes: number }): Fault => ({ kind: 'endless', contentLength: options.contentLength, maxBytes: options.maxBytes }),
+  endless: (options: { contentLength?: number; maxBytes: number; until?: Promise<unknown>; afterBytes?: number }): Fault => ({
+    kind: 'endless',
+    contentLength: options.contentLength,
+    maxBytes: options.maxBytes,
+    until: options.until,
+    afterBytes: options.afterBytes ?? 0,
+  }),
   chunked: (options: { appendBytes?: number } = {}): Fault => ({ kind: 'chunked', appendBytes: options.appendBytes ?? 0 }),
 } as const;
 
@@ -610,7 +623,13 @@ export class FakeUpstreamServer {
       return;
     }
     res.flushHeaders();
-    await this.#writeFiller(res, record, fault.maxBytes);
+    let paused = 0;
+    if (fault.until !== undefined) {
+      paused = Math.min(fault.afterBytes, fault.maxBytes);
+      await this.#writeFiller(res, record, paused);
+      await this.#race(fault.until.catch(() => undefined), res);
+    }
+    await this.#writeFiller(res, record, fault.maxBytes - paused);
     if (res.destroyed || this.#closed) return;
     record.finishedAt = Date.now();
     if (fault.contentLength !== undefined && fault.contentLength > fault.maxBytes) {
