@@ -18,6 +18,8 @@ export const errorCodes = {
   HOARD_ERR_UPSTREAM_TRUNCATED: 'The upstream closed the connection before the whole body arrived.',
   HOARD_ERR_UPSTREAM_TLS: 'The upstream TLS certificate could not be verified.',
   HOARD_ERR_REDIRECT_REFUSED: 'The upstream redirected to a destination the rules of the first request do not allow (host, network, path or https to http).',
+  HOARD_ERR_UPSTREAM_TOO_SLOW: 'The upstream sent the body slower than `upstream.minBytesPerSecond` over `upstream.slowWindowSeconds`; the download was abandoned.',
+  HOARD_ERR_OBJECT_TOO_LARGE: 'The upstream object is larger than `cache.maxObjectSize` (its Content-Length, or its body as it grew); nothing was stored.',
   HOARD_ERR_SIZE_MISMATCH: 'The downloaded body does not have the size that was expected.',
   HOARD_ERR_DIGEST_MISMATCH: 'The downloaded body does not have the hash that was expected.',
   HOARD_ERR_NOT_AUTHENTICATED: 'Strict mode: the file is not covered by a Release signed with a trusted key.',

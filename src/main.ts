@@ -180,6 +180,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     logger,
     indexMaxAgeSeconds: config.cache.indexMaxAgeSeconds,
     notFoundTtlSeconds: config.cache.notFoundTtlSeconds,
+    downloadLimits: { maxObjectSize: config.cache.maxObjectSize, rateFloor: { minBytesPerSecond: config.upstream.minBytesPerSecond, windowMs: config.upstream.slowWindowSeconds * 1000 } },
   });
   const janitor = new StoreJanitor({
     index,

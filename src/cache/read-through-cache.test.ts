@@ -7,7 +7,7 @@ import { text } from 'node:stream/consumers';
 import { pino } from 'pino';
 import { ManualClock } from '../clock.ts';
 import { HoardError } from '../errors.ts';
-import { channels, type VerificationEvent } from '../events.ts';
+import { channels, type DownloadEvent, type VerificationEvent } from '../events.ts';
 import type { BlobWriter } from '../storage/blob-store.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
@@ -15,6 +15,7 @@ import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.
 import type { CachedObject, PathPolicy } from './cached-object.ts';
 import { noVerifier, type AdmitDecision, type ContentVerifier } from './content-verifier.ts';
 import { ReadThroughCache } from './read-through-cache.ts';
+import type { DownloadLimits } from './shared-download.ts';
 import { settlesSoon } from '../../test/support/settles-soon.ts';
 
 const immutable: PathPolicy = { protocol: 'test', mutable: false, kind: 'package', contentType: 'application/octet-stream' };
@@ -25,6 +26,8 @@ type Script = (path: string, init: FetchInit) => UpstreamResponse | Promise<Upst
 class ScriptedUpstream implements Upstream {
   readonly key = 'http://upstream.example';
   readonly calls: Array<{ path: string; headers: Record<string, string> }> = [];
+  /** Reasons given to reportFailure: the mirror was blamed for a failed download. */
+  readonly failures: string[] = [];
   script: Script;
   constructor(script: Script) {
     this.script = script;
@@ -33,17 +36,20 @@ class ScriptedUpstream implements Upstream {
     this.calls.push({ path, headers: init.headers ?? {} });
     return Promise.resolve(this.script(path, init));
   }
+  reportFailure(_url: URL, reason: string): void {
+    this.failures.push(reason);
+  }
 }
 
 function ok(body: Readable, headers: Record<string, string> = {}): UpstreamResponse {
   return { status: 200, headers, body, url: new URL('http://upstream.example/') };
 }
 
-function setup(verifier: ContentVerifier = noVerifier) {
+function setup(verifier: ContentVerifier = noVerifier, downloadLimits?: DownloadLimits) {
   const clock = new ManualClock();
   const blobs = new MemoryBlobStore();
   const index = new MemoryMetadataIndex();
-  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: () => undefined }), logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
+  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: () => undefined }), logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10, downloadLimits });
   return { clock, blobs, index, cache };
 }
 
@@ -528,6 +534,149 @@ async function collectStream(stream: Readable): Promise<Buffer> {
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
 }
+
+// --- Bounds on a download (issue 15): size, the index's size, the rate floor. Nothing of an aborted download is stored. ---
+
+/** An upstream body that never ends by itself (bounded at `maxChunks` so a failing test still ends). */
+function endlessBody(chunkSize: number, maxChunks = 5_000) {
+  const state = { pulled: 0 };
+  const chunk = randomBytes(chunkSize);
+  const stream = Readable.from(
+    (function* () {
+      for (; state.pulled < maxChunks; ) {
+        state.pulled += 1;
+        yield chunk;
+      }
+    })(),
+    { objectMode: false, highWaterMark: 1 },
+  );
+  return { stream, state };
+}
+
+/** Download events published while `work` runs. */
+async function downloadEvents(work: () => Promise<void>): Promise<DownloadEvent[]> {
+  const events: DownloadEvent[] = [];
+  const listen = (e: unknown) => events.push(e as DownloadEvent);
+  channels.download.subscribe(listen);
+  try {
+    await work();
+  } finally {
+    channels.download.unsubscribe(listen);
+  }
+  return events;
+}
+
+test('a Content-Length above maxObjectSize is refused before a writer is opened: every waiting client gets the error', async () => {
+  const { cache, blobs, index } = setup(noVerifier, { maxObjectSize: 5_000_000 });
+  let writers = 0;
+  const createWriter = blobs.createWriter.bind(blobs);
+  blobs.createWriter = () => {
+    writers += 1;
+    return createWriter();
+  };
+  const { stream } = endlessBody(64 * 1024);
+  const upstream = new ScriptedUpstream(() => ok(stream, { 'content-length': String(10 ** 15) }));
+  const results = await Promise.allSettled([cache.get(upstream, '/pool/huge.img', immutable), cache.get(upstream, '/pool/huge.img', immutable)]);
+  for (const r of results) {
+    assert.equal(r.status, 'rejected');
+    if (r.status === 'rejected') {
+      assert.ok(r.reason instanceof HoardError && r.reason.code === 'HOARD_ERR_OBJECT_TOO_LARGE', String(r.reason));
+      assert.match(r.reason.detail ?? '', /1000000000000000 bytes\) is larger than this cache accepts \(cache\.maxObjectSize, 5000000 bytes\)/);
+    }
+  }
+  assert.equal(upstream.calls.length, 1);
+  assert.equal(writers, 0, 'no temporary file was opened');
+  assert.ok(stream.destroyed, 'the upstream connection is dropped');
+  assert.equal(index.count(), 0);
+  assert.deepEqual(upstream.failures, [], 'an object too large for this cache is not the mirror\'s fault');
+});
+
+test('an endless body without Content-Length is abandoned at maxObjectSize after the client left; nothing is stored', async () => {
+  const { cache, blobs, index } = setup(noVerifier, { maxObjectSize: 1_000_000 });
+  const { stream, state } = endlessBody(64 * 1024);
+  const upstream = new ScriptedUpstream(() => ok(stream));
+  const events = await downloadEvents(async () => {
+    const l = await cache.get(upstream, '/pool/endless.deb', immutable);
+    if (l.kind !== 'object') throw new Error('expected an object');
+    // The client reads a little, then hangs up: the download goes on without it, and must still stop.
+    const client = l.object.stream(0, undefined);
+    for await (const _chunk of client) break;
+    await l.object.settled;
+  });
+  assert.equal(events.at(-1)?.phase, 'fail');
+  assert.equal(events.at(-1)?.errorCode, 'HOARD_ERR_OBJECT_TOO_LARGE');
+  assert.ok((events.at(-1)?.bytes ?? Infinity) <= 1_000_000);
+  assert.ok(state.pulled < 40, `read ${state.pulled} chunks of 64 KiB`);
+  assert.ok(stream.destroyed);
+  assert.equal(index.count(), 0);
+  assert.equal(blobs.usedBytes, 0, 'the temporary bytes are deleted');
+  assert.deepEqual(upstream.failures, []);
+});
+
+test('a body without Content-Length longer than the index lists is abandoned at that size: a verification failure, the mirror blamed', async () => {
+  const listed = randomBytes(100_000);
+  const verifier: ContentVerifier = { ...noVerifier, expect: () => ({ sha256: sha(listed), size: listed.length, verification: 'hash-verified' }) };
+  const { cache, blobs, index } = setup(verifier, { maxObjectSize: 1e9 });
+  // The listed bytes, then more and more.
+  const { stream: tail, state } = endlessBody(32 * 1024);
+  const body = Readable.from(
+    (async function* () {
+      yield listed;
+      for await (const chunk of tail) yield chunk as Buffer;
+    })(),
+  );
+  const upstream = new ScriptedUpstream(() => ok(body));
+  const failures: VerificationEvent[] = [];
+  const listen = (e: unknown) => failures.push(e as VerificationEvent);
+  channels.verification.subscribe(listen);
+  try {
+    const l = await cache.get(upstream, '/pool/padded.deb', immutable);
+    if (l.kind !== 'object') throw new Error('expected an object');
+    const got: Buffer[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const c of l.object.stream(0, undefined)) got.push(Buffer.from(c as Uint8Array));
+      },
+      (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_SIZE_MISMATCH' && /the 100000 the index lists/.test(err.message),
+    );
+    assert.ok(Buffer.concat(got).length < listed.length, 'no client gets a complete-looking body');
+    await l.object.settled;
+  } finally {
+    channels.verification.unsubscribe(listen);
+  }
+  assert.ok(state.pulled < 10, `read ${state.pulled} chunks past the listed size`);
+  assert.equal(failures[0]?.failure, 'size');
+  assert.equal(upstream.failures.length, 1, 'the mirror goes to the back of the list');
+  assert.equal(index.count(), 0);
+  assert.equal(blobs.usedBytes, 0);
+});
+
+test('an upstream below the rate floor is abandoned: followers cut, nothing stored, the mirror reported', async () => {
+  const { cache, clock, blobs, index } = setup(noVerifier, { rateFloor: { minBytesPerSecond: 1024, windowMs: 2000 }, rateCheckMs: 5 });
+  const body = new PassThrough();
+  const upstream = new ScriptedUpstream(() => ok(body, { 'content-length': '100000' }));
+  const l = await cache.get(upstream, '/pool/trickle.deb', immutable);
+  if (l.kind !== 'object') throw new Error('expected an object');
+  const follower = readAll(l.object).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  // One byte at a time, far below 1 KiB/s, each under any idle timeout.
+  for (let i = 0; i < 5; i++) {
+    body.write(Buffer.alloc(1));
+    clock.advance(500);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const deadline = Date.now() + 2000;
+  while (!(await settlesSoon(l.object.settled ?? Promise.resolve())) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  const cut = await follower;
+  assert.ok(cut instanceof HoardError && cut.code === 'HOARD_ERR_UPSTREAM_TOO_SLOW', String(cut));
+  assert.ok(body.destroyed, 'the upstream connection is dropped');
+  assert.equal(upstream.failures.length, 1);
+  assert.match(upstream.failures[0] ?? '', /below upstream\.minBytesPerSecond \(1024\)/);
+  assert.equal(index.count(), 0);
+  assert.equal(blobs.usedBytes, 0);
+});
 
 // --- What a protocol's policy can say: forwarded headers, the query, the upstream's content type, its own max age, its verifier. ---
 

@@ -11,7 +11,7 @@ import { upstreamErrorFrom } from '../upstream/upstream-errors.ts';
 import type { CachedObject, CacheLookup, PathPolicy } from './cached-object.ts';
 import type { AdmitDecision, ContentVerifier, Expectation, ObjectFetch, VerifyingProtocol } from './content-verifier.ts';
 import { isFresh } from './freshness-policy.ts';
-import { SharedDownload, etagFor, refusingWriter, type DownloadCommit } from './shared-download.ts';
+import { SharedDownload, etagFor, refuseDeclaredSize, refusingWriter, type DownloadCommit, type DownloadLimits } from './shared-download.ts';
 
 export interface ReadThroughCacheOptions {
   blobs: BlobStore;
@@ -23,10 +23,19 @@ export interface ReadThroughCacheOptions {
   /** Seconds a mutable object is served before revalidation, where its policy names no max age of its own. */
   indexMaxAgeSeconds: number;
   notFoundTtlSeconds: number;
+  /** Size and rate bounds on every download; none when absent. */
+  downloadLimits?: DownloadLimits | undefined;
 }
 
 /** Download failures that say the mirror misbehaved (not the store or a client), so it goes to the back of the list. */
-const upstreamFaults = new Set<string>(['HOARD_ERR_UPSTREAM_TRUNCATED', 'HOARD_ERR_UPSTREAM_TIMEOUT', 'HOARD_ERR_UPSTREAM_UNREACHABLE', 'HOARD_ERR_DIGEST_MISMATCH', 'HOARD_ERR_SIZE_MISMATCH']);
+const upstreamFaults = new Set<string>([
+  'HOARD_ERR_UPSTREAM_TRUNCATED',
+  'HOARD_ERR_UPSTREAM_TIMEOUT',
+  'HOARD_ERR_UPSTREAM_TOO_SLOW',
+  'HOARD_ERR_UPSTREAM_UNREACHABLE',
+  'HOARD_ERR_DIGEST_MISMATCH',
+  'HOARD_ERR_SIZE_MISMATCH',
+]);
 
 /** Upper bound on remembered upstream 404s, so hostile clients cannot grow memory without limit. */
 const maxNegativeEntries = 10_000;
@@ -240,6 +249,12 @@ export class ReadThroughCache {
         detail: 'upstream file does not match the repository index',
       });
     }
+    const oversized = refuseDeclaredSize(expectedSize, this.#o.downloadLimits, response.url.href);
+    if (oversized) {
+      response.body.destroy();
+      this.#o.logger.warn({ key, upstream: response.url.href, code: oversized.code, err: oversized.message }, 'upstream object larger than cache.maxObjectSize; not fetched');
+      throw oversized;
+    }
     let writer: BlobWriter;
     try {
       writer = await this.#o.blobs.createWriter();
@@ -258,7 +273,7 @@ export class ReadThroughCache {
       lastModified: this.#isTainted(key) ? undefined : response.headers['last-modified'],
       upstreamEtag: response.headers.etag,
       contentType,
-    });
+    }, { limits: this.#o.downloadLimits, clock: this.#o.clock });
     this.#downloads.set(key, download);
     publishDownload({ key, phase: 'start', bytes: 0, expectedBytes: expectedSize });
     const url = response.url.href;

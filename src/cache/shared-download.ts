@@ -1,10 +1,12 @@
 // One upstream download written once to the store and streamed to every client that asks, late joiners included.
 import { Readable } from 'node:stream';
+import { systemClock, type Clock } from '../clock.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishStore } from '../events.ts';
 import { downloadGarbage } from '../runtime/garbage-pacer.ts';
 import type { BlobInfo, BlobWriter, ExpectedContent } from '../storage/blob-store.ts';
 import type { CachedObject } from './cached-object.ts';
+import { TransferRateWindow, type RateFloor } from './transfer-rate-policy.ts';
 
 /** Bytes read from the temporary file per step when following a download. */
 const followChunk = 256 * 1024;
@@ -14,6 +16,35 @@ const followChunk = 256 * 1024;
  * the upstream is read no faster than the slowest client following it takes them.
  */
 export const defaultRelayWindowBytes = 8 * 1024 * 1024;
+
+/** Bounds on one download, so a hostile or broken upstream cannot fill the disk or hold a key forever. */
+export interface DownloadLimits {
+  /** `cache.maxObjectSize`: a larger Content-Length is refused before a byte is written, a longer body abandoned. */
+  readonly maxObjectSize?: number | undefined;
+  /** `upstream.minBytesPerSecond` over `upstream.slowWindowSeconds`: a slower upstream is abandoned. */
+  readonly rateFloor?: RateFloor | undefined;
+  /** How often the floor is checked; default a tenth of its window, at least 50 ms. */
+  readonly rateCheckMs?: number | undefined;
+}
+
+export interface SharedDownloadOptions {
+  readonly relayWindowBytes?: number | undefined;
+  readonly limits?: DownloadLimits | undefined;
+  /** Time for the rate floor; the check itself runs on a timer. */
+  readonly clock?: Clock | undefined;
+}
+
+/**
+ * The refusal of an upstream response whose Content-Length is above `cache.maxObjectSize`, before a
+ * writer is opened; undefined when it may be fetched.
+ */
+export function refuseDeclaredSize(declared: number | undefined, limits: DownloadLimits | undefined, url: string): HoardError | undefined {
+  const max = limits?.maxObjectSize;
+  if (declared === undefined || max === undefined || declared <= max) return undefined;
+  return new HoardError('HOARD_ERR_OBJECT_TOO_LARGE', `upstream ${url} offers ${declared} bytes, more than cache.maxObjectSize (${max} bytes)`, {
+    detail: `the upstream object (${declared} bytes) is larger than this cache accepts (cache.maxObjectSize, ${max} bytes)`,
+  });
+}
 
 export interface DownloadMeta {
   /** From upstream Content-Length; undefined when the upstream sent none. */
@@ -85,12 +116,18 @@ export class SharedDownload implements CachedObject {
   /** Wakes the upstream loop waiting for followers to make room in the relay window. */
   #roomWaiter: (() => void) | undefined;
   #writerReleased = false;
+  readonly #limits: DownloadLimits;
+  readonly #clock: Clock;
+  /** Why the upstream was abandoned from outside the body loop (the rate floor); the loop throws it. */
+  #abandoned: HoardError | undefined;
 
-  constructor(key: string, writer: BlobWriter, meta: DownloadMeta, options: { relayWindowBytes?: number } = {}) {
+  constructor(key: string, writer: BlobWriter, meta: DownloadMeta, options: SharedDownloadOptions = {}) {
     this.key = key;
     this.#writer = writer;
     this.meta = meta;
     this.#relayWindowBytes = options.relayWindowBytes ?? defaultRelayWindowBytes;
+    this.#limits = options.limits ?? {};
+    this.#clock = options.clock ?? systemClock;
     this.settled = new Promise((resolve) => (this.#settle = resolve));
   }
 
@@ -169,14 +206,33 @@ export class SharedDownload implements CachedObject {
   async run(body: AsyncIterable<Uint8Array>, commit: DownloadCommit, mapError: (err: unknown) => Error): Promise<void> {
     try {
       const expected = this.meta.expectedSize;
-      for await (const chunk of body) {
-        downloadGarbage.note(chunk.byteLength);
-        if (this.#relay === undefined) await this.#store(chunk);
-        else await this.#relayChunk(chunk);
-        if (expected !== undefined && this.written > expected) {
-          throw new HoardError('HOARD_ERR_SIZE_MISMATCH', `upstream sent more than its Content-Length of ${expected} bytes`);
+      // A body is never read past the size announced for it (its Content-Length, or the size the index lists)
+      // nor past cache.maxObjectSize: the chunk that would cross it is not written, and the upstream is dropped.
+      const listed = commit.expected?.size;
+      const announced = Math.min(expected ?? Number.POSITIVE_INFINITY, listed ?? Number.POSITIVE_INFINITY);
+      const maxBytes = this.#limits.maxObjectSize ?? Number.POSITIVE_INFINITY;
+      const stopWatching = this.#watchRate(body);
+      try {
+        for await (const chunk of body) {
+          if (this.#abandoned !== undefined) throw this.#abandoned;
+          const after = this.written + chunk.byteLength;
+          if (after > announced) {
+            const what = expected !== undefined && expected <= announced ? `its Content-Length of ${expected}` : `the ${announced} the index lists`;
+            throw new HoardError('HOARD_ERR_SIZE_MISMATCH', `upstream sent more than ${what} bytes`);
+          }
+          if (after > maxBytes) {
+            throw new HoardError('HOARD_ERR_OBJECT_TOO_LARGE', `upstream sent more than cache.maxObjectSize (${maxBytes} bytes) for ${this.key}`, {
+              detail: `the upstream object is larger than this cache accepts (cache.maxObjectSize, ${maxBytes} bytes)`,
+            });
+          }
+          downloadGarbage.note(chunk.byteLength);
+          if (this.#relay === undefined) await this.#store(chunk);
+          else await this.#relayChunk(chunk);
+          this.#notify();
         }
-        this.#notify();
+        if (this.#abandoned !== undefined) throw this.#abandoned;
+      } finally {
+        stopWatching();
       }
       if (expected !== undefined && this.written !== expected) {
         throw new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream sent ${this.written} of ${expected} bytes`, { detail: 'upstream closed the connection early' });
@@ -210,12 +266,39 @@ export class SharedDownload implements CachedObject {
       this.#finish({ phase: 'relayed', size: this.written });
       this.#releaseWriterWhenUnread();
     } catch (err) {
-      const error = mapError(err);
+      // A body destroyed by the rate floor may surface as the stream's own abort error: the floor's reason wins.
+      const error = mapError(this.#abandoned ?? err);
       this.#writerReleased = true;
       await this.#writer.abort().catch(() => undefined);
       this.#finish({ phase: 'failed', error });
       if (body instanceof Readable) body.destroy();
     }
+  }
+
+  /**
+   * Checks the rate floor on a timer while the body is read, and abandons an upstream below it: the body
+   * is destroyed with the error, so the loop in `run` ends even while it waits for a chunk. A relaying
+   * download reads upstream at its slowest client's pace, so the floor does not apply to it.
+   */
+  #watchRate(body: AsyncIterable<Uint8Array>): () => void {
+    const floor = this.#limits.rateFloor;
+    if (floor === undefined || floor.minBytesPerSecond <= 0) return () => undefined;
+    const window = new TransferRateWindow(floor, this.#clock.now(), this.written);
+    const every = this.#limits.rateCheckMs ?? Math.max(50, floor.windowMs / 10);
+    const timer = setInterval(() => {
+      if (this.#relay !== undefined || this.#abandoned !== undefined) return;
+      const verdict = window.sample(this.#clock.now(), this.written);
+      if (!verdict.slow) return;
+      const seconds = Math.round(verdict.overMs / 100) / 10;
+      this.#abandoned = new HoardError(
+        'HOARD_ERR_UPSTREAM_TOO_SLOW',
+        `upstream sent ${verdict.bytes} bytes of ${this.key} in ${seconds} s, below upstream.minBytesPerSecond (${floor.minBytesPerSecond}) over ${floor.windowMs / 1000} s`,
+        { detail: 'upstream too slow' },
+      );
+      if (body instanceof Readable) body.destroy(this.#abandoned);
+    }, every);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   async #store(chunk: Uint8Array): Promise<void> {

@@ -77,3 +77,21 @@ test('the same apt key at the root and under apt: is refused, naming the one to 
     (err) => isHoardError(err, 'HOARD_ERR_CONFIG') && /strict: set both at the root and as apt\.strict; keep only apt\.strict/.test(err.message),
   );
 });
+
+test('download bounds: maxObjectSize derived from the disk cap or a fixed ceiling, checked against maxSize; the rate floor', () => {
+  const defaults = parseConfig({});
+  assert.equal(defaults.cache.maxObjectSize, 16 * 1024 ** 3, 'no cap: the fixed ceiling');
+  assert.equal(defaults.upstream.minBytesPerSecond, 1024);
+  assert.equal(defaults.upstream.slowWindowSeconds, 60);
+  // The room eviction makes: (100 - lowWaterPercent)% of maxSize.
+  assert.equal(parseConfig({ cache: { maxSize: '20GiB' } }).cache.maxObjectSize, Math.floor(20 * 1024 ** 3 * 0.15));
+  assert.equal(parseConfig({ cache: { maxSize: '1000', highWaterPercent: 90, lowWaterPercent: 50 } }).cache.maxObjectSize, 500);
+  assert.equal(parseConfig({ cache: { maxSize: '20GiB', maxObjectSize: '8GiB' } }).cache.maxObjectSize, 8 * 1024 ** 3);
+  assert.equal(parseConfig({ cache: { maxObjectSize: '5MB' } }).cache.maxObjectSize, 5e6);
+  assert.throws(() => parseConfig({ cache: { maxSize: '1GiB', maxObjectSize: '2GiB' } }), /cache\.maxObjectSize: maxObjectSize must not be above maxSize/);
+  assert.throws(() => parseConfig({ cache: { maxObjectSize: 0 } }), /cache\.maxObjectSize: must be above 0, got 0/);
+  assert.throws(() => parseConfig({ cache: { maxObjectSize: 'huge' } }), /cache\.maxObjectSize: must be a size like 20GiB.*got "huge"/);
+  assert.throws(() => parseConfig({ upstream: { minBytesPerSecond: -1 } }), /upstream\.minBytesPerSecond: .*got -1/);
+  assert.throws(() => parseConfig({ upstream: { slowWindowSeconds: 0 } }), /upstream\.slowWindowSeconds: .*got 0/);
+  assert.equal(parseConfig({ upstream: { minBytesPerSecond: 0 } }).upstream.minBytesPerSecond, 0, '0 turns the floor off');
+});

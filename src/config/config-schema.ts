@@ -82,9 +82,16 @@ export const configSchema = z
         lowWaterPercent: z.number().gt(0, 'must be above 0').max(100, 'must be at most 100').default(85),
         /** Hours between scheduled garbage collections (unreferenced objects); 0 turns the schedule off. */
         gcIntervalHours: z.number().nonnegative().default(24),
+        /** Largest object one download may bring; absent: derived from maxSize (see defaultMaxObjectSize). */
+        maxObjectSize: sizeString.refine((v) => v > 0, 'must be above 0').optional(),
       })
       .prefault({})
-      .refine((c) => c.lowWaterPercent < c.highWaterPercent, { message: 'lowWaterPercent must be below highWaterPercent', path: ['lowWaterPercent'] }),
+      .refine((c) => c.lowWaterPercent < c.highWaterPercent, { message: 'lowWaterPercent must be below highWaterPercent', path: ['lowWaterPercent'] })
+      .refine((c) => c.maxObjectSize === undefined || c.maxSize === undefined || c.maxObjectSize <= c.maxSize, {
+        message: 'maxObjectSize must not be above maxSize: such an object could never be kept',
+        path: ['maxObjectSize'],
+      })
+      .transform((c) => ({ ...c, maxObjectSize: c.maxObjectSize ?? defaultMaxObjectSize(c) })),
     upstream: z
       .object({
         connectTimeoutMs: duration.default(10_000),
@@ -92,6 +99,10 @@ export const configSchema = z
         idleTimeoutMs: duration.default(30_000),
         /** Seconds a mirror that failed is skipped before it is tried again. */
         mirrorCooldownSeconds: z.number().nonnegative().default(30),
+        /** A download receiving fewer bytes per second than this, over slowWindowSeconds, is abandoned; 0 turns it off. */
+        minBytesPerSecond: z.number().int().nonnegative().default(1024),
+        /** The window the minimum rate is averaged over. */
+        slowWindowSeconds: duration.default(60),
       })
       .prefault({}),
     server: z
@@ -127,6 +138,18 @@ export const configSchema = z
 
 export type HoardConfig = z.output<typeof configSchema>;
 export type HoardConfigInput = z.input<typeof configSchema>;
+
+/** The largest object when no disk cap is set: above the biggest cloud images, ISO images and container layers. */
+export const uncappedMaxObjectSize = 16 * 1024 ** 3;
+
+/**
+ * With a disk cap, the room eviction makes: it brings the store down to the low-water mark, so an
+ * object of (100 - lowWaterPercent)% of maxSize still fits under the cap (15% by default: 3 GiB of 20 GiB).
+ */
+export function defaultMaxObjectSize(cache: { maxSize?: number | undefined; lowWaterPercent: number }): number {
+  if (cache.maxSize === undefined) return uncappedMaxObjectSize;
+  return Math.max(1, Math.floor((cache.maxSize * (100 - cache.lowWaterPercent)) / 100));
+}
 
 const units: Record<string, number> = { '': 1, B: 1, K: 1e3, KB: 1e3, KIB: 1024, KI: 1024, M: 1e6, MB: 1e6, MIB: 1024 ** 2, MI: 1024 ** 2, G: 1e9, GB: 1e9, GIB: 1024 ** 3, GI: 1024 ** 3, T: 1e12, TB: 1e12, TIB: 1024 ** 4, TI: 1024 ** 4 };
 

@@ -20,6 +20,10 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_UPSTREAM_TLS: 502,
   // The client asked for something allowed; the upstream's answer pointed somewhere that is not.
   HOARD_ERR_REDIRECT_REFUSED: 502,
+  // RFC 9110 15.6.5: the upstream did not deliver in time, as for a stall.
+  HOARD_ERR_UPSTREAM_TOO_SLOW: 504,
+  // RFC 9110 15.6.3: the request is fine (no 4xx fits) but the upstream's answer is one this cache will not take.
+  HOARD_ERR_OBJECT_TOO_LARGE: 502,
   HOARD_ERR_SIZE_MISMATCH: 502,
   HOARD_ERR_DIGEST_MISMATCH: 502,
   HOARD_ERR_NOT_AUTHENTICATED: 403,

@@ -216,8 +216,9 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?:
   // Else one line a person can act on; client errors show the message, server-side ones the safe detail.
   const line = rendered?.body ?? `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
   const headers = { ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code };
-  // apt prints only the status line of a failed download: a TLS failure carries its reason there, or the operator sees a bare 502.
-  if (error.code === 'HOARD_ERR_UPSTREAM_TLS') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
+  // apt prints only the status line of a failed download: a TLS failure or an object over cache.maxObjectSize carries its
+  // reason there, or the operator sees a bare 502.
+  if (error.code === 'HOARD_ERR_UPSTREAM_TLS' || error.code === 'HOARD_ERR_OBJECT_TOO_LARGE') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
   else res.writeHead(status, headers);
   res.end(res.req.method === 'HEAD' ? undefined : line);
   return { result, status, bytes: 0, errorCode: error.code };

@@ -354,6 +354,35 @@ describe('fake upstream: serving, counting and misbehaving', () => {
     assert.ok(slow.elapsedMs >= 270, `slow(300) took only ${slow.elapsedMs} ms`);
   });
 
+  test('chunked serves the file without Content-Length, and appends bytes when asked', async () => {
+    server.misbehave('small.bin', faults.chunked(), { times: 1 });
+    const plain = await probe(server.url('small.bin'));
+    assert.equal(plain.headers['content-length'], undefined);
+    assert.equal(plain.headers['transfer-encoding'], 'chunked');
+    assert.ok(plain.complete);
+    assert.deepEqual(plain.body, small);
+    server.misbehave('small.bin', faults.chunked({ appendBytes: 5000 }), { times: 1 });
+    const padded = await probe(server.url('small.bin'));
+    assert.ok(padded.complete);
+    assert.equal(padded.body.length, small.length + 5000);
+    assert.deepEqual(padded.body.subarray(0, small.length), small);
+  });
+
+  test('endless sends a bounded stream of bytes, chunked or under a declared length it never meets, file or not', async () => {
+    server.misbehave('/mirror/none.img', faults.endless({ maxBytes: 300_000 }), { times: 1 });
+    const chunked = await probe(server.url('/mirror/none.img'));
+    assert.equal(chunked.status, 200);
+    assert.equal(chunked.headers['content-length'], undefined);
+    assert.ok(chunked.complete);
+    assert.equal(chunked.body.length, 300_000);
+    server.misbehave('/mirror/none.img', faults.endless({ contentLength: 10 ** 15, maxBytes: 200_000 }), { times: 1 });
+    const declared = await probe(server.url('/mirror/none.img'));
+    assert.equal(declared.headers['content-length'], String(10 ** 15));
+    assert.equal(declared.complete, false);
+    assert.ok(declared.body.length <= 200_000);
+    assert.equal(server.requestsFor('/mirror/none.img').at(-1)?.outcome, 'cut');
+  });
+
   test('delayHeaders, drop and extra headers', async () => {
     server.misbehave('small.bin', faults.delayHeaders(200), { times: 1 });
     const delayed = await probe(server.url('small.bin'));

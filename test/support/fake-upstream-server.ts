@@ -1,4 +1,5 @@
 // An HTTP(S) origin on loopback that serves a directory like a mirror, counts every request, and misbehaves on demand.
+import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { open, stat } from 'node:fs/promises';
@@ -38,7 +39,22 @@ export type Fault =
   /** Destroys the connection without answering. */
   | { readonly kind: 'drop' }
   /** Adds or overrides response headers (e.g. Cache-Control); not a fault, but matched the same way. */
-  | { readonly kind: 'headers'; readonly headers: Readonly<Record<string, string>> };
+  | { readonly kind: 'headers'; readonly headers: Readonly<Record<string, string>> }
+  /**
+   * Answers 200 with a body that does not end: the same 64 KiB of random bytes over and over, whether or
+   * not a file exists. `contentLength` is sent as the header when given (a lie, e.g. 10^15), else the body
+   * is chunked. Bounded: stops at `maxBytes` (ends a chunked body, cuts a declared one). With `until`, the
+   * body pauses after `afterBytes` (default 0) until it settles.
+   */
+  | {
+      readonly kind: 'endless';
+      readonly contentLength: number | undefined;
+      readonly maxBytes: number;
+      readonly until: Promise<unknown> | undefined;
+      readonly afterBytes: number;
+    }
+  /** Serves the file with no Content-Length (chunked), then `appendBytes` more bytes than the file has. */
+  | { readonly kind: 'chunked'; readonly appendBytes: number };
 
 export const faults = {
   cutAfter: (bytes: number, options: { reset?: boolean } = {}): Fault => ({ kind: 'cutAfter', bytes, reset: options.reset ?? false }),
@@ -57,6 +73,14 @@ export const faults = {
   delayHeaders: (ms: number | 'forever'): Fault => ({ kind: 'delayHeaders', ms }),
   drop: (): Fault => ({ kind: 'drop' }),
   headers: (headers: Record<string, string>): Fault => ({ kind: 'headers', headers }),
+  endless: (options: { contentLength?: number; maxBytes: number; until?: Promise<unknown>; afterBytes?: number }): Fault => ({
+    kind: 'endless',
+    contentLength: options.contentLength,
+    maxBytes: options.maxBytes,
+    until: options.until,
+    afterBytes: options.afterBytes ?? 0,
+  }),
+  chunked: (options: { appendBytes?: number } = {}): Fault => ({ kind: 'chunked', appendBytes: options.appendBytes ?? 0 }),
 } as const;
 
 export interface FaultRuleOptions {
@@ -130,6 +154,8 @@ interface BodyPlan {
   corruptAt: number | undefined;
   stall: { afterBytes: number; wait: () => Promise<unknown> } | undefined;
   bytesPerSecond: number | undefined;
+  /** Bytes sent after the file's own (a body longer than the file); only with no Content-Length. */
+  appendBytes: number;
 }
 
 const contentTypes: readonly [RegExp, string][] = [
@@ -374,6 +400,11 @@ export class FakeUpstreamServer {
       this.#sendText(res, record, 405, 'method not allowed\n', { ...extraHeaders, Allow: 'GET, HEAD' });
       return;
     }
+    const endless = applied.find((f) => f.kind === 'endless');
+    if (endless !== undefined) {
+      await this.#sendEndless(res, record, endless, extraHeaders);
+      return;
+    }
 
     const file = this.#resolveFile(path);
     const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
@@ -431,7 +462,8 @@ export class FakeUpstreamServer {
       }
     }
     const length = end - start + 1;
-    headers['Content-Length'] = length;
+    // Without Content-Length node sends the body chunked (HTTP/1.1), so its end is only the last chunk.
+    if (!applied.some((f) => f.kind === 'chunked')) headers['Content-Length'] = length;
     Object.assign(headers, extraHeaders);
 
     record.status = status;
@@ -467,7 +499,7 @@ export class FakeUpstreamServer {
   }
 
   #bodyPlan(applied: readonly Fault[], start: number, length: number, size: number): BodyPlan {
-    const plan: BodyPlan = { cutAfter: undefined, resetOnCut: false, corruptAt: undefined, stall: undefined, bytesPerSecond: undefined };
+    const plan: BodyPlan = { cutAfter: undefined, resetOnCut: false, corruptAt: undefined, stall: undefined, bytesPerSecond: undefined, appendBytes: 0 };
     for (const fault of applied) {
       switch (fault.kind) {
         case 'cutAfter':
@@ -492,6 +524,9 @@ export class FakeUpstreamServer {
           break;
         case 'slow':
           plan.bytesPerSecond = Math.max(1, length / (Math.max(1, fault.totalMs) / 1000));
+          break;
+        case 'chunked':
+          plan.appendBytes += Math.max(0, fault.appendBytes);
           break;
         default:
           break;
@@ -553,9 +588,58 @@ export class FakeUpstreamServer {
       timer.unref();
       return;
     }
+    if (plan.appendBytes > 0) {
+      await this.#writeFiller(res, record, plan.appendBytes);
+      if (res.destroyed || this.#closed) return;
+    }
     res.end();
     record.outcome = 'complete';
     record.finishedAt = Date.now();
+  }
+
+  /** Writes `bytes` more bytes (repeated random 64 KiB) after what was sent, honouring backpressure; stops if either side goes. */
+  async #writeFiller(res: ServerResponse, record: RequestRecord, bytes: number): Promise<void> {
+    const filler = randomBytes(64 * 1024);
+    // Bounded by `bytes`, and ends early when the client or the server goes away.
+    for (let written = 0; written < bytes; ) {
+      if (res.destroyed || this.#closed) return;
+      const n = Math.min(filler.length, bytes - written);
+      const ready = res.write(n === filler.length ? filler : filler.subarray(0, n));
+      written += n;
+      record.bytesSent += n;
+      if (!ready) await this.#race(once(res, 'drain'), res);
+    }
+  }
+
+  async #sendEndless(res: ServerResponse, record: RequestRecord, fault: Extract<Fault, { kind: 'endless' }>, extraHeaders: Record<string, string>): Promise<void> {
+    record.status = 200;
+    const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', ...extraHeaders };
+    if (fault.contentLength !== undefined) headers['Content-Length'] = fault.contentLength;
+    res.writeHead(200, headers);
+    if (record.method === 'HEAD') {
+      res.end();
+      record.outcome = 'complete';
+      record.finishedAt = Date.now();
+      return;
+    }
+    res.flushHeaders();
+    let paused = 0;
+    if (fault.until !== undefined) {
+      paused = Math.min(fault.afterBytes, fault.maxBytes);
+      await this.#writeFiller(res, record, paused);
+      await this.#race(fault.until.catch(() => undefined), res);
+    }
+    await this.#writeFiller(res, record, fault.maxBytes - paused);
+    if (res.destroyed || this.#closed) return;
+    record.finishedAt = Date.now();
+    if (fault.contentLength !== undefined && fault.contentLength > fault.maxBytes) {
+      // A declared length that was never going to be met: the body ends in a cut, as a real upstream's would.
+      record.outcome = 'cut';
+      res.socket?.destroy();
+      return;
+    }
+    res.end();
+    record.outcome = 'complete';
   }
 
   #sendText(res: ServerResponse, record: RequestRecord, status: number, body: string, headers: Record<string, string>): void {
