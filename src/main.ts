@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Server } from 'node:http';
+import { AdminHostPolicy, machineNames } from './admin/admin-host-policy.ts';
 import { createAdminRoutes } from './admin/admin-routes.ts';
 import { ReadThroughCache } from './cache/read-through-cache.ts';
 import { parseCliArgs, splitListen, usage } from './cli/cli-args.ts';
@@ -193,6 +194,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       version,
       token: config.admin.token,
       collector,
+      hosts: new AdminHostPolicy([...machineNames(hostname()), ...config.admin.hosts]),
       actions: {
         gc: (dryRun) => janitor.collectGarbage({ dryRun }),
         evict: (target) => janitor.evict(target),
