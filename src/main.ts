@@ -102,6 +102,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const upgrades = httpsUpgradeTable(config.httpsUpgrade);
 
   const backends = new Map<string, Upstream>();
+  // Origins the operator named: the metrics label them and the health table keeps them, whatever clients ask for.
+  const configuredUpstreams = new Set([...upgrades.values()].map((u) => u.origin));
   for (const [name, backend] of Object.entries(config.backends)) {
     let backendFetcher = fetcher;
     if (backend.caFile !== undefined) {
@@ -109,6 +111,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       fetchers.push(backendFetcher);
     }
     const mirrors = backend.mirrors.map((m) => upgradedMirror(upgrades, new URL(m)));
+    for (const mirror of mirrors) configuredUpstreams.add(mirror.origin);
     backends.set(name, new MirrorSet({ key: `backend:${name}`, mirrors, fetcher: backendFetcher, health, clock }));
   }
   // Origins reached in proxy and prefix mode; one tiny object per host, created on first use.
@@ -146,7 +149,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   // Stored Releases are checked again and made current before the first request is served.
   await verifier.start();
 
-  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock).start();
+  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, { configuredUpstreams }).start();
   // Every stored download may push the store over its cap; a full disk below the cap frees a share of it.
   const onDownload = (message: unknown) => {
     if ((message as { phase: string }).phase === 'end') janitor.requestEviction();

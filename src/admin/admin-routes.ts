@@ -9,7 +9,7 @@ import { HoardError } from '../errors.ts';
 import { nosniffHeaders } from '../http/security-headers.ts';
 import type { AdminHostPolicy } from './admin-host-policy.ts';
 import { dashboardCsp, dashboardPage } from './dashboard-page.ts';
-import type { MetricsCollector } from './metrics-collector.ts';
+import { maxUpstreamsListed, type MetricsCollector } from './metrics-collector.ts';
 
 export interface ImportProgress {
   readonly done: number;
@@ -113,7 +113,9 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
         problems,
         warnings: o.collector.warnings(),
         store: snapshot.store,
-        upstreams: snapshot.upstreams.map((u) => ({ upstream: u.upstream, state: u.state, lastError: u.lastError })),
+        // Counts for all, then the worst few by name: a cache that was asked for thousands of hosts answers in a few KB.
+        upstreamCounts: snapshot.upstreamCounts,
+        upstreams: snapshot.upstreams.slice(0, maxUpstreamsListed).map((u) => ({ upstream: u.upstream, state: u.state, lastError: u.lastError })),
       });
       return true;
     }
