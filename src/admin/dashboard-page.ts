@@ -1,5 +1,5 @@
 // The dashboard's HTML, rendered on the server from a stats snapshot: readable without JavaScript; the script only refreshes it and draws charts.
-import type { StatsSnapshot } from './metrics-collector.ts';
+import { maxUpstreamsTracked, type StatsSnapshot } from './metrics-collector.ts';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -88,7 +88,7 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
       : `<table><tr><th>upstream</th><th>state</th><th class="num">requests</th><th class="num">failures</th><th>last error</th></tr>${s.upstreams
           .map((u) => `<tr><td class="key">${escape(u.upstream)}</td><td class="${u.state === 'ok' ? 'ok' : 'bad'}" data-upstream-state="${escape(u.upstream)}">${u.state}</td><td class="num">${u.requests}</td><td class="num">${u.failures}</td><td>${u.lastError === undefined ? '—' : `${escape(u.lastError)} <span class="muted">(${ago(u.lastErrorAt, s.at)})</span>`}</td></tr>`)
           .join('')}</table>`
-  }</section>
+  }${s.upstreamCounts.forgotten > 0 ? `<p class="muted">${stat('upstreamCounts.forgotten', s.upstreamCounts.forgotten)} more hosts were contacted and are no longer listed (the list keeps the configured upstreams and ${maxUpstreamsTracked} others).</p>` : ''}</section>
 <section><h2>Top packages</h2>${
     s.topPackages.length === 0
       ? '<p class="empty">no package requested yet</p>'
