@@ -197,7 +197,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       version,
       token: config.admin.token,
       collector,
-      hosts: new AdminHostPolicy([...machineNames(hostname()), ...config.admin.hosts]),
+      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial).
+      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.admin.hosts]),
       actions: {
         gc: (dryRun) => janitor.collectGarbage({ dryRun }),
         evict: (target) => janitor.evict(target),
