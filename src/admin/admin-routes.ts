@@ -64,7 +64,8 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
       throw new HoardError(
         'HOARD_ERR_ADMIN_HOST_NOT_ALLOWED',
         // The accepted names are not listed: the answer may be read by the very page this refuses.
-        `the admin pages answer only IP addresses, localhost, this machine's names and admin.hosts, not Host "${shown}" (a defence against DNS rebinding); add the name to admin.hosts if it is this cache's`,
+        `the admin pages answer only IP addresses, localhost, this machine's names and admin.hosts, not Host "${shown}" ` +
+          "(a defence against DNS rebinding); add the name to admin.hosts if it is this cache's",
       );
     }
     const url = new URL(subpath, 'http://admin.invalid');

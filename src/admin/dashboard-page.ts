@@ -30,9 +30,25 @@ function stat(name: string, value: number, text = String(value)): string {
  * assets/dashboard.css, the bars are <progress> elements), nothing from elsewhere, no framing (its
  * buttons run admin actions), forms post only here. Scripts may still set styles through the DOM, as uPlot does.
  */
-export const dashboardCsp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+export const dashboardCsp = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 const requestResults = ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'passthrough', 'not-found', 'refused', 'error'];
+
+function forgottenNote(s: StatsSnapshot): string {
+  if (s.upstreamCounts.forgotten === 0) return '';
+  const n = stat('upstreamCounts.forgotten', s.upstreamCounts.forgotten);
+  const kept = `the list keeps the configured upstreams and ${maxUpstreamsTracked} others`;
+  return `<p class="muted">${n} more hosts were contacted and are no longer listed (${kept}).</p>`;
+}
 
 export interface DashboardOptions {
   prefix: string;
@@ -88,7 +104,7 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
       : `<table><tr><th>upstream</th><th>state</th><th class="num">requests</th><th class="num">failures</th><th>last error</th></tr>${s.upstreams
           .map((u) => `<tr><td class="key">${escape(u.upstream)}</td><td class="${u.state === 'ok' ? 'ok' : 'bad'}" data-upstream-state="${escape(u.upstream)}">${u.state}</td><td class="num">${u.requests}</td><td class="num">${u.failures}</td><td>${u.lastError === undefined ? '—' : `${escape(u.lastError)} <span class="muted">(${ago(u.lastErrorAt, s.at)})</span>`}</td></tr>`)
           .join('')}</table>`
-  }${s.upstreamCounts.forgotten > 0 ? `<p class="muted">${stat('upstreamCounts.forgotten', s.upstreamCounts.forgotten)} more hosts were contacted and are no longer listed (the list keeps the configured upstreams and ${maxUpstreamsTracked} others).</p>` : ''}</section>
+  }${forgottenNote(s)}</section>
 <section><h2>Top packages</h2>${
     s.topPackages.length === 0
       ? '<p class="empty">no package requested yet</p>'

@@ -18,7 +18,9 @@ async function withCollector(configured: string[], run: (c: MetricsCollector, cl
 }
 
 const answered = (upstream: string, status = 200) => publishUpstream({ upstream, url: `${upstream}/x`, method: 'GET', status, durationMs: 1 });
-const refused = (upstream: string) => publishUpstream({ upstream, url: `${upstream}/x`, method: 'GET', durationMs: 1, errorCode: 'HOARD_ERR_UPSTREAM_UNREACHABLE', error: `connect ECONNREFUSED ${upstream}` });
+const failed = (upstream: string, error: string) =>
+  publishUpstream({ upstream, url: `${upstream}/x`, method: 'GET', durationMs: 1, errorCode: 'HOARD_ERR_UPSTREAM_UNREACHABLE', error });
+const refused = (upstream: string) => failed(upstream, `connect ECONNREFUSED ${upstream}`);
 
 async function upstreamLabels(c: MetricsCollector): Promise<Set<string>> {
   const text = await c.registry.metrics();
@@ -80,7 +82,7 @@ test('a configured upstream that fails comes first in the warnings', async () =>
 
 test('a long error is clipped before it is kept', async () => {
   await withCollector([], (c) => {
-    publishUpstream({ upstream: 'http://a.example', url: 'http://a.example/x', method: 'GET', durationMs: 1, errorCode: 'HOARD_ERR_UPSTREAM_UNREACHABLE', error: 'x'.repeat(5000) });
+    failed('http://a.example', 'x'.repeat(5000));
     assert.ok((c.snapshot().upstreams[0]?.lastError?.length ?? 0) <= 300);
   });
 });

@@ -110,7 +110,9 @@ export class MetricsCollector {
       upstreamBytes: new Counter({ name: 'hoard_upstream_bytes_total', help: 'Body bytes fetched from upstreams.', registers }),
       upstreamLatency: new Histogram({
         name: 'hoard_upstream_request_duration_seconds',
-        help: `Time from sending an upstream request to its response headers (or failure); upstreams beyond the configured ones and the first ${maxUpstreamsTracked} that answered are upstream="${otherUpstream}".`,
+        help:
+          'Time from sending an upstream request to its response headers (or failure); ' +
+          `upstreams beyond the configured ones and the first ${maxUpstreamsTracked} that answered are upstream="${otherUpstream}".`,
         labelNames: ['upstream', 'outcome'],
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
         registers,

@@ -25,9 +25,15 @@ describe('per-host state under many client-chosen hosts', () => {
   test('metrics and health stay within a few kilobytes of their size before', async () => {
     const size = async (path: string) => (await probe(`${hoard.url}${path}`, { timeoutMs: 30_000 })).body.length;
     // One failing host first, so the fixed series (the `other` label, the first failure) exist in "before".
-    const target = (i: number) => `${hoard.url}/127.${1 + Math.floor(i / 65_536)}.${Math.floor(i / 256) % 256}.${i % 256}:${closedPort}/debian/dists/x/InRelease`;
+    const address = (i: number) => `127.${1 + Math.floor(i / 65_536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
+    const target = (i: number) => `${hoard.url}/${address(i)}:${closedPort}/debian/dists/x/InRelease`;
     assert.equal((await probe(target(hostCount))).status, 502);
-    const sizes = async () => ({ metrics: await size('/_hoard/metrics'), health: await size('/_hoard/health'), stats: await size('/_hoard/stats.json'), dashboard: await size('/_hoard/') });
+    const sizes = async () => ({
+      metrics: await size('/_hoard/metrics'),
+      health: await size('/_hoard/health'),
+      stats: await size('/_hoard/stats.json'),
+      dashboard: await size('/_hoard/'),
+    });
     const before = await sizes();
     const rssBefore = (await Scrape.from(`${hoard.url}/_hoard/metrics`)).value('hoard_process_resident_memory_bytes');
 
@@ -44,7 +50,12 @@ describe('per-host state under many client-chosen hosts', () => {
     assert.deepEqual([...statuses], [[502, hostCount]], 'every host was tried upstream and failed');
 
     const now = await sizes();
-    const grew = { metrics: now.metrics - before.metrics, health: now.health - before.health, stats: now.stats - before.stats, dashboard: now.dashboard - before.dashboard };
+    const grew = {
+      metrics: now.metrics - before.metrics,
+      health: now.health - before.health,
+      stats: now.stats - before.stats,
+      dashboard: now.dashboard - before.dashboard,
+    };
     const rssAfter = (await Scrape.from(`${hoard.url}/_hoard/metrics`)).value('hoard_process_resident_memory_bytes');
     // Reported, not asserted: what else hoard keeps per host (mirror health, origins, connection pools) is bounded elsewhere.
     process.stdout.write(`# sizes before ${JSON.stringify(before)}, after ${JSON.stringify(now)}; RSS ${Math.round((rssAfter - rssBefore) / 1e6)} MB more\n`);
@@ -61,7 +72,8 @@ describe('per-host state under many client-chosen hosts', () => {
     assert.ok(labels.size <= 65, `${labels.size} upstream labels`);
     assert.ok(metrics.histogramCount('hoard_upstream_request_duration_seconds') >= hostCount, 'no exchange went uncounted');
 
-    const health = (await (await fetch(`${hoard.url}/_hoard/health`)).json()) as { upstreamCounts: { failing: number }; upstreams: unknown[]; warnings: string[] };
+    type Health = { upstreamCounts: { failing: number }; upstreams: unknown[]; warnings: string[] };
+    const health = (await (await fetch(`${hoard.url}/_hoard/health`)).json()) as Health;
     assert.ok(health.upstreams.length <= 16);
     assert.ok(health.warnings.length <= 16);
     assert.ok(health.upstreamCounts.failing > 0);
