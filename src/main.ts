@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Server } from 'node:http';
+import { AdminHostPolicy, machineNames } from './admin/admin-host-policy.ts';
 import type { Logger } from 'pino';
 import { createAdminRoutes } from './admin/admin-routes.ts';
 import { importDebs } from './admin/deb-importer.ts';
@@ -75,6 +76,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
   const originFetcher = destinations.active ? new HttpFetcher({ ...fetcherOptions, ca: extraCas, destinations }) : fetcher;
   if (originFetcher !== fetcher) fetchers.push(originFetcher);
   const hosts = new HostAccess(config.allowedHosts);
+  // Origins the operator named: the metrics label them and the health table keeps them, whatever clients ask for.
+  const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
   const factory: UpstreamFactory = {
@@ -95,12 +98,15 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
         fetchers.push(mirrorFetcher);
       }
       // Configured mirrors stay in the health table however many hosts clients name.
-      for (const mirror of mirrors) health.pin(mirror.href);
+      for (const mirror of mirrors) {
+        health.pin(mirror.href);
+        configured.add(mirror.origin);
+      }
       const redirects = redirectGuard({ pathAllowed: options.pathAllowed, keepQuery: true });
       return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock, redirectGuard: redirects });
     },
   };
-  return { factory, close: () => Promise.all(fetchers.map((f) => f.close())) };
+  return { factory, configured, close: () => Promise.all(fetchers.map((f) => f.close())) };
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
@@ -196,7 +202,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   // Knowledge kept in the store (stored Releases) is checked again and made current before the first request.
   await protocols.start();
 
-  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock).start();
+  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, { configuredUpstreams: upstreams.configured }).start();
   const stopHousekeeping = startHousekeeping(config, janitor, logger);
   const stopRequestLogging = startRequestLogging(logger, logRequest);
   const tunnels = new ConnectTunnels({ allow: config.connect.allow, connectTimeoutMs: config.upstream.connectTimeoutMs, idleTimeoutMs: config.connect.idleTimeoutMs });
@@ -210,6 +216,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       version,
       token: config.admin.token,
       collector,
+      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial).
+      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.admin.hosts]),
       actions: {
         gc: (dryRun) => janitor.collectGarbage({ dryRun }),
         evict: (target) => janitor.evict(target),

@@ -5,8 +5,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { RemovalReport } from '../cache/store-janitor.ts';
-import { dashboardPage } from './dashboard-page.ts';
-import type { MetricsCollector } from './metrics-collector.ts';
+import { HoardError } from '../errors.ts';
+import { nosniffHeaders } from '../http/security-headers.ts';
+import type { AdminHostPolicy } from './admin-host-policy.ts';
+import { dashboardCsp, dashboardPage } from './dashboard-page.ts';
+import { maxUpstreamsListed, type MetricsCollector } from './metrics-collector.ts';
 
 export interface ImportProgress {
   readonly done: number;
@@ -30,6 +33,8 @@ export interface AdminRoutesOptions {
   token: string | undefined;
   collector: MetricsCollector;
   actions: AdminActions;
+  /** Which Host values are answered; the rest get 421. */
+  hosts: AdminHostPolicy;
 }
 
 const require = createRequire(import.meta.url);
@@ -39,6 +44,7 @@ const assets: Record<string, { file: () => string; type: string }> = {
   'uPlot.iife.min.js': { file: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   'uPlot.min.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
   'dashboard.js': { file: () => join(import.meta.dirname, 'assets', 'dashboard.js'), type: 'text/javascript; charset=utf-8' },
+  'dashboard.css': { file: () => join(import.meta.dirname, 'assets', 'dashboard.css'), type: 'text/css; charset=utf-8' },
 };
 const assetCache = new Map<string, Buffer>();
 
@@ -46,12 +52,22 @@ const maxActionBody = 64 * 1024;
 
 export function createAdminRoutes(o: AdminRoutesOptions) {
   const send = (req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...extra });
+    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...nosniffHeaders, ...extra });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
   const json = (req: IncomingMessage, res: ServerResponse, status: number, value: unknown) => send(req, res, status, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
 
   return async (req: IncomingMessage, res: ServerResponse, subpath: string): Promise<boolean> => {
+    const host = req.headers.host;
+    if (!o.hosts.allows(host)) {
+      const shown = (host ?? '').slice(0, 120);
+      throw new HoardError(
+        'HOARD_ERR_ADMIN_HOST_NOT_ALLOWED',
+        // The accepted names are not listed: the answer may be read by the very page this refuses.
+        `the admin pages answer only IP addresses, localhost, this machine's names and admin.hosts, not Host "${shown}" ` +
+          "(a defence against DNS rebinding); add the name to admin.hosts if it is this cache's",
+      );
+    }
     const url = new URL(subpath, 'http://admin.invalid');
     const path = url.pathname;
     const method = req.method ?? 'GET';
@@ -79,7 +95,7 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
 
     if (path === '/' || path === '') {
       const page = dashboardPage(o.collector.snapshot(), { prefix: o.prefix, version: o.version, actionsEnabled: o.token !== undefined });
-      send(req, res, 200, 'text/html; charset=utf-8', page);
+      send(req, res, 200, 'text/html; charset=utf-8', page, { 'content-security-policy': dashboardCsp });
       return true;
     }
     if (path === '/stats.json') {
@@ -98,7 +114,9 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
         problems,
         warnings: o.collector.warnings(),
         store: snapshot.store,
-        upstreams: snapshot.upstreams.map((u) => ({ upstream: u.upstream, state: u.state, lastError: u.lastError })),
+        // Counts for all, then the worst few by name: a cache that was asked for thousands of hosts answers in a few KB.
+        upstreamCounts: snapshot.upstreamCounts,
+        upstreams: snapshot.upstreams.slice(0, maxUpstreamsListed).map((u) => ({ upstream: u.upstream, state: u.state, lastError: u.lastError })),
       });
       return true;
     }
@@ -139,7 +157,7 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
         return true;
       }
       // Newline-delimited JSON: one progress line per file, then the report, so a client can draw progress.
-      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', ...nosniffHeaders });
       try {
         const report = await o.actions.importDebs(dir, (p) => res.write(`${JSON.stringify({ type: 'progress', ...p })}\n`));
         res.end(`${JSON.stringify({ type: 'done', ...report })}\n`);

@@ -1,5 +1,5 @@
 // The dashboard's HTML, rendered on the server from a stats snapshot: readable without JavaScript; the script only refreshes it and draws charts.
-import type { StatsSnapshot } from './metrics-collector.ts';
+import { maxUpstreamsTracked, type StatsSnapshot } from './metrics-collector.ts';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -25,7 +25,30 @@ function stat(name: string, value: number, text = String(value)): string {
   return `<span data-stat="${name}" data-value="${value}">${escape(text)}</span>`;
 }
 
+/**
+ * The page runs only hoard's own files: no inline script, style or handler (styles live in
+ * assets/dashboard.css, the bars are <progress> elements), nothing from elsewhere, no framing (its
+ * buttons run admin actions), forms post only here. Scripts may still set styles through the DOM, as uPlot does.
+ */
+export const dashboardCsp = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 const requestResults = ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'passthrough', 'not-found', 'refused', 'error'];
+
+function forgottenNote(s: StatsSnapshot): string {
+  if (s.upstreamCounts.forgotten === 0) return '';
+  const n = stat('upstreamCounts.forgotten', s.upstreamCounts.forgotten);
+  const kept = `the list keeps the configured upstreams and ${maxUpstreamsTracked} others`;
+  return `<p class="muted">${n} more hosts were contacted and are no longer listed (${kept}).</p>`;
+}
 
 export interface DashboardOptions {
   prefix: string;
@@ -47,33 +70,7 @@ export function dashboardPage(s: StatsSnapshot, o: DashboardOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>hoard — apt cache</title>
 <link rel="stylesheet" href="${p}/assets/uPlot.min.css">
-<style>
-:root { --fg:#1d2330; --muted:#5d6678; --line:#dfe3ea; --bg:#f6f7f9; --card:#fff; --accent:#2f6fde; --ok:#1f8a4c; --bad:#c0392b; --warn:#b7791f; }
-* { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--fg); background:var(--bg); }
-header { display:flex; align-items:baseline; gap:1rem; padding:.9rem 1.5rem; background:var(--card); border-bottom:1px solid var(--line); }
-header h1 { margin:0; font-size:1.25rem; } header .muted { font-size:.85rem; }
-main { padding:1.2rem 1.5rem; display:grid; gap:1rem; grid-template-columns:repeat(auto-fit, minmax(min(100%, 420px), 1fr)); }
-section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:1rem 1.2rem; min-width:0; }
-section.wide { grid-column:1 / -1; }
-h2 { margin:0 0 .7rem; font-size:.95rem; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
-.cards { grid-column:1 / -1; display:grid; gap:1rem; grid-template-columns:repeat(auto-fit, minmax(180px, 1fr)); }
-.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:.8rem 1rem; }
-.card .label { color:var(--muted); font-size:.8rem; text-transform:uppercase; letter-spacing:.04em; }
-.card .big { font-size:1.6rem; font-weight:600; margin-top:.2rem; white-space:nowrap; }
-.card .sub { color:var(--muted); font-size:.85rem; }
-table { width:100%; border-collapse:collapse; } th, td { text-align:left; padding:.3rem .4rem; border-bottom:1px solid var(--line); vertical-align:top; }
-th { color:var(--muted); font-weight:500; font-size:.8rem; } td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
-td.key { word-break:break-all; font-family:ui-monospace, monospace; font-size:.8rem; }
-.bar { height:8px; background:var(--line); border-radius:4px; overflow:hidden; margin-top:.4rem; } .bar > div { height:100%; background:var(--accent); }
-.ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; } .warn { color:var(--warn); font-weight:600; }
-.muted { color:var(--muted); } .empty { color:var(--muted); font-style:italic; }
-.chart { min-height:220px; }
-form { display:flex; flex-wrap:wrap; gap:.5rem; align-items:center; margin:.3rem 0; }
-input[type=text], input[type=password] { padding:.35rem .5rem; border:1px solid var(--line); border-radius:5px; min-width:16rem; font:inherit; }
-button { padding:.35rem .8rem; border:1px solid var(--accent); background:var(--accent); color:#fff; border-radius:5px; font:inherit; cursor:pointer; }
-pre { background:var(--bg); padding:.6rem; border-radius:5px; max-height:14rem; overflow:auto; font-size:.8rem; }
-</style>
+<link rel="stylesheet" href="${p}/assets/dashboard.css">
 </head>
 <body>
 <header><h1>hoard</h1><span class="muted">apt cache · v${escape(o.version)} · up ${stat('uptimeSeconds', uptime, `${uptime}s`)} · <a href="${p}/metrics">metrics</a> · <a href="${p}/health">health</a> · <a href="${p}/stats.json">stats.json</a></span></header>
@@ -83,7 +80,7 @@ pre { background:var(--bg); padding:.6rem; border-radius:5px; max-height:14rem; 
   <div class="card"><div class="label">Served from cache</div><div class="big">${stat('bytes.servedFromCache', s.bytes.servedFromCache, formatBytes(s.bytes.servedFromCache))}</div><div class="sub">${stat('bytes.servedFromUpstream', s.bytes.servedFromUpstream, formatBytes(s.bytes.servedFromUpstream))} streamed to clients during downloads</div></div>
   <div class="card"><div class="label">Fetched upstream</div><div class="big">${stat('bytes.fetchedUpstream', s.bytes.fetchedUpstream, formatBytes(s.bytes.fetchedUpstream))}</div><div class="sub">${stat('downloads.completed', s.downloads.completed)} downloads, ${stat('downloads.failed', s.downloads.failed)} failed</div></div>
   <div class="card"><div class="label">Bandwidth saved</div><div class="big">${stat('bytes.saved', s.bytes.saved, formatBytes(s.bytes.saved))}</div><div class="sub">served minus fetched</div></div>
-  <div class="card"><div class="label">Disk use</div><div class="big">${stat('store.bytes', s.store.bytes, formatBytes(s.store.bytes))}</div><div class="sub">${s.store.maxBytes === undefined ? 'no cap set' : `of ${stat('store.maxBytes', s.store.maxBytes, formatBytes(s.store.maxBytes))} cap`} · ${stat('store.objects', s.store.objects)} objects</div>${diskShare === undefined ? '' : `<div class="bar" title="${diskShare.toFixed(1)}%"><div style="width:${diskShare.toFixed(1)}%"></div></div>`}${s.store.full ? `<div class="bad">disk full: passing through uncached</div>` : ''}</div>
+  <div class="card"><div class="label">Disk use</div><div class="big">${stat('store.bytes', s.store.bytes, formatBytes(s.store.bytes))}</div><div class="sub">${s.store.maxBytes === undefined ? 'no cap set' : `of ${stat('store.maxBytes', s.store.maxBytes, formatBytes(s.store.maxBytes))} cap`} · ${stat('store.objects', s.store.objects)} objects</div>${diskShare === undefined ? '' : `<progress class="bar" max="100" value="${diskShare.toFixed(1)}" title="${diskShare.toFixed(1)}%">${diskShare.toFixed(1)}%</progress>`}${s.store.full ? `<div class="bad">disk full: passing through uncached</div>` : ''}</div>
   <div class="card"><div class="label">Verification failures</div><div class="big ${s.verificationFailures.total > 0 ? 'bad' : ''}">${stat('verificationFailures.total', s.verificationFailures.total)}</div><div class="sub">${stat('evictions.total', s.evictions.total)} evictions (${formatBytes(s.evictions.bytes)})</div></div>
 </div>
 <section><h2>Requests</h2><table><tr><th>result</th><th class="num">count</th></tr>
@@ -95,7 +92,7 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
       : `<table><tr><th>object</th><th class="num">progress</th></tr>${s.downloads.inFlight
           .map((d) => {
             const share = d.expected ? Math.min(100, (d.written / d.expected) * 100) : undefined;
-            return `<tr data-download="${escape(d.key)}"><td class="key">${escape(d.key)}${d.relaying ? ' <span class="warn">(pass-through)</span>' : ''}<div class="bar"><div style="width:${share === undefined ? 100 : share.toFixed(1)}%"></div></div></td><td class="num">${formatBytes(d.written)}${d.expected === undefined ? '' : ` / ${formatBytes(d.expected)}`}</td></tr>`;
+            return `<tr data-download="${escape(d.key)}"><td class="key">${escape(d.key)}${d.relaying ? ' <span class="warn">(pass-through)</span>' : ''}${share === undefined ? '<progress class="bar"></progress>' : `<progress class="bar" max="100" value="${share.toFixed(1)}">${share.toFixed(1)}%</progress>`}</td><td class="num">${formatBytes(d.written)}${d.expected === undefined ? '' : ` / ${formatBytes(d.expected)}`}</td></tr>`;
           })
           .join('')}</table>`
   }</section>
@@ -107,7 +104,7 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
       : `<table><tr><th>upstream</th><th>state</th><th class="num">requests</th><th class="num">failures</th><th>last error</th></tr>${s.upstreams
           .map((u) => `<tr><td class="key">${escape(u.upstream)}</td><td class="${u.state === 'ok' ? 'ok' : 'bad'}" data-upstream-state="${escape(u.upstream)}">${u.state}</td><td class="num">${u.requests}</td><td class="num">${u.failures}</td><td>${u.lastError === undefined ? '—' : `${escape(u.lastError)} <span class="muted">(${ago(u.lastErrorAt, s.at)})</span>`}</td></tr>`)
           .join('')}</table>`
-  }</section>
+  }${forgottenNote(s)}</section>
 <section><h2>Top packages</h2>${
     s.topPackages.length === 0
       ? '<p class="empty">no package requested yet</p>'
@@ -126,7 +123,7 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
 <main>
 <section class="wide"><h2>Admin actions</h2>${
     o.actionsEnabled
-      ? `<form id="token-form" onsubmit="return false"><label>Token <input type="password" id="token" autocomplete="off" placeholder="admin.token from the config"></label></form>
+      ? `<form id="token-form"><label>Token <input type="password" id="token" autocomplete="off" placeholder="admin.token from the config"></label></form>
 <form method="post" action="${p}/actions/gc" data-action="gc"><button type="submit">Run clean-up</button><label><input type="checkbox" name="dryRun" checked> dry run (list only)</label></form>
 <form method="post" action="${p}/actions/evict" data-action="evict"><input type="text" name="target" placeholder="cache key (http://host/path) or sha256 digest" required><button type="submit">Evict object</button></form>
 <pre id="action-result" hidden></pre>`

@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Clock } from '../clock.ts';
 import { channels, type DownloadEvent, type EvictionEvent, type MirrorHealthEvent, type RequestEvent, type StoreEvent, type UpstreamEvent, type VerificationEvent } from '../events.ts';
+import { UpstreamLabelSet, otherUpstream } from './upstream-label-set.ts';
 
 /** Numbers that are read when asked for, not counted from events. */
 export interface LiveSources {
@@ -19,6 +20,14 @@ export const bucketSeconds = 10;
 const bucketCount = 360;
 const maxTrackedPackages = 5000;
 const maxRecentFailures = 20;
+/**
+ * Upstreams beyond the configured ones that get a metrics label, and that the health table keeps. A lab
+ * cache proxies a handful to a few dozen repositories; 64 leaves room for that, while the labelled series
+ * stay under about 2,000 (a 12-bucket histogram for two outcomes plus a gauge per upstream, ~200 KB).
+ */
+export const maxUpstreamsTracked = 64;
+/** Upstreams that /health lists one by one (the worst first), and failing ones it names in its warnings. */
+export const maxUpstreamsListed = 10;
 
 export interface SeriesPoint {
   /** Bucket start, epoch seconds. */
@@ -32,6 +41,8 @@ export interface SeriesPoint {
 
 export interface UpstreamHealth {
   upstream: string;
+  /** Configured (a backend's mirror, an httpsUpgrade target): always tracked and labelled. */
+  configured: boolean;
   state: 'ok' | 'failing';
   requests: number;
   failures: number;
@@ -48,7 +59,10 @@ export interface StatsSnapshot {
   hitRatio: number | undefined;
   bytes: { servedFromCache: number; servedFromUpstream: number; fetchedUpstream: number; saved: number };
   downloads: { inFlight: Array<{ key: string; written: number; expected: number | undefined; relaying: boolean }>; completed: number; failed: number };
+  /** Configured upstreams and at most `maxUpstreamsTracked` others, the worst first. */
   upstreams: UpstreamHealth[];
+  /** `forgotten`: upstreams dropped from `upstreams` to keep it bounded (the least recently used, never-answered ones first). */
+  upstreamCounts: { tracked: number; failing: number; forgotten: number };
   topPackages: Array<{ name: string; requests: number; bytes: number }>;
   store: { bytes: number; objects: number; entries: number; maxBytes: number | undefined; full: boolean; fullDetail: string | undefined };
   verificationFailures: { total: number; recent: Array<VerificationEvent & { at: number }> };
@@ -56,9 +70,18 @@ export interface StatsSnapshot {
   series: SeriesPoint[];
 }
 
+/** What the collector needs to know of the configuration. */
+export interface CollectorOptions {
+  /** Origins the operator configured (backend mirrors, httpsUpgrade targets): always labelled and tracked. */
+  configuredUpstreams?: Iterable<string> | undefined;
+}
+
 export class MetricsCollector {
   readonly registry = new Registry();
   readonly #sources: LiveSources;
+  readonly #labels: UpstreamLabelSet;
+  #forgottenUpstreams = 0;
+  #unconfiguredUpstreams = 0;
   readonly #clock: Clock;
   readonly #startedAt: number;
   readonly #requests = new Map<string, number>();
@@ -74,8 +97,9 @@ export class MetricsCollector {
   readonly #m;
   readonly #subscriptions: Array<[{ subscribe(f: (m: unknown) => void): void; unsubscribe(f: (m: unknown) => void): unknown }, (m: unknown) => void]>;
 
-  constructor(sources: LiveSources, clock: Clock) {
+  constructor(sources: LiveSources, clock: Clock, options: CollectorOptions = {}) {
     this.#sources = sources;
+    this.#labels = new UpstreamLabelSet(options.configuredUpstreams ?? [], maxUpstreamsTracked);
     this.#clock = clock;
     this.#startedAt = clock.now();
     const registers = [this.registry];
@@ -86,7 +110,9 @@ export class MetricsCollector {
       upstreamBytes: new Counter({ name: 'hoard_upstream_bytes_total', help: 'Body bytes fetched from upstreams.', registers }),
       upstreamLatency: new Histogram({
         name: 'hoard_upstream_request_duration_seconds',
-        help: 'Time from sending an upstream request to its response headers (or failure).',
+        help:
+          'Time from sending an upstream request to its response headers (or failure); ' +
+          `upstreams beyond the configured ones and the first ${maxUpstreamsTracked} that answered are upstream="${otherUpstream}".`,
         labelNames: ['upstream', 'outcome'],
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
         registers,
@@ -95,11 +121,17 @@ export class MetricsCollector {
       verification: new Counter({ name: 'hoard_verification_failures_total', help: 'Objects whose size, hash or signature did not match what the indices promise.', labelNames: ['failure'], registers }),
       evictions: new Counter({ name: 'hoard_evictions_total', help: 'Objects removed from the store, by reason (orphan, unreferenced, lru, admin).', labelNames: ['reason'], registers }),
       evictedBytes: new Counter({ name: 'hoard_evicted_bytes_total', help: 'Bytes removed from the store, by reason.', labelNames: ['reason'], registers }),
-      upstreamUp: new Gauge({ name: 'hoard_upstream_up', help: '1 when the last exchange with this upstream succeeded, 0 when it failed.', labelNames: ['upstream'], registers }),
+      upstreamUp: new Gauge({
+        name: 'hoard_upstream_up',
+        help: '1 when the last exchange with this upstream succeeded, 0 when it failed; only for upstreams with a label of their own.',
+        labelNames: ['upstream'],
+        registers,
+      }),
     };
     // Series that exist from the start, so a scrape (and a rate()) sees 0 rather than nothing.
     for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.requests.inc({ result }, 0);
     for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ source }, 0);
+    for (const outcome of ['ok', 'error']) this.#m.upstreamLatency.zero({ upstream: otherUpstream, outcome });
     const live = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,
@@ -144,7 +176,9 @@ export class MetricsCollector {
   /** Worth knowing, but the cache still works (health stays 200). */
   warnings(): string[] {
     const out: string[] = [];
-    for (const u of this.#upstreams.values()) if (u.state === 'failing') out.push(`upstream ${u.upstream} failing: ${u.lastError ?? 'unknown error'}`);
+    const failing = this.#worstUpstreams().filter((u) => u.state === 'failing');
+    for (const u of failing.slice(0, maxUpstreamsListed)) out.push(`upstream ${u.upstream} failing: ${u.lastError ?? 'unknown error'}`);
+    if (failing.length > maxUpstreamsListed) out.push(`${failing.length - maxUpstreamsListed} more upstreams failing (see stats.json)`);
     const usage = this.#sources.storeUsage();
     if (usage.maxBytes !== undefined && usage.bytes > usage.maxBytes) out.push(`store holds ${usage.bytes} bytes, over its cap of ${usage.maxBytes}`);
     return out;
@@ -197,30 +231,76 @@ export class MetricsCollector {
   #onUpstream(e: UpstreamEvent): void {
     const failed = e.errorCode !== undefined || (e.status !== undefined && e.status >= 500);
     const outcome = failed ? 'error' : 'ok';
-    this.#m.upstreamLatency.observe({ upstream: e.upstream, outcome }, e.durationMs / 1000);
-    let u = this.#upstreams.get(e.upstream);
-    if (!u) {
-      u = { upstream: e.upstream, state: 'ok', requests: 0, failures: 0, lastError: undefined, lastErrorAt: undefined, lastOkAt: undefined };
-      this.#upstreams.set(e.upstream, u);
-    }
+    const label = this.#labels.label(e.upstream, e.status !== undefined);
+    this.#m.upstreamLatency.observe({ upstream: label, outcome }, e.durationMs / 1000);
+    const u = this.#trackUpstream(e.upstream);
     u.requests += 1;
     if (failed) {
       u.failures += 1;
       u.state = 'failing';
-      u.lastError = e.error ?? `HTTP ${e.status ?? '?'}`;
+      u.lastError = clip(e.error ?? `HTTP ${e.status ?? '?'}`);
       u.lastErrorAt = this.#clock.now();
     } else {
       u.state = 'ok';
       u.lastOkAt = this.#clock.now();
     }
-    this.#m.upstreamUp.set({ upstream: e.upstream }, failed ? 0 : 1);
+    if (label !== otherUpstream) this.#m.upstreamUp.set({ upstream: label }, failed ? 0 : 1);
+  }
+
+  /**
+   * The health entry of `upstream`, made the most recently used. Past `maxUpstreamsTracked` entries besides the
+   * configured ones, the least recently used one that never answered goes first (so a flood of dead hosts does
+   * not push out a working mirror), else the least recently used; `forgotten` counts them.
+   */
+  #trackUpstream(upstream: string): UpstreamHealth {
+    let u = this.#upstreams.get(upstream);
+    if (u !== undefined) {
+      this.#upstreams.delete(upstream);
+      this.#upstreams.set(upstream, u);
+      return u;
+    }
+    const configured = this.#labels.isPinned(upstream);
+    u = { upstream, configured, state: 'ok', requests: 0, failures: 0, lastError: undefined, lastErrorAt: undefined, lastOkAt: undefined };
+    this.#upstreams.set(upstream, u);
+    if (!configured) {
+      this.#unconfiguredUpstreams += 1;
+      if (this.#unconfiguredUpstreams > maxUpstreamsTracked) this.#forgetOneUpstream();
+    }
+    return u;
+  }
+
+  #forgetOneUpstream(): void {
+    let victim: string | undefined;
+    for (const [key, u] of this.#upstreams) {
+      if (u.configured) continue;
+      victim ??= key;
+      if (u.lastOkAt === undefined) {
+        victim = key;
+        break;
+      }
+    }
+    if (victim === undefined) return;
+    this.#upstreams.delete(victim);
+    this.#unconfiguredUpstreams -= 1;
+    this.#forgottenUpstreams += 1;
+  }
+
+  /** Failing before working, configured before the rest, the most recent failure first. */
+  #worstUpstreams(): UpstreamHealth[] {
+    return [...this.#upstreams.values()].sort(
+      (a, b) =>
+        Number(b.state === 'failing') - Number(a.state === 'failing') ||
+        Number(b.configured) - Number(a.configured) ||
+        (b.lastErrorAt ?? 0) - (a.lastErrorAt ?? 0) ||
+        a.upstream.localeCompare(b.upstream),
+    );
   }
 
   #onMirrorHealth(e: MirrorHealthEvent): void {
     // Mirrors of a backend report through here too; their origin is the upstream label.
     const origin = safeOrigin(e.mirror);
     const u = this.#upstreams.get(origin);
-    if (u && !e.healthy && e.error !== undefined) u.lastError = e.error;
+    if (u && !e.healthy && e.error !== undefined) u.lastError = clip(e.error);
   }
 
   #onDownload(e: DownloadEvent): void {
@@ -252,6 +332,12 @@ export class MetricsCollector {
     this.#storeFull = e.state === 'full' ? (e.detail ?? 'disk full') : undefined;
   }
 
+  #countFailing(): number {
+    let n = 0;
+    for (const u of this.#upstreams.values()) if (u.state === 'failing') n += 1;
+    return n;
+  }
+
   snapshot(): StatsSnapshot {
     this.#point();
     const requests = Object.fromEntries([...this.#requests].sort());
@@ -270,7 +356,8 @@ export class MetricsCollector {
       hitRatio: fromCache + fromUpstream === 0 ? undefined : fromCache / (fromCache + fromUpstream),
       bytes: { ...this.#bytes, saved: Math.max(0, served - this.#bytes.fetchedUpstream) },
       downloads: { inFlight: [...this.#sources.activeDownloads()], ...this.#downloads },
-      upstreams: [...this.#upstreams.values()].map((u) => ({ ...u })),
+      upstreams: this.#worstUpstreams().map((u) => ({ ...u })),
+      upstreamCounts: { tracked: this.#upstreams.size, failing: this.#countFailing(), forgotten: this.#forgottenUpstreams },
       topPackages: [...this.#packages]
         .map(([name, p]) => ({ name, ...p }))
         .sort((a, b) => b.requests - a.requests || b.bytes - a.bytes || a.name.localeCompare(b.name))
@@ -289,6 +376,11 @@ function decodeURIComponentSafe(text: string): string {
   } catch {
     return text;
   }
+}
+
+/** An error kept per upstream is shown in health and on the dashboard; it may quote a client-chosen URL of 4 KB. */
+function clip(text: string): string {
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
 function safeOrigin(url: string): string {

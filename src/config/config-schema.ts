@@ -34,6 +34,9 @@ export const defaultDeniedUpstreamNetworks = [
   '::ffff:169.254.0.0/112',
 ];
 
+/** A DNS name: labels of letters, digits and inner hyphens, 253 characters at most. */
+const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
 const sizeString = z
   .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*$/i, 'must be a size like 20GiB, 500MB or a number of bytes')])
   .transform((v) => (typeof v === 'number' ? v : parseSize(v)));
@@ -121,6 +124,8 @@ export const configSchema = z
         /** URL path prefix of the dashboard, metrics and health endpoints. */
         prefix: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment like /_hoard').default('/_hoard'),
         token: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** Names (besides IP literals, localhost and this machine's names) under which the admin pages answer. */
+        hosts: z.array(z.string().regex(hostName, 'must be a host name like cache.lab.example, without scheme or port')).default([]),
       })
       .prefault({}),
     /** Advertising the cache on the local network over mDNS/DNS-SD as `_apt_proxy._tcp` (what squid-deb-proxy-client looks for). */

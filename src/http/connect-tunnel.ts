@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { HoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
 import { statusForCode } from './error-status.ts';
+import { nosniffLine } from './security-headers.ts';
 
 export interface ConnectTunnelOptions {
   /** `host:port` or `*.suffix:port` patterns (config `connect.allow`). */
@@ -127,7 +128,7 @@ export class ConnectTunnels {
       const body = `${error.code}: ${error.message}\n`;
       // Wait for the answer to leave before closing: the client should see why, not just a reset.
       client.end(
-        `HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-Hoard-Error: ${error.code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n${nosniffLine}X-Hoard-Error: ${error.code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
         () => client.destroy(),
       );
     };

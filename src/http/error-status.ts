@@ -32,6 +32,8 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_STORE_IO: 500,
   HOARD_ERR_CONFIG: 500,
   HOARD_ERR_UNAUTHORIZED: 401,
+  // RFC 9110 15.5.20: 421 Misdirected Request, the server will not produce an authoritative response for this target's authority.
+  HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 421,
   // Never sent (the client is gone); 499 as nginx logs it.
   HOARD_ERR_CLIENT_GONE: 499,
   HOARD_ERR_INTERNAL: 500,

@@ -11,6 +11,8 @@ import type { Protocol } from '../protocols/protocol.ts';
 import type { Claimed, ProtocolSet } from '../protocols/protocol-set.ts';
 import { ClientAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
+import { ResponseOrder } from './response-order.ts';
+import { nosniffHeaders, nosniffLine } from './security-headers.ts';
 import { SendBufferPool } from './body-sender.ts';
 import { HotBodyCache } from './hot-body-cache.ts';
 import { serveObject, type SendResources } from './serve-object.ts';
@@ -56,6 +58,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
   const sendResources: SendResources = { hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }), buffers: new SendBufferPool() };
   const adminPrefix = config.admin.prefix;
+  const order = new ResponseOrder();
 
   const server = createServer(
     {
@@ -68,10 +71,13 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       connectionsCheckingInterval: Math.min(1000, config.server.headersTimeoutMs),
       keepAliveTimeout: config.server.keepAliveTimeoutMs,
       maxHeaderSize: 16 * 1024,
+      // The missing Host is refused below, as a hoard error with its code and headers, not by node's bare 400.
+      requireHostHeader: false,
     },
     (req, res) => {
       const started = performance.now();
       const scope: RequestScope = {};
+      order.track(req, res);
       void handle(req, res, scope).then(
         (outcome) => finish(req, started, outcome),
         (err: unknown) => {
@@ -93,7 +99,16 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+    // RFC 9112 9.3.2: a request that parsed before this one is answered first; the refusal follows it.
+    order.afterPending(socket, () => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+    });
+  });
+
+  // An Expect other than 100-continue: node would answer a bare 417 itself.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(417, { ...nosniffHeaders, 'content-length': 0 });
+    res.end();
   });
 
   server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -119,6 +134,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     }
     // RFC 9112 2.3: HTTP/0.9 has no headers and no framing; a proxy has nothing sound to answer it with.
     if (req.httpVersionMajor !== 1) throw new HoardError('HOARD_ERR_BAD_REQUEST', `HTTP/${req.httpVersion} is not supported; use HTTP/1.0 or 1.1`);
+    // RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header.
+    if (req.httpVersionMinor >= 1 && req.headers.host === undefined) throw new HoardError('HOARD_ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
     const rawTarget = req.url ?? '/';
     if (deps.admin && (rawTarget === adminPrefix || rawTarget.startsWith(`${adminPrefix}/`) || rawTarget.startsWith(`${adminPrefix}?`))) {
       const handled = await deps.admin(req, res, rawTarget.slice(adminPrefix.length) || '/');
@@ -133,7 +150,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     }
     if (rawTarget === '/' || rawTarget.startsWith('/?')) {
       const page = usagePage(req.headers.host);
-      res.writeHead(406, 'Usage Information', { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page) });
+      res.writeHead(406, 'Usage Information', { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page), ...nosniffHeaders });
       res.end(req.method === 'HEAD' ? undefined : page);
       return { result: 'usage', status: 406, bytes: 0 };
     }
@@ -168,11 +185,16 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     }
     if (lookup.kind === 'status') {
       const body = `${lookup.reason}\n`;
-      res.writeHead(lookup.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-hoard-cache': lookup.source.toUpperCase() });
+      res.writeHead(lookup.status, {
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'x-hoard-cache': lookup.source.toUpperCase(),
+        ...nosniffHeaders,
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
       return { result: lookup.status === 404 ? 'not-found' : 'upstream-status', status: lookup.status, bytes: 0, upstream: upstream.key, protocol };
     }
-    const headers: Record<string, string> = { 'x-hoard-cache': lookup.source.toUpperCase(), via: `1.1 ${deps.viaToken}` };
+    const headers: Record<string, string> = { 'x-hoard-cache': lookup.source.toUpperCase(), via: `1.1 ${deps.viaToken}`, ...nosniffHeaders };
     if (lookup.warning !== undefined) headers.warning = lookup.warning;
     const extra = protocol.responseHeaders?.(route, lookup.object);
     if (extra !== undefined) Object.assign(headers, extra);
@@ -206,7 +228,7 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?:
   const error = isHoardError(err) ? err : new HoardError('HOARD_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
   if (error.code === 'HOARD_ERR_INTERNAL') logger.error({ err }, 'internal error');
   const status = statusForCode[error.code];
-  const result = status === 403 || status === 400 || status === 405 || status === 414 || status === 508 ? 'refused' : 'error';
+  const result = status === 403 || status === 400 || status === 405 || status === 414 || status === 421 || status === 508 ? 'refused' : 'error';
   if (res.headersSent) {
     res.destroy(error);
     return { result, status: res.statusCode, bytes: 0, errorCode: error.code };
@@ -215,7 +237,7 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?:
   const rendered = protocol?.renderError?.(error, status);
   // Else one line a person can act on; client errors show the message, server-side ones the safe detail.
   const line = rendered?.body ?? `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
-  const headers = { ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code };
+  const headers = { ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code, ...nosniffHeaders };
   // apt prints only the status line of a failed download: a TLS failure or an object over cache.maxObjectSize carries its
   // reason there, or the operator sees a bare 502.
   if (error.code === 'HOARD_ERR_UPSTREAM_TLS' || error.code === 'HOARD_ERR_OBJECT_TOO_LARGE') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
@@ -242,5 +264,5 @@ export function connectRefusal(target: string): string {
 function refuseRaw(socket: Duplex, status: number, body: string, code?: string, phrase = 'Forbidden'): void {
   const line = `${body}\n`;
   const codeHeader = code === undefined ? '' : `X-Hoard-Error: ${code}\r\n`;
-  socket.end(`HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n${codeHeader}Content-Length: ${Buffer.byteLength(line)}\r\n\r\n${line}`);
+  socket.end(`HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}${codeHeader}Content-Length: ${Buffer.byteLength(line)}\r\n\r\n${line}`);
 }

@@ -96,6 +96,11 @@ describe('dashboard, metrics and health after real apt traffic', () => {
       page.on('request', (r) => requested.push(r.url()));
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
+      // What the Content-Security-Policy blocked (an inline style, a script, a fetch) is reported on the console.
+      const blocked: string[] = [];
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+      });
       await page.goto(`${hoard.url}/_hoard/`, { waitUntil: 'load' });
       await page.waitForSelector('#chart-requests .uplot', { timeout: 10_000 });
       await page.waitForSelector('#chart-bytes .uplot', { timeout: 10_000 });
@@ -116,6 +121,9 @@ describe('dashboard, metrics and health after real apt traffic', () => {
       assert.match((await page.textContent('main')) ?? '', /charlie_3\.0_amd64\.deb/);
       assert.deepEqual(requested.filter((u) => !u.startsWith(hoard.url)), [], 'every asset comes from hoard itself');
       assert.deepEqual(errors, []);
+      // One refresh (every 5 s) swaps in the server's newer rendering: it too runs under the policy.
+      await page.waitForSelector('html[data-refreshed]', { timeout: 10_000 });
+      assert.deepEqual(blocked, [], 'nothing was blocked by the Content-Security-Policy');
       const artifacts = join(repoRoot, 'test-artifacts');
       await mkdir(artifacts, { recursive: true });
       await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });

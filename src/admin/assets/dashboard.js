@@ -100,6 +100,8 @@
   document.addEventListener('submit', function (event) {
     var form = event.target;
     var action = form.getAttribute('data-action');
+    // The token field's form is never sent anywhere: Enter in it must not put the token in a URL.
+    if (form.id === 'token-form') event.preventDefault();
     if (!action) return;
     event.preventDefault();
     var data = new FormData(form);

@@ -1,0 +1,88 @@
+// The collector's per-upstream state stays bounded whatever hosts clients name: labels, health table, warnings.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from '../clock.ts';
+import { publishUpstream } from '../events.ts';
+import { MetricsCollector, maxUpstreamsListed, maxUpstreamsTracked } from './metrics-collector.ts';
+
+const sources = { activeDownloads: () => [], storeUsage: () => ({ bytes: 0, objects: 0, entries: 0, maxBytes: undefined }) };
+
+async function withCollector(configured: string[], run: (c: MetricsCollector, clock: ManualClock) => Promise<void> | void) {
+  const clock = new ManualClock();
+  const collector = new MetricsCollector(sources, clock, { configuredUpstreams: configured }).start();
+  try {
+    await run(collector, clock);
+  } finally {
+    collector.stop();
+  }
+}
+
+const answered = (upstream: string, status = 200) => publishUpstream({ upstream, url: `${upstream}/x`, method: 'GET', status, durationMs: 1 });
+const failed = (upstream: string, error: string) =>
+  publishUpstream({ upstream, url: `${upstream}/x`, method: 'GET', durationMs: 1, errorCode: 'HOARD_ERR_UPSTREAM_UNREACHABLE', error });
+const refused = (upstream: string) => failed(upstream, `connect ECONNREFUSED ${upstream}`);
+
+async function upstreamLabels(c: MetricsCollector): Promise<Set<string>> {
+  const text = await c.registry.metrics();
+  return new Set([...text.matchAll(/^hoard_upstream_request_duration_seconds_count\{[^}]*upstream="([^"]*)"/gm)].map((m) => m[1] as string));
+}
+
+test('configured upstreams and the first hosts that answered are labelled; the rest are "other"', async () => {
+  await withCollector(['http://mirror.example'], async (c) => {
+    refused('http://mirror.example');
+    for (let i = 0; i < 3000; i++) refused(`http://dead${i}.example`);
+    for (let i = 0; i < maxUpstreamsTracked + 50; i++) answered(`http://live${i}.example`, i % 2 === 0 ? 200 : 503);
+    answered('http://live0.example');
+    const labels = await upstreamLabels(c);
+    assert.ok(labels.has('http://mirror.example'), 'a configured upstream is labelled even when it never answered');
+    assert.ok(labels.has('other'));
+    assert.ok(labels.has('http://live0.example') && labels.has(`http://live${maxUpstreamsTracked - 1}.example`));
+    assert.ok(!labels.has(`http://live${maxUpstreamsTracked}.example`), 'past the bound a host that answered is "other"');
+    assert.ok(![...labels].some((l) => l.includes('dead')), 'a host that never answered takes no label');
+    assert.equal(labels.size, 1 + maxUpstreamsTracked + 1);
+    const text = await c.registry.metrics();
+    assert.match(text, /^hoard_upstream_up\{upstream="http:\/\/mirror\.example"\} 0$/m);
+    assert.doesNotMatch(text, /hoard_upstream_up\{upstream="other"\}/);
+    const count = [...text.matchAll(/^hoard_upstream_request_duration_seconds_count\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    assert.equal(count, 1 + 3000 + maxUpstreamsTracked + 50 + 1, 'every exchange is counted under some label');
+  });
+});
+
+test('the health table keeps configured upstreams and a bounded set of others; dead hosts go before working ones', async () => {
+  await withCollector(['http://mirror.example'], (c, clock) => {
+    answered('http://mirror.example');
+    answered('http://working.example');
+    for (let i = 0; i < 5000; i++) {
+      clock.advance(1);
+      refused(`http://dead${i}.example`);
+    }
+    const s = c.snapshot();
+    assert.equal(s.upstreams.length, 1 + maxUpstreamsTracked);
+    assert.deepEqual(s.upstreamCounts, { tracked: 1 + maxUpstreamsTracked, failing: maxUpstreamsTracked - 1, forgotten: 5000 + 1 - maxUpstreamsTracked });
+    const names = s.upstreams.map((u) => u.upstream);
+    assert.ok(names.includes('http://mirror.example') && names.includes('http://working.example'), 'the flood of dead hosts pushed out no working one');
+    assert.equal(s.upstreams[0]?.upstream, 'http://dead4999.example', 'the worst (failing, most recent failure) first');
+    const warnings = c.warnings();
+    assert.equal(warnings.length, maxUpstreamsListed + 1);
+    assert.match(warnings.at(-1) ?? '', new RegExp(`^${maxUpstreamsTracked - 1 - maxUpstreamsListed} more upstreams failing`));
+  });
+});
+
+test('a configured upstream that fails comes first in the warnings', async () => {
+  await withCollector(['http://mirror.example'], (c, clock) => {
+    refused('http://mirror.example');
+    for (let i = 0; i < 100; i++) {
+      clock.advance(1);
+      refused(`http://dead${i}.example`);
+    }
+    assert.match(c.warnings()[0] ?? '', /^upstream http:\/\/mirror\.example failing/);
+    assert.equal(c.snapshot().upstreams.filter((u) => u.configured).length, 1);
+  });
+});
+
+test('a long error is clipped before it is kept', async () => {
+  await withCollector([], (c) => {
+    failed('http://a.example', 'x'.repeat(5000));
+    assert.ok((c.snapshot().upstreams[0]?.lastError?.length ?? 0) <= 300);
+  });
+});
