@@ -14,6 +14,8 @@ export interface RequestEvent {
   upstream?: string | undefined;
   /** The protocol that claimed the request (`apt`, ...); absent for admin pages, refusals before routing and tunnels. */
   protocol?: string | undefined;
+  /** What the protocol calls the requested file when it is an item worth listing (a package file name), for the dashboard. */
+  item?: string | undefined;
   errorCode?: string | undefined;
 }
 

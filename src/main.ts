@@ -202,7 +202,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   // Knowledge kept in the store (stored Releases) is checked again and made current before the first request.
   await protocols.start();
 
-  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, { configuredUpstreams: upstreams.configured }).start();
+  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, { configuredUpstreams: upstreams.configured, protocols: protocols.all.map((p) => p.name) }).start();
   const stopHousekeeping = startHousekeeping(config, janitor, logger);
   const stopRequestLogging = startRequestLogging(logger, logRequest);
   const tunnels = new ConnectTunnels({ allow: config.connect.allow, connectTimeoutMs: config.upstream.connectTimeoutMs, idleTimeoutMs: config.connect.idleTimeoutMs });

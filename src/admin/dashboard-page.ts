@@ -86,6 +86,17 @@ export function dashboardPage(s: StatsSnapshot, o: DashboardOptions): string {
 <section><h2>Requests</h2><table><tr><th>result</th><th class="num">count</th></tr>
 ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.${r}`, s.requests[r] ?? 0)}</td></tr>`).join('\n')}
 </table></section>
+<section><h2>Protocols</h2>${
+    Object.keys(s.protocols).length === 0
+      ? '<p class="empty">no request yet</p>'
+      : `<table><tr><th>protocol</th><th class="num">requests</th><th class="num">hit ratio</th><th class="num">from cache</th><th class="num">from upstream</th></tr>${Object.entries(s.protocols)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(
+            ([name, f]) =>
+              `<tr data-protocol="${escape(name)}"><td>${escape(name)}</td><td class="num">${stat(`protocols.${name}.requests`, f.requests)}</td><td class="num">${f.hitRatio === undefined ? '—' : `${(f.hitRatio * 100).toFixed(1)}%`}</td><td class="num">${stat(`protocols.${name}.servedFromCache`, f.servedFromCache, formatBytes(f.servedFromCache))}</td><td class="num">${formatBytes(f.servedFromUpstream)}</td></tr>`,
+          )
+          .join('')}</table>`
+  }</section>
 <section><h2>Downloads in progress</h2>${
     s.downloads.inFlight.length === 0
       ? '<p class="empty">none</p>'
@@ -108,8 +119,8 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
 <section><h2>Top packages</h2>${
     s.topPackages.length === 0
       ? '<p class="empty">no package requested yet</p>'
-      : `<table><tr><th>package file</th><th class="num">requests</th><th class="num">bytes</th></tr>${s.topPackages
-          .map((t) => `<tr><td class="key">${escape(t.name)}</td><td class="num">${t.requests}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`)
+      : `<table><tr><th>package file</th><th>protocol</th><th class="num">requests</th><th class="num">bytes</th></tr>${s.topPackages
+          .map((t) => `<tr><td class="key">${escape(t.name)}</td><td>${escape(t.protocol)}</td><td class="num">${t.requests}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`)
           .join('')}</table>`
   }</section>
 <section><h2>Verification failures</h2>${

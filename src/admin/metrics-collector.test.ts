@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../clock.ts';
-import { publishUpstream } from '../events.ts';
+import { publishRequest, publishUpstream } from '../events.ts';
 import { MetricsCollector, maxUpstreamsListed, maxUpstreamsTracked } from './metrics-collector.ts';
 
 const sources = { activeDownloads: () => [], storeUsage: () => ({ bytes: 0, objects: 0, entries: 0, maxBytes: undefined }) };
@@ -85,4 +85,32 @@ test('a long error is clipped before it is kept', async () => {
     failed('http://a.example', 'x'.repeat(5000));
     assert.ok((c.snapshot().upstreams[0]?.lastError?.length ?? 0) <= 300);
   });
+});
+
+test('requests are counted per protocol: a label bounded to the installed protocols, figures and top items per protocol', async () => {
+  const clock = new ManualClock();
+  const c = new MetricsCollector(sources, clock, { protocols: ['apt', 'oci'] }).start();
+  try {
+    const request = (protocol: string | undefined, result: string, bytes: number, item?: string) =>
+      publishRequest({ client: '127.0.0.1', method: 'GET', target: '/x', result, status: 200, bytes, durationMs: 1, protocol, item });
+    request('apt', 'hit', 100, 'hello_1_all.deb');
+    request('apt', 'miss', 50, 'hello_1_all.deb');
+    request('oci', 'hit', 7);
+    request('made-up', 'hit', 1);
+    request(undefined, 'refused', 0);
+    const s = c.snapshot();
+    assert.deepEqual(s.protocols.apt, { requests: 2, hitRatio: 0.5, servedFromCache: 100, servedFromUpstream: 50 });
+    assert.deepEqual(s.protocols.oci, { requests: 1, hitRatio: 1, servedFromCache: 7, servedFromUpstream: 0 });
+    // A name no installed protocol has cannot open a series of its own.
+    assert.equal(s.protocols['made-up'], undefined);
+    assert.equal(s.protocols.none?.requests, 2);
+    assert.deepEqual(s.topPackages, [{ name: 'hello_1_all.deb', protocol: 'apt', requests: 2, bytes: 150 }]);
+    const text = await c.registry.metrics();
+    assert.match(text, /^hoard_requests_total\{protocol="apt",result="hit"\} 1$/m);
+    assert.match(text, /^hoard_requests_total\{protocol="oci",result="hit"\} 1$/m);
+    assert.match(text, /^hoard_served_bytes_total\{protocol="apt",source="upstream"\} 50$/m);
+    assert.doesNotMatch(text, /protocol="made-up"/);
+  } finally {
+    c.stop();
+  }
 });

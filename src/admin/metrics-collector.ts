@@ -63,7 +63,10 @@ export interface StatsSnapshot {
   upstreams: UpstreamHealth[];
   /** `forgotten`: upstreams dropped from `upstreams` to keep it bounded (the least recently used, never-answered ones first). */
   upstreamCounts: { tracked: number; failing: number; forgotten: number };
-  topPackages: Array<{ name: string; requests: number; bytes: number }>;
+  /** The items protocols name (apt: package files), the most requested first, with the protocol that named each. */
+  topPackages: Array<{ name: string; protocol: string; requests: number; bytes: number }>;
+  /** Figures per protocol, by name; `none` holds requests no protocol claimed. */
+  protocols: Record<string, ProtocolFigures>;
   store: { bytes: number; objects: number; entries: number; maxBytes: number | undefined; full: boolean; fullDetail: string | undefined };
   verificationFailures: { total: number; recent: Array<VerificationEvent & { at: number }> };
   evictions: { total: number; bytes: number; byReason: Record<string, number> };
@@ -74,6 +77,20 @@ export interface StatsSnapshot {
 export interface CollectorOptions {
   /** Origins the operator configured (backend mirrors, httpsUpgrade targets): always labelled and tracked. */
   configuredUpstreams?: Iterable<string> | undefined;
+  /** The installed protocols' names: the `protocol` label takes only these (and `none`), so it stays bounded. */
+  protocols?: readonly string[] | undefined;
+}
+
+/** The `protocol` label of requests no protocol claimed (admin pages excepted: refused before routing, usage page). */
+export const noProtocol = 'none';
+
+/** One protocol's share of the traffic, for the dashboard. */
+export interface ProtocolFigures {
+  requests: number;
+  /** (hit + revalidated + stale) / (those + miss + coalesced + passthrough) of this protocol's requests. */
+  hitRatio: number | undefined;
+  servedFromCache: number;
+  servedFromUpstream: number;
 }
 
 export class MetricsCollector {
@@ -88,7 +105,9 @@ export class MetricsCollector {
   readonly #bytes = { servedFromCache: 0, servedFromUpstream: 0, fetchedUpstream: 0 };
   readonly #downloads = { completed: 0, failed: 0 };
   readonly #upstreams = new Map<string, UpstreamHealth>();
-  readonly #packages = new Map<string, { requests: number; bytes: number }>();
+  readonly #packages = new Map<string, { protocol: string; requests: number; bytes: number }>();
+  readonly #protocolNames: ReadonlySet<string>;
+  readonly #byProtocol = new Map<string, { requests: number; cacheRequests: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number }>();
   readonly #verification = { total: 0, recent: [] as Array<VerificationEvent & { at: number }> };
   readonly #evictions = { total: 0, bytes: 0, byReason: {} as Record<string, number> };
   #storeFull: string | undefined;
@@ -100,13 +119,14 @@ export class MetricsCollector {
   constructor(sources: LiveSources, clock: Clock, options: CollectorOptions = {}) {
     this.#sources = sources;
     this.#labels = new UpstreamLabelSet(options.configuredUpstreams ?? [], maxUpstreamsTracked);
+    this.#protocolNames = new Set(options.protocols ?? []);
     this.#clock = clock;
     this.#startedAt = clock.now();
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'hoard_' });
     this.#m = {
-      requests: new Counter({ name: 'hoard_requests_total', help: 'Client requests by how they were answered (hit, miss, revalidated, stale, coalesced, error, ...).', labelNames: ['result'], registers }),
-      servedBytes: new Counter({ name: 'hoard_served_bytes_total', help: 'Body bytes sent to clients, by source: cache (stored copy) or upstream (fetched for this request or one it joined).', labelNames: ['source'], registers }),
+      requests: new Counter({ name: 'hoard_requests_total', help: 'Client requests by how they were answered (hit, miss, revalidated, stale, coalesced, error, ...).', labelNames: ['protocol', 'result'], registers }),
+      servedBytes: new Counter({ name: 'hoard_served_bytes_total', help: 'Body bytes sent to clients, by source: cache (stored copy) or upstream (fetched for this request or one it joined).', labelNames: ['protocol', 'source'], registers }),
       upstreamBytes: new Counter({ name: 'hoard_upstream_bytes_total', help: 'Body bytes fetched from upstreams.', registers }),
       upstreamLatency: new Histogram({
         name: 'hoard_upstream_request_duration_seconds',
@@ -129,8 +149,10 @@ export class MetricsCollector {
       }),
     };
     // Series that exist from the start, so a scrape (and a rate()) sees 0 rather than nothing.
-    for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.requests.inc({ result }, 0);
-    for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ source }, 0);
+    for (const protocol of this.#protocolNames) {
+      for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.requests.inc({ protocol, result }, 0);
+      for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ protocol, source }, 0);
+    }
     for (const outcome of ['ok', 'error']) this.#m.upstreamLatency.zero({ upstream: otherUpstream, outcome });
     const live = (name: string, help: string, read: () => number) =>
       new Gauge({
@@ -197,34 +219,49 @@ export class MetricsCollector {
   #onRequest(e: RequestEvent): void {
     if (e.result === 'admin') return;
     const result = knownResults.has(e.result) ? e.result : 'other';
+    const protocol = e.protocol !== undefined && this.#protocolNames.has(e.protocol) ? e.protocol : noProtocol;
     this.#requests.set(result, (this.#requests.get(result) ?? 0) + 1);
-    this.#m.requests.inc({ result });
+    this.#m.requests.inc({ protocol, result });
+    const figures = this.#figures(protocol);
+    figures.requests += 1;
     const point = this.#point();
     if (cacheResults.has(result)) {
       this.#bytes.servedFromCache += e.bytes;
-      this.#m.servedBytes.inc({ source: 'cache' }, e.bytes);
+      this.#m.servedBytes.inc({ protocol, source: 'cache' }, e.bytes);
+      figures.cacheRequests += 1;
+      figures.servedFromCache += e.bytes;
       point.cacheRequests += 1;
       point.cacheBytes += e.bytes;
     } else if (upstreamResults.has(result)) {
       this.#bytes.servedFromUpstream += e.bytes;
-      this.#m.servedBytes.inc({ source: 'upstream' }, e.bytes);
+      this.#m.servedBytes.inc({ protocol, source: 'upstream' }, e.bytes);
+      figures.upstreamRequests += 1;
+      figures.servedFromUpstream += e.bytes;
       point.upstreamRequests += 1;
     } else {
       point.otherRequests += 1;
     }
-    if (cacheResults.has(result) || upstreamResults.has(result)) this.#countPackage(e.target, e.bytes);
+    if (e.item !== undefined && (cacheResults.has(result) || upstreamResults.has(result))) this.#countItem(e.item, protocol, e.bytes);
   }
 
-  #countPackage(target: string, bytes: number): void {
-    const path = target.split('?')[0] ?? '';
-    const name = decodeURIComponentSafe(path.slice(path.lastIndexOf('/') + 1));
-    if (!/\.(u|d)?deb$/.test(name)) return;
-    const seen = this.#packages.get(name);
+  #figures(protocol: string) {
+    let figures = this.#byProtocol.get(protocol);
+    if (figures === undefined) {
+      figures = { requests: 0, cacheRequests: 0, upstreamRequests: 0, servedFromCache: 0, servedFromUpstream: 0 };
+      this.#byProtocol.set(protocol, figures);
+    }
+    return figures;
+  }
+
+  /** An item the claiming protocol named (a package file, an image): counted for the dashboard's top list. */
+  #countItem(name: string, protocol: string, bytes: number): void {
+    const key = `${protocol}\n${name}`;
+    const seen = this.#packages.get(key);
     if (seen) {
       seen.requests += 1;
       seen.bytes += bytes;
     } else if (this.#packages.size < maxTrackedPackages) {
-      this.#packages.set(name, { requests: 1, bytes });
+      this.#packages.set(key, { protocol, requests: 1, bytes });
     }
   }
 
@@ -359,22 +396,21 @@ export class MetricsCollector {
       upstreams: this.#worstUpstreams().map((u) => ({ ...u })),
       upstreamCounts: { tracked: this.#upstreams.size, failing: this.#countFailing(), forgotten: this.#forgottenUpstreams },
       topPackages: [...this.#packages]
-        .map(([name, p]) => ({ name, ...p }))
+        .map(([key, p]) => ({ name: key.slice(key.indexOf('\n') + 1), ...p }))
         .sort((a, b) => b.requests - a.requests || b.bytes - a.bytes || a.name.localeCompare(b.name))
         .slice(0, 10),
+      protocols: Object.fromEntries(
+        [...this.#byProtocol].map(([name, f]) => {
+          const decided = f.cacheRequests + f.upstreamRequests;
+          const figures: ProtocolFigures = { requests: f.requests, hitRatio: decided === 0 ? undefined : f.cacheRequests / decided, servedFromCache: f.servedFromCache, servedFromUpstream: f.servedFromUpstream };
+          return [name, figures];
+        }),
+      ),
       store: { ...usage, full: this.#storeFull !== undefined, fullDetail: this.#storeFull },
       verificationFailures: { total: this.#verification.total, recent: [...this.#verification.recent] },
       evictions: { ...this.#evictions, byReason: { ...this.#evictions.byReason } },
       series: this.#series.map((p) => ({ ...p })),
     };
-  }
-}
-
-function decodeURIComponentSafe(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }
 

@@ -44,6 +44,8 @@ interface Outcome {
   bytes: number;
   upstream?: string | undefined;
   protocol?: Protocol | undefined;
+  /** The protocol's name for the file, when it is an item worth listing (a package). */
+  item?: string | undefined;
   errorCode?: string | undefined;
 }
 
@@ -203,7 +205,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     if (served.error && isHoardError(served.error)) {
       deps.logger.warn({ target: req.url, code: served.error.code, err: served.error.message }, 'response cut: the object could not be delivered whole');
     }
-    return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, protocol, errorCode };
+    const item = protocol.itemName(route.path)?.name;
+    return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, protocol, item, errorCode };
   }
 
   function finish(req: IncomingMessage, started: number, outcome: Outcome): void {
@@ -217,6 +220,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       durationMs: performance.now() - started,
       upstream: outcome.upstream,
       protocol: outcome.protocol?.name,
+      item: outcome.item,
       errorCode: outcome.errorCode,
     });
   }

@@ -111,6 +111,10 @@ describe('dashboard, metrics and health after real apt traffic', () => {
       assert.equal(shown['requests.miss'], metrics.value('hoard_requests_total', { result: 'miss' }));
       assert.equal(shown['requests.revalidated'], metrics.value('hoard_requests_total', { result: 'revalidated' }));
       assert.equal(shown['bytes.servedFromCache'], metrics.value('hoard_served_bytes_total', { source: 'cache' }));
+      // The per-protocol table agrees with the protocol label: apt claimed the package requests.
+      assert.ok((shown['protocols.apt.requests'] ?? 0) > 0, 'the dashboard shows apt among the protocols');
+      assert.equal(shown['protocols.apt.requests'], metrics.value('hoard_requests_total', { protocol: 'apt' }));
+      assert.equal(shown['protocols.apt.servedFromCache'], metrics.value('hoard_served_bytes_total', { protocol: 'apt', source: 'cache' }));
       assert.equal(shown['bytes.fetchedUpstream'], metrics.value('hoard_upstream_bytes_total'));
       assert.equal(shown['store.bytes'], metrics.value('hoard_store_bytes'));
       assert.equal(shown['store.objects'], metrics.value('hoard_store_objects'));

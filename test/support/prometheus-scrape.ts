@@ -17,8 +17,9 @@ export class Scrape {
   value(name: string, labels: Record<string, string> = {}): number {
     const family = this.families.get(name);
     if (family === undefined) throw new Error(`no metric family ${name}`);
-    const sample = family.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
-    return sample?.value === undefined ? 0 : Number(sample.value);
+    // The sum over every series carrying these labels: a family split by more labels (protocol) still adds up.
+    const samples = family.metrics.filter((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+    return samples.reduce((sum, m) => sum + (m.value === undefined ? 0 : Number(m.value)), 0);
   }
 
   /** Observations over every series of a histogram (its +Inf buckets; this parser keeps no _count for labelled series). */
