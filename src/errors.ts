@@ -12,6 +12,11 @@ export const errorCodes = {
   HOARD_ERR_CONNECT_REFUSED: 'CONNECT tunnels are not allowed to this host and port.',
   HOARD_ERR_LOOP_DETECTED: 'The request came back through hoard itself.',
   HOARD_ERR_UNKNOWN_BACKEND: 'No backend of that name is configured.',
+  HOARD_ERR_OCI_NAME_INVALID: 'OCI: the repository name, tag or digest does not follow the distribution spec grammar (`NAME_INVALID`, `MANIFEST_INVALID` or `DIGEST_INVALID`).',
+  HOARD_ERR_OCI_NAME_UNKNOWN: 'OCI: no configured registry serves that repository name, or the path is not a pull endpoint (`NAME_UNKNOWN`).',
+  HOARD_ERR_OCI_UNSUPPORTED: 'OCI: pushes and deletes are refused, the mirror is read-only (`UNSUPPORTED`).',
+  HOARD_ERR_UPSTREAM_RATE_LIMITED: 'The upstream answered 429 and nothing cached could serve; its `Retry-After` is passed on (`TOOMANYREQUESTS` for OCI clients).',
+  HOARD_ERR_UPSTREAM_AUTH: 'The upstream registry refused the credentials or token hoard presented, or its token service failed (`DENIED` for OCI clients).',
   HOARD_ERR_UPSTREAM_UNREACHABLE: 'No upstream answered (connection refused, DNS failure, reset).',
   HOARD_ERR_UPSTREAM_TIMEOUT: 'The upstream stalled past the configured timeout.',
   HOARD_ERR_UPSTREAM_STATUS: 'The upstream answered with an error status.',
@@ -39,12 +44,15 @@ export class HoardError extends Error {
   readonly code: ErrorCode;
   /** Optional details safe to show a client (never paths on disk). */
   readonly detail: string | undefined;
+  /** RFC 9110 10.2.3: seconds the client should wait before asking again (an upstream's 429), passed on as `Retry-After`. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; detail?: string } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; detail?: string; retryAfterSeconds?: number | undefined } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HoardError';
     this.code = code;
     this.detail = options.detail;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

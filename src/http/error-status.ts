@@ -13,6 +13,14 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_CONNECT_REFUSED: 403,
   HOARD_ERR_LOOP_DETECTED: 508,
   HOARD_ERR_UNKNOWN_BACKEND: 404,
+  // OCI distribution spec, "Error Codes": NAME_INVALID, MANIFEST_INVALID and DIGEST_INVALID are 400, NAME_UNKNOWN 404, UNSUPPORTED 405.
+  HOARD_ERR_OCI_NAME_INVALID: 400,
+  HOARD_ERR_OCI_NAME_UNKNOWN: 404,
+  HOARD_ERR_OCI_UNSUPPORTED: 405,
+  // RFC 6585 4: 429 Too Many Requests, relayed with the upstream's Retry-After.
+  HOARD_ERR_UPSTREAM_RATE_LIMITED: 429,
+  // The client did nothing wrong and cannot fix it by authenticating to hoard: the upstream refused hoard's own credentials.
+  HOARD_ERR_UPSTREAM_AUTH: 403,
   HOARD_ERR_UPSTREAM_UNREACHABLE: 502,
   HOARD_ERR_UPSTREAM_TIMEOUT: 504,
   HOARD_ERR_UPSTREAM_STATUS: 502,

@@ -146,7 +146,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const method = req.method ?? '?';
     if (method !== 'GET' && method !== 'HEAD') {
       // Routed first, so that the protocol whose spelling this is answers in its clients' format.
-      scope.protocol = tryRoute(req, rawTarget)?.protocol;
+      tryRoute(req, rawTarget, scope);
       res.setHeader('allow', 'GET, HEAD');
       throw new HoardError('HOARD_ERR_METHOD_NOT_ALLOWED', `method ${method} is not served; use GET or HEAD`);
     }
@@ -160,18 +160,28 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     if (via !== undefined && via.includes(deps.viaToken)) {
       throw new HoardError('HOARD_ERR_LOOP_DETECTED', `request ${rawTarget} came back through this cache (Via: ${via})`, { detail: 'request loop detected' });
     }
-    const claimed = deps.protocols.route({ method, raw: rawTarget, headers: req.headers });
+    const target = { method, raw: rawTarget, headers: req.headers };
+    const local = deps.protocols.answer(target);
+    if (local !== undefined) {
+      const { answer } = local;
+      res.writeHead(answer.status, { ...answer.headers, 'content-type': answer.contentType, 'content-length': Buffer.byteLength(answer.body), ...nosniffHeaders });
+      res.end(method === 'HEAD' ? undefined : answer.body);
+      return { result: 'local', status: answer.status, bytes: 0, protocol: local.protocol };
+    }
+    // A refusal sets scope.protocol to the refusing protocol, which then renders it.
+    const claimed = deps.protocols.route(target, scope);
     if (claimed === undefined) throw new HoardError('HOARD_ERR_BAD_REQUEST', `no protocol serves ${rawTarget}`);
     scope.protocol = claimed.protocol;
     return serveTarget(req, res, claimed);
   }
 
   /** The claim of a target whose request will be refused anyway: only to pick who renders the refusal. */
-  function tryRoute(req: IncomingMessage, rawTarget: string): Claimed | undefined {
+  function tryRoute(req: IncomingMessage, rawTarget: string, scope: RequestScope): void {
     try {
-      return deps.protocols.route({ method: req.method ?? '?', raw: rawTarget, headers: req.headers });
+      const claimed = deps.protocols.route({ method: req.method ?? '?', raw: rawTarget, headers: req.headers }, scope);
+      scope.protocol = claimed?.protocol;
     } catch {
-      return undefined;
+      // scope.protocol is the protocol that refused the target: its spelling, its format.
     }
   }
 
@@ -186,9 +196,11 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       return { ...outcome, upstream: upstream.key, protocol };
     }
     if (lookup.kind === 'status') {
-      const body = `${lookup.reason}\n`;
+      const rendered = protocol.renderStatus?.(route, lookup.status, lookup.reason);
+      const body = rendered?.body ?? `${lookup.reason}\n`;
       res.writeHead(lookup.status, {
-        'content-type': 'text/plain; charset=utf-8',
+        ...rendered?.headers,
+        'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8',
         'content-length': Buffer.byteLength(body),
         'x-hoard-cache': lookup.source.toUpperCase(),
         ...nosniffHeaders,
@@ -241,7 +253,9 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?:
   const rendered = protocol?.renderError?.(error, status);
   // Else one line a person can act on; client errors show the message, server-side ones the safe detail.
   const line = rendered?.body ?? `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
-  const headers = { ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code, ...nosniffHeaders };
+  // RFC 9110 10.2.3: an upstream's Retry-After (its 429) is the client's to honour too.
+  const retryAfter = error.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(error.retryAfterSeconds) };
+  const headers = { ...retryAfter, ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code, ...nosniffHeaders };
   // apt prints only the status line of a failed download: a TLS failure or an object over cache.maxObjectSize carries its
   // reason there, or the operator sees a bare 502.
   if (error.code === 'HOARD_ERR_UPSTREAM_TLS' || error.code === 'HOARD_ERR_OBJECT_TOO_LARGE') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);

@@ -1,12 +1,15 @@
 // The wiring of protocols: which are installed, in the order the server asks them, and their config sections.
 import { aptConfigSchema } from './apt/apt-config.ts';
 import { aptProtocolModule } from './apt/apt-protocol.ts';
+import { ociConfigSchema } from './oci/oci-config.ts';
+import { ociProtocolModule } from './oci/oci-protocol.ts';
 import type { ProtocolModule } from './protocol.ts';
 
 /** Asked in this order; the first whose route answers claims a request. apt, the catch-all, stays last. */
-export const protocolModules: readonly ProtocolModule[] = [aptProtocolModule];
+export const protocolModules: readonly ProtocolModule[] = [ociProtocolModule, aptProtocolModule];
 
 /** One section per protocol at the root of the configuration, under the protocol's name. */
 export const protocolConfigSections = {
+  oci: ociConfigSchema.prefault({}),
   apt: aptConfigSchema.prefault({}),
 };

@@ -1,7 +1,7 @@
 // The installed protocols in their fixed order: routes a request to the first that claims it, and speaks for all of them.
 import type { ReferenceOracle } from '../cache/eviction-policy.ts';
 import type { ObjectEntry } from '../storage/metadata-index.ts';
-import type { Protocol, RequestTarget, Route } from './protocol.ts';
+import type { LocalAnswer, Protocol, RequestTarget, Route } from './protocol.ts';
 
 /** Bound on remembered routes; the memo starts over when full (a scan of unique URLs cannot grow it). */
 const maxRememberedRoutes = 4096;
@@ -9,6 +9,11 @@ const maxRememberedRoutes = 4096;
 export interface Claimed {
   readonly protocol: Protocol;
   readonly route: Route;
+}
+
+/** Filled in by `route` when a protocol refuses: the refusal is then rendered in that protocol's format. */
+export interface RouteScope {
+  protocol?: Protocol | undefined;
 }
 
 export class ProtocolSet implements ReferenceOracle {
@@ -35,10 +40,11 @@ export class ProtocolSet implements ReferenceOracle {
    * The first protocol that claims the target, with its route; undefined when none does. A protocol's
    * refusal (a HoardError) ends the search: the target was written in its spelling.
    */
-  route(target: RequestTarget): Claimed | undefined {
+  route(target: RequestTarget, scope?: RouteScope): Claimed | undefined {
     const known = this.#remembered.get(target.raw);
     if (known !== undefined) return known;
     for (const protocol of this.#protocols) {
+      if (scope !== undefined) scope.protocol = protocol;
       const route = protocol.route(target);
       if (route === undefined) continue;
       const claimed = { protocol, route };
@@ -48,6 +54,16 @@ export class ProtocolSet implements ReferenceOracle {
         this.#remembered.set(target.raw, claimed);
       }
       return claimed;
+    }
+    if (scope !== undefined) scope.protocol = undefined;
+    return undefined;
+  }
+
+  /** The first protocol's own answer to the target (no upstream, no cache), if one gives it. */
+  answer(target: RequestTarget): { readonly protocol: Protocol; readonly answer: LocalAnswer } | undefined {
+    for (const protocol of this.#protocols) {
+      const answer = protocol.answer?.(target);
+      if (answer !== undefined) return { protocol, answer };
     }
     return undefined;
   }

@@ -43,6 +43,17 @@ export interface RenderedError {
   readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
+/**
+ * An answer a protocol gives itself, with no upstream and no cache: an API's version check (`GET /v2/`
+ * for OCI registries). Small and fixed, so it is a body, not a stream.
+ */
+export interface LocalAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
 /** One figure for the dashboard: an item the protocol recognises in a path (a package, an image, a stream item). */
 export interface ItemName {
   /** Shown as is: `hello_2.10-3_amd64.deb`, `library/debian`, ... */
@@ -72,6 +83,16 @@ export interface Protocol {
   readonly references: ReferenceOracle;
   /** Renders an error for a claimed request; absent: hoard's plain one-line text. */
   renderError?(error: HoardError, status: number): RenderedError;
+  /**
+   * Answers a request itself (no upstream, no cache), or undefined to let `route` decide. Asked before
+   * `route`, in the same order, for GET and HEAD only.
+   */
+  answer?(target: RequestTarget): LocalAnswer | undefined;
+  /**
+   * Renders an upstream's non-2xx answer that the cache relays (404, 401, ...) in its clients' format;
+   * absent: hoard's plain one-line text with the status.
+   */
+  renderStatus?(route: Route, status: number, reason: string): RenderedError;
   /** Extra response headers for a served object (e.g. `Docker-Content-Digest`). */
   responseHeaders?(route: Route, object: CachedObject): Record<string, string> | undefined;
   /** The dashboard's "top items" for this protocol: undefined when the path is not an item worth listing. */

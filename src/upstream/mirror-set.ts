@@ -81,10 +81,13 @@ function baseOf(mirrors: readonly URL[], url: URL): URL | undefined {
   return mirrors.find((m) => url.origin === m.origin && url.pathname.startsWith(m.pathname.replace(/\/$/, '')));
 }
 
-/** Appends an already-encoded absolute path to a base URL that may carry a path prefix. */
+/** Appends an already-encoded absolute path, with its query if it has one, to a base URL that may carry a path prefix. */
 export function joinUrl(base: URL, path: string): URL {
   const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
   const url = new URL(base.href);
-  url.pathname = prefix + path;
+  // Assigned to `pathname`, a `?` would be percent-encoded into the path: the query goes to `search`.
+  const cut = path.indexOf('?');
+  url.pathname = prefix + (cut === -1 ? path : path.slice(0, cut));
+  url.search = cut === -1 ? '' : path.slice(cut);
   return url;
 }

@@ -1,0 +1,50 @@
+// The OCI protocol's section of the configuration (`oci:`): the registries mirrored, the default one, tag freshness.
+import { z } from 'zod';
+
+/** Docker Hub's registry endpoint, behind the name `docker.io` that images are written with. */
+export const dockerHubName = 'docker.io';
+export const dockerHubUrl = 'https://registry-1.docker.io';
+
+const registryUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
+export const registrySchema = z
+  .object({
+    /** Where the registry's `/v2/` API lives (a path prefix is kept). */
+    url: registryUrl,
+    /** Credentials hoard presents upstream (basic auth, or to the registry's token service); never a client's. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** Extra CA certificate (PEM file) trusted for this registry. */
+    caFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((r) => (r.username === undefined) === (r.password === undefined), { message: 'username and password go together' });
+
+/** A registry's name: how clients and containerd's `ns` parameter name it (`docker.io`, `ghcr.io`, `lab`). */
+const registryName = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/, 'registry names are lower-case host-like names, e.g. ghcr.io or lab');
+
+export const ociConfigSchema = z
+  .object({
+    /** By name. `docker.io` is known without configuring it (Docker Hub); naming it here replaces that. */
+    registries: z.record(registryName, registrySchema).default({}),
+    /** Serves names no `ns` parameter or leading registry segment claims; '' for none (such names get NAME_UNKNOWN). */
+    defaultRegistry: z.string().default(dockerHubName),
+    /** Seconds a manifest fetched by tag (and a tag list) is served before it is revalidated upstream. */
+    tagMaxAgeSeconds: z.number().int().positive().default(300),
+  })
+  .strict()
+  .superRefine((oci, ctx) => {
+    if (oci.defaultRegistry !== '' && oci.defaultRegistry !== dockerHubName && oci.registries[oci.defaultRegistry] === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['defaultRegistry'], message: `"${oci.defaultRegistry}" is not one of oci.registries (nor ${dockerHubName})` });
+    }
+  });
+
+export type OciConfig = z.output<typeof ociConfigSchema>;
+export type RegistryConfig = z.output<typeof registrySchema>;
+
+/** The configured registries, with Docker Hub under `docker.io` unless the configuration names it. */
+export function effectiveRegistries(oci: OciConfig): ReadonlyMap<string, RegistryConfig> {
+  const registries = new Map<string, RegistryConfig>(Object.entries(oci.registries));
+  if (!registries.has(dockerHubName)) registries.set(dockerHubName, { url: dockerHubUrl });
+  return registries;
+}

@@ -1,0 +1,187 @@
+// The OCI protocol behind the seam: a read-only pull-through mirror of several registries on the cache's port.
+import type { CachedObject, PathPolicy } from '../../cache/cached-object.ts';
+import type { ContentVerifier, Expectation } from '../../cache/content-verifier.ts';
+import { HoardError } from '../../errors.ts';
+import type { Upstream } from '../../upstream/fetcher.ts';
+import type { ItemName, LocalAnswer, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
+import { splitQuery } from '../target-grammar.ts';
+import { ociClientConfigs } from './oci-client-configs.ts';
+import { effectiveRegistries, type OciConfig } from './oci-config.ts';
+import { renderOciError, renderOciStatus } from './oci-errors.ts';
+import { chooseRegistry } from './oci-registry-choice.ts';
+import { endpointOfPath, endpointPath, type OciEndpoint } from './oci-reference.ts';
+import { TokenCache } from './oci-token-cache.ts';
+import { RegistryUpstream } from './registry-upstream.ts';
+
+export const ociProtocolModule: ProtocolModule = {
+  name: 'oci',
+  clientConfigs: ociClientConfigs,
+  create: createOciProtocol,
+};
+
+/**
+ * Sent upstream with every manifest request, whatever the client's Accept: the union of what docker,
+ * containerd and podman accept (OCI index and manifest, Docker manifest list and v2 manifest). The
+ * stored bytes then do not depend on which client asked first, and are passed through as they came,
+ * never converted.
+ */
+export const manifestAccept = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+// OCI distribution spec v1.1, "Determining support": a registry answers `GET /v2/` with 200; Docker checks this header.
+const apiVersionHeaders = { 'docker-distribution-api-version': 'registry/2.0' };
+
+/** Bound on the token services (realm origins) remembered: a handful per registry in practice. */
+const maxTokenServices = 64;
+
+/** The policy of an upstream path: immutable by digest, short-lived by tag. */
+export function ociPolicy(endpoint: OciEndpoint, tagMaxAgeSeconds: number): PathPolicy {
+  switch (endpoint.kind) {
+    case 'manifest': {
+      const byTag = 'tag' in endpoint;
+      return {
+        protocol: 'oci',
+        mutable: byTag,
+        kind: byTag ? 'manifest-tag' : 'manifest',
+        contentType: 'application/vnd.oci.image.manifest.v1+json',
+        // OCI distribution spec v1.1, "Pulling manifests": the Content-Type is the manifest's media type.
+        contentTypeFromUpstream: true,
+        maxAgeSeconds: byTag ? tagMaxAgeSeconds : undefined,
+        forwardHeaders: ['accept'],
+      };
+    }
+    case 'blob':
+      return { protocol: 'oci', mutable: false, kind: 'blob', contentType: 'application/octet-stream' };
+    case 'tags':
+      return { protocol: 'oci', mutable: true, kind: 'tags', contentType: 'application/json', contentTypeFromUpstream: true, maxAgeSeconds: tagMaxAgeSeconds };
+  }
+}
+
+/**
+ * Vouches for what is asked by digest (the cache checks a sha256 itself; the registry upstream checks
+ * sha512 and `Docker-Content-Digest`). A manifest asked by tag waits until whole, so that its answer
+ * can carry the `Docker-Content-Digest` of the bytes, which clients resolve tags with.
+ */
+export const ociVerifier: ContentVerifier = {
+  expect(_upstream: string, path: string): Expectation | undefined {
+    const endpoint = endpointOfPath(path);
+    if (endpoint === undefined || endpoint.kind === 'tags') return undefined;
+    if ('digest' in endpoint) return endpoint.digest.algorithm === 'sha256' ? { sha256: endpoint.digest.hex, verification: 'hash-verified' } : undefined;
+    return { awaitAdmission: true, verification: 'unverified' };
+  },
+  admit(candidate) {
+    const endpoint = endpointOfPath(candidate.path);
+    const byDigest = endpoint !== undefined && 'digest' in endpoint;
+    return Promise.resolve({ admit: true, verification: byDigest ? 'hash-verified' : 'unverified' });
+  },
+  learn: () => Promise.resolve(),
+};
+
+function createOciProtocol(context: ProtocolContext): Promise<Protocol> {
+  return Promise.resolve(buildOciProtocol(context));
+}
+
+function buildOciProtocol(context: ProtocolContext): Protocol {
+  const { config, upstreams, clock } = context;
+  const oci: OciConfig = config.oci;
+  const tokens = new TokenCache(clock);
+  const tokenServices = new Map<string, Upstream>();
+  const registries = new Map<string, Upstream>();
+  for (const [name, registry] of effectiveRegistries(oci)) {
+    const url = new URL(registry.url);
+    const configKey = `oci.registries.${name}`;
+    // A blob GET may redirect to object storage with a signed URL of any shape: any path passes, the host and
+    // network rules still apply, and the fetcher drops Authorization on the way to another origin.
+    const inner = upstreams.mirrors(`oci:${name}`, [url], { caFile: registry.caFile, configKey, pathAllowed: () => true });
+    const tokenService = (realm: URL): Upstream => {
+      const known = tokenServices.get(realm.origin);
+      if (known !== undefined) return known;
+      if (tokenServices.size >= maxTokenServices) {
+        throw new HoardError('HOARD_ERR_UPSTREAM_AUTH', `more than ${maxTokenServices} token services named by registries`, { detail: 'too many token services' });
+      }
+      const service = upstreams.mirrors(`oci-token:${realm.origin}`, [realm], { caFile: registry.caFile, configKey: `${configKey} (token realm)`, pathAllowed: () => true });
+      tokenServices.set(realm.origin, service);
+      return service;
+    };
+    const credentials = registry.username !== undefined && registry.password !== undefined ? { username: registry.username, password: registry.password } : undefined;
+    registries.set(name, new RegistryUpstream({ name, inner, credentials, tokens, tokenService, secure: url.protocol === 'https:', clock }));
+  }
+  const rules = { registries: new Set(registries.keys()), defaultRegistry: oci.defaultRegistry };
+  const classify = (path: string): PathPolicy | undefined => {
+    const endpoint = endpointOfPath(path);
+    return endpoint === undefined ? undefined : ociPolicy(endpoint, oci.tagMaxAgeSeconds);
+  };
+
+  return {
+    name: 'oci',
+    answer(target: RequestTarget): LocalAnswer | undefined {
+      if (target.method !== 'GET' && target.method !== 'HEAD') return undefined;
+      const { path } = splitQuery(target.raw);
+      if (path !== '/v2/' && path !== '/v2') return undefined;
+      // OCI distribution spec v1.1, "Determining support": 200 means the registry implements the spec.
+      return { status: 200, contentType: 'application/json', body: '{}\n', headers: apiVersionHeaders };
+    },
+    // Claims origin-form targets under /v2/ only: apt, after it, never sees them.
+    route(target: RequestTarget): Route | undefined {
+      const { path: rawPath, query } = splitQuery(target.raw);
+      if (rawPath !== '/v2' && !rawPath.startsWith('/v2/')) return undefined;
+      if (target.raw.length > config.server.maxTargetLength) {
+        throw new HoardError('HOARD_ERR_TARGET_TOO_LONG', `request target of ${target.raw.length} characters exceeds ${config.server.maxTargetLength}`);
+      }
+      // OCI distribution spec v1.1, "Error Codes": UNSUPPORTED for what the registry does not do; a mirror is read-only.
+      if (target.method !== 'GET' && target.method !== 'HEAD') {
+        throw new HoardError('HOARD_ERR_OCI_UNSUPPORTED', `${target.method} ${rawPath}: this mirror is read-only (no push, no delete)`, {
+          detail: 'this registry mirror is read-only: pushes and deletes are not supported',
+        });
+      }
+      const chosen = chooseRegistry(rawPath.slice('/v2/'.length), query, rules);
+      const upstream = registries.get(chosen.registry) as Upstream;
+      const path = endpointPath(chosen.endpoint);
+      const policy = ociPolicy(chosen.endpoint, oci.tagMaxAgeSeconds);
+      // A client's own Authorization (or anything else it sends) never goes upstream; manifests get the fixed Accept.
+      const forward = chosen.endpoint.kind === 'manifest' ? { accept: manifestAccept } : undefined;
+      return { upstream, path, policy, mode: `oci-${chosen.rule}`, forward };
+    },
+    classify,
+    upstreamFor(key: string): Upstream | undefined {
+      return key.startsWith('oci:') ? registries.get(key.slice('oci:'.length)) : undefined;
+    },
+    verifier: ociVerifier,
+    // Not yet: which blobs a cached manifest refers to. Unknown means plain LRU for OCI objects.
+    references: { isReferenced: () => undefined },
+    renderError: renderOciError,
+    renderStatus(route: Route, status: number, reason: string) {
+      const rendered = renderOciStatus(endpointOfPath(route.path), status, reason);
+      return { ...rendered, headers: { ...rendered.headers, ...apiVersionHeaders } };
+    },
+    responseHeaders(route: Route, object: CachedObject): Record<string, string> {
+      return ociResponseHeaders(endpointOfPath(route.path), object);
+    },
+    itemName(path: string): ItemName | undefined {
+      const endpoint = endpointOfPath(path);
+      if (endpoint?.kind !== 'manifest') return undefined;
+      return { name: 'tag' in endpoint ? `${endpoint.name}:${endpoint.tag}` : `${endpoint.name}@${endpoint.digest.text}` };
+    },
+    start: () => Promise.resolve(),
+  };
+}
+
+/**
+ * OCI distribution spec v1.1, "Pulling manifests" and "Pulling blobs": `Docker-Content-Digest` names the
+ * bytes (the digest asked for, else the sha256 of what was fetched by tag). A download asked by digest
+ * has no ETag of its own until its last byte: the one its digest will give is sent at once.
+ */
+export function ociResponseHeaders(endpoint: OciEndpoint | undefined, object: CachedObject): Record<string, string> {
+  const headers: Record<string, string> = { ...apiVersionHeaders };
+  if (endpoint !== undefined && endpoint.kind !== 'tags' && 'digest' in endpoint) {
+    headers['docker-content-digest'] = endpoint.digest.text;
+    if (object.etag === undefined && endpoint.digest.algorithm === 'sha256') headers.etag = `"${endpoint.digest.hex.slice(0, 32)}"`;
+  } else if (object.digest !== undefined) {
+    headers['docker-content-digest'] = `sha256:${object.digest}`;
+  }
+  return headers;
+}
