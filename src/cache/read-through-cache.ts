@@ -142,6 +142,12 @@ export class ReadThroughCache {
     if (!entry && expectation?.sha256 !== undefined) {
       const reused = await this.#reuseBlob(upstream.key, path, expectation, policy, now);
       if (reused) return { kind: 'object', object: this.#stored(reused), source: 'hit' };
+      // The store lookup above yielded: another client's exchange for this key may have ended meanwhile (its
+      // download running, its pending promise gone); without this look, this client would start a second one.
+      const startedMeanwhile = this.#downloads.get(key);
+      if (startedMeanwhile?.joinable && expectation.awaitAdmission !== true) {
+        return { kind: 'object', object: startedMeanwhile, source: startedMeanwhile.complete ? 'hit' : 'coalesced' };
+      }
     }
 
     const negative = this.#notFound.get(key);

@@ -1,0 +1,238 @@
+// The OCI mirror end to end: Debian's docker-registry upstream, skopeo pulling through hoard, counted and lying fronts, a token flow.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { HoardProcess } from '../support/hoard-process.ts';
+import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { RegistryFront } from '../support/registry-front.ts';
+import { makeTempDir, removeDir } from '../support/temp-dir.ts';
+
+const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+interface OciErrorBody {
+  errors: Array<{ code: string; message: string }>;
+}
+
+describe('OCI pull-through mirror', () => {
+  let registry: DockerRegistry;
+  let front: RegistryFront;
+  let bearerFront: RegistryFront;
+  let hoard: HoardProcess;
+  let work: string;
+  let app: BuiltImage;
+  let other: BuiltImage;
+  let bad: BuiltImage;
+  let hoardHost: string;
+
+  const push = async (image: BuiltImage, name: string) => {
+    const pushed = await skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-no-creds', `oci:${image.dir}:1`, `docker://${registry.url.slice('http://'.length)}/${name}:1`], work);
+    assert.equal(pushed.exitCode, 0, pushed.stderr);
+  };
+  const get = (path: string, init: RequestInit = {}) => fetch(`${hoard.url}${path}`, init);
+
+  before(async () => {
+    work = await makeTempDir('oci-e2e');
+    registry = await DockerRegistry.start();
+    app = await buildOciLayout(join(work, 'app'), '1');
+    other = await buildOciLayout(join(work, 'other'), '1', 4 * 1024 * 1024);
+    bad = await buildOciLayout(join(work, 'bad'), '1');
+    await push(app, 'team/app');
+    await push(other, 'team/other');
+    await push(bad, 'team/bad');
+    front = await RegistryFront.start(registry.url);
+    bearerFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' } });
+    hoard = await HoardProcess.start({
+      config: {
+        logLevel: 'warn',
+        oci: {
+          registries: { lab: { url: front.url }, secure: { url: bearerFront.url, username: 'puller', password: 'secret' } },
+          defaultRegistry: 'lab',
+        },
+      },
+    });
+    hoardHost = hoard.url.slice('http://'.length);
+  });
+
+  after(async () => {
+    await hoard?.cleanup();
+    await front?.stop();
+    await bearerFront?.stop();
+    await registry?.stop();
+    if (work !== undefined) await removeDir(work);
+  });
+
+  test('GET /v2/ answers 200 with the API version header, without asking any upstream', async () => {
+    const before = front.requests.length;
+    const res = await get('/v2/');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    assert.equal(front.requests.length, before);
+  });
+
+  test('skopeo inspect and copy through hoard get the upstream image byte for byte; a second pull asks nothing by digest upstream', async () => {
+    const inspected = await skopeo(['inspect', '--tls-verify=false', '--no-creds', `docker://${hoardHost}/team/app:1`], work);
+    assert.equal(inspected.exitCode, 0, inspected.stderr);
+    const info = JSON.parse(inspected.stdout) as { Digest: string; Layers: string[] };
+    assert.equal(info.Digest, app.manifestDigest);
+    assert.deepEqual(info.Layers, app.layers);
+
+    const first = join(work, 'pulled-1');
+    const copied = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/app:1`, `oci:${first}:1`], work);
+    assert.equal(copied.exitCode, 0, copied.stderr);
+    for (const digest of [...app.layers, app.configDigest, app.manifestDigest]) {
+      const file = `blobs/sha256/${digest.slice('sha256:'.length)}`;
+      const pulled = await readFile(join(first, file));
+      assert.equal(sha256(pulled), digest);
+      assert.deepEqual(pulled, await readFile(join(app.dir, file)));
+    }
+    await hoard.waitForDownloadsSettled();
+
+    const seen = front.requests.length;
+    const second = join(work, 'pulled-2');
+    const again = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/app:1`, `oci:${second}:1`], work);
+    assert.equal(again.exitCode, 0, again.stderr);
+    const upstreamAsked = front.requests.slice(seen);
+    assert.deepEqual(upstreamAsked.filter((r) => /\/(blobs|manifests)\/sha256:/.test(r.path)), [], 'no blob or manifest by digest upstream');
+    assert.deepEqual(upstreamAsked, [], 'the tag is fresh too: nothing at all upstream');
+  });
+
+  test('answers carry Docker-Content-Digest, Content-Type, Content-Length and ETag; Range works on blobs', async () => {
+    const head = await get('/v2/team/app/manifests/1', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('docker-content-digest'), app.manifestDigest);
+    assert.equal(head.headers.get('content-type'), 'application/vnd.oci.image.manifest.v1+json');
+    assert.ok(Number(head.headers.get('content-length')) > 0);
+    assert.match(head.headers.get('etag') ?? '', /^"[a-f0-9]{32}"$/);
+    const layer = app.layers[1] as string;
+    const blob = await get(`/v2/team/app/blobs/${layer}`, { headers: { range: 'bytes=0-99' } });
+    assert.equal(blob.status, 206);
+    assert.equal((await blob.arrayBuffer()).byteLength, 100);
+    assert.equal(blob.headers.get('docker-content-digest'), layer);
+    assert.ok(blob.headers.get('etag'));
+    const byDigest = await get(`/v2/team/app/manifests/${app.manifestDigest}`);
+    assert.equal(sha256(new Uint8Array(await byDigest.arrayBuffer())), app.manifestDigest);
+    assert.equal(byDigest.headers.get('docker-content-digest'), app.manifestDigest);
+  });
+
+  test('the three registry choice rules: ?ns=, a leading registry segment, the default registry', async () => {
+    for (const path of ['/v2/team/app/manifests/1', '/v2/lab/team/app/manifests/1', '/v2/team/app/manifests/1?ns=lab']) {
+      const res = await get(path);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get('docker-content-digest'), app.manifestDigest, path);
+      await res.arrayBuffer();
+    }
+    const seen = front.requests.length;
+    const unknownNs = await get('/v2/team/app/manifests/1?ns=elsewhere.example');
+    assert.equal(unknownNs.status, 404);
+    assert.equal(((await unknownNs.json()) as OciErrorBody).errors[0]?.code, 'NAME_UNKNOWN');
+    assert.equal(front.requests.length, seen, 'no upstream request for a registry not mirrored');
+    // An unknown leading segment is part of the name on the default registry: asked upstream, unknown there.
+    const unknownSegment = await get('/v2/nosuch.example/app/manifests/1');
+    assert.equal(unknownSegment.status, 404);
+    assert.equal(unknownSegment.headers.get('content-type'), 'application/json');
+    assert.equal(((await unknownSegment.json()) as OciErrorBody).errors[0]?.code, 'MANIFEST_UNKNOWN');
+    assert.ok(front.requests.some((r) => r.path === '/v2/nosuch.example/app/manifests/1'));
+    const unknownBlob = await get(`/v2/team/app/blobs/sha256:${'0'.repeat(64)}`);
+    assert.equal(unknownBlob.status, 404);
+    assert.equal(((await unknownBlob.json()) as OciErrorBody).errors[0]?.code, 'BLOB_UNKNOWN');
+  });
+
+  test('tags/list is passed through', async () => {
+    const res = await get('/v2/team/app/tags/list');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { name: 'team/app', tags: ['1'] });
+  });
+
+  test('16 concurrent fetches of a cold blob make one upstream request, and every client gets the right bytes', async () => {
+    const layer = other.layers[1] as string;
+    const path = `/v2/team/other/blobs/${layer}`;
+    const bodies = await Promise.all(Array.from({ length: 16 }, () => get(path).then(async (r) => ({ status: r.status, bytes: new Uint8Array(await r.arrayBuffer()) }))));
+    for (const body of bodies) {
+      assert.equal(body.status, 200);
+      assert.equal(sha256(body.bytes), layer);
+    }
+    const asked = front.requests.filter((r) => r.path === path && r.method === 'GET').length;
+    assert.equal(asked, 1, `${JSON.stringify(front.requests.filter((r) => r.path === path))}\n${hoard.output().slice(-3000)}`);
+  });
+
+  test('a corrupted upstream blob is refused, never stored; the client gets an error', async () => {
+    const layer = bad.layers[1] as string;
+    const path = `/v2/team/bad/blobs/${layer}`;
+    front.corrupt.add(layer);
+    const res = await get(path);
+    await assert.rejects(res.arrayBuffer(), 'the body is cut before its end');
+    const pulled = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/bad:1`, `oci:${join(work, 'pulled-bad')}:1`], work);
+    assert.notEqual(pulled.exitCode, 0);
+    await hoard.waitForDownloadsSettled();
+    front.corrupt.delete(layer);
+    const before = front.requests.filter((r) => r.path === path && r.method === 'GET').length;
+    const good = await get(path);
+    assert.equal(sha256(new Uint8Array(await good.arrayBuffer())), layer);
+    assert.equal(front.requests.filter((r) => r.path === path && r.method === 'GET').length, before + 1, 'nothing was stored: asked again');
+  });
+
+  test('pushes and deletes get 405 UNSUPPORTED, bad names 400 NAME_INVALID, as JSON, with no upstream request', async () => {
+    const seen = front.requests.length;
+    for (const [method, path] of [
+      ['POST', '/v2/team/app/blobs/uploads/'],
+      ['PUT', '/v2/team/app/manifests/2'],
+      ['PATCH', '/v2/team/app/blobs/uploads/abc'],
+      ['DELETE', `/v2/team/app/manifests/${app.manifestDigest}`],
+    ] as const) {
+      const res = await get(path, { method, body: method === 'DELETE' ? null : 'x' });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get('content-type'), 'application/json');
+      assert.equal(((await res.json()) as OciErrorBody).errors[0]?.code, 'UNSUPPORTED');
+    }
+    const badName = await get('/v2/Team/App/manifests/1');
+    assert.equal(badName.status, 400);
+    assert.equal(((await badName.json()) as OciErrorBody).errors[0]?.code, 'NAME_INVALID');
+    const badTag = await get('/v2/team/app/manifests/-x');
+    assert.equal(((await badTag.json()) as OciErrorBody).errors[0]?.code, 'MANIFEST_INVALID');
+    const badDigest = await get('/v2/team/app/blobs/sha256:xyz');
+    assert.equal(((await badDigest.json()) as OciErrorBody).errors[0]?.code, 'DIGEST_INVALID');
+    assert.equal(front.requests.length, seen);
+  });
+
+  test('token flow: a token per scope from the realm with hoard credentials, reused; a 401 gets one new token and one retry', async () => {
+    const inspected = await skopeo(['inspect', '--tls-verify=false', '--no-creds', `docker://${hoardHost}/secure/team/app:1`], work);
+    assert.equal(inspected.exitCode, 0, inspected.stderr);
+    assert.equal((JSON.parse(inspected.stdout) as { Digest: string }).Digest, app.manifestDigest);
+    const basic = `Basic ${Buffer.from('puller:secret').toString('base64')}`;
+    assert.deepEqual(bearerFront.tokenRequests, [{ scope: 'repository:team/app:pull', service: 'front', authorization: basic }]);
+    // Another object of the same repository: the cached token goes up front.
+    const config = await get(`/v2/secure/team/app/blobs/${app.configDigest}`, { headers: { authorization: 'Bearer client-own-token' } });
+    assert.equal(config.status, 200);
+    await config.arrayBuffer();
+    assert.equal(bearerFront.tokenRequests.length, 1);
+    assert.ok(bearerFront.requests.every((r) => r.authorization !== 'Bearer client-own-token'), "a client's Authorization never goes upstream");
+    // Another repository is another scope.
+    const otherRepo = await get('/v2/secure/team/other/manifests/1');
+    assert.equal(otherRepo.status, 200);
+    await otherRepo.arrayBuffer();
+    assert.equal(bearerFront.tokenRequests.length, 2);
+    assert.equal(bearerFront.tokenRequests[1]?.scope, 'repository:team/other:pull');
+    // The upstream forgets its tokens: one 401, one new token, one retry (for a blob not cached yet: a cached one,
+    // whichever registry it came from, is served by its digest without asking).
+    bearerFront.revokeTokens();
+    const seen = bearerFront.requests.length;
+    const layer = await get(`/v2/secure/team/other/blobs/${other.layers[0] as string}`);
+    assert.equal(layer.status, 200);
+    assert.equal(sha256(new Uint8Array(await layer.arrayBuffer())), other.layers[0]);
+    assert.equal(bearerFront.tokenRequests.length, 3);
+    assert.equal(bearerFront.requests.length - seen, 2);
+  });
+
+  test('a registry refusing hoard (no valid token) is DENIED as JSON', async () => {
+    const denied = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { secure: { url: bearerFront.url, username: 'puller', password: 'wrong' } }, defaultRegistry: 'secure' } } });
+    try {
+      const res = await fetch(`${denied.url}/v2/team/app/manifests/1`);
+      assert.equal(res.status, 403);
+      assert.equal(((await res.json()) as OciErrorBody).errors[0]?.code, 'DENIED');
+    } finally {
+      await denied.cleanup();
+    }
+  });
+});
