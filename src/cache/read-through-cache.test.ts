@@ -745,3 +745,30 @@ test("each policy's protocol picks its own verifier", async () => {
   assert.equal(index.get('http://upstream.example/picky'), undefined);
   assert.equal(index.get('http://upstream.example/lax')?.protocol, 'lax');
 });
+
+test("a client whose store lookup yields while another's exchange ends joins that download: one upstream fetch", async () => {
+  const payload = randomBytes(64 * 1024);
+  const verifier: ContentVerifier = { ...noVerifier, expect: () => ({ sha256: sha(payload), verification: 'hash-verified' }) };
+  const { cache, blobs } = setup(verifier);
+  // The second client's stat is held until the first client's exchange has ended (its download running, its pending promise gone).
+  let releaseStat: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (releaseStat = resolve));
+  const stat = blobs.stat.bind(blobs);
+  let stats = 0;
+  blobs.stat = async (digest: string) => {
+    stats += 1;
+    if (stats === 2) await held;
+    return stat(digest);
+  };
+  const body = new PassThrough();
+  const upstream = new ScriptedUpstream(() => ok(body, { 'content-length': String(payload.length) }));
+  const firstPending = cache.get(upstream, '/blobs/x', immutable);
+  const secondPending = cache.get(upstream, '/blobs/x', immutable);
+  const first = await firstPending;
+  releaseStat();
+  const second = await secondPending;
+  body.end(payload);
+  assert.equal(upstream.calls.length, 1);
+  assert.equal(first.kind === 'object' && second.kind === 'object' && second.source, 'coalesced');
+  assert.ok(first.kind === 'object' && (await readStored(first.object)).equals(payload));
+});
