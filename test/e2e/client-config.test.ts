@@ -72,8 +72,25 @@ describe('hoard client-config', () => {
     assert.match(run, /Acquire::http::Proxy \\"\$\{APT_PROXY\}\\";/);
   });
 
+  test('docker-mirror: daemon.json with registry-mirrors (through the real CLI)', async () => {
+    const cli = await runChecked(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'client-config', 'docker-mirror', '--url', url], { cwd: repoRoot });
+    assert.deepEqual(JSON.parse(cli.stdout), { 'registry-mirrors': [url] });
+  });
+
+  test('containerd and podman: TOML that a real parser reads, naming the cache as a pull mirror', async () => {
+    // Python's tomllib is a complete TOML 1.0 parser; podman's own reading of its file is in test/e2e/oci-mirror.test.ts.
+    const read = async (target: string) => {
+      const file = join(dir, `${target}.toml`);
+      await writeFile(file, clientConfig(target, url));
+      const out = await runChecked('python3', ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1],"rb"))))', file], { env });
+      return JSON.parse(out.stdout) as Record<string, unknown>;
+    };
+    assert.deepEqual(await read('containerd'), { host: { [url]: { capabilities: ['pull', 'resolve'] } } });
+    assert.deepEqual(await read('podman'), { registry: [{ prefix: 'docker.io', location: 'docker.io', mirror: [{ location: 'cache.example:3142/docker.io', insecure: true }] }] });
+  });
+
   test('every target is covered, and a URL with quotes or credentials is refused', () => {
-    assert.deepEqual([...clientConfigTargets].sort(), ['apt', 'cloud-init', 'conjure-up', 'docker', 'juju', 'lxd', 'maas']);
+    assert.deepEqual([...clientConfigTargets].sort(), ['apt', 'cloud-init', 'conjure-up', 'containerd', 'docker', 'docker-mirror', 'juju', 'lxd', 'maas', 'podman']);
     assert.throws(() => clientConfig('apt', 'http://cache:3142/"; evil'), /must not carry/);
     assert.throws(() => clientConfig('apt', 'http://user:pw@cache:3142'), /must not carry/);
     assert.throws(() => clientConfig('apt', 'ftp://cache'), /http/);

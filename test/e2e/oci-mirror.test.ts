@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { writeFile } from 'node:fs/promises';
+import { clientConfig } from '../../src/cli/client-config.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
 import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
@@ -47,7 +49,8 @@ describe('OCI pull-through mirror', () => {
       config: {
         logLevel: 'warn',
         oci: {
-          registries: { lab: { url: front.url }, secure: { url: bearerFront.url, username: 'puller', password: 'secret' } },
+          // docker.io here is the loopback registry too: the podman client config names docker.io, and nothing leaves the machine.
+          registries: { lab: { url: front.url }, 'docker.io': { url: front.url }, secure: { url: bearerFront.url, username: 'puller', password: 'secret' } },
           defaultRegistry: 'lab',
         },
       },
@@ -96,6 +99,17 @@ describe('OCI pull-through mirror', () => {
     const upstreamAsked = front.requests.slice(seen);
     assert.deepEqual(upstreamAsked.filter((r) => /\/(blobs|manifests)\/sha256:/.test(r.path)), [], 'no blob or manifest by digest upstream');
     assert.deepEqual(upstreamAsked, [], 'the tag is fresh too: nothing at all upstream');
+  });
+
+  test("podman's registries.conf from `hoard client-config podman` makes skopeo pull docker.io images through hoard", async () => {
+    const conf = join(work, 'registries.conf');
+    await writeFile(conf, clientConfig('podman', hoard.url));
+    const seen = front.requests.length;
+    const inspected = await skopeo(['--registries-conf', conf, 'inspect', '--no-tags', '--no-creds', 'docker://docker.io/team/app:1'], work);
+    assert.equal(inspected.exitCode, 0, inspected.stderr);
+    assert.equal((JSON.parse(inspected.stdout) as { Digest: string }).Digest, app.manifestDigest);
+    // Through the docker.io registry entry (a leading segment), so fetched once more upstream under that registry's key.
+    assert.ok(front.requests.slice(seen).some((r) => r.path === '/v2/team/app/manifests/1'));
   });
 
   test('answers carry Docker-Content-Digest, Content-Type, Content-Length and ETag; Range works on blobs', async () => {
