@@ -12,7 +12,7 @@ const docker = (url: string) => `{
 
 const containerd = (url: string) => `# hoard registry mirror for containerd (and nerdctl, k3s's embedded containerd with its own registries.yaml aside).
 # Save as /etc/containerd/certs.d/docker.io/hosts.toml, and the same file under certs.d/<registry>/ for every
-# other registry hoard mirrors (its oci.registries names, e.g. ghcr.io); containerd sends ?ns=<registry>,
+# other registry hoard mirrors (its oci.registries names, e.g. images.example); containerd sends ?ns=<registry>,
 # which tells hoard which one. Needs config_path = "/etc/containerd/certs.d" in containerd's CRI registry
 # section (config.toml), or \`ctr images pull --hosts-dir /etc/containerd/certs.d ...\`.
 # When hoard answers 404 (a registry it does not mirror), containerd asks the registry itself.

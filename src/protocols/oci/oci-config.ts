@@ -20,8 +20,8 @@ export const registrySchema = z
   .strict()
   .refine((r) => (r.username === undefined) === (r.password === undefined), { message: 'username and password go together' });
 
-/** A registry's name: how clients and containerd's `ns` parameter name it (`docker.io`, `ghcr.io`, `lab`). */
-const registryName = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/, 'registry names are lower-case host-like names, e.g. ghcr.io or lab');
+/** A registry's name: how clients and containerd's `ns` parameter name it (`docker.io`, `images.example`, `lab`). */
+const registryName = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/, 'registry names are lower-case host-like names, e.g. images.example or lab');
 
 export const ociConfigSchema = z
   .object({

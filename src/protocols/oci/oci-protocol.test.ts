@@ -62,11 +62,11 @@ test('routes: registry upstream key, upstream path, policy by endpoint; no clien
 
 test('docker.io is known without configuration; other registries by name', async () => {
   built.length = 0;
-  const p = await oci({ registries: { 'ghcr.io': { url: 'https://ghcr.example' } } });
-  assert.deepEqual(built.map((b) => b.key).sort(), ['oci:docker.io', 'oci:ghcr.io']);
+  const p = await oci({ registries: { 'images.example': { url: 'https://registry.example' } } });
+  assert.deepEqual(built.map((b) => b.key).sort(), ['oci:docker.io', 'oci:images.example']);
   assert.equal(p.route(req('/v2/debian/manifests/12'))?.path, '/v2/library/debian/manifests/12');
-  assert.equal(p.route(req('/v2/ghcr.io/org/app/manifests/1'))?.upstream.key, 'oci:ghcr.io');
-  assert.equal(p.upstreamFor('oci:ghcr.io')?.key, 'oci:ghcr.io');
+  assert.equal(p.route(req('/v2/images.example/org/app/manifests/1'))?.upstream.key, 'oci:images.example');
+  assert.equal(p.upstreamFor('oci:images.example')?.key, 'oci:images.example');
   assert.equal(p.upstreamFor('http://mirror.example'), undefined);
 });
 

@@ -5,16 +5,16 @@ import { isHoardError } from '../../errors.ts';
 import { grammarCodeOf } from './oci-reference.ts';
 import { chooseRegistry } from './oci-registry-choice.ts';
 
-const rules = { registries: new Set(['docker.io', 'ghcr.io', 'lab']), defaultRegistry: 'docker.io' };
+const rules = { registries: new Set(['docker.io', 'images.example', 'lab']), defaultRegistry: 'docker.io' };
 const sha = 'c'.repeat(64);
 
 test('containerd ?ns= names the registry; the whole path is the repository', () => {
-  const chosen = chooseRegistry('org/app/manifests/1', '?ns=ghcr.io', rules);
-  assert.equal(chosen.registry, 'ghcr.io');
+  const chosen = chooseRegistry('org/app/manifests/1', '?ns=images.example', rules);
+  assert.equal(chosen.registry, 'images.example');
   assert.equal(chosen.rule, 'ns');
   assert.deepEqual(chosen.endpoint, { kind: 'manifest', name: 'org/app', tag: '1' });
   // ns wins over a leading segment that names a registry too.
-  assert.equal(chooseRegistry('lab/app/manifests/1', '?ns=ghcr.io', rules).endpoint.name, 'lab/app');
+  assert.equal(chooseRegistry('lab/app/manifests/1', '?ns=images.example', rules).endpoint.name, 'lab/app');
   // docker.io by ns: one-segment names get library/ as Docker writes them.
   assert.equal(chooseRegistry('debian/manifests/12', '?ns=docker.io', rules).endpoint.name, 'library/debian');
 });
@@ -24,8 +24,8 @@ test('an ns naming a registry not mirrored is NAME_UNKNOWN, never the default re
 });
 
 test('a leading segment naming a configured registry', () => {
-  const chosen = chooseRegistry(`ghcr.io/org/app/blobs/sha256:${sha}`, '', rules);
-  assert.equal(chosen.registry, 'ghcr.io');
+  const chosen = chooseRegistry(`images.example/org/app/blobs/sha256:${sha}`, '', rules);
+  assert.equal(chosen.registry, 'images.example');
   assert.equal(chosen.rule, 'segment');
   assert.equal(chosen.endpoint.kind, 'blob');
   assert.equal(chosen.endpoint.name, 'org/app');

@@ -43,7 +43,7 @@ export function chooseRegistry(rest: string, query: string, rules: RegistryChoic
     registry = ns;
     rule = 'ns';
   } else if (names.length > 1 && rules.registries.has(names[0] ?? '')) {
-    // A registries.conf mirror location with a path (`cache:3142/ghcr.io`) puts the registry first.
+    // A registries.conf mirror location with a path (`cache:3142/images.example`) puts the registry first.
     registry = names[0] ?? '';
     names = names.slice(1);
     rule = 'segment';
