@@ -239,6 +239,55 @@ describe('OCI pull-through mirror', () => {
     assert.equal(bearerFront.requests.length - seen, 2);
   });
 
+  test('tags: a 429 or a down upstream serves the cached tag with a Warning, digests need no upstream, 429 passes Retry-After on; a moved tag is seen after the max age', async () => {
+    await push(bad, 'team/moving');
+    const short = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { lab: { url: front.url } }, defaultRegistry: 'lab', tagMaxAgeSeconds: 1 } } });
+    const at = (path: string, init: RequestInit = {}) => fetch(`${short.url}${path}`, init);
+    try {
+      const first = await at('/v2/team/moving/manifests/1');
+      assert.equal(first.headers.get('docker-content-digest'), bad.manifestDigest);
+      await first.arrayBuffer();
+      const layer = await at(`/v2/team/moving/blobs/${bad.layers[0] as string}`);
+      assert.equal(layer.status, 200);
+      await layer.arrayBuffer();
+      await short.waitForDownloadsSettled();
+      // Past the tag's max age (1 s); bounded wait.
+      await new Promise((r) => setTimeout(r, 1200));
+      front.override = () => ({ status: 429, headers: { 'retry-after': '7' } });
+      const limited = await at('/v2/team/moving/manifests/1');
+      assert.equal(limited.status, 200);
+      assert.match(limited.headers.get('warning') ?? '', /^111 /);
+      assert.equal(limited.headers.get('docker-content-digest'), bad.manifestDigest);
+      await limited.arrayBuffer();
+      const uncached = await at('/v2/team/app/manifests/1');
+      assert.equal(uncached.status, 429);
+      assert.equal(uncached.headers.get('retry-after'), '7');
+      assert.equal(((await uncached.json()) as OciErrorBody).errors[0]?.code, 'TOOMANYREQUESTS');
+      front.override = () => 'down';
+      const stale = await at('/v2/team/moving/manifests/1');
+      assert.equal(stale.status, 200);
+      assert.match(stale.headers.get('warning') ?? '', /^111 /);
+      await stale.arrayBuffer();
+      const seen = front.requests.length;
+      const byDigest = await at(`/v2/team/moving/manifests/${bad.manifestDigest}`);
+      assert.equal(byDigest.status, 200, 'a manifest by digest is the bytes of the cached tag: no upstream needed');
+      await byDigest.arrayBuffer();
+      const blob = await at(`/v2/team/moving/blobs/${bad.layers[0] as string}`);
+      assert.equal(sha256(new Uint8Array(await blob.arrayBuffer())), bad.layers[0]);
+      assert.equal(front.requests.length, seen);
+      front.override = undefined;
+      // The tag moves upstream: seen once the cached one is older than the max age.
+      await push(other, 'team/moving');
+      await new Promise((r) => setTimeout(r, 1200));
+      const moved = await at('/v2/team/moving/manifests/1');
+      assert.equal(moved.headers.get('docker-content-digest'), other.manifestDigest);
+      await moved.arrayBuffer();
+    } finally {
+      front.override = undefined;
+      await short.cleanup();
+    }
+  });
+
   test('a registry refusing hoard (no valid token) is DENIED as JSON', async () => {
     const denied = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { secure: { url: bearerFront.url, username: 'puller', password: 'wrong' } }, defaultRegistry: 'secure' } } });
     try {

@@ -23,6 +23,8 @@ export interface FrontOptions {
 export class RegistryFront {
   readonly requests: FrontRecord[] = [];
   readonly tokenRequests: TokenRecord[] = [];
+  /** Answers instead of the registry while set: a status with headers, or 'down' (the connection is dropped). */
+  override: ((path: string) => { status: number; headers?: Record<string, string> } | 'down' | undefined) | undefined;
   /** Digests whose blob bodies get one byte changed on the way (same length). */
   readonly corrupt = new Set<string>();
   /** token -> scope it grants. */
@@ -69,6 +71,16 @@ export class RegistryFront {
       return;
     }
     this.requests.push({ method: req.method ?? '?', path: url.pathname, authorization: req.headers.authorization });
+    const override = this.override?.(url.pathname);
+    if (override === 'down') {
+      req.socket.destroy();
+      return;
+    }
+    if (override !== undefined) {
+      res.writeHead(override.status, { 'content-type': 'application/json', ...override.headers });
+      res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"scripted"}]}');
+      return;
+    }
     const bearer = this.#options.bearer;
     if (bearer !== undefined) {
       const repo = /^\/v2\/(.+)\/(manifests|blobs|tags)\//.exec(url.pathname)?.[1];
