@@ -10,6 +10,7 @@ import { effectiveRegistries, type OciConfig } from './oci-config.ts';
 import { renderOciError, renderOciStatus } from './oci-errors.ts';
 import { chooseRegistry } from './oci-registry-choice.ts';
 import { endpointOfPath, endpointPath, type OciEndpoint } from './oci-reference.ts';
+import { OciReferences } from './oci-references.ts';
 import { TokenCache } from './oci-token-cache.ts';
 import { RegistryUpstream } from './registry-upstream.ts';
 
@@ -111,6 +112,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
     registries.set(name, new RegistryUpstream({ name, inner, credentials, tokens, tokenService, secure: url.protocol === 'https:', clock }));
   }
   const rules = { registries: new Set(registries.keys()), defaultRegistry: oci.defaultRegistry };
+  const references = new OciReferences(context.blobs, context.index);
   const classify = (path: string): PathPolicy | undefined => {
     const endpoint = endpointOfPath(path);
     return endpoint === undefined ? undefined : ociPolicy(endpoint, oci.tagMaxAgeSeconds);
@@ -150,9 +152,9 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
     upstreamFor(key: string): Upstream | undefined {
       return key.startsWith('oci:') ? registries.get(key.slice('oci:'.length)) : undefined;
     },
-    verifier: ociVerifier,
-    // Not yet: which blobs a cached manifest refers to. Unknown means plain LRU for OCI objects.
-    references: { isReferenced: () => undefined },
+    // A stored manifest teaches which blobs it names: those stay while it does.
+    verifier: { ...ociVerifier, learn: (_upstream, path, digest) => references.learn(path, digest) },
+    references,
     renderError: renderOciError,
     renderStatus(route: Route, status: number, reason: string) {
       const rendered = renderOciStatus(endpointOfPath(route.path), status, reason);
@@ -166,7 +168,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       if (endpoint?.kind !== 'manifest') return undefined;
       return { name: 'tag' in endpoint ? `${endpoint.name}:${endpoint.tag}` : `${endpoint.name}@${endpoint.digest.text}` };
     },
-    start: () => Promise.resolve(),
+    start: () => references.start(),
   };
 }
 
