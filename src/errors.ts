@@ -14,6 +14,7 @@ export const errorCodes = {
   HOARD_ERR_UNKNOWN_BACKEND: 'No backend of that name is configured.',
   HOARD_ERR_OCI_NAME_INVALID: 'OCI: the repository name, tag or digest does not follow the distribution spec grammar (`NAME_INVALID`, `MANIFEST_INVALID` or `DIGEST_INVALID`).',
   HOARD_ERR_OCI_NAME_UNKNOWN: 'OCI: no configured registry serves that repository name, or the path is not a pull endpoint (`NAME_UNKNOWN`).',
+  HOARD_ERR_OCI_UNAUTHORIZED: 'OCI: the registry is reached with credentials and is not `public`: only clients authenticating as one of `oci.users` may pull from it (`UNAUTHORIZED`).',
   HOARD_ERR_OCI_UNSUPPORTED: 'OCI: pushes and deletes are refused, the mirror is read-only (`UNSUPPORTED`).',
   HOARD_ERR_UPSTREAM_RATE_LIMITED: 'The upstream answered 429 and nothing cached could serve; its `Retry-After` is passed on (`TOOMANYREQUESTS` for OCI clients).',
   HOARD_ERR_UPSTREAM_AUTH: 'The upstream registry refused the credentials or token hoard presented, or its token service failed (`DENIED` for OCI clients).',

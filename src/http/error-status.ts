@@ -16,6 +16,8 @@ export const statusForCode: Record<ErrorCode, number> = {
   // OCI distribution spec, "Error Codes": NAME_INVALID, MANIFEST_INVALID and DIGEST_INVALID are 400, NAME_UNKNOWN 404, UNSUPPORTED 405.
   HOARD_ERR_OCI_NAME_INVALID: 400,
   HOARD_ERR_OCI_NAME_UNKNOWN: 404,
+  // OCI distribution spec v1.1, "Error Codes": UNAUTHORIZED is 401, with a WWW-Authenticate challenge (RFC 9110 11.6.1).
+  HOARD_ERR_OCI_UNAUTHORIZED: 401,
   HOARD_ERR_OCI_UNSUPPORTED: 405,
   // RFC 6585 4: 429 Too Many Requests, relayed with the upstream's Retry-After.
   HOARD_ERR_UPSTREAM_RATE_LIMITED: 429,

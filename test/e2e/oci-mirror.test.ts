@@ -11,6 +11,7 @@ import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../supp
 import { RegistryFront } from '../support/registry-front.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
+const alice = `Basic ${Buffer.from('alice:correct horse').toString('base64')}`;
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 interface OciErrorBody {
@@ -52,6 +53,7 @@ describe('OCI pull-through mirror', () => {
           // docker.io here is the loopback registry too: the podman client config names docker.io, and nothing leaves the machine.
           registries: { lab: { url: front.url }, 'docker.io': { url: front.url }, secure: { url: bearerFront.url, username: 'puller', password: 'secret' } },
           defaultRegistry: 'lab',
+          users: { alice: { password: 'correct horse' } },
         },
       },
     });
@@ -66,9 +68,13 @@ describe('OCI pull-through mirror', () => {
     if (work !== undefined) await removeDir(work);
   });
 
-  test('GET /v2/ answers 200 with the API version header, without asking any upstream', async () => {
+  test('GET /v2/ answers 200 with the API version header (401 with a challenge until a user authenticates, as a private registry is configured), without asking any upstream', async () => {
     const before = front.requests.length;
-    const res = await get('/v2/');
+    const anonymous = await get('/v2/');
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+    assert.equal(((await anonymous.json()) as OciErrorBody).errors[0]?.code, 'UNAUTHORIZED');
+    const res = await get('/v2/', { headers: { authorization: alice } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
     assert.equal(front.requests.length, before);
@@ -211,19 +217,19 @@ describe('OCI pull-through mirror', () => {
   });
 
   test('token flow: a token per scope from the realm with hoard credentials, reused; a 401 gets one new token and one retry', async () => {
-    const inspected = await skopeo(['inspect', '--tls-verify=false', '--no-creds', `docker://${hoardHost}/secure/team/app:1`], work);
+    const inspected = await skopeo(['inspect', '--tls-verify=false', '--creds', 'alice:correct horse', `docker://${hoardHost}/secure/team/app:1`], work);
     assert.equal(inspected.exitCode, 0, inspected.stderr);
     assert.equal((JSON.parse(inspected.stdout) as { Digest: string }).Digest, app.manifestDigest);
     const basic = `Basic ${Buffer.from('puller:secret').toString('base64')}`;
     assert.deepEqual(bearerFront.tokenRequests, [{ scope: 'repository:team/app:pull', service: 'front', authorization: basic }]);
     // Another object of the same repository: the cached token goes up front.
-    const config = await get(`/v2/secure/team/app/blobs/${app.configDigest}`, { headers: { authorization: 'Bearer client-own-token' } });
+    const config = await get(`/v2/secure/team/app/blobs/${app.configDigest}`, { headers: { authorization: alice } });
     assert.equal(config.status, 200);
     await config.arrayBuffer();
     assert.equal(bearerFront.tokenRequests.length, 1);
-    assert.ok(bearerFront.requests.every((r) => r.authorization !== 'Bearer client-own-token'), "a client's Authorization never goes upstream");
+    assert.ok(bearerFront.requests.every((r) => r.authorization !== alice), "a client's Authorization never goes upstream");
     // Another repository is another scope.
-    const otherRepo = await get('/v2/secure/team/other/manifests/1');
+    const otherRepo = await get('/v2/secure/team/other/manifests/1', { headers: { authorization: alice } });
     assert.equal(otherRepo.status, 200);
     await otherRepo.arrayBuffer();
     assert.equal(bearerFront.tokenRequests.length, 2);
@@ -232,7 +238,7 @@ describe('OCI pull-through mirror', () => {
     // whichever registry it came from, is served by its digest without asking).
     bearerFront.revokeTokens();
     const seen = bearerFront.requests.length;
-    const layer = await get(`/v2/secure/team/other/blobs/${other.layers[0] as string}`);
+    const layer = await get(`/v2/secure/team/other/blobs/${other.layers[0] as string}`, { headers: { authorization: alice } });
     assert.equal(layer.status, 200);
     assert.equal(sha256(new Uint8Array(await layer.arrayBuffer())), other.layers[0]);
     assert.equal(bearerFront.tokenRequests.length, 3);
@@ -288,8 +294,26 @@ describe('OCI pull-through mirror', () => {
     }
   });
 
+  test('an anonymous client cannot pull a private image through hoard, even once it is cached', async () => {
+    const seen = bearerFront.requests.length;
+    const pulled = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/secure/team/app:1`, `oci:${join(work, 'pulled-private')}:1`], work);
+    assert.notEqual(pulled.exitCode, 0);
+    for (const path of ['/v2/secure/team/app/manifests/1', `/v2/secure/team/app/blobs/${app.configDigest}`, `/v2/team/app/manifests/1?ns=secure`]) {
+      for (const authorization of [undefined, `Basic ${Buffer.from('alice:wrong').toString('base64')}`]) {
+        const res = await get(path, authorization === undefined ? {} : { headers: { authorization } });
+        assert.equal(res.status, 401, path);
+        assert.match(res.headers.get('www-authenticate') ?? '', /^Basic /);
+        assert.equal(((await res.json()) as OciErrorBody).errors[0]?.code, 'UNAUTHORIZED');
+      }
+    }
+    assert.equal(bearerFront.requests.length, seen, 'refused before any upstream request');
+    // The public registry stays open to the same anonymous client (it went on after the /v2/ challenge).
+    const open = await skopeo(['inspect', '--tls-verify=false', '--no-creds', `docker://${hoardHost}/team/app:1`], work);
+    assert.equal(open.exitCode, 0, open.stderr);
+  });
+
   test('a registry refusing hoard (no valid token) is DENIED as JSON', async () => {
-    const denied = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { secure: { url: bearerFront.url, username: 'puller', password: 'wrong' } }, defaultRegistry: 'secure' } } });
+    const denied = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { secure: { url: bearerFront.url, username: 'puller', password: 'wrong', public: true } }, defaultRegistry: 'secure' } } });
     try {
       const res = await fetch(`${denied.url}/v2/team/app/manifests/1`);
       assert.equal(res.status, 403);

@@ -16,6 +16,8 @@ export const registrySchema = z
     password: z.string().min(1).optional(),
     /** Extra CA certificate (PEM file) trusted for this registry. */
     caFile: z.string().min(1).optional(),
+    /** With credentials: served to every client (true) or only to clients that authenticate as one of `oci.users` (false). */
+    public: z.boolean().default(false),
   })
   .strict()
   .refine((r) => (r.username === undefined) === (r.password === undefined), { message: 'username and password go together' });
@@ -31,9 +33,20 @@ export const ociConfigSchema = z
     defaultRegistry: z.string().default(dockerHubName),
     /** Seconds a manifest fetched by tag (and a tag list) is served before it is revalidated upstream. */
     tagMaxAgeSeconds: z.number().int().positive().default(300),
+    /** Clients that may pull from registries with credentials that are not `public`, by user name (basic auth to hoard). */
+    users: z.record(z.string().regex(/^[^:\s]+$/, 'user names have no colon or space'), z.object({ password: z.string().min(8, 'must be at least 8 characters') }).strict()).default({}),
   })
   .strict()
   .superRefine((oci, ctx) => {
+    for (const [name, registry] of Object.entries(oci.registries)) {
+      if (registry.username !== undefined && !registry.public && Object.keys(oci.users).length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['registries', name],
+          message: `has credentials, so only oci.users may pull from it: configure oci.users, or set public: true to serve it to every client`,
+        });
+      }
+    }
     if (oci.defaultRegistry !== '' && oci.defaultRegistry !== dockerHubName && oci.registries[oci.defaultRegistry] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['defaultRegistry'], message: `"${oci.defaultRegistry}" is not one of oci.registries (nor ${dockerHubName})` });
     }
@@ -45,6 +58,6 @@ export type RegistryConfig = z.output<typeof registrySchema>;
 /** The configured registries, with Docker Hub under `docker.io` unless the configuration names it. */
 export function effectiveRegistries(oci: OciConfig): ReadonlyMap<string, RegistryConfig> {
   const registries = new Map<string, RegistryConfig>(Object.entries(oci.registries));
-  if (!registries.has(dockerHubName)) registries.set(dockerHubName, { url: dockerHubUrl });
+  if (!registries.has(dockerHubName)) registries.set(dockerHubName, { url: dockerHubUrl, public: true });
   return registries;
 }

@@ -1,6 +1,7 @@
 // Errors as registry clients read them: the distribution spec's JSON body with its codes.
 import type { HoardError } from '../../errors.ts';
 import type { RenderedError } from '../protocol.ts';
+import { basicChallenge } from './oci-client-auth.ts';
 import { grammarCodeOf, type OciEndpoint } from './oci-reference.ts';
 
 // OCI distribution spec v1.1, "Error Codes": the codes a pull-only registry can answer with.
@@ -34,6 +35,8 @@ export function ociCodeFor(error: HoardError, status: number): OciErrorCode {
     case 'HOARD_ERR_OCI_UNSUPPORTED':
     case 'HOARD_ERR_METHOD_NOT_ALLOWED':
       return 'UNSUPPORTED';
+    case 'HOARD_ERR_OCI_UNAUTHORIZED':
+      return 'UNAUTHORIZED';
     case 'HOARD_ERR_UPSTREAM_RATE_LIMITED':
       return 'TOOMANYREQUESTS';
     case 'HOARD_ERR_UPSTREAM_AUTH':
@@ -49,7 +52,11 @@ export function ociCodeFor(error: HoardError, status: number): OciErrorCode {
 export function renderOciError(error: HoardError, status: number): RenderedError {
   const code = ociCodeFor(error, status);
   const rendered = ociErrorBody(code, error.detail ?? error.message, { hoardError: error.code });
-  return error.retryAfterSeconds === undefined ? rendered : { ...rendered, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+  const headers: Record<string, string> = { 'docker-distribution-api-version': 'registry/2.0' };
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  // RFC 9110 15.5.2: a 401 carries the challenge the client answers.
+  if (error.code === 'HOARD_ERR_OCI_UNAUTHORIZED') headers['www-authenticate'] = basicChallenge;
+  return { ...rendered, headers };
 }
 
 /** Renders an upstream status the cache relays (404 above all), named for what was asked. */

@@ -80,6 +80,27 @@ test('pushes and deletes are UNSUPPORTED; bad grammar and unknown names are refu
   assert.throws(() => p.route(req(`/v2/${'a/'.repeat(5000)}manifests/1`)), (err) => isHoardError(err, 'HOARD_ERR_TARGET_TOO_LONG'));
 });
 
+test('a registry with credentials, not public, is served only to configured users; its routes are never remembered', async () => {
+  const section = { registries: { priv: { url: 'http://127.0.0.1:5001', username: 'u', password: 'p' }, open: { url: 'http://127.0.0.1:5002' } }, defaultRegistry: 'open', users: { alice: { password: 'correct horse' } } };
+  const p = await oci(section);
+  const alice = `Basic ${Buffer.from('alice:correct horse').toString('base64')}`;
+  const wrong = `Basic ${Buffer.from('alice:wrong password').toString('base64')}`;
+  const blob = `/v2/priv/team/app/blobs/sha256:${sha}`;
+  for (const headers of [{}, { authorization: wrong }, { authorization: 'Bearer x' }]) {
+    assert.throws(() => p.route(req(blob, 'GET', headers)), (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'));
+    assert.equal(p.answer?.(req('/v2/', 'GET', headers))?.status, 401);
+  }
+  const allowed = p.route(req(blob, 'GET', { authorization: alice }));
+  assert.equal(allowed?.upstream.key, 'oci:priv');
+  assert.deepEqual(allowed?.forward, {}, 'a forward marks the route as this request alone');
+  assert.equal(p.answer?.(req('/v2/', 'GET', { authorization: alice }))?.status, 200);
+  assert.equal(p.route(req(`/v2/team/app/blobs/sha256:${sha}`))?.upstream.key, 'oci:open', 'public registries need nothing');
+  const rendered = renderOciError(new HoardError('HOARD_ERR_OCI_UNAUTHORIZED', 'x'), 401);
+  assert.match(rendered.headers?.['www-authenticate'] ?? '', /^Basic realm=/);
+  await oci({ ...section, registries: { priv: { ...section.registries.priv, public: true } }, users: {}, defaultRegistry: 'priv' });
+  await assert.rejects(oci({ ...section, users: {} }), /has credentials, so only oci.users may pull from it/);
+});
+
 test('errors render as the spec JSON with their codes', () => {
   const body = (error: HoardError, status: number) => JSON.parse(renderOciError(error, status).body) as { errors: Array<{ code: string; message: string }> };
   assert.equal(body(new HoardError('HOARD_ERR_OCI_NAME_INVALID', 'NAME_INVALID: x', { detail: 'x' }), 400).errors[0]?.code, 'NAME_INVALID');

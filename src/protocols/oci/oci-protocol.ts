@@ -7,6 +7,7 @@ import type { ItemName, LocalAnswer, Protocol, ProtocolContext, ProtocolModule, 
 import { splitQuery } from '../target-grammar.ts';
 import { ociClientConfigs } from './oci-client-configs.ts';
 import { effectiveRegistries, type OciConfig } from './oci-config.ts';
+import { ClientAuth, unauthorized } from './oci-client-auth.ts';
 import { renderOciError, renderOciStatus } from './oci-errors.ts';
 import { chooseRegistry } from './oci-registry-choice.ts';
 import { endpointOfPath, endpointPath, type OciEndpoint } from './oci-reference.ts';
@@ -113,6 +114,9 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
   }
   const rules = { registries: new Set(registries.keys()), defaultRegistry: oci.defaultRegistry };
   const references = new OciReferences(context.blobs, context.index);
+  // Registries reached with hoard's credentials are served only to clients that authenticate to hoard, unless public.
+  const privateRegistries = new Set([...effectiveRegistries(oci)].filter(([, r]) => r.username !== undefined && !r.public).map(([name]) => name));
+  const clients = new ClientAuth(oci.users);
   const classify = (path: string): PathPolicy | undefined => {
     const endpoint = endpointOfPath(path);
     return endpoint === undefined ? undefined : ociPolicy(endpoint, oci.tagMaxAgeSeconds);
@@ -124,6 +128,12 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       if (target.method !== 'GET' && target.method !== 'HEAD') return undefined;
       const { path } = splitQuery(target.raw);
       if (path !== '/v2/' && path !== '/v2') return undefined;
+      // Clients send credentials only when the version check challenges them (docker, containers/image); without
+      // credentials they go on anonymously, and public registries still serve them.
+      if (privateRegistries.size > 0 && !clients.accepts(target.headers.authorization)) {
+        const rendered = renderOciError(unauthorized('authentication to this mirror is needed for some registries'), 401);
+        return { status: 401, ...rendered };
+      }
       // OCI distribution spec v1.1, "Determining support": 200 means the registry implements the spec.
       return { status: 200, contentType: 'application/json', body: '{}\n', headers: apiVersionHeaders };
     },
@@ -144,8 +154,13 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       const upstream = registries.get(chosen.registry) as Upstream;
       const path = endpointPath(chosen.endpoint);
       const policy = ociPolicy(chosen.endpoint, oci.tagMaxAgeSeconds);
+      const restricted = privateRegistries.has(chosen.registry);
+      if (restricted && !clients.accepts(target.headers.authorization)) {
+        throw unauthorized(`registry ${chosen.registry} is reached with credentials and is not public: ${target.method} ${rawPath} needs a configured user`);
+      }
       // A client's own Authorization (or anything else it sends) never goes upstream; manifests get the fixed Accept.
-      const forward = chosen.endpoint.kind === 'manifest' ? { accept: manifestAccept } : undefined;
+      // A restricted route always has `forward`: a route shaped by request headers is never remembered for the next client.
+      const forward = chosen.endpoint.kind === 'manifest' ? { accept: manifestAccept } : restricted ? {} : undefined;
       return { upstream, path, policy, mode: `oci-${chosen.rule}`, forward };
     },
     classify,
