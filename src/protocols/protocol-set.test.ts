@@ -52,6 +52,25 @@ test('a refusal ends the search with its error; nothing claims: undefined', () =
   assert.equal(set.route(get('/elsewhere')), undefined);
 });
 
+test('the scope names the protocol that refused, so that its format renders the refusal; none when nothing claims', () => {
+  const picky = protocol('picky', (raw) => (raw.startsWith('/bad') ? 'refuse' : false));
+  const rest = protocol('rest', (raw) => raw.startsWith('/ok'));
+  const set = new ProtocolSet([picky, rest]);
+  const scope: { protocol?: Protocol | undefined } = {};
+  assert.throws(() => set.route(get('/bad/x'), scope));
+  assert.equal(scope.protocol?.name, 'picky');
+  assert.equal(set.route(get('/elsewhere'), scope), undefined);
+  assert.equal(scope.protocol, undefined);
+  assert.equal(set.route(get('/ok'), scope)?.protocol.name, 'rest');
+});
+
+test('answer: the first protocol that answers a target itself', () => {
+  const local = { ...protocol('local', () => false), answer: (t: RequestTarget) => (t.raw === '/v2/' ? { status: 200, contentType: 'application/json', body: '{}' } : undefined) };
+  const set = new ProtocolSet([protocol('plain', () => false), local]);
+  assert.equal(set.answer(get('/v2/'))?.protocol.name, 'local');
+  assert.equal(set.answer(get('/v2/x')), undefined);
+});
+
 test('a route is remembered by its target: the protocols are not asked again', () => {
   const apt = protocol('apt', () => true);
   const set = new ProtocolSet([apt]);

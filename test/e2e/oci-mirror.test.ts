@@ -27,6 +27,7 @@ describe('OCI pull-through mirror', () => {
   let app: BuiltImage;
   let other: BuiltImage;
   let bad: BuiltImage;
+  let five: BuiltImage;
   let hoardHost: string;
 
   const push = async (image: BuiltImage, name: string) => {
@@ -41,9 +42,11 @@ describe('OCI pull-through mirror', () => {
     app = await buildOciLayout(join(work, 'app'), '1');
     other = await buildOciLayout(join(work, 'other'), '1', 4 * 1024 * 1024);
     bad = await buildOciLayout(join(work, 'bad'), '1');
+    five = await buildOciLayout(join(work, 'five'), '1', 2 * 1024 * 1024);
     await push(app, 'team/app');
     await push(other, 'team/other');
     await push(bad, 'team/bad');
+    await push(five, 'team/five');
     front = await RegistryFront.start(registry.url);
     bearerFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' } });
     hoard = await HoardProcess.start({
@@ -175,6 +178,20 @@ describe('OCI pull-through mirror', () => {
     }
     const asked = front.requests.filter((r) => r.path === path && r.method === 'GET').length;
     assert.equal(asked, 1, `${JSON.stringify(front.requests.filter((r) => r.path === path))}\n${hoard.output().slice(-3000)}`);
+  });
+
+  test('five concurrent cold skopeo pulls of one image make one upstream GET per blob and manifest', async () => {
+    const seen = front.requests.length;
+    const pulls = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/five:1`, `oci:${join(work, `five-${i}`)}:1`], work)),
+    );
+    for (const pulled of pulls) assert.equal(pulled.exitCode, 0, pulled.stderr);
+    for (let i = 0; i < 5; i++) {
+      for (const layer of five.layers) assert.equal(sha256(await readFile(join(work, `five-${i}`, 'blobs/sha256', layer.slice('sha256:'.length)))), layer);
+    }
+    const gets = front.requests.slice(seen).filter((r) => r.method === 'GET');
+    for (const digest of [...five.layers, five.configDigest]) assert.equal(gets.filter((r) => r.path === `/v2/team/five/blobs/${digest}`).length, 1, digest);
+    assert.equal(gets.filter((r) => r.path === '/v2/team/five/manifests/1').length, 1);
   });
 
   test('a corrupted upstream blob is refused, never stored; the client gets an error', async () => {
