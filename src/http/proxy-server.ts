@@ -8,7 +8,7 @@ import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
 import type { Protocol } from '../protocols/protocol.ts';
-import type { Claimed, ProtocolSet } from '../protocols/protocol-set.ts';
+import type { Claimed, ProtocolSet, RouteScope } from '../protocols/protocol-set.ts';
 import { ClientAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
 import { ResponseOrder } from './response-order.ts';
@@ -52,6 +52,8 @@ interface Outcome {
 /** What one request learnt before it failed: the protocol that claimed it renders the error. */
 interface RequestScope {
   protocol?: Protocol | undefined;
+  /** The protocol whose route refused the target: it renders the refusal, which counts as no protocol's request. */
+  refusedBy?: Protocol | undefined;
 }
 
 export function createProxyServer(deps: ProxyServerDeps): Server {
@@ -83,7 +85,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       void handle(req, res, scope).then(
         (outcome) => finish(req, started, outcome),
         (err: unknown) => {
-          const outcome = sendError(res, err, deps.logger, scope.protocol);
+          const outcome = sendError(res, err, deps.logger, scope.protocol ?? scope.refusedBy);
           finish(req, started, { ...outcome, protocol: scope.protocol });
         },
       );
@@ -168,8 +170,14 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       res.end(method === 'HEAD' ? undefined : answer.body);
       return { result: 'local', status: answer.status, bytes: 0, protocol: local.protocol };
     }
-    // A refusal sets scope.protocol to the refusing protocol, which then renders it.
-    const claimed = deps.protocols.route(target, scope);
+    const refusal: RouteScope = {};
+    let claimed: Claimed | undefined;
+    try {
+      claimed = deps.protocols.route(target, refusal);
+    } catch (err) {
+      scope.refusedBy = refusal.protocol;
+      throw err;
+    }
     if (claimed === undefined) throw new HoardError('HOARD_ERR_BAD_REQUEST', `no protocol serves ${rawTarget}`);
     scope.protocol = claimed.protocol;
     return serveTarget(req, res, claimed);
@@ -177,11 +185,12 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
 
   /** The claim of a target whose request will be refused anyway: only to pick who renders the refusal. */
   function tryRoute(req: IncomingMessage, rawTarget: string, scope: RequestScope): void {
+    const refusal: RouteScope = {};
     try {
-      const claimed = deps.protocols.route({ method: req.method ?? '?', raw: rawTarget, headers: req.headers }, scope);
-      scope.protocol = claimed?.protocol;
+      scope.protocol = deps.protocols.route({ method: req.method ?? '?', raw: rawTarget, headers: req.headers }, refusal)?.protocol;
     } catch {
-      // scope.protocol is the protocol that refused the target: its spelling, its format.
+      // The target is in the refusing protocol's spelling: its format renders the answer.
+      scope.refusedBy = refusal.protocol;
     }
   }
 
