@@ -16,12 +16,19 @@ export interface TokenRecord {
 }
 
 export interface FrontOptions {
+  /**
+   * Blob GETs are answered with a 307 to this base (another origin: object storage), at
+   * `/bucket/<repo>/<digest>/data?X-Signature=...`; a front started with `storage: true` serves that shape.
+   */
+  readonly blobRedirect?: string | undefined;
+  /** Serves `/bucket/<repo>/<digest>/data` from the registry's blob of that repository. */
+  readonly storage?: boolean | undefined;
   /** Demand `Authorization: Bearer <token>` issued by this front's /token for the repository's scope. */
   readonly bearer?: { readonly username: string; readonly password: string } | undefined;
 }
 
 export class RegistryFront {
-  readonly requests: FrontRecord[] = [];
+  readonly requests: Array<FrontRecord & { readonly query: string }> = [];
   readonly tokenRequests: TokenRecord[] = [];
   /** Answers instead of the registry while set: a status with headers, or 'down' (the connection is dropped). */
   override: ((path: string) => { status: number; headers?: Record<string, string> } | 'down' | undefined) | undefined;
@@ -70,7 +77,7 @@ export class RegistryFront {
       this.#issueToken(req, res, url);
       return;
     }
-    this.requests.push({ method: req.method ?? '?', path: url.pathname, authorization: req.headers.authorization });
+    this.requests.push({ method: req.method ?? '?', path: url.pathname, authorization: req.headers.authorization, query: url.search });
     const override = this.override?.(url.pathname);
     if (override === 'down') {
       req.socket.destroy();
@@ -95,9 +102,26 @@ export class RegistryFront {
         return;
       }
     }
+    const redirect = this.#options.blobRedirect;
+    const blob = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname);
+    if (redirect !== undefined && blob !== null && req.method === 'GET') {
+      res.writeHead(307, { location: `${redirect}/bucket/${blob[1] ?? ''}/${blob[2] ?? ''}/data?X-Signature=s1gn3d&expires=1` });
+      res.end();
+      return;
+    }
+    let path = req.url ?? '/';
+    const stored = /^\/bucket\/(.+)\/(sha256:[a-f0-9]{64})\/data$/.exec(url.pathname);
+    if (this.#options.storage === true) {
+      if (stored === null) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      path = `/v2/${stored[1] ?? ''}/blobs/${stored[2] ?? ''}`;
+    }
     const headers = { ...req.headers, host: this.#target.host };
     delete headers.authorization;
-    const upstream = request({ host: this.#target.hostname, port: this.#target.port, method: req.method, path: req.url, headers }, (answer) => {
+    const upstream = request({ host: this.#target.hostname, port: this.#target.port, method: req.method, path, headers }, (answer) => {
       const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname)?.[1];
       if (digest === undefined || !this.corrupt.has(digest) || answer.statusCode !== 200 || req.method !== 'GET') {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
