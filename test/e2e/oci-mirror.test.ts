@@ -315,7 +315,7 @@ describe('OCI pull-through mirror', () => {
     }
   });
 
-  test('blob redirects to storage on another origin are followed with their query and without any credential', async () => {
+  test('blob redirects to storage on another origin are followed with their query and without any credential', () => {
     const blobs = storage.requests.filter((r) => r.path.startsWith('/bucket/'));
     assert.ok(blobs.length >= 1, 'the token-flow test fetched a blob from storage (the others were already cached by digest)');
     for (const r of blobs) {
