@@ -303,6 +303,12 @@ describe('OCI pull-through mirror', () => {
       assert.equal(sha256(new Uint8Array(await blob.arrayBuffer())), bad.layers[0]);
       assert.equal(front.requests.length, seen);
       front.override = undefined;
+      // Past the max age, an unchanged tag costs one HEAD upstream, no GET.
+      const beforeHead = front.requests.length;
+      const unchanged = await at('/v2/team/moving/manifests/1');
+      assert.equal(unchanged.headers.get('x-hoard-cache'), 'REVALIDATED');
+      await unchanged.arrayBuffer();
+      assert.deepEqual(front.requests.slice(beforeHead).map((r) => `${r.method} ${r.path}`), ['HEAD /v2/team/moving/manifests/1']);
       // The tag moves upstream: seen once the cached one is older than the max age.
       await push(other, 'team/moving');
       await new Promise((r) => setTimeout(r, 1200));

@@ -150,3 +150,24 @@ test('the pull scope of a path', () => {
   assert.equal(scopeOf('/v2/org/app/manifests/1'), 'repository:org/app:pull');
   assert.equal(scopeOf('/v2/'), undefined);
 });
+
+test('a tag is revalidated with a HEAD: the same digest makes a 304 without a GET, another one a GET', async () => {
+  const digest = `sha256:${'f'.repeat(64)}`;
+  const methods: string[] = [];
+  const registry = scripted('http://127.0.0.1:8', (_path, init) => {
+    methods.push(init.method);
+    return { status: 200, headers: { 'docker-content-digest': digest, etag: `"${digest}"` }, body: init.method === 'GET' ? 'manifest' : '' };
+  });
+  const upstream = new RegistryUpstream({ name: 'r', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no'), secure: false, clock });
+  const same = await upstream.fetch('/v2/a/manifests/1', { method: 'GET', headers: { 'if-none-match': `"${digest}"` } });
+  assert.equal(same.status, 304);
+  assert.deepEqual(methods, ['HEAD']);
+  const moved = await upstream.fetch('/v2/a/manifests/1', { method: 'GET', headers: { 'if-none-match': `"sha256:${'0'.repeat(64)}"` } });
+  assert.equal(moved.status, 200);
+  moved.body.destroy();
+  assert.deepEqual(methods, ['HEAD', 'HEAD', 'GET']);
+  // By digest, or without a stored validator: a plain GET.
+  (await upstream.fetch(`/v2/a/manifests/${digest}`, { method: 'GET', headers: { 'if-none-match': `"${digest}"` } })).body.destroy();
+  (await upstream.fetch('/v2/a/manifests/1', { method: 'GET' })).body.destroy();
+  assert.deepEqual(methods, ['HEAD', 'HEAD', 'GET', 'GET', 'GET']);
+});

@@ -40,6 +40,32 @@ export class RegistryUpstream implements Upstream {
   }
 
   async fetch(path: string, init: FetchInit): Promise<UpstreamResponse> {
+    const unchanged = await this.#unchangedTag(path, init);
+    if (unchanged !== undefined) return unchanged;
+    return this.#authenticated(path, init);
+  }
+
+  /**
+   * Revalidates a tag with a HEAD (registries count manifest GETs against pull limits, HEADs not): when the
+   * `Docker-Content-Digest` (or ETag) it answers is the stored copy's, a 304 is made of it, with no GET.
+   */
+  async #unchangedTag(path: string, init: FetchInit): Promise<UpstreamResponse | undefined> {
+    const stored = init.headers?.['if-none-match'];
+    const endpoint = init.method === 'GET' && stored !== undefined ? endpointOfPath(path) : undefined;
+    if (endpoint?.kind !== 'manifest' || !('tag' in endpoint)) return undefined;
+    const head = await this.#authenticated(path, { ...init, method: 'HEAD' });
+    head.body.destroy();
+    // The HEAD carries the conditional headers too: a registry that honours them answers 304 itself.
+    if (head.status === 304) return head;
+    if (head.status !== 200) return undefined;
+    const digest = head.headers['docker-content-digest']?.trim();
+    const etag = head.headers.etag?.trim();
+    // RFC 9110 13.1.2: If-None-Match compares entity tags; the registry's ETag for a manifest is its quoted digest.
+    if ((digest === undefined || `"${digest}"` !== stored) && (etag === undefined || etag !== stored)) return undefined;
+    return { ...head, status: 304 };
+  }
+
+  async #authenticated(path: string, init: FetchInit): Promise<UpstreamResponse> {
     const scope = scopeOf(path);
     const tokenKey = scope === undefined ? undefined : `${this.#o.name} ${scope}`;
     const cached = tokenKey === undefined ? undefined : this.#o.tokens.get(tokenKey);
