@@ -171,3 +171,19 @@ test('a tag is revalidated with a HEAD: the same digest makes a 304 without a GE
   (await upstream.fetch('/v2/a/manifests/1', { method: 'GET' })).body.destroy();
   assert.deepEqual(methods, ['HEAD', 'HEAD', 'GET', 'GET', 'GET']);
 });
+
+test('only application/json and application/vnd.* media types pass from the registry; others become octet-stream', async () => {
+  for (const [given, served] of [
+    ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.oci.image.manifest.v1+json'],
+    ['application/json; charset=utf-8', 'application/json; charset=utf-8'],
+    ['text/html', 'application/octet-stream'],
+    ['application/xhtml+xml', 'application/octet-stream'],
+    ['image/svg+xml', 'application/octet-stream'],
+  ] as const) {
+    const registry = scripted('http://127.0.0.1:8', () => ({ status: 200, headers: { 'content-type': given }, body: '{}' }));
+    const upstream = new RegistryUpstream({ name: 'r', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no'), secure: false, clock });
+    const response = await upstream.fetch('/v2/a/manifests/1', { method: 'GET' });
+    response.body.destroy();
+    assert.equal(response.headers['content-type'], served, given);
+  }
+});

@@ -101,8 +101,9 @@ export class RegistryUpstream implements Upstream {
         retryAfterSeconds: retryAfter,
       });
     }
-    if (response.status === 200 && init.method === 'GET') return { ...response, body: this.#checked(path, response) };
-    return response;
+    const headers = withSafeContentType(response.headers);
+    if (response.status === 200 && init.method === 'GET') return { ...response, headers, body: this.#checked(path, response) };
+    return { ...response, headers };
   }
 
   reportFailure(url: URL, reason: string): void {
@@ -209,6 +210,19 @@ class DigestCheck extends Transform {
     }
     callback();
   }
+}
+
+/**
+ * A manifest's Content-Type is stored and served as the registry sent it (its media type). Only
+ * `application/json` and `application/vnd.*` types pass: a registry naming `text/html` would otherwise
+ * have browsers render what it sent under the cache's own origin, the dashboard's.
+ */
+const safeMediaType = /^application\/(json|vnd\.[A-Za-z0-9][\w.+-]{0,126})(\s*;[\x20-\x7e]{0,200})?$/;
+
+function withSafeContentType(headers: UpstreamResponse['headers']): UpstreamResponse['headers'] {
+  const type = headers['content-type'];
+  if (type === undefined || safeMediaType.test(type.trim())) return headers;
+  return { ...headers, 'content-type': 'application/octet-stream' };
 }
 
 /** Distribution's token spec: the scope a pull of this path needs (`repository:<name>:pull`); none for other paths. */
