@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { writeFile } from 'node:fs/promises';
 import { clientConfig } from '../../src/cli/client-config.ts';
+import { mkdir } from 'node:fs/promises';
+import { ContainerdDaemon } from '../support/containerd-daemon.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
 import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
@@ -123,6 +125,24 @@ describe('OCI pull-through mirror', () => {
     assert.equal((JSON.parse(inspected.stdout) as { Digest: string }).Digest, app.manifestDigest);
     // Through the docker.io registry entry (a leading segment), so fetched once more upstream under that registry's key.
     assert.ok(front.requests.slice(seen).some((r) => r.path === '/v2/team/app/manifests/1'));
+  });
+
+  test("containerd's ctr pulls docker.io images through hoard with the hosts.toml of `hoard client-config containerd` (?ns=)", async () => {
+    const hosts = join(work, 'certs.d');
+    await mkdir(join(hosts, 'docker.io'), { recursive: true });
+    await writeFile(join(hosts, 'docker.io', 'hosts.toml'), clientConfig('containerd', hoard.url));
+    const containerd = await ContainerdDaemon.start();
+    try {
+      const seen = front.requests.length;
+      const pulled = await containerd.ctr(['images', 'pull', '--hosts-dir', hosts, '--snapshotter', 'native', 'docker.io/team/app:1']);
+      assert.equal(pulled.exitCode, 0, pulled.stderr + pulled.stdout);
+      const listed = await containerd.ctr(['images', 'ls']);
+      assert.match(listed.stdout, new RegExp(`docker.io/team/app:1\\s+\\S+\\s+${app.manifestDigest}`));
+      // The tag went through the docker.io entry (?ns=docker.io); its blobs were already cached by digest.
+      assert.deepEqual(front.requests.slice(seen).filter((r) => r.path.includes('/blobs/')), []);
+    } finally {
+      await containerd.stop();
+    }
   });
 
   test('answers carry Docker-Content-Digest, Content-Type, Content-Length and ETag; Range works on blobs', async () => {
