@@ -49,7 +49,7 @@ interface Outcome {
   errorCode?: string | undefined;
 }
 
-/** What one request learnt before it failed: the protocol that claimed it renders the error. */
+/** What one request learnt before it failed: the protocol that claimed (or refused) it renders the error. */
 interface RequestScope {
   protocol?: Protocol | undefined;
   /** The protocol whose route refused the target: it renders the refusal, which counts as no protocol's request. */

@@ -81,7 +81,7 @@ export interface Protocol {
   readonly verifier: ContentVerifier;
   /** Which stored objects the protocol's indices still list: eviction and gc take the rest first. */
   readonly references: ReferenceOracle;
-  /** Renders an error for a claimed request; absent: hoard's plain one-line text. */
+  /** Renders an error for a request it claimed or refused; absent: hoard's plain one-line text. */
   renderError?(error: HoardError, status: number): RenderedError;
   /**
    * Answers a request itself (no upstream, no cache), or undefined to let `route` decide. Asked before
