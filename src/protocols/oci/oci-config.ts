@@ -27,6 +27,8 @@ const registryName = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})
 
 export const ociConfigSchema = z
   .object({
+    /** false: nothing under /v2/ is the OCI protocol's (apt's rules apply to it, as before the mirror existed). */
+    enabled: z.boolean().default(true),
     /** By name. `docker.io` is known without configuring it (Docker Hub); naming it here replaces that. */
     registries: z.record(registryName, registrySchema).default({}),
     /** Serves names no `ns` parameter or leading registry segment claims; '' for none (such names get NAME_UNKNOWN). */

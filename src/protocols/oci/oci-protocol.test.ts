@@ -60,6 +60,13 @@ test('routes: registry upstream key, upstream path, policy by endpoint; no clien
   assert.equal(p.route(req('http://mirror.example/v2/a/manifests/1')), undefined, 'proxy-mode targets are apt spellings');
 });
 
+test('oci.enabled: false passes every target (apt decides, as before the mirror)', async () => {
+  const p = await oci({ ...lab, enabled: false });
+  assert.equal(p.answer?.(req('/v2/')), undefined);
+  assert.equal(p.route(req('/v2/team/app/manifests/1')), undefined);
+  assert.equal(p.route(req('/v2/team/app/blobs/uploads/', 'POST')), undefined);
+});
+
 test('docker.io is known without configuration; other registries by name', async () => {
   built.length = 0;
   const p = await oci({ registries: { 'images.example': { url: 'https://registry.example' } } });

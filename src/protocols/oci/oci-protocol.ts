@@ -125,7 +125,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
   return {
     name: 'oci',
     answer(target: RequestTarget): LocalAnswer | undefined {
-      if (target.method !== 'GET' && target.method !== 'HEAD') return undefined;
+      if (!oci.enabled || (target.method !== 'GET' && target.method !== 'HEAD')) return undefined;
       const { path } = splitQuery(target.raw);
       if (path !== '/v2/' && path !== '/v2') return undefined;
       // Clients send credentials only when the version check challenges them (docker, containers/image); without
@@ -140,7 +140,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
     // Claims origin-form targets under /v2/ only: apt, after it, never sees them.
     route(target: RequestTarget): Route | undefined {
       const { path: rawPath, query } = splitQuery(target.raw);
-      if (rawPath !== '/v2' && !rawPath.startsWith('/v2/')) return undefined;
+      if (!oci.enabled || (rawPath !== '/v2' && !rawPath.startsWith('/v2/'))) return undefined;
       if (target.raw.length > config.server.maxTargetLength) {
         throw new HoardError('HOARD_ERR_TARGET_TOO_LONG', `request target of ${target.raw.length} characters exceeds ${config.server.maxTargetLength}`);
       }
