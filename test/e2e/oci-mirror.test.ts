@@ -9,7 +9,7 @@ import { clientConfig } from '../../src/cli/client-config.ts';
 import { mkdir } from 'node:fs/promises';
 import { ContainerdDaemon } from '../support/containerd-daemon.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
-import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { DockerRegistry, buildOciIndexLayout, buildOciLayout, skopeo, type BuiltImage, type BuiltIndex } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
@@ -31,6 +31,7 @@ describe('OCI pull-through mirror', () => {
   let other: BuiltImage;
   let bad: BuiltImage;
   let five: BuiltImage;
+  let multi: BuiltIndex;
   let hoardHost: string;
 
   const push = async (image: BuiltImage, name: string) => {
@@ -50,6 +51,9 @@ describe('OCI pull-through mirror', () => {
     await push(other, 'team/other');
     await push(bad, 'team/bad');
     await push(five, 'team/five');
+    multi = await buildOciIndexLayout(join(work, 'multi'), '1', ['amd64', 'arm64']);
+    const pushedIndex = await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--dest-no-creds', `oci:${multi.dir}:1`, `docker://${registry.url.slice('http://'.length)}/team/multi:1`], work);
+    assert.equal(pushedIndex.exitCode, 0, pushedIndex.stderr);
     front = await RegistryFront.start(registry.url);
     // The bearer registry sends blob GETs to "object storage" on another port, as large registries do.
     storage = await RegistryFront.start(registry.url, { storage: true });
@@ -202,6 +206,31 @@ describe('OCI pull-through mirror', () => {
     }
     const asked = front.requests.filter((r) => r.path === path && r.method === 'GET').length;
     assert.equal(asked, 1, `${JSON.stringify(front.requests.filter((r) => r.path === path))}\n${hoard.output().slice(-3000)}`);
+  });
+
+  test('a two-architecture image index passes through byte-identical with its media type; skopeo --all and containerd pull it', async () => {
+    const head = await get('/v2/team/multi/manifests/1', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-type'), 'application/vnd.oci.image.index.v1+json');
+    assert.equal(head.headers.get('docker-content-digest'), multi.indexDigest);
+    const dest = join(work, 'multi-pulled');
+    const copied = await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/multi:1`, `oci:${dest}:1`], work);
+    assert.equal(copied.exitCode, 0, copied.stderr);
+    for (const image of Object.values(multi.images)) {
+      for (const digest of [image.manifestDigest, image.configDigest, ...image.layers]) {
+        assert.equal(sha256(await readFile(join(dest, 'blobs/sha256', digest.slice('sha256:'.length)))), digest);
+      }
+    }
+    assert.equal(sha256(await readFile(join(dest, 'blobs/sha256', multi.indexDigest.slice('sha256:'.length)))), multi.indexDigest);
+    const containerd = await ContainerdDaemon.start();
+    try {
+      // hoard addressed as the registry itself (its default rule), one architecture of the index.
+      const pulled = await containerd.ctr(['images', 'pull', '--plain-http', '--platform', 'linux/arm64', '--snapshotter', 'native', `${hoardHost}/team/multi:1`]);
+      assert.equal(pulled.exitCode, 0, pulled.stderr + pulled.stdout);
+      assert.match((await containerd.ctr(['images', 'ls'])).stdout, new RegExp(multi.indexDigest));
+    } finally {
+      await containerd.stop();
+    }
   });
 
   test('five concurrent cold skopeo pulls of one image make one upstream GET per blob and manifest', async () => {

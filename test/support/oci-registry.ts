@@ -139,6 +139,54 @@ export async function buildOciLayout(dir: string, tag: string, bigBytes = 1024 *
   return { dir, manifestDigest: manifest.digest, configDigest: config.digest, layers: layers.map((l) => l.digest) };
 }
 
+export interface BuiltIndex {
+  readonly dir: string;
+  /** The image index's digest (what the tag names). */
+  readonly indexDigest: string;
+  readonly images: Readonly<Record<string, { readonly manifestDigest: string; readonly configDigest: string; readonly layers: readonly string[] }>>;
+}
+
+/** A two-architecture (or more) image: one image per `architectures` entry, and an OCI image index naming them, tagged `tag`. */
+export async function buildOciIndexLayout(dir: string, tag: string, architectures: readonly string[]): Promise<BuiltIndex> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (bytes: Uint8Array) => {
+    const digest = sha256(bytes);
+    await writeFile(join(blobs, digest.slice('sha256:'.length)), bytes);
+    return { digest, size: bytes.byteLength };
+  };
+  const images: Record<string, { manifestDigest: string; configDigest: string; layers: string[] }> = {};
+  const descriptors = [];
+  for (const architecture of architectures) {
+    const src = join(dir, `src-${architecture}`);
+    await mkdir(src);
+    await writeFile(join(src, 'arch.txt'), `${architecture} ${dir}\n${randomBytes(32 * 1024).toString('hex')}\n`);
+    const tar = await runCommand('tar', ['--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', src, '-cf', '-', 'arch.txt'], { env: loopbackOnlyEnv });
+    if (tar.exitCode !== 0) throw new Error(`tar failed: ${tar.stderr}`);
+    const layer = await put(tar.stdoutBytes);
+    const config = await put(Buffer.from(JSON.stringify({ architecture, os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
+    const manifest = await put(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+        }),
+      ),
+    );
+    images[architecture] = { manifestDigest: manifest.digest, configDigest: config.digest, layers: [layer.digest] };
+    descriptors.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, platform: { architecture, os: 'linux' } });
+  }
+  const index = await put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: descriptors })));
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...index, annotations: { 'org.opencontainers.image.ref.name': tag } }] }),
+  );
+  return { dir, indexDigest: index.digest, images };
+}
+
 /** skopeo with no credentials, no policy file and no way off the machine. */
 export async function skopeo(args: readonly string[], home: string) {
   return runCommand('skopeo', ['--insecure-policy', ...args], { env: { ...loopbackOnlyEnv, HOME: home, XDG_RUNTIME_DIR: home }, timeoutMs: 120_000 });
