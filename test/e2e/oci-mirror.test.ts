@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { clientConfig } from '../../src/cli/client-config.ts';
 import { mkdir } from 'node:fs/promises';
 import { ContainerdDaemon } from '../support/containerd-daemon.ts';
+import { DockerDaemon } from '../support/docker-daemon.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
 import { DockerRegistry, buildOciIndexLayout, buildOciLayout, skopeo, type BuiltImage, type BuiltIndex } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
@@ -146,6 +147,19 @@ describe('OCI pull-through mirror', () => {
       assert.deepEqual(front.requests.slice(seen).filter((r) => r.path.includes('/blobs/')), []);
     } finally {
       await containerd.stop();
+    }
+  });
+
+  test('dockerd with registry-mirrors (`hoard client-config docker-mirror`) pulls Docker Hub names through hoard', async () => {
+    const mirrors = (JSON.parse(clientConfig('docker-mirror', hoard.url)) as { 'registry-mirrors': string[] })['registry-mirrors'];
+    const docker = await DockerDaemon.start(mirrors[0] ?? '');
+    try {
+      const pulled = await docker.docker(['pull', 'team/app:1']);
+      assert.equal(pulled.exitCode, 0, pulled.stderr + pulled.stdout);
+      const inspected = await docker.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', 'team/app:1']);
+      assert.deepEqual(JSON.parse(inspected.stdout), [`team/app@${app.manifestDigest}`]);
+    } finally {
+      await docker.stop();
     }
   });
 

@@ -101,6 +101,10 @@ test('a registry with credentials, not public, is served only to configured user
   assert.equal(allowed?.upstream.key, 'oci:priv');
   assert.deepEqual(allowed?.forward, {}, 'a forward marks the route as this request alone');
   assert.equal(p.answer?.(req('/v2/', 'GET', { authorization: alice }))?.status, 200);
+  // The Docker daemon is not challenged (it would skip the mirror), unless it sent wrong credentials; the paths still are.
+  assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24 go/go1.19.8' }))?.status, 200);
+  assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24', authorization: wrong }))?.status, 401);
+  assert.throws(() => p.route(req(blob, 'GET', { 'user-agent': 'docker/20.10.24' })), (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'));
   assert.equal(p.route(req(`/v2/team/app/blobs/sha256:${sha}`))?.upstream.key, 'oci:open', 'public registries need nothing');
   const rendered = renderOciError(new HoardError('HOARD_ERR_OCI_UNAUTHORIZED', 'x'), 401);
   assert.match(rendered.headers?.['www-authenticate'] ?? '', /^Basic realm=/);

@@ -128,9 +128,13 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       if (!oci.enabled || (target.method !== 'GET' && target.method !== 'HEAD')) return undefined;
       const { path } = splitQuery(target.raw);
       if (path !== '/v2/' && path !== '/v2') return undefined;
-      // Clients send credentials only when the version check challenges them (docker, containers/image); without
-      // credentials they go on anonymously, and public registries still serve them.
-      if (privateRegistries.size > 0 && !clients.accepts(target.headers.authorization)) {
+      // containers/image (podman, skopeo) sends credentials only when the version check challenges it; without
+      // credentials it goes on anonymously, and public registries still serve it. The Docker daemon is not
+      // challenged: it uses a mirror for Docker Hub only, cannot log in to one, and skips a mirror that challenges.
+      // The challenge only invites credentials: every path of a private registry checks them whatever was answered here.
+      const agent = target.headers['user-agent'];
+      const dockerDaemon = typeof agent === 'string' && agent.startsWith('docker/');
+      if (privateRegistries.size > 0 && !clients.accepts(target.headers.authorization) && (!dockerDaemon || target.headers.authorization !== undefined)) {
         const rendered = renderOciError(unauthorized('authentication to this mirror is needed for some registries'), 401);
         return { status: 401, ...rendered };
       }
