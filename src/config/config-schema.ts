@@ -142,7 +142,6 @@ export const configSchema = z
   .strict();
 
 export type HoardConfig = z.output<typeof configSchema>;
-export type HoardConfigInput = z.input<typeof configSchema>;
 
 /** The largest object when no disk cap is set: above the biggest cloud images, ISO images and container layers. */
 export const uncappedMaxObjectSize = 16 * 1024 ** 3;

@@ -79,11 +79,6 @@ export class AptContentVerifier implements ContentVerifier {
     }
   }
 
-  /** Digests of every Release and index file of a kept generation: what eviction must leave in place. */
-  retainedDigests(): ReadonlySet<string> {
-    return this.#generations.retainedDigests();
-  }
-
   /**
    * For eviction and gc (the janitor's ReferenceOracle): true when a kept generation or a current
    * package index lists these bytes under this name, false when the knowledge says they are gone

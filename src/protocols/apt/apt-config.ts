@@ -40,4 +40,3 @@ export const aptConfigSchema = z
 export const aptLegacyRootKeys = ['backends', 'httpsUpgrade', 'strict', 'keyrings'] as const;
 
 export type AptConfig = z.output<typeof aptConfigSchema>;
-export type BackendConfig = z.output<typeof backendSchema>;
