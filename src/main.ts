@@ -78,6 +78,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     }),
     logger,
     strict: config.strict,
+    maxIndexExpandedSize: config.cache.maxIndexExpandedSize,
   });
   const janitor = new StoreJanitor({
     index,

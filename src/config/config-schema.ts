@@ -73,6 +73,11 @@ export const configSchema = z
         lowWaterPercent: z.number().gt(0, 'must be above 0').max(100, 'must be at most 100').default(85),
         /** Hours between scheduled garbage collections (unreferenced objects); 0 turns the schedule off. */
         gcIntervalHours: z.number().nonnegative().default(24),
+        /**
+         * Ceiling on the plain size a Packages or Sources index is read to when its Release lists no
+         * uncompressed size (else the listed size is the bound). 256 MiB: the largest real indices are ~100 MB.
+         */
+        maxIndexExpandedSize: sizeString.refine((n) => n > 0, 'must be above 0').default(256 * 1024 * 1024),
       })
       .prefault({})
       .refine((c) => c.lowWaterPercent < c.highWaterPercent, { message: 'lowWaterPercent must be below highWaterPercent', path: ['lowWaterPercent'] }),
