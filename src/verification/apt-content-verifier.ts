@@ -425,7 +425,12 @@ export class AptContentVerifier implements ContentVerifier {
     try {
       if (this.#boundFailures.has(failureKey)) return;
       const root = archiveRoot(generation.releaseDir);
-      const parsed = await readPackageIndex(this.#o.blobs.createReadStream(digest), compression, kind, { maxExpandedBytes, archiveRoot: root, trust: generation.trust });
+      const parsed = await readPackageIndex(this.#o.blobs.createReadStream(digest), compression, kind, {
+        maxExpandedBytes,
+        maxKnowledgeBytes: this.#o.knowledgeLimits?.perIndex,
+        archiveRoot: root,
+        trust: generation.trust,
+      });
       // Read off the request path: by now a newer generation may list another index under this name.
       const now = this.#generations.current(generation.upstream, generation.releaseDir);
       if (now?.release.files.get(path)?.sha256 !== digest) return;
