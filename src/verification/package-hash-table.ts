@@ -22,7 +22,7 @@ const MiB = 1024 * 1024;
 /**
  * Estimated heap bytes one entry costs besides the characters of its path: the packed value (about
  * 56), the path string's header (16), the Map slot and its share of the Map's spare capacity. Measured
- * on Node 24 (x64): about 190 bytes for a 50-character path (an object with a hex digest string, as
+ * on Node 24 (x64): about 170 bytes for a 50-character path (an object with a hex digest string, as
  * before, took 250, and 830 with the chunk text its sliced strings kept alive). Every knowledge
  * budget counts `path length + this` per entry.
  */
@@ -41,8 +41,8 @@ export interface KnowledgeLimits {
 /**
  * - per index 48 MiB: about 260,000 files with Debian-like paths, twice the largest real index (the
  *   Sources of Debian's or Ubuntu's main archive, some 130,000 files). An index is staged whole
- *   before it is learned, so this is also what one read holds; the index bomb of issue 15 (5 million
- *   paragraphs) stops there.
+ *   before it is learned (off-heap, at about a third of this), so this also bounds what one read
+ *   holds; the index bomb of issue 15 (5 million paragraphs) stops there.
  * - per upstream 256 MiB: about 1.4 million files, every suite and architecture of one mirror that a
  *   lab plausibly uses; one hostile upstream cannot take more.
  * - total 512 MiB: proxy mode lets clients name upstreams, so many hostile ones are bounded together.
