@@ -49,7 +49,7 @@ export default tseslint.config(
   },
   // Dependency direction as allow-lists (eslint-rules/allowed-imports.js): each folder names what it may import.
   allowList(['src/protocols/**/*.ts'], {
-    allow: ['src/protocols/', ...seams, 'src/verification/'],
+    allow: ['src/protocols/', ...seams, 'src/config/size-string.ts', 'src/verification/'],
     // node:net only for isIP/isIPv6 (host canonicalisation): protocols never open sockets.
     packages: ['zod', 'pino', 'openpgp', 'xz-decompress', 'node:net', 'node:path', 'node:stream', 'node:stream/promises', 'node:zlib', 'node:crypto', 'node:fs/promises'],
     why: 'a protocol folder imports only the seams (interfaces) and its own files; concrete stores, fetchers and the HTTP edge are wired in main.ts',

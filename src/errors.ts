@@ -23,6 +23,7 @@ export const errorCodes = {
   HOARD_ERR_SIZE_MISMATCH: 'The downloaded body does not have the size that was expected.',
   HOARD_ERR_DIGEST_MISMATCH: 'The downloaded body does not have the hash that was expected.',
   HOARD_ERR_NOT_AUTHENTICATED: 'Strict mode: the file is not covered by a Release signed with a trusted key.',
+  HOARD_ERR_INDEX_TOO_LARGE: 'A Packages or Sources index passes a bound (expanded size, field, paragraph, or files listed), so hoard does not read it.',
   HOARD_ERR_GENERATION_INCOMPLETE: 'The upstream published a Release whose indices it does not serve yet (mirror mid-update), and no earlier copy is cached.',
   HOARD_ERR_STORE_FULL: 'The disk holding the store is full.',
   HOARD_ERR_STORE_IO: 'Reading or writing the store failed.',

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { protocolConfigSections } from '../protocols/installed-protocols.ts';
+import { parseSize, sizeString } from './size-string.ts';
 
 const duration = z.number().int().positive();
 
@@ -36,10 +37,6 @@ export const defaultDeniedUpstreamNetworks = [
 
 /** A DNS name: labels of letters, digits and inner hyphens, 253 characters at most. */
 const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-const sizeString = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*$/i, 'must be a size like 20GiB, 500MB or a number of bytes')])
-  .transform((v) => (typeof v === 'number' ? v : parseSize(v)));
 
 export const configSchema = z
   .object({
@@ -141,6 +138,8 @@ export const configSchema = z
   })
   .strict();
 
+export { parseSize, sizeString };
+
 export type HoardConfig = z.output<typeof configSchema>;
 
 /** The largest object when no disk cap is set: above the biggest cloud images, ISO images and container layers. */
@@ -155,17 +154,7 @@ export function defaultMaxObjectSize(cache: { maxSize?: number | undefined; lowW
   return Math.max(1, Math.floor((cache.maxSize * (100 - cache.lowWaterPercent)) / 100));
 }
 
-const units: Record<string, number> = { '': 1, B: 1, K: 1e3, KB: 1e3, KIB: 1024, KI: 1024, M: 1e6, MB: 1e6, MIB: 1024 ** 2, MI: 1024 ** 2, G: 1e9, GB: 1e9, GIB: 1024 ** 3, GI: 1024 ** 3, T: 1e12, TB: 1e12, TIB: 1024 ** 4, TI: 1024 ** 4 };
 
-/** "20GiB" -> bytes. Accepts what `sizeString` accepts. */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
-  const unit = units[(m?.[2] ?? '').toUpperCase()];
-  if (!m || unit === undefined) throw new Error(`not a size: ${text}`);
-  return Math.round(Number(m[1]) * unit);
-}
-
-export { sizeString };
 
 /** Turns zod issues into one line per problem: "upstream.idleTimeoutMs: must be a positive integer, got -1". */
 export function formatConfigIssues(error: z.ZodError, input: unknown): string {

@@ -27,6 +27,8 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_SIZE_MISMATCH: 502,
   HOARD_ERR_DIGEST_MISMATCH: 502,
   HOARD_ERR_NOT_AUTHENTICATED: 403,
+  // Not sent while the index is read in the background; 502 where it reaches a client: the upstream served it.
+  HOARD_ERR_INDEX_TOO_LARGE: 502,
   HOARD_ERR_GENERATION_INCOMPLETE: 502,
   HOARD_ERR_STORE_FULL: 507,
   HOARD_ERR_STORE_IO: 500,

@@ -1,5 +1,6 @@
 // The apt protocol's section of the configuration (`apt:`): named backends, https upgrades, signatures.
 import { z } from 'zod';
+import { sizeString } from '../../config/size-string.ts';
 
 const mirrorUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
@@ -30,6 +31,11 @@ export const aptConfigSchema = z
     strict: z.boolean().default(false),
     /** Extra OpenPGP keyrings trusted for Release signatures. */
     keyrings: z.array(z.string().min(1)).default([]),
+    /**
+     * Ceiling on the plain size a Packages or Sources index is read to when its Release lists no
+     * uncompressed size (else the listed size is the bound). 256 MiB: the largest real indices are ~100 MB.
+     */
+    maxIndexExpandedSize: sizeString.refine((n) => n > 0, 'must be above 0').default(256 * 1024 * 1024),
   })
   .strict();
 

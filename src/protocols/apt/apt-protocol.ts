@@ -38,6 +38,7 @@ async function createAptProtocol(context: ProtocolContext): Promise<Protocol> {
     signatures: new ReleaseSignatureChecker(await trustedKeys(apt, logger)),
     logger,
     strict: apt.strict,
+    maxIndexExpandedSize: apt.maxIndexExpandedSize,
   });
   const rules: TargetRules = { backends: new Set(backends.keys()), maxTargetLength: config.server.maxTargetLength };
 

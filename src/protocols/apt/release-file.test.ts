@@ -244,3 +244,14 @@ void describe('isSafeRelativePath', () => {
     });
   }
 });
+
+void describe('parseRelease and the index bounds', () => {
+  void it('reads a checksum field longer than the 1 MiB that bounds a field of an index (a large archive lists thousands of files)', () => {
+    const lines = Array.from({ length: 12_000 }, (_, i) => ` ${shaPackages} ${1000 + i} main/binary-arch${i}/Packages.xz`);
+    const large = `Suite: stable\nSHA256:\n${lines.join('\n')}\n`;
+    assert.ok(large.length > 1024 * 1024);
+    const parsed = parseRelease(large);
+    assert.equal(parsed.files.size, 12_000);
+    assert.equal(parsed.files.get('main/binary-arch11999/Packages.xz')?.size, 12_999);
+  });
+});
