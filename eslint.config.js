@@ -17,10 +17,13 @@ const seams = [
   'src/config/config-schema.ts',
 ];
 
+/** One plugin object for every block: ESLint refuses two different objects under one plugin name. */
+const hoardPlugin = { rules: { 'allowed-imports': allowedImports } };
+
 const allowList = (files, options) => ({
   files,
   ignores: ['**/*.test.ts', '**/*.contract.ts'],
-  plugins: { hoard: { rules: { 'allowed-imports': allowedImports } } },
+  plugins: { hoard: hoardPlugin },
   rules: { 'hoard/allowed-imports': ['error', { root: import.meta.dirname, ...options }] },
 });
 
@@ -49,10 +52,16 @@ export default tseslint.config(
   },
   // Dependency direction as allow-lists (eslint-rules/allowed-imports.js): each folder names what it may import.
   allowList(['src/protocols/**/*.ts'], {
-    allow: ['src/protocols/', ...seams, 'src/config/size-string.ts', 'src/verification/'],
+    allow: ['src/protocols/', ...seams, 'src/config/size-string.ts'],
     // node:net only for isIP/isIPv6 (host canonicalisation): protocols never open sockets.
-    packages: ['zod', 'pino', 'openpgp', 'xz-decompress', 'node:net', 'node:path', 'node:stream', 'node:stream/promises', 'node:zlib', 'node:crypto', 'node:fs/promises'],
+    packages: ['zod', 'pino', 'openpgp', 'xz-decompress', 'node:net', 'node:path', 'node:stream', 'node:stream/promises', 'node:zlib', 'node:crypto'],
     why: 'a protocol folder imports only the seams (interfaces) and its own files; concrete stores, fetchers and the HTTP edge are wired in main.ts',
+  }),
+  // A protocol's verifier reads trust anchors from disk (apt's keyrings): files, never sockets.
+  allowList(['src/protocols/*/verification/**/*.ts'], {
+    allow: ['src/protocols/', ...seams, 'src/config/size-string.ts'],
+    packages: ['zod', 'pino', 'openpgp', 'xz-decompress', 'node:path', 'node:stream', 'node:stream/promises', 'node:zlib', 'node:crypto', 'node:fs/promises'],
+    why: "a protocol's verifier imports only the seams and its protocol's files, and reads files but opens no sockets",
   }),
   allowList(['src/cache/**/*.ts'], {
     allow: ['src/cache/', ...seams, 'src/upstream/upstream-errors.ts', 'src/runtime/garbage-pacer.ts'],

@@ -1,7 +1,7 @@
 // Tests of the per-directory generation bookkeeping: switching, keeping replaced generations, by-hash lookup.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseRelease } from '../protocols/apt/release-file.ts';
+import { parseRelease } from '../release-file.ts';
 import { ReleaseGenerations, keptPreviousGenerations, sameTable, type Generation } from './release-generations.ts';
 
 const hex = (c: string) => c.repeat(64);

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runChecked } from '../../test/support/command-runner.ts';
-import { GpgKeyring } from '../../test/support/gpg-keyring.ts';
-import { makeTempDir, removeDir } from '../../test/support/temp-dir.ts';
+import { runChecked } from '../../../../test/support/command-runner.ts';
+import { GpgKeyring } from '../../../../test/support/gpg-keyring.ts';
+import { makeTempDir, removeDir } from '../../../../test/support/temp-dir.ts';
 import { KeyringError, loadKeyrings, readKeyringFile } from './keyring-loader.ts';
 import { ReleaseSignatureChecker } from './release-signature-checker.ts';
 

@@ -1,15 +1,15 @@
 // The ContentVerifier of apt repositories: Release signatures, the Release -> index -> package hash chain, generation switches.
 import type { Logger } from 'pino';
-import type { AdmitCandidate, AdmitDecision, ContentVerifier, Expectation, ObjectFetch } from '../cache/content-verifier.ts';
-import { HoardError, isHoardError } from '../errors.ts';
-import { publishVerification } from '../events.ts';
-import { AptFormatError } from '../protocols/apt/apt-format-error.ts';
-import { canDecompress, compressionOf, defaultMaxIndexExpandedBytes, uncompressedName, type Compression } from '../protocols/apt/index-compression.ts';
-import { archiveRoot } from '../protocols/apt/package-index.ts';
-import { classifyAptPath, type AptPathClass } from '../protocols/apt/path-class.ts';
-import { byHashPath, parseRelease, type ReleaseFile } from '../protocols/apt/release-file.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
-import type { MetadataIndex, ObjectEntry, Verification } from '../storage/metadata-index.ts';
+import type { AdmitCandidate, AdmitDecision, ContentVerifier, Expectation, ObjectFetch } from '../../../cache/content-verifier.ts';
+import { HoardError, isHoardError } from '../../../errors.ts';
+import { publishVerification } from '../../../events.ts';
+import { AptFormatError } from '../apt-format-error.ts';
+import { canDecompress, compressionOf, defaultMaxIndexExpandedBytes, uncompressedName, type Compression } from '../index-compression.ts';
+import { archiveRoot } from '../package-index.ts';
+import { classifyAptPath, type AptPathClass } from '../path-class.ts';
+import { byHashPath, parseRelease, type ReleaseFile } from '../release-file.ts';
+import type { BlobStore } from '../../../storage/blob-store.ts';
+import type { MetadataIndex, ObjectEntry, Verification } from '../../../storage/metadata-index.ts';
 import { PackageHashTable, indexKindOf, readPackageIndex, type IndexKind, type KnowledgeLimits } from './package-hash-table.ts';
 import { ReleaseGenerations, dirKey, sameTable, type Generation } from './release-generations.ts';
 import type { ReleaseSignatureChecker, SignatureOutcome } from './release-signature-checker.ts';

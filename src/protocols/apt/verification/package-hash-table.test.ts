@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { isHoardError } from '../errors.ts';
-import { type IndexBound, IndexBoundError } from '../protocols/apt/index-bound-error.ts';
+import { isHoardError } from '../../../errors.ts';
+import { type IndexBound, IndexBoundError } from '../index-bound-error.ts';
 import { PackageHashTable, defaultKnowledgeLimits, entryOverheadBytes, indexKindOf, maxUnusableParagraphs, readPackageIndex } from './package-hash-table.ts';
 
 const h = (c: string) => c.repeat(64);

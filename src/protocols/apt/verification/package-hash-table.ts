@@ -1,12 +1,12 @@
 // What the verified Packages and Sources indices say each pool file must be: request path -> SHA-256, size, trust, in bounded memory.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HoardError } from '../errors.ts';
-import { AptFormatError } from '../protocols/apt/apt-format-error.ts';
-import { parseDeb822Stream } from '../protocols/apt/deb822.ts';
-import { IndexBoundError } from '../protocols/apt/index-bound-error.ts';
-import { type Compression, createDecompressor, defaultMaxIndexExpandedBytes } from '../protocols/apt/index-compression.ts';
-import { archivePath, packageFilesFromPackages, packageFilesFromSources, type PackageFile } from '../protocols/apt/package-index.ts';
+import { HoardError } from '../../../errors.ts';
+import { AptFormatError } from '../apt-format-error.ts';
+import { parseDeb822Stream } from '../deb822.ts';
+import { IndexBoundError } from '../index-bound-error.ts';
+import { type Compression, createDecompressor, defaultMaxIndexExpandedBytes } from '../index-compression.ts';
+import { archivePath, packageFilesFromPackages, packageFilesFromSources, type PackageFile } from '../package-index.ts';
 import type { GenerationTrust } from './release-generations.ts';
 
 export interface PackageExpectation {

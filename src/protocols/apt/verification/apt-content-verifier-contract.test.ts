@@ -2,11 +2,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { GpgKeyring } from '../../test/support/gpg-keyring.ts';
-import { digestsOf, renderPackages, renderRelease } from '../../test/support/repo-index-writer.ts';
-import { contentVerifierContract, type ContentVerifierFixture } from '../cache/content-verifier.contract.ts';
-import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
-import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
+import { GpgKeyring } from '../../../../test/support/gpg-keyring.ts';
+import { digestsOf, renderPackages, renderRelease } from '../../../../test/support/repo-index-writer.ts';
+import { contentVerifierContract, type ContentVerifierFixture } from '../../../cache/content-verifier.contract.ts';
+import { MemoryBlobStore } from '../../../storage/memory-blob-store.ts';
+import { MemoryMetadataIndex } from '../../../storage/memory-metadata-index.ts';
 import { AptContentVerifier } from './apt-content-verifier.ts';
 import { readKeyringFile } from './keyring-loader.ts';
 import { ReleaseSignatureChecker } from './release-signature-checker.ts';
