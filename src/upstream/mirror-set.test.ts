@@ -8,7 +8,15 @@ import type { FetchInit, Fetcher, UpstreamResponse } from './fetcher.ts';
 import { HttpFetcher } from './http-fetcher.ts';
 import { MirrorHealth } from './mirror-health.ts';
 import { MirrorSet } from './mirror-set.ts';
-import { upstreamContract } from './upstream.contract.ts';
+import { ThrowawayCa } from '../../test/support/throwaway-ca.ts';
+import { type ContractCertificates, upstreamContract } from './upstream.contract.ts';
+
+/** A throwaway CA and a certificate it signed for the contract's https server. */
+async function certificates(): Promise<ContractCertificates> {
+  const ca = await ThrowawayCa.create('upstream-contract');
+  const cert = await ca.issueServerCertificate();
+  return { ...cert, caPem: ca.certPem, cleanup: () => ca.cleanup() };
+}
 
 upstreamContract('MirrorSet over HttpFetcher', ({ ca }) => {
   const fetcher = new HttpFetcher({ connectTimeoutMs: 2000, idleTimeoutMs: 2000, via: '1.1 hoard-test', userAgent: 'hoard-test', ca: [ca] });
@@ -18,7 +26,7 @@ upstreamContract('MirrorSet over HttpFetcher', ({ ca }) => {
     fetch: (origin, path, init) => new MirrorSet({ key: origin.origin, mirrors: [origin], fetcher, health, clock }).fetch(path, init),
     close: () => fetcher.close(),
   };
-});
+}, certificates);
 
 /** A Fetcher answering from a table keyed by host: a status, or an error thrown before headers. */
 class ScriptedFetcher implements Fetcher {
