@@ -25,6 +25,7 @@ export const errorCodes = {
   HOARD_ERR_CONFIG: 'The configuration is invalid.',
   HOARD_ERR_UNAUTHORIZED: 'An admin action needs a valid token.',
   HOARD_ERR_CLIENT_GONE: 'The client closed the connection before the response was complete.',
+  HOARD_ERR_CLIENT_TOO_SLOW: 'The client took the response more slowly than the configured minimum rate, so hoard cut it.',
   HOARD_ERR_INTERNAL: 'An unexpected internal failure.',
 } as const;
 

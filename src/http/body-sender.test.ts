@@ -50,7 +50,7 @@ function get(port: number): Promise<{ status: number; body: Buffer }> {
 
 test('sends whole and partial ranges exactly, through buffers much smaller than the body', async () => {
   const bytes = randomBytes(100_000);
-  const pool = new SendBufferPool(4096, 4);
+  const pool = new SendBufferPool({ sizes: [4096], maxIdle: 4 });
   for (const [start, end] of [
     [0, bytes.length - 1],
     [1, 4096],
@@ -72,7 +72,7 @@ test('a blob shorter than the range rejects and cuts the response short', async 
   let outcome: unknown;
   const port = await serve((_req, res) => {
     res.setHeader('content-length', 20_000);
-    sendRange(res, memoryReader(bytes), 0, 19_999, new SendBufferPool(4096, 2)).then(
+    sendRange(res, memoryReader(bytes), 0, 19_999, new SendBufferPool({ sizes: [4096], maxIdle: 2 })).then(
       () => (outcome = 'resolved'),
       (err: unknown) => {
         outcome = err;
@@ -90,7 +90,7 @@ test('a client that leaves mid-body rejects the send without an unhandled reject
   let settled: Promise<unknown> | undefined;
   const port = await serve((_req, res) => {
     res.setHeader('content-length', bytes.length);
-    settled = sendRange(res, reader, 0, bytes.length - 1, new SendBufferPool(64 * 1024, 2)).then(
+    settled = sendRange(res, reader, 0, bytes.length - 1, new SendBufferPool({ sizes: [64 * 1024], maxIdle: 2 })).then(
       () => 'resolved',
       (err: unknown) => err,
     );

@@ -60,7 +60,11 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   // clients ask the same URLs again and again: a hit then skips a dozen regular expressions.
   const resolvedTargets = new Map<string, ResolvedTarget>();
   // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
-  const sendResources: SendResources = { hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }), buffers: new SendBufferPool() };
+  const sendResources: SendResources = {
+    hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }),
+    buffers: new SendBufferPool(),
+    sendRate: { minBytesPerSecond: config.server.minSendBytesPerSecond, windowMs: config.server.slowClientWindowSeconds * 1000 },
+  };
   const hosts = new HostAccess(config.allowedHosts);
   const backends = new Set(Object.keys(config.backends));
   const targetRules = { backends, maxTargetLength: config.server.maxTargetLength };

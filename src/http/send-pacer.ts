@@ -1,0 +1,74 @@
+// Chooses the chunk size of each read-and-write of a response body from how fast the client has taken the last ones.
+
+/**
+ * Chunk sizes a response steps through: small for a client that has not shown it keeps up, 1 MiB for
+ * one that does (the size measured for throughput in docs/performance.md).
+ */
+export const sendChunkSizes: readonly number[] = [16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024];
+
+/** A write that the socket took within this time counts as fast; one slower shows the client is behind. */
+export const fastWriteMs = 10;
+
+/**
+ * The shortest time a rate on probation is measured over: a burst of bytes right after a stall (a TCP
+ * window opening by 64 KB for a client that reads a little) must not count as speed.
+ */
+const probationFloorMs = 100;
+
+/**
+ * Starts at the smallest size and moves one size up after each fast write, so a fast client reaches
+ * 1 MiB after three writes (336 KiB). A slow write (or a stall seen while waiting for one) drops to the
+ * smallest size and puts the response on probation: from then on a size is allowed only if the rate
+ * the client has shown since the first stall (over at least 100 ms) would write it in `fastWriteMs`. A client that stopped reading thus
+ * holds at most the one chunk it stalled on, and later ones are small; a fast client that paused a
+ * moment (a busy machine) climbs back within a few milliseconds of fast writes.
+ *
+ * Why not start large: the kernel takes a few MB into socket buffers at once even from a client that
+ * reads nothing (about 4 MB on Linux loopback), so early writes are fast for every client; what the
+ * first stall pins is bounded by the shared budget of `SendBufferPool`, not here.
+ */
+export class SendPacer {
+  readonly #sizes: readonly number[];
+  readonly #fastMs: number;
+  #step = 0;
+  #probation: { since: number; bytes: number } | undefined;
+
+  constructor(sizes: readonly number[] = sendChunkSizes, fastMs = fastWriteMs) {
+    if (sizes.length === 0) throw new RangeError('a pacer needs at least one chunk size');
+    this.#sizes = sizes;
+    this.#fastMs = fastMs;
+  }
+
+  /** The size of the next chunk, at time `now` (ms, any monotonic origin). */
+  chunkBytes(now: number): number {
+    const sizes = this.#sizes;
+    let step = this.#step;
+    const probation = this.#probation;
+    if (probation !== undefined && step > 0) {
+      const elapsed = Math.max(now - probation.since, probationFloorMs);
+      const affordable = (probation.bytes / elapsed) * this.#fastMs;
+      while (step > 0 && (sizes[step] as number) > affordable) step--;
+    }
+    return sizes[step] as number;
+  }
+
+  /** A write of `bytes` that the socket took `elapsedMs` after it was issued, reported at `now`. */
+  wrote(bytes: number, elapsedMs: number, now: number): void {
+    if (elapsedMs > this.#fastMs) {
+      this.stalled(now);
+      return;
+    }
+    if (this.#probation !== undefined) this.#probation.bytes += bytes;
+    if (this.#step < this.#sizes.length - 1) this.#step++;
+  }
+
+  /**
+   * The client stopped taking bytes for longer than a fast write: back to the smallest size. Probation
+   * starts at the first stall and is not restarted by later ones, so a slow client's rate stays measured
+   * over its whole slow time.
+   */
+  stalled(now: number): void {
+    this.#step = 0;
+    this.#probation ??= { since: now, bytes: 0 };
+  }
+}
