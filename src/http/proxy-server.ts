@@ -7,6 +7,7 @@ import type { ReadThroughCache } from '../cache/read-through-cache.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
+import { connectionGarbage } from '../runtime/connection-garbage.ts';
 import type { Upstream } from '../upstream/fetcher.ts';
 import { ClientAccess, HostAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
@@ -97,6 +98,10 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   // A connection with no traffic either way for this long (a reader that stopped reading, a silent client) is
   // destroyed by node itself, since no 'timeout' listener is installed on the server.
   server.setTimeout(config.server.clientIdleTimeoutMs);
+  server.on('connection', (socket: Duplex) => {
+    connectionGarbage.opened();
+    socket.once('close', () => connectionGarbage.closed());
+  });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || (err.code !== undefined && ['ECONNRESET', 'EPIPE'].includes(err.code))) {

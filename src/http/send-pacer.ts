@@ -1,10 +1,11 @@
 // Chooses the chunk size of each read-and-write of a response body from how fast the client has taken the last ones.
 
 /**
- * Chunk sizes a response steps through: small for a client that has not shown it keeps up, 1 MiB for
- * one that does (the size measured for throughput in docs/performance.md).
+ * Chunk sizes a response steps through: small for a client that has not shown it keeps up (8 KiB:
+ * 2,000 clients that stopped reading hold 16 MB of them), 1 MiB for one that does (the size measured
+ * for throughput in docs/performance.md).
  */
-export const sendChunkSizes: readonly number[] = [16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024];
+export const sendChunkSizes: readonly number[] = [8 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024];
 
 /** A write that the socket took within this time counts as fast; one slower shows the client is behind. */
 export const fastWriteMs = 10;

@@ -47,7 +47,8 @@ export function watchSendRate(res: ServerResponse, limits: SendRateLimits, clock
         `the client took bytes more slowly than server.minSendBytesPerSecond (${limits.minBytesPerSecond}) over server.slowClientWindowSeconds ` +
           `(${limits.windowMs / 1000}): ${sent} bytes in ${((clock.now() - started) / 1000).toFixed(1)} s in all`,
       );
-      res.destroy();
+      // A reset, not a FIN: what the kernel still holds for this client is dropped now, not sent first.
+      socket.resetAndDestroy();
       return;
     }
     arm();
