@@ -99,7 +99,7 @@ export class SendBufferPool {
   }
 }
 
-/** A write handed to the socket, and when it was. */
+/** A write handed to the socket; settled once its buffer went back to the pool. */
 interface Write {
   readonly buffer: Buffer;
   readonly done: Promise<void>;
@@ -131,20 +131,22 @@ export async function sendRange(res: ServerResponse, reader: BlobReader, start: 
     while (position < stop) {
       const buffer = pool.take(pacer.chunkBytes(performance.now()));
       let got: number;
+      let stalled = false;
       try {
         got = await reader.read(buffer, 0, Math.min(buffer.length, stop - position), position);
         if (got === 0) throw new HoardError('HOARD_ERR_STORE_IO', `blob ends at byte ${position}, before ${end}`);
-        if (writing !== undefined && !writing.settled && !(await settlesWithin(writing.done, closed, fastWriteMs))) {
-          // The client is behind: give the chunk back instead of holding it next to the one in the socket.
-          pacer.stalled(performance.now());
-          pool.give(buffer);
-          await Promise.race([writing.done, closed]);
-          continue;
-        }
-        if (writing !== undefined) await Promise.race([writing.done, closed]);
+        stalled = writing !== undefined && !writing.settled && !(await settlesWithin(writing.done, closed, fastWriteMs));
+        if (!stalled && writing !== undefined) await Promise.race([writing.done, closed]);
       } catch (err) {
         pool.give(buffer);
         throw err;
+      }
+      if (stalled) {
+        // The client is behind: give the chunk back (it is read again, smaller) rather than hold it next to the one in the socket.
+        pacer.stalled(performance.now());
+        pool.give(buffer);
+        await Promise.race([(writing as Write).done, closed]);
+        continue;
       }
       writing = writeChunk(res, buffer, got, pool, pacer);
       position += got;
@@ -164,7 +166,8 @@ export async function sendRange(res: ServerResponse, reader: BlobReader, start: 
 
 function writeChunk(res: ServerResponse, buffer: Buffer, length: number, pool: SendBufferPool, pacer: SendPacer): Write {
   const started = performance.now();
-  let write: Write;
+  // Shared with `sendRange`, which marks a write it gives up on, so the buffer is given back once.
+  const state = { settled: false };
   const done = new Promise<void>((resolve, reject) => {
     if (res.destroyed) {
       reject(new HoardError('HOARD_ERR_CLIENT_GONE', 'the client closed the connection'));
@@ -172,8 +175,8 @@ function writeChunk(res: ServerResponse, buffer: Buffer, length: number, pool: S
     }
     res.write(length === buffer.length ? buffer : buffer.subarray(0, length), (err) => {
       const now = performance.now();
-      if (!write.settled) {
-        write.settled = true;
+      if (!state.settled) {
+        state.settled = true;
         pool.give(buffer, err === null || err === undefined);
       }
       if (err === null || err === undefined) {
@@ -184,8 +187,7 @@ function writeChunk(res: ServerResponse, buffer: Buffer, length: number, pool: S
   });
   // Awaited on the next turn, after a read: until then a failure must not count as unhandled.
   done.catch(() => undefined);
-  write = { buffer, done, settled: false };
-  return write;
+  return Object.assign(state, { buffer, done });
 }
 
 /** True when `done` settles within `ms`; rejects with its failure or the client's leaving. */
