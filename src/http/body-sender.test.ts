@@ -25,7 +25,10 @@ function memoryReader(bytes: Buffer, delayMs = 0): BlobReader & { reads: number 
 
 const servers: Server[] = [];
 after(() => {
-  for (const s of servers) s.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
 });
 
 async function serve(handler: Parameters<typeof createServer>[1]): Promise<number> {
@@ -147,15 +150,18 @@ test('a client that stops reading holds one buffer: the chunk read ahead is give
     req.end();
   });
   socket.pause();
-  // Until the sender stops reading: the kernel has taken what it takes and a write waits.
-  let reads = -1;
-  for (let i = 0; i < 100 && reads !== reader.reads; i++) {
-    reads = reader.reads;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    // Until the sender stops reading (the kernel has taken what it takes, a write waits) and a stall has been seen.
+    let reads = -1;
+    for (let i = 0; i < 50 && reads !== reader.reads; i++) {
+      reads = reader.reads;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    }
+    assert.equal(reads, reader.reads, 'the sender kept reading');
+    assert.ok(pool.lentBytes <= 1024 * 1024, `lent ${pool.lentBytes} bytes`);
+  } finally {
+    socket.destroy();
   }
-  assert.equal(reads, reader.reads, 'the sender kept reading');
-  assert.ok(pool.lentBytes <= 1024 * 1024, `lent ${pool.lentBytes} bytes`);
-  socket.destroy();
   assert.notEqual(await settled, 'resolved');
   assert.equal(pool.lentBytes, 0);
 });

@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { HoardError } from '../errors.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
-import { fastWriteMs, SendPacer, sendChunkSizes } from './send-pacer.ts';
+import { SendPacer, sendChunkSizes, slowAfterMs } from './send-pacer.ts';
 
 /**
  * Largest chunk of large bodies. Big enough that the per-chunk costs (a thread-pool read, a socket
@@ -19,7 +19,7 @@ export const sendChunkBytes = 1024 * 1024;
  * can hold; past it responses get the smallest size, whatever their pace. 16 MiB: eight fast
  * clients at full chunk size (two buffers each), the most the bench's eight-client run uses.
  */
-export const defaultSendBudgetBytes = 16 * 1024 * 1024;
+export const defaultSendBudgetBytes = 32 * 1024 * 1024;
 
 const slabSize = 1024 * 1024;
 
@@ -102,6 +102,7 @@ export class SendBufferPool {
 /** A write handed to the socket; settled once its buffer went back to the pool. */
 interface Write {
   readonly buffer: Buffer;
+  readonly length: number;
   readonly done: Promise<void>;
   settled: boolean;
 }
@@ -135,7 +136,7 @@ export async function sendRange(res: ServerResponse, reader: BlobReader, start: 
       try {
         got = await reader.read(buffer, 0, Math.min(buffer.length, stop - position), position);
         if (got === 0) throw new HoardError('HOARD_ERR_STORE_IO', `blob ends at byte ${position}, before ${end}`);
-        stalled = writing !== undefined && !writing.settled && !(await settlesWithin(writing.done, closed, fastWriteMs));
+        stalled = writing !== undefined && !writing.settled && !(await settlesWithin(writing.done, closed, slowAfterMs(writing.length)));
         if (!stalled && writing !== undefined) await Promise.race([writing.done, closed]);
       } catch (err) {
         pool.give(buffer);
@@ -187,7 +188,7 @@ function writeChunk(res: ServerResponse, buffer: Buffer, length: number, pool: S
   });
   // Awaited on the next turn, after a read: until then a failure must not count as unhandled.
   done.catch(() => undefined);
-  return Object.assign(state, { buffer, done });
+  return Object.assign(state, { buffer, length, done });
 }
 
 /** True when `done` settles within `ms`; rejects with its failure or the client's leaving. */

@@ -1,7 +1,7 @@
 // Tests of the chunk-size rule: the climb to 1 MiB for a fast client, the drop and probation for a slow one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SendPacer, sendChunkSizes } from './send-pacer.ts';
+import { SendPacer, sendChunkSizes, slowAfterMs } from './send-pacer.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -20,11 +20,17 @@ test('starts small and reaches 1 MiB after three fast writes', () => {
   assert.deepEqual(sendChunkSizes.at(-1), MiB);
 });
 
+test('slowAfterMs: 10 ms for small writes, the time at 8 MiB/s for large ones', () => {
+  assert.equal(slowAfterMs(8 * KiB), 10);
+  assert.equal(slowAfterMs(MiB), 125);
+});
+
 test('a slow write drops to the smallest size', () => {
   const pacer = new SendPacer();
   for (let i = 0; i < 4; i++) pacer.wrote(pacer.chunkBytes(i), 1, i);
   assert.equal(pacer.chunkBytes(10), MiB);
-  pacer.wrote(MiB, 50, 60);
+  // 1 MiB in 200 ms: 5 MB/s, below the 8 MiB/s a write of that size needs.
+  pacer.wrote(MiB, 200, 60);
   assert.equal(pacer.chunkBytes(60), 8 * KiB);
 });
 

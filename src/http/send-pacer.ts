@@ -7,8 +7,17 @@
  */
 export const sendChunkSizes: readonly number[] = [8 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024];
 
-/** A write that the socket took within this time counts as fast; one slower shows the client is behind. */
+/** How long a chunk should take the client at its pace: sizes on probation are chosen for it. */
 export const fastWriteMs = 10;
+
+/**
+ * A write counts as slow (the client is behind) once it has taken longer than `fastWriteMs` and than
+ * its size at 8 MiB/s: a 1 MiB write may take 125 ms. Not 10 ms for every size: with eight clients on
+ * two busy cores a 1 MiB write often takes longer than that to a client that keeps up well.
+ */
+export function slowAfterMs(bytes: number): number {
+  return Math.max(fastWriteMs, (bytes / (8 * 1024 * 1024)) * 1000);
+}
 
 /**
  * The shortest time a rate on probation is measured over: a burst of bytes right after a stall (a TCP
@@ -17,7 +26,7 @@ export const fastWriteMs = 10;
 const probationFloorMs = 100;
 
 /**
- * Starts at the smallest size and moves one size up after each fast write, so a fast client reaches
+ * Starts at the smallest size and moves one size up after each write that was not slow (`slowAfterMs`), so a fast client reaches
  * 1 MiB after three writes (336 KiB). A slow write (or a stall seen while waiting for one) drops to the
  * smallest size and puts the response on probation: from then on a size is allowed only if the rate
  * the client has shown since the first stall (over at least 100 ms) would write it in `fastWriteMs`. A client that stopped reading thus
@@ -55,7 +64,7 @@ export class SendPacer {
 
   /** A write of `bytes` that the socket took `elapsedMs` after it was issued, reported at `now`. */
   wrote(bytes: number, elapsedMs: number, now: number): void {
-    if (elapsedMs > this.#fastMs) {
+    if (elapsedMs > Math.max(this.#fastMs, slowAfterMs(bytes))) {
       this.stalled(now);
       return;
     }
