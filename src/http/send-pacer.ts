@@ -26,12 +26,14 @@ export function slowAfterMs(bytes: number): number {
 const probationFloorMs = 100;
 
 /**
- * Starts at the smallest size and moves one size up after each write that was not slow (`slowAfterMs`), so a fast client reaches
- * 1 MiB after three writes (328 KiB; 336 KiB in `sendRange`, which reads one chunk ahead). A slow write (or a stall seen while waiting for one) drops to the
- * smallest size and puts the response on probation: from then on a size is allowed only if the rate
- * the client has shown since the first stall (over at least 100 ms) would write it in `fastWriteMs`. A client that stopped reading thus
- * holds at most the one chunk it stalled on, and later ones are small; a fast client that paused a
- * moment (a busy machine) climbs back within a few milliseconds of fast writes.
+ * Starts at the smallest size and moves one size up after each write that was not slow
+ * (`slowAfterMs`), so a fast client reaches 1 MiB after three writes (328 KiB; 336 KiB in
+ * `sendRange`, which reads one chunk ahead). A slow write (or a stall seen while waiting for one)
+ * drops to the smallest size and puts the response on probation: from then on a size is allowed only
+ * if the rate the client has shown since the first stall (over at least 100 ms) would write it in
+ * `fastWriteMs`. A client that stopped reading thus holds at most the one chunk it stalled on, and
+ * later ones are small; a fast client that paused a moment (a busy machine) climbs back within a few
+ * milliseconds of fast writes.
  *
  * Why not start large: the kernel takes a few MB into socket buffers at once even from a client that
  * reads nothing (about 4 MB on Linux loopback), so early writes are fast for every client; what the
