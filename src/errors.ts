@@ -31,6 +31,7 @@ export const errorCodes = {
   HOARD_ERR_UNAUTHORIZED: 'An admin action needs a valid token.',
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 'The admin pages were asked for under a Host name that is not one of this cache (DNS rebinding defence; see admin.hosts).',
   HOARD_ERR_CLIENT_GONE: 'The client closed the connection before the response was complete.',
+  HOARD_ERR_CLIENT_TOO_SLOW: 'The client took the response more slowly than the configured minimum rate, so hoard cut it.',
   HOARD_ERR_INTERNAL: 'An unexpected internal failure.',
 } as const;
 

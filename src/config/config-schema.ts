@@ -113,6 +113,13 @@ export const configSchema = z
         keepAliveTimeoutMs: duration.default(60_000),
         /** A client that accepts no bytes for this long is disconnected. */
         clientIdleTimeoutMs: duration.default(120_000),
+        /**
+         * A response body the client takes more slowly than this over a whole window is cut; 0 turns it off.
+         * 1024 B/s is a hundredth of a 1 Mbit/s link: no apt client on a working link comes near it.
+         */
+        minSendBytesPerSecond: z.number().int().nonnegative().default(1024),
+        /** The window of minSendBytesPerSecond: long enough that TCP's bursty progress on a slow link averages out. */
+        slowClientWindowSeconds: z.number().positive().max(86_400).default(60),
         maxTargetLength: z.number().int().min(256).max(65_536).default(4096),
       })
       .prefault({}),

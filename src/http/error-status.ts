@@ -38,5 +38,7 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 421,
   // Never sent (the client is gone); 499 as nginx logs it.
   HOARD_ERR_CLIENT_GONE: 499,
+  // Never sent either (the response had begun); 408 as for a client too slow to send its request.
+  HOARD_ERR_CLIENT_TOO_SLOW: 408,
   HOARD_ERR_INTERNAL: 500,
 };

@@ -7,6 +7,7 @@ import type { ReadThroughCache } from '../cache/read-through-cache.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
+import { connectionGarbage } from '../runtime/connection-garbage.ts';
 import type { Protocol } from '../protocols/protocol.ts';
 import type { Claimed, ProtocolSet } from '../protocols/protocol-set.ts';
 import { ClientAccess } from './client-access.ts';
@@ -58,7 +59,11 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   const { config } = deps;
   const clients = new ClientAccess(config.allowedClients);
   // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
-  const sendResources: SendResources = { hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }), buffers: new SendBufferPool() };
+  const sendResources: SendResources = {
+    hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }),
+    buffers: new SendBufferPool(),
+    sendRate: { minBytesPerSecond: config.server.minSendBytesPerSecond, windowMs: config.server.slowClientWindowSeconds * 1000 },
+  };
   const adminPrefix = config.admin.prefix;
   const order = new ResponseOrder();
 
@@ -93,6 +98,10 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   // A connection with no traffic either way for this long (a reader that stopped reading, a silent client) is
   // destroyed by node itself, since no 'timeout' listener is installed on the server.
   server.setTimeout(config.server.clientIdleTimeoutMs);
+  server.on('connection', (socket: Duplex) => {
+    connectionGarbage.opened();
+    socket.once('close', () => connectionGarbage.closed());
+  });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || (err.code !== undefined && ['ECONNRESET', 'EPIPE'].includes(err.code))) {
