@@ -17,6 +17,7 @@ import { noVerifier, type AdmitDecision, type ContentVerifier } from './content-
 import { ReadThroughCache } from './read-through-cache.ts';
 import type { DownloadLimits } from './shared-download.ts';
 import { settlesSoon } from '../../test/support/settles-soon.ts';
+import { endlessBody } from '../../test/support/endless-body.ts';
 
 const immutable: PathPolicy = { protocol: 'test', mutable: false, kind: 'package', contentType: 'application/octet-stream' };
 const mutable: PathPolicy = { protocol: 'test', mutable: true, kind: 'index', contentType: 'application/octet-stream' };
@@ -537,21 +538,6 @@ async function collectStream(stream: Readable): Promise<Buffer> {
 
 // --- Bounds on a download (issue 15): size, the index's size, the rate floor. Nothing of an aborted download is stored. ---
 
-/** An upstream body that never ends by itself (bounded at `maxChunks` so a failing test still ends). */
-function endlessBody(chunkSize: number, maxChunks = 5_000) {
-  const state = { pulled: 0 };
-  const chunk = randomBytes(chunkSize);
-  const stream = Readable.from(
-    (function* () {
-      for (; state.pulled < maxChunks; ) {
-        state.pulled += 1;
-        yield chunk;
-      }
-    })(),
-    { objectMode: false, highWaterMark: 1 },
-  );
-  return { stream, state };
-}
 
 /** Download events published while `work` runs. */
 async function downloadEvents(work: () => Promise<void>): Promise<DownloadEvent[]> {
