@@ -7,7 +7,8 @@ export const errorCodes = {
   HOARD_ERR_METHOD_NOT_ALLOWED: 'Only GET and HEAD are served.',
   HOARD_ERR_CLIENT_NOT_ALLOWED: 'The client address is outside the allowed networks.',
   HOARD_ERR_HOST_NOT_ALLOWED: 'The upstream host is not in the allowed list.',
-  HOARD_ERR_UPSTREAM_DENIED: 'The upstream host a client named resolves to an address in `deniedUpstreamNetworks` (by default loopback and link-local). The operator allows it by listing the host in `allowedHosts` or changing `deniedUpstreamNetworks`.',
+  HOARD_ERR_UPSTREAM_DENIED:
+    'The upstream host a client named resolves to an address in `deniedUpstreamNetworks` (by default loopback and link-local). The operator allows it by listing the host in `allowedHosts` or changing `deniedUpstreamNetworks`.',
   HOARD_ERR_NOT_REPOSITORY_PATH: 'The path is not a file of an apt repository, so hoard does not proxy it.',
   HOARD_ERR_CONNECT_REFUSED: 'CONNECT tunnels are not allowed to this host and port.',
   HOARD_ERR_LOOP_DETECTED: 'The request came back through hoard itself.',
@@ -18,7 +19,8 @@ export const errorCodes = {
   HOARD_ERR_UPSTREAM_TRUNCATED: 'The upstream closed the connection before the whole body arrived.',
   HOARD_ERR_UPSTREAM_TLS: 'The upstream TLS certificate could not be verified.',
   HOARD_ERR_REDIRECT_REFUSED: 'The upstream redirected to a destination the rules of the first request do not allow (host, network, path or https to http).',
-  HOARD_ERR_UPSTREAM_TOO_SLOW: 'The upstream sent the body slower than `upstream.minBytesPerSecond` over `upstream.slowWindowSeconds`; the download was abandoned.',
+  HOARD_ERR_UPSTREAM_TOO_SLOW:
+    'The upstream sent the body slower than `upstream.minBytesPerSecond` over `upstream.slowWindowSeconds`; the download was abandoned.',
   HOARD_ERR_OBJECT_TOO_LARGE: 'The upstream object is larger than `cache.maxObjectSize` (its Content-Length, or its body as it grew); nothing was stored.',
   HOARD_ERR_SIZE_MISMATCH: 'The downloaded body does not have the size that was expected.',
   HOARD_ERR_DIGEST_MISMATCH: 'The downloaded body does not have the hash that was expected.',

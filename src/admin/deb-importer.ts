@@ -51,7 +51,9 @@ export async function buildPackageCatalog(index: MetadataIndex, blobs: BlobStore
     const root = archiveRoot(entry.path.slice(0, entry.path.lastIndexOf('/') + 1));
     try {
       // The same ceiling as the verifier's reads (docs/security.md, "Hostile indices"); the parser bounds fields and paragraphs.
-      const decompressor = createDecompressor(sniffCompression(await firstBytes(blobs, entry.digest, entry.size)), { maxOutputBytes: defaultMaxIndexExpandedBytes });
+      const decompressor = createDecompressor(sniffCompression(await firstBytes(blobs, entry.digest, entry.size)), {
+        maxOutputBytes: defaultMaxIndexExpandedBytes,
+      });
       if (decompressor === undefined) continue;
       const plain: Readable = blobs.createReadStream(entry.digest, 0, entry.size - 1).pipe(decompressor);
       for await (const paragraph of parseDeb822Stream(plain)) {
@@ -155,7 +157,19 @@ async function importOne(
   }
   const now = deps.clock.now();
   for (const l of missing) {
-    deps.index.put({ key: l.upstream + l.path, protocol: 'apt', upstream: l.upstream, path: l.path, digest, size, contentType: deps.contentType(l.path), storedAt: now, validatedAt: now, lastAccessAt: now, verification: 'hash-verified' });
+    deps.index.put({
+      key: l.upstream + l.path,
+      protocol: 'apt',
+      upstream: l.upstream,
+      path: l.path,
+      digest,
+      size,
+      contentType: deps.contentType(l.path),
+      storedAt: now,
+      validatedAt: now,
+      lastAccessAt: now,
+      verification: 'hash-verified',
+    });
   }
   return 'stored';
 }

@@ -142,7 +142,6 @@ function gatedStore() {
   return { commit, open };
 }
 
-
 test('followers get the last byte once the bytes are verified, before the durable commit ends; settled waits for it', async () => {
   const store = new MemoryBlobStore();
   const payload = randomBytes(200_000);
@@ -250,7 +249,6 @@ function countingWriter(inner: BlobWriter): BlobWriter & { most: number } {
   return counting;
 }
 
-
 test('a body without Content-Length growing past maxObjectSize is abandoned there: nothing past it written, nothing stored', async () => {
   const store = new MemoryBlobStore();
   const download = new SharedDownload('k', await store.createWriter(), meta(undefined), { limits: { maxObjectSize: 100_000 } });
@@ -350,7 +348,7 @@ test('an upstream at or above the floor in every window is kept', async () => {
   assert.equal(sha(await follower), sha(payload));
 });
 
-test('a relaying download (disk full) reads at its slowest client\'s pace: the floor does not apply', async () => {
+test("a relaying download (disk full) reads at its slowest client's pace: the floor does not apply", async () => {
   const clock = new ManualClock();
   const store = new MemoryBlobStore({ capacityBytes: 0 });
   const payload = randomBytes(200_000);

@@ -41,7 +41,10 @@ const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A
 export const configSchema = z
   .object({
     /** host:port to listen on; IPv6 hosts in brackets. */
-    listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142').default('0.0.0.0:3142'),
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142')
+      .default('0.0.0.0:3142'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Networks whose clients may use the cache (CIDR). Default: loopback and private ranges. */
@@ -126,7 +129,10 @@ export const configSchema = z
     admin: z
       .object({
         /** URL path prefix of the dashboard, metrics and health endpoints. */
-        prefix: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment like /_hoard').default('/_hoard'),
+        prefix: z
+          .string()
+          .regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment like /_hoard')
+          .default('/_hoard'),
         token: z.string().min(16, 'must be at least 16 characters').optional(),
         /** Names (besides IP literals, localhost and this machine's names) under which the admin pages answer. */
         hosts: z.array(z.string().regex(hostName, 'must be a host name like cache.lab.example, without scheme or port')).default([]),
@@ -160,8 +166,6 @@ export function defaultMaxObjectSize(cache: { maxSize?: number | undefined; lowW
   if (cache.maxSize === undefined) return uncappedMaxObjectSize;
   return Math.max(1, Math.floor((cache.maxSize * (100 - cache.lowWaterPercent)) / 100));
 }
-
-
 
 /** Turns zod issues into one line per problem: "upstream.idleTimeoutMs: must be a positive integer, got -1". */
 export function formatConfigIssues(error: z.ZodError, input: unknown): string {

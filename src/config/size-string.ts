@@ -5,7 +5,26 @@ export const sizeString = z
   .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*$/i, 'must be a size like 20GiB, 500MB or a number of bytes')])
   .transform((v) => (typeof v === 'number' ? v : parseSize(v)));
 
-const units: Record<string, number> = { '': 1, B: 1, K: 1e3, KB: 1e3, KIB: 1024, KI: 1024, M: 1e6, MB: 1e6, MIB: 1024 ** 2, MI: 1024 ** 2, G: 1e9, GB: 1e9, GIB: 1024 ** 3, GI: 1024 ** 3, T: 1e12, TB: 1e12, TIB: 1024 ** 4, TI: 1024 ** 4 };
+const units: Record<string, number> = {
+  '': 1,
+  B: 1,
+  K: 1e3,
+  KB: 1e3,
+  KIB: 1024,
+  KI: 1024,
+  M: 1e6,
+  MB: 1e6,
+  MIB: 1024 ** 2,
+  MI: 1024 ** 2,
+  G: 1e9,
+  GB: 1e9,
+  GIB: 1024 ** 3,
+  GI: 1024 ** 3,
+  T: 1e12,
+  TB: 1e12,
+  TIB: 1024 ** 4,
+  TI: 1024 ** 4,
+};
 
 /** "20GiB" -> bytes. Accepts what `sizeString` accepts. */
 export function parseSize(text: string): number {

@@ -66,7 +66,13 @@ test('sends whole and partial ranges exactly, through buffers much smaller than 
     });
     const got = await get(port);
     assert.equal(got.status, 200);
-    assert.equal(createHash('sha256').update(got.body).digest('hex'), createHash('sha256').update(bytes.subarray(start, end + 1)).digest('hex'), `${start}-${end}`);
+    assert.equal(
+      createHash('sha256').update(got.body).digest('hex'),
+      createHash('sha256')
+        .update(bytes.subarray(start, end + 1))
+        .digest('hex'),
+      `${start}-${end}`,
+    );
   }
 });
 

@@ -112,7 +112,9 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
     // RFC 9112 9.3.2: a request that parsed before this one is answered first; the refusal follows it.
     order.afterPending(socket, () => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`,
+      );
     });
   });
 
@@ -250,10 +252,17 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?:
   const rendered = protocol?.renderError?.(error, status);
   // Else one line a person can act on; client errors show the message, server-side ones the safe detail.
   const line = rendered?.body ?? `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
-  const headers = { ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code, ...nosniffHeaders };
+  const headers = {
+    ...rendered?.headers,
+    'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(line),
+    'x-hoard-error': error.code,
+    ...nosniffHeaders,
+  };
   // apt prints only the status line of a failed download: a TLS failure or an object over cache.maxObjectSize carries its
   // reason there, or the operator sees a bare 502.
-  if (error.code === 'HOARD_ERR_UPSTREAM_TLS' || error.code === 'HOARD_ERR_OBJECT_TOO_LARGE') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
+  if (error.code === 'HOARD_ERR_UPSTREAM_TLS' || error.code === 'HOARD_ERR_OBJECT_TOO_LARGE')
+    res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
   else res.writeHead(status, headers);
   res.end(res.req.method === 'HEAD' ? undefined : line);
   return { result, status, bytes: 0, errorCode: error.code };
@@ -277,5 +286,7 @@ export function connectRefusal(target: string): string {
 function refuseRaw(socket: Duplex, status: number, body: string, code?: string, phrase = 'Forbidden'): void {
   const line = `${body}\n`;
   const codeHeader = code === undefined ? '' : `X-Hoard-Error: ${code}\r\n`;
-  socket.end(`HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}${codeHeader}Content-Length: ${Buffer.byteLength(line)}\r\n\r\n${line}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}${codeHeader}Content-Length: ${Buffer.byteLength(line)}\r\n\r\n${line}`,
+  );
 }

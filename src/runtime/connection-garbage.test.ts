@@ -6,7 +6,11 @@ import { ConnectionGarbage } from './connection-garbage.ts';
 function harness(drop = 10) {
   const calls: NodeJS.GCOptions[] = [];
   const pending: (() => void)[] = [];
-  const garbage = new ConnectionGarbage({ dropForCollection: drop, delayMs: 1000 }, (o) => calls.push(o), (run) => pending.push(run));
+  const garbage = new ConnectionGarbage(
+    { dropForCollection: drop, delayMs: 1000 },
+    (o) => calls.push(o),
+    (run) => pending.push(run),
+  );
   return { garbage, calls, pending };
 }
 

@@ -19,10 +19,14 @@ async function certificates(): Promise<ContractCertificates> {
   return { ...cert, caPem: ca.certPem, cleanup: () => ca.cleanup() };
 }
 
-upstreamContract('HttpFetcher', ({ ca }) => {
-  const fetcher = new HttpFetcher({ ...base, ca: [ca] });
-  return { fetch: (origin, path, init) => fetcher.fetch(new URL(path, origin), init), close: () => fetcher.close() };
-}, certificates);
+upstreamContract(
+  'HttpFetcher',
+  ({ ca }) => {
+    const fetcher = new HttpFetcher({ ...base, ca: [ca] });
+    return { fetch: (origin, path, init) => fetcher.fetch(new URL(path, origin), init), close: () => fetcher.close() };
+  },
+  certificates,
+);
 
 function hasCode(code: ErrorCode): (err: unknown) => boolean {
   return (err: unknown) => isHoardError(err, code);

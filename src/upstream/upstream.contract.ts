@@ -173,7 +173,10 @@ export function upstreamContract(name: string, make: MakeSubject, certificates: 
       assert.equal(ok.status, 200);
       assert.equal(ok.headers['x-mixed-case'], 'Yes');
       assert.equal(ok.headers['content-length'], '6');
-      assert.deepEqual(Object.keys(ok.headers).filter((h) => h !== h.toLowerCase()), []);
+      assert.deepEqual(
+        Object.keys(ok.headers).filter((h) => h !== h.toLowerCase()),
+        [],
+      );
       assert.equal(ok.url.href, new URL('/ok', plain.origin).href);
       assert.equal(await text(ok.body), 'hello\n');
       for (const status of [404, 503]) {

@@ -34,7 +34,10 @@ function gzipBomb(paragraph: (i: number) => string, expandedMiB: number): { gz: 
   const repeated = block(1_000_000, 0);
   const repeatedGz = gzipSync(repeated, { level: 9 });
   const count = Math.ceil((expandedMiB * MiB - first.length) / repeated.length);
-  return { gz: Buffer.concat([gzipSync(first, { level: 9 }), ...Array.from({ length: count }, () => repeatedGz)]), expanded: first.length + count * repeated.length };
+  return {
+    gz: Buffer.concat([gzipSync(first, { level: 9 }), ...Array.from({ length: count }, () => repeatedGz)]),
+    expanded: first.length + count * repeated.length,
+  };
 }
 
 interface Memory {
@@ -67,7 +70,8 @@ describe('index bomb', () => {
     // expanding to about 600 MB, as in issue 15 (5 million paragraphs of ~120 bytes).
     bombRoot = await makeTempDir('index-bomb');
     const digest = 'c'.repeat(64);
-    const tiny = (prefix: string) => (i: number) => `Package: ${prefix}${i}\nVersion: 1\nFilename: pool/${prefix}/${prefix}${i}.deb\nSize: 1\nSHA256: ${digest}\n\n`;
+    const tiny = (prefix: string) => (i: number) =>
+      `Package: ${prefix}${i}\nVersion: 1\nFilename: pool/${prefix}/${prefix}${i}.deb\nSize: 1\nSHA256: ${digest}\n\n`;
     // No uncompressed size listed: the paragraphs are stopped by the knowledge one index may stage.
     const many = gzipBomb(tiny('a'), 600);
     // The uncompressed size listed (a lie, 1 MiB): that is the bound.
@@ -176,7 +180,9 @@ describe('index bomb', () => {
     for (const bomb of bombs) {
       assert.ok(
         boundLines().some((l) => l.text.includes(bomb.path.replace('dists/bomb/', '')) && bomb.bound.test(l.text)),
-        `${bomb.path}: ${bomb.bound}\n${boundLines().map((l) => l.text).join('\n')}`,
+        `${bomb.path}: ${bomb.bound}\n${boundLines()
+          .map((l) => l.text)
+          .join('\n')}`,
       );
     }
     assert.ok(first.peakRss - idle < allowedGrowth, `RSS grew from ${idle} to ${first.peakRss} bytes`);
@@ -196,6 +202,8 @@ describe('index bomb', () => {
     await sleep(1000);
     assert.equal(boundLines().length, 2 * bombs.length);
     assert.ok(hoard.running);
-    console.log(`index bomb: idle ${idle} B, peak ${first.peakRss} B (high-water ${first.hwm} B), after restart peak ${again.peakRss} B (high-water ${again.hwm} B)`);
+    console.log(
+      `index bomb: idle ${idle} B, peak ${first.peakRss} B (high-water ${first.hwm} B), after restart peak ${again.peakRss} B (high-water ${again.hwm} B)`,
+    );
   });
 });

@@ -152,7 +152,9 @@ async function wave(hoard: HoardProcess, path: string, t: TestContext): Promise<
     await sleep(3000);
     peak = Math.max(peak, await rssBytes(pid));
     assert.equal(clients.filter((c) => c.closed).length, 0, 'no reader is cut within the default window');
-    t.diagnostic(`${readers} readers: all answered ${Date.now() - started} ms after the first connected; read ${mb(clients.reduce((sum, c) => sum + c.received, 0))} in all`);
+    t.diagnostic(
+      `${readers} readers: all answered ${Date.now() - started} ms after the first connected; read ${mb(clients.reduce((sum, c) => sum + c.received, 0))} in all`,
+    );
   } finally {
     clearInterval(nudger);
     clearInterval(sampler);
@@ -218,9 +220,17 @@ describe('slow readers', () => {
       const idle = Math.min(...(await samples(pid, 5)));
       const first = await wave(hoard, pathVia(), t);
       const second = await wave(hoard, pathVia(), t);
-      t.diagnostic(`idle ${mb(idle)}; first wave: peak ${mb(first.peak)}, after ${mb(first.after)}; second wave: peak ${mb(second.peak)}, after ${mb(second.after)}`);
-      for (const [name, w] of [['first', first], ['second', second]] as const) {
-        assert.ok(w.peak - idle < maxGrowthBytes, `${name} wave: hoard grew by ${mb(w.peak - idle)} (idle ${mb(idle)}, peak ${mb(w.peak)}), more than ${mb(maxGrowthBytes)}`);
+      t.diagnostic(
+        `idle ${mb(idle)}; first wave: peak ${mb(first.peak)}, after ${mb(first.after)}; second wave: peak ${mb(second.peak)}, after ${mb(second.after)}`,
+      );
+      for (const [name, w] of [
+        ['first', first],
+        ['second', second],
+      ] as const) {
+        assert.ok(
+          w.peak - idle < maxGrowthBytes,
+          `${name} wave: hoard grew by ${mb(w.peak - idle)} (idle ${mb(idle)}, peak ${mb(w.peak)}), more than ${mb(maxGrowthBytes)}`,
+        );
         assert.ok(w.after - idle <= maxLeftoverBytes, `${name} wave: hoard kept ${mb(w.after - idle)} above idle after the readers left`);
       }
       // What one crowd held is free for the next: a second one leaves nothing more behind.
@@ -243,7 +253,10 @@ describe('slow readers', () => {
       const startedAt = Date.now();
       // The kernel takes a few MB at once (the first window passes); then nothing moves and the next window fails.
       // Meanwhile a client that reads at full speed is far above the minimum.
-      const [cutLine, fast] = await Promise.all([hoard.waitForLog(/HOARD_ERR_CLIENT_TOO_SLOW/, 20_000), probe(`${hoard.url}${pathVia()}`, { timeoutMs: 60_000 })]);
+      const [cutLine, fast] = await Promise.all([
+        hoard.waitForLog(/HOARD_ERR_CLIENT_TOO_SLOW/, 20_000),
+        probe(`${hoard.url}${pathVia()}`, { timeoutMs: 60_000 }),
+      ]);
       t.diagnostic(`cut after ${cutLine.at - startedAt} ms`);
       assert.equal(fast.status, 200);
       assert.equal(createHash('sha256').update(fast.body).digest('hex'), sha256);

@@ -8,7 +8,7 @@ export function endlessBody(chunkSize: number, maxChunks = 10_000): { stream: Re
   const chunk = randomBytes(chunkSize);
   const stream = Readable.from(
     (function* () {
-      for (; state.pulled < maxChunks; ) {
+      for (; state.pulled < maxChunks;) {
         state.pulled += 1;
         yield chunk;
       }

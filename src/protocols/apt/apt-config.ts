@@ -23,7 +23,8 @@ export const aptConfigSchema = z
       .record(z.string(), z.string().regex(httpsOrigin, 'must be an https:// origin without a path, e.g. https://mirror.example'))
       .superRefine((rules, ctx) => {
         for (const key of Object.keys(rules)) {
-          if (!upgradeHost.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `the key "${key}" must be a host or host:port, e.g. mirror.example or 10.0.0.5:8080` });
+          if (!upgradeHost.test(key))
+            ctx.addIssue({ code: 'custom', path: [key], message: `the key "${key}" must be a host or host:port, e.g. mirror.example or 10.0.0.5:8080` });
         }
       })
       .default({}),

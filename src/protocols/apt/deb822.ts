@@ -236,7 +236,12 @@ export class Deb822Parser {
     } else {
       this.#closeField();
       if (this.#fields.size >= this.#maxFieldsPerParagraph) {
-        throw new IndexBoundError('paragraph', this.#maxFieldsPerParagraph, `paragraph has more than ${this.#maxFieldsPerParagraph} fields`, this.#paragraphLine);
+        throw new IndexBoundError(
+          'paragraph',
+          this.#maxFieldsPerParagraph,
+          `paragraph has more than ${this.#maxFieldsPerParagraph} fields`,
+          this.#paragraphLine,
+        );
       }
     }
     // deb822(5): a field name occurs at most once per paragraph; accepting a second would let two

@@ -134,6 +134,4 @@ function createXzDecompressor(): Duplex {
 }
 
 /** Compressions `createDecompressor` can decode, smallest download first (plain is the largest, so last). */
-export const decodableCompressions: readonly Compression[] = (['zst', 'xz', 'gz', 'bz2', 'lzma', 'lz4', 'none'] as const).filter(
-  canDecompress,
-);
+export const decodableCompressions: readonly Compression[] = (['zst', 'xz', 'gz', 'bz2', 'lzma', 'lz4', 'none'] as const).filter(canDecompress);

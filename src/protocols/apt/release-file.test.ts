@@ -213,7 +213,10 @@ void describe('by-hash helpers', () => {
       { path: 'main/binary-amd64/Packages.xz', entry: { size: 240012, md5: md5PackagesXz, sha256: shaPackagesXz } },
     ]);
     assert.deepEqual(resolveByHash(parsed, `main/i18n/by-hash/SHA256/${shaPackagesXz}`), []);
-    assert.deepEqual(resolveByHash(parsed, `main/by-hash/SHA256/${shaContents}`).map((t) => t.path), ['main/Contents-amd64.gz']);
+    assert.deepEqual(
+      resolveByHash(parsed, `main/by-hash/SHA256/${shaContents}`).map((t) => t.path),
+      ['main/Contents-amd64.gz'],
+    );
     assert.deepEqual(resolveByHash(parsed, `main/binary-amd64/by-hash/SHA384/${shaPackagesXz}`), []);
     assert.deepEqual(resolveByHash(parsed, 'main/binary-amd64/Packages.xz'), []);
   });

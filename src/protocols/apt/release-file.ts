@@ -41,7 +41,7 @@ export function splitClearsigned(input: string): ClearsignedParts | undefined {
   i += 1;
 
   const hashHeaders: string[] = [];
-  for (;; i += 1) {
+  for (; ; i += 1) {
     const line = lines[i];
     if (line === undefined) throw new AptFormatError('clear-signed file ends inside its armor headers', i + 1);
     if (line === '') break;
@@ -52,7 +52,7 @@ export function splitClearsigned(input: string): ClearsignedParts | undefined {
   i += 1;
 
   const text: string[] = [];
-  for (;; i += 1) {
+  for (; ; i += 1) {
     const line = lines[i];
     if (line === undefined) throw new AptFormatError('clear-signed file has no signature block', i + 1);
     if (line === beginSignature) break;

@@ -68,7 +68,19 @@ async function generation(key: GpgKeyring, pool: Record<string, Buffer>, options
     { path: `${packagesDir}Packages.gz`, size: packagesGz.length, ...digestsOf(packagesGz) },
   ];
   const release = Buffer.from(
-    renderRelease({ origin: 'T', label: 'T', suite: 'stable', codename: 'stable', date: options.date, validUntil: undefined, architectures: ['amd64'], components: ['main'], description: 'test', acquireByHash: true, files }),
+    renderRelease({
+      origin: 'T',
+      label: 'T',
+      suite: 'stable',
+      codename: 'stable',
+      date: options.date,
+      validUntil: undefined,
+      architectures: ['amd64'],
+      components: ['main'],
+      description: 'test',
+      acquireByHash: true,
+      files,
+    }),
   );
   return {
     inRelease: await key.clearsign(release),
@@ -81,7 +93,12 @@ async function generation(key: GpgKeyring, pool: Record<string, Buffer>, options
 }
 
 /** Writes a generation to the mirror in the given steps (a mirror updates pool, by-hash, indices, then Release). */
-function serve(mirror: ScriptedMirror, pool: Record<string, Buffer>, published: Published, steps: readonly ('pool' | 'by-hash' | 'indices' | 'release')[] = ['pool', 'by-hash', 'indices', 'release']): void {
+function serve(
+  mirror: ScriptedMirror,
+  pool: Record<string, Buffer>,
+  published: Published,
+  steps: readonly ('pool' | 'by-hash' | 'indices' | 'release')[] = ['pool', 'by-hash', 'indices', 'release'],
+): void {
   if (steps.includes('pool')) for (const [name, bytes] of Object.entries(pool)) mirror.files.set(`/debian/pool/main/${name}_1.0_amd64.deb`, bytes);
   if (steps.includes('by-hash')) mirror.files.set(published.byHash, published.packagesGz);
   if (steps.includes('indices')) mirror.files.set(published.byName, published.packagesGz);
@@ -91,7 +108,10 @@ function serve(mirror: ScriptedMirror, pool: Record<string, Buffer>, published: 
   }
 }
 
-function rig(signatures: ReleaseSignatureChecker, options: { strict?: boolean; blobs?: MemoryBlobStore; index?: MemoryMetadataIndex; maxIndexExpandedSize?: number } = {}) {
+function rig(
+  signatures: ReleaseSignatureChecker,
+  options: { strict?: boolean; blobs?: MemoryBlobStore; index?: MemoryMetadataIndex; maxIndexExpandedSize?: number } = {},
+) {
   const clock = new ManualClock();
   const blobs = options.blobs ?? new MemoryBlobStore();
   const index = options.index ?? new MemoryMetadataIndex();
@@ -106,7 +126,15 @@ function rig(signatures: ReleaseSignatureChecker, options: { strict?: boolean; b
     ...(options.maxIndexExpandedSize === undefined ? {} : { maxIndexExpandedSize: options.maxIndexExpandedSize }),
   });
   // The verifier fetches the files a new Release lists through the cache, which hands it the means in admit().
-  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: classifyAptPath }), logger, indexMaxAgeSeconds: 0, notFoundTtlSeconds: 0 });
+  const cache = new ReadThroughCache({
+    blobs,
+    index,
+    clock,
+    protocol: () => ({ verifier, classify: classifyAptPath }),
+    logger,
+    indexMaxAgeSeconds: 0,
+    notFoundTtlSeconds: 0,
+  });
   const viaCache = () => cache;
   const get = async (path: string): Promise<CacheLookup> => {
     const policy = classifyAptPath(path);
@@ -225,7 +253,20 @@ describe('AptContentVerifier behind the read-through cache', () => {
     serve(mirror, pool1, gen1);
     await verifier.start();
     const deb = '/debian/pool/main/alpha_1.0_amd64.deb';
-    const entryOf = (path: string, digest: string) => ({ ...(index.get(`${mirror.key}${path}`) ?? { key: mirror.key + path, protocol: 'apt', upstream: mirror.key, path, size: 1, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified' as const }), digest });
+    const entryOf = (path: string, digest: string) => ({
+      ...(index.get(`${mirror.key}${path}`) ?? {
+        key: mirror.key + path,
+        protocol: 'apt',
+        upstream: mirror.key,
+        path,
+        size: 1,
+        storedAt: 0,
+        validatedAt: 0,
+        lastAccessAt: 0,
+        verification: 'unverified' as const,
+      }),
+      digest,
+    });
     assert.equal(verifier.isReferenced(entryOf(deb, sha(pool1.alpha))), undefined, 'nothing known yet');
     await fetchBody(`${dists}InRelease`);
     await fetchBody(gen1.byHash);
@@ -266,7 +307,10 @@ describe('AptContentVerifier behind the read-through cache', () => {
     }
     assert.equal(index.get(`${mirror.key}${dists}InRelease`)?.digest, good);
     assert.equal((await verifier.expect(mirror.key, gen1.byName))?.sha256, gen1.packagesGzSha);
-    assert.deepEqual(events.map((e) => e.failure), ['signature']);
+    assert.deepEqual(
+      events.map((e) => e.failure),
+      ['signature'],
+    );
     assert.match(events[0]?.detail ?? '', new RegExp(key.fingerprint));
   });
 
@@ -326,7 +370,11 @@ describe('AptContentVerifier behind the read-through cache', () => {
     await second.verifier.start();
     await second.verifier.whenIdle();
     assert.equal((await second.verifier.expect(first.mirror.key, gen.byName))?.verification, 'authenticated');
-    assert.deepEqual(await second.verifier.expect(first.mirror.key, '/debian/pool/main/alpha_1.0_amd64.deb'), { sha256: sha(pool.alpha), size: pool.alpha.length, verification: 'authenticated' });
+    assert.deepEqual(await second.verifier.expect(first.mirror.key, '/debian/pool/main/alpha_1.0_amd64.deb'), {
+      sha256: sha(pool.alpha),
+      size: pool.alpha.length,
+      verification: 'authenticated',
+    });
     assert.deepEqual(second.verifier.stats(), { generations: 1, packages: 1 });
   });
 

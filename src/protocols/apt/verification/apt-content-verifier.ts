@@ -142,7 +142,12 @@ export class AptContentVerifier implements ContentVerifier {
     }
     // A signature file proves nothing alone and harms nothing: the Release it signs is what is judged.
     if (candidate.path.endsWith('/Release.gpg')) return { admit: true, verification: 'unverified' };
-    const expectation = place === undefined ? undefined : place.kind === 'package' ? this.#expectPackage(candidate.upstream, candidate.path) : this.#expectIndexFile(candidate.upstream, candidate.path, place);
+    const expectation =
+      place === undefined
+        ? undefined
+        : place.kind === 'package'
+          ? this.#expectPackage(candidate.upstream, candidate.path)
+          : this.#expectIndexFile(candidate.upstream, candidate.path, place);
     // What vouches for these exact bytes now (the generation may have switched since the request began).
     const verification: Verification = expectation?.sha256 !== undefined && expectation.sha256 === candidate.digest ? expectation.verification : 'unverified';
     if (this.#o.strict && verification !== 'authenticated') return { admit: false, reason: 'strict mode: no trusted signature covers these bytes' };
@@ -252,7 +257,10 @@ export class AptContentVerifier implements ContentVerifier {
       if (generation === undefined) {
         // An invalid signature by a trusted key: tampered or corrupt. Never stored, never trusted;
         // the client still gets the upstream's bytes so that apt reports the bad signature itself.
-        const reason = outcome.status === 'invalid' ? `signature by trusted key ${outcome.signer} is invalid (${outcome.reason})` : `signature is unreadable (${outcome.status === 'malformed' ? outcome.reason : outcome.status})`;
+        const reason =
+          outcome.status === 'invalid'
+            ? `signature by trusted key ${outcome.signer} is invalid (${outcome.reason})`
+            : `signature is unreadable (${outcome.status === 'malformed' ? outcome.reason : outcome.status})`;
         this.#o.logger.error({ upstream, path, reason }, 'Release signature check failed; keeping the previous Release');
         publishVerification({ upstream, path, failure: 'signature', detail: reason });
         return { admit: false, reason };
@@ -260,7 +268,12 @@ export class AptContentVerifier implements ContentVerifier {
       if (generation.trust !== 'authenticated') {
         const why = describeUntrusted(outcome);
         if (this.#o.strict) {
-          return { admit: false, reason: why, serve: 'refuse', error: new HoardError('HOARD_ERR_NOT_AUTHENTICATED', `strict mode: ${path} is refused, ${why}`) };
+          return {
+            admit: false,
+            reason: why,
+            serve: 'refuse',
+            error: new HoardError('HOARD_ERR_NOT_AUTHENTICATED', `strict mode: ${path} is refused, ${why}`),
+          };
         }
         this.#o.logger.warn({ upstream, path, reason: why }, 'Release not signed by a trusted key: its files are checked by hash only');
       }
@@ -364,7 +377,13 @@ export class AptContentVerifier implements ContentVerifier {
   #install(generation: Generation): void {
     this.#generations.install(generation);
     this.#o.logger.info(
-      { upstream: generation.upstream, releaseDir: generation.releaseDir, trust: generation.trust, signer: generation.signer, files: generation.release.files.size },
+      {
+        upstream: generation.upstream,
+        releaseDir: generation.releaseDir,
+        trust: generation.trust,
+        signer: generation.signer,
+        files: generation.release.files.size,
+      },
       'release generation is current',
     );
     this.#track(generation.upstream, this.#readStoredIndices(generation));
@@ -422,9 +441,15 @@ export class AptContentVerifier implements ContentVerifier {
       if (now?.release.files.get(path)?.sha256 !== digest) return;
       const dropped = this.#packages.dropped;
       const count = this.#packages.learn(generation.upstream, root, parsed, now.trust);
-      this.#o.logger.debug({ upstream: generation.upstream, index, files: count, skipped: parsed.skipped, ms: Math.round(performance.now() - started) }, 'package index read');
+      this.#o.logger.debug(
+        { upstream: generation.upstream, index, files: count, skipped: parsed.skipped, ms: Math.round(performance.now() - started) },
+        'package index read',
+      );
       if (this.#packages.dropped > dropped) {
-        this.#o.logger.warn({ upstream: generation.upstream, index, dropped: this.#packages.dropped - dropped, entries: this.#packages.size }, 'package table full: the hashes learned longest ago were dropped');
+        this.#o.logger.warn(
+          { upstream: generation.upstream, index, dropped: this.#packages.dropped - dropped, entries: this.#packages.size },
+          'package table full: the hashes learned longest ago were dropped',
+        );
       }
     } catch (err) {
       if (isHoardError(err, 'HOARD_ERR_INDEX_TOO_LARGE')) {
@@ -432,7 +457,10 @@ export class AptContentVerifier implements ContentVerifier {
         // neither start-up nor the next Release reads it again in a loop.
         if (this.#boundFailures.size >= maxRememberedBoundFailures) this.#boundFailures.delete(this.#boundFailures.values().next().value as string);
         this.#boundFailures.add(failureKey);
-        this.#o.logger.error({ upstream: generation.upstream, index, code: err.code, err: err.message }, 'package index passes a bound and is not read; its packages are not verified by hoard');
+        this.#o.logger.error(
+          { upstream: generation.upstream, index, code: err.code, err: err.message },
+          'package index passes a bound and is not read; its packages are not verified by hoard',
+        );
         publishVerification({ upstream: generation.upstream, path: index, failure: 'index-bound', detail: err.message });
         return;
       }

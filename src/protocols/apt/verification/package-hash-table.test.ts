@@ -19,7 +19,11 @@ const sources = `Package: alpha\nDirectory: pool/main/a/alpha\nChecksums-Sha256:
 
 test('reads Packages plain, gz and xz alike, skipping unusable paragraphs', async () => {
   const xz = execFileSync('xz', ['--compress', '--stdout'], { input: packages });
-  for (const [compression, bytes] of [['none', Buffer.from(packages)], ['gz', gzipSync(packages)], ['xz', xz]] as const) {
+  for (const [compression, bytes] of [
+    ['none', Buffer.from(packages)],
+    ['gz', gzipSync(packages)],
+    ['xz', xz],
+  ] as const) {
     const parsed = await readPackageIndex(Readable.from([bytes]), compression, 'packages');
     assert.deepEqual(
       parsed.files.map((f) => [f.path, f.size, f.sha256]),
@@ -36,7 +40,10 @@ test('reads Packages plain, gz and xz alike, skipping unusable paragraphs', asyn
 
 test('reads every file of a Sources paragraph, relative to its Directory', async () => {
   const parsed = await readPackageIndex(Readable.from([Buffer.from(sources)]), 'none', 'sources');
-  assert.deepEqual(parsed.files.map((f) => f.path), ['pool/main/a/alpha/alpha_1.dsc', 'pool/main/a/alpha/alpha_1.tar.xz']);
+  assert.deepEqual(
+    parsed.files.map((f) => f.path),
+    ['pool/main/a/alpha/alpha_1.dsc', 'pool/main/a/alpha/alpha_1.tar.xz'],
+  );
 });
 
 test('the table joins the archive root and overwrites what a newer index lists, keeping the rest', async () => {
@@ -61,7 +68,8 @@ test('only Packages and Sources indices are read', () => {
 });
 
 /** HOARD_ERR_INDEX_TOO_LARGE, caused by the given bound. */
-const tooLarge = (bound: IndexBound) => (error: unknown) => isHoardError(error, 'HOARD_ERR_INDEX_TOO_LARGE') && error.cause instanceof IndexBoundError && error.cause.bound === bound;
+const tooLarge = (bound: IndexBound) => (error: unknown) =>
+  isHoardError(error, 'HOARD_ERR_INDEX_TOO_LARGE') && error.cause instanceof IndexBoundError && error.cause.bound === bound;
 const plain = (text: string) => Readable.from([Buffer.from(text)]);
 
 test('an index that expands to exactly maxExpandedBytes is read; one byte more fails it whole with HOARD_ERR_INDEX_TOO_LARGE', async () => {
@@ -77,7 +85,10 @@ test('by default an index is read to 256 MiB at most', async () => {
   const paragraph = Buffer.from(`Package: a\nFilename: pool/a.deb\nSize: 1\nDescription: ${'d'.repeat(8 * 1024)}\n\n`);
   const member = gzipSync(Buffer.concat(Array.from({ length: Math.ceil((4 * 1024 * 1024) / paragraph.length) }, () => paragraph)));
   const members = Array.from({ length: 75 }, () => member);
-  await assert.rejects(readPackageIndex(Readable.from(members), 'gz', 'packages'), (error: unknown) => tooLarge('expanded-size')(error) && (error as Error).message.includes(String(256 * 1024 * 1024)));
+  await assert.rejects(
+    readPackageIndex(Readable.from(members), 'gz', 'packages'),
+    (error: unknown) => tooLarge('expanded-size')(error) && (error as Error).message.includes(String(256 * 1024 * 1024)),
+  );
 });
 
 test('a field or paragraph past its bound fails the index whole, where a malformed paragraph is only skipped', async () => {
@@ -105,7 +116,10 @@ test('the knowledge one index may stage is bounded: exactly the budget is read, 
   // Joined to the archive root, the staged paths are what the table keys by; the budget counts them so.
   const rooted = await readPackageIndex(plain(packages), 'none', 'packages', { archiveRoot: '/debian/' });
   assert.equal(rooted.bytes, budget + 2 * '/debian/'.length);
-  assert.deepEqual(rooted.files.map((f) => f.path), [first, second]);
+  assert.deepEqual(
+    rooted.files.map((f) => f.path),
+    [first, second],
+  );
   assert.equal(defaultKnowledgeLimits.perIndex, 48 * 1024 * 1024);
 });
 

@@ -166,7 +166,7 @@ export class ParsedIndex {
   /** [request path, packed entry] pairs, the path under `archiveRoot`; fresh flat strings, decoded from the chunks. */
   *entries(): Generator<readonly [string, string]> {
     for (const { buffer, used } of this.#chunks) {
-      for (let at = 0; at < used; ) {
+      for (let at = 0; at < used;) {
         const pathBytes = buffer.readUInt32LE(at);
         const packedBytes = buffer.readUInt16LE(at + 4);
         const path = buffer.toString('utf8', at + 6, at + 6 + pathBytes);
@@ -330,11 +330,21 @@ export async function readPackageIndex(bytes: Readable, compression: Compression
           if (!(err instanceof AptFormatError)) throw err;
           parsed.skip();
           if (parsed.skipped > maxUnusableParagraphs) {
-            throw new IndexBoundError('unusable-paragraphs', maxUnusableParagraphs, `has more than ${maxUnusableParagraphs} paragraphs that describe no usable file`, paragraph.line);
+            throw new IndexBoundError(
+              'unusable-paragraphs',
+              maxUnusableParagraphs,
+              `has more than ${maxUnusableParagraphs} paragraphs that describe no usable file`,
+              paragraph.line,
+            );
           }
         }
         if (parsed.bytes > maxKnowledgeBytes) {
-          throw new IndexBoundError('knowledge', maxKnowledgeBytes, `lists more files than ${maxKnowledgeBytes} bytes of package knowledge hold (${parsed.count} so far)`, paragraph.line);
+          throw new IndexBoundError(
+            'knowledge',
+            maxKnowledgeBytes,
+            `lists more files than ${maxKnowledgeBytes} bytes of package knowledge hold (${parsed.count} so far)`,
+            paragraph.line,
+          );
         }
       }
     });
