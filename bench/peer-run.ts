@@ -32,7 +32,14 @@ export interface PeerRunResult {
  * origin and fill the cache for (a) and (b). (c) comes next: its file is in no index, so nothing has
  * fetched it, and it goes through the limited origin. Peak memory is read last, so it covers the whole run.
  */
-export async function runPeer(peer: Peer, repetition: number, settings: BenchSettings, origins: NginxOrigins, repository: BenchRepository, log: (line: string) => void): Promise<PeerRunResult> {
+export async function runPeer(
+  peer: Peer,
+  repetition: number,
+  settings: BenchSettings,
+  origins: NginxOrigins,
+  repository: BenchRepository,
+  log: (line: string) => void,
+): Promise<PeerRunResult> {
   const started = performance.now();
   const workDir = await mkdtemp(join(tmpdir(), `hoard-bench-${peer.name}-`));
   const scratchDir = join(workDir, 'scratch');

@@ -7,16 +7,20 @@ export const errorCodes = {
   HOARD_ERR_METHOD_NOT_ALLOWED: 'Only GET and HEAD are served.',
   HOARD_ERR_CLIENT_NOT_ALLOWED: 'The client address is outside the allowed networks.',
   HOARD_ERR_HOST_NOT_ALLOWED: 'The upstream host is not in the allowed list.',
-  HOARD_ERR_UPSTREAM_DENIED: 'The upstream host a client named resolves to an address in `deniedUpstreamNetworks` (by default loopback and link-local). The operator allows it by listing the host in `allowedHosts` or changing `deniedUpstreamNetworks`.',
+  HOARD_ERR_UPSTREAM_DENIED:
+    'The upstream host a client named resolves to an address in `deniedUpstreamNetworks` (by default loopback and link-local). The operator allows it by listing the host in `allowedHosts` or changing `deniedUpstreamNetworks`.',
   HOARD_ERR_NOT_REPOSITORY_PATH: 'The path is not a file of an apt repository, so hoard does not proxy it.',
   HOARD_ERR_CONNECT_REFUSED: 'CONNECT tunnels are not allowed to this host and port.',
   HOARD_ERR_LOOP_DETECTED: 'The request came back through hoard itself.',
   HOARD_ERR_UNKNOWN_BACKEND: 'No backend of that name is configured.',
-  HOARD_ERR_OCI_NAME_INVALID: 'OCI: the repository name, tag or digest does not follow the distribution spec grammar (`NAME_INVALID`, `MANIFEST_INVALID` or `DIGEST_INVALID`).',
+  HOARD_ERR_OCI_NAME_INVALID:
+    'OCI: the repository name, tag or digest does not follow the distribution spec grammar (`NAME_INVALID`, `MANIFEST_INVALID` or `DIGEST_INVALID`).',
   HOARD_ERR_OCI_NAME_UNKNOWN: 'OCI: no configured registry serves that repository name, or the path is not a pull endpoint (`NAME_UNKNOWN`).',
-  HOARD_ERR_OCI_UNAUTHORIZED: 'OCI: the registry is reached with credentials and is not `public`: only clients authenticating as one of `oci.users` may pull from it (`UNAUTHORIZED`).',
+  HOARD_ERR_OCI_UNAUTHORIZED:
+    'OCI: the registry is reached with credentials and is not `public`: only clients authenticating as one of `oci.users` may pull from it (`UNAUTHORIZED`).',
   HOARD_ERR_OCI_UNSUPPORTED: 'OCI: pushes and deletes are refused, the mirror is read-only (`UNSUPPORTED`).',
-  HOARD_ERR_UPSTREAM_RATE_LIMITED: 'The upstream answered 429 and nothing cached could serve; its `Retry-After` is passed on (`TOOMANYREQUESTS` for OCI clients).',
+  HOARD_ERR_UPSTREAM_RATE_LIMITED:
+    'The upstream answered 429 and nothing cached could serve; its `Retry-After` is passed on (`TOOMANYREQUESTS` for OCI clients).',
   HOARD_ERR_UPSTREAM_AUTH: 'The upstream registry refused the credentials or token hoard presented, or its token service failed (`DENIED` for OCI clients).',
   HOARD_ERR_UPSTREAM_UNREACHABLE: 'No upstream answered (connection refused, DNS failure, reset).',
   HOARD_ERR_UPSTREAM_TIMEOUT: 'The upstream stalled past the configured timeout.',
@@ -24,11 +28,13 @@ export const errorCodes = {
   HOARD_ERR_UPSTREAM_TRUNCATED: 'The upstream closed the connection before the whole body arrived.',
   HOARD_ERR_UPSTREAM_TLS: 'The upstream TLS certificate could not be verified.',
   HOARD_ERR_REDIRECT_REFUSED: 'The upstream redirected to a destination the rules of the first request do not allow (host, network, path or https to http).',
-  HOARD_ERR_UPSTREAM_TOO_SLOW: 'The upstream sent the body slower than `upstream.minBytesPerSecond` over `upstream.slowWindowSeconds`; the download was abandoned.',
+  HOARD_ERR_UPSTREAM_TOO_SLOW:
+    'The upstream sent the body slower than `upstream.minBytesPerSecond` over `upstream.slowWindowSeconds`; the download was abandoned.',
   HOARD_ERR_OBJECT_TOO_LARGE: 'The upstream object is larger than `cache.maxObjectSize` (its Content-Length, or its body as it grew); nothing was stored.',
   HOARD_ERR_SIZE_MISMATCH: 'The downloaded body does not have the size that was expected.',
   HOARD_ERR_DIGEST_MISMATCH: 'The downloaded body does not have the hash that was expected.',
   HOARD_ERR_NOT_AUTHENTICATED: 'Strict mode: the file is not covered by a Release signed with a trusted key.',
+  HOARD_ERR_INDEX_TOO_LARGE: 'A Packages or Sources index passes a bound (expanded size, field, paragraph, or files listed), so hoard does not read it.',
   HOARD_ERR_GENERATION_INCOMPLETE: 'The upstream published a Release whose indices it does not serve yet (mirror mid-update), and no earlier copy is cached.',
   HOARD_ERR_STORE_FULL: 'The disk holding the store is full.',
   HOARD_ERR_STORE_IO: 'Reading or writing the store failed.',
@@ -36,6 +42,7 @@ export const errorCodes = {
   HOARD_ERR_UNAUTHORIZED: 'An admin action needs a valid token.',
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 'The admin pages were asked for under a Host name that is not one of this cache (DNS rebinding defence; see admin.hosts).',
   HOARD_ERR_CLIENT_GONE: 'The client closed the connection before the response was complete.',
+  HOARD_ERR_CLIENT_TOO_SLOW: 'The client took the response more slowly than the configured minimum rate, so hoard cut it.',
   HOARD_ERR_INTERNAL: 'An unexpected internal failure.',
 } as const;
 

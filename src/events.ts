@@ -63,7 +63,10 @@ export interface DownloadEvent {
 export interface VerificationEvent {
   upstream: string;
   path: string;
-  /** What failed: size, digest, signature. */
+  /**
+   * What failed: size, digest, signature, release-format, incomplete-generation, or index-bound (a
+   * Packages or Sources index passed a bound of HOARD_ERR_INDEX_TOO_LARGE and was not read).
+   */
   failure: string;
   detail: string;
 }

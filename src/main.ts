@@ -64,7 +64,12 @@ async function openStore(dataDir: string, logger: Logger) {
  */
 function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
   const health = new MirrorHealth(clock, config.upstream.mirrorCooldownSeconds * 1000);
-  const fetcherOptions = { connectTimeoutMs: config.upstream.connectTimeoutMs, idleTimeoutMs: config.upstream.idleTimeoutMs, via: `1.1 ${viaToken}`, userAgent: `hoard/${version}` };
+  const fetcherOptions = {
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    idleTimeoutMs: config.upstream.idleTimeoutMs,
+    via: `1.1 ${viaToken}`,
+    userAgent: `hoard/${version}`,
+  };
   // Every https upstream is checked against the system store plus tls.extraCaFiles; a backend may add its own CA.
   const extraCas = config.tls.extraCaFiles.map((file, i) => readCaFile(file, `tls.extraCaFiles.${i}`));
   const fetcher = new HttpFetcher({ ...fetcherOptions, ca: extraCas });
@@ -186,7 +191,10 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     logger,
     indexMaxAgeSeconds: config.cache.indexMaxAgeSeconds,
     notFoundTtlSeconds: config.cache.notFoundTtlSeconds,
-    downloadLimits: { maxObjectSize: config.cache.maxObjectSize, rateFloor: { minBytesPerSecond: config.upstream.minBytesPerSecond, windowMs: config.upstream.slowWindowSeconds * 1000 } },
+    downloadLimits: {
+      maxObjectSize: config.cache.maxObjectSize,
+      rateFloor: { minBytesPerSecond: config.upstream.minBytesPerSecond, windowMs: config.upstream.slowWindowSeconds * 1000 },
+    },
   });
   const janitor = new StoreJanitor({
     index,
@@ -202,10 +210,17 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   // Knowledge kept in the store (stored Releases) is checked again and made current before the first request.
   await protocols.start();
 
-  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, { configuredUpstreams: upstreams.configured, protocols: protocols.all.map((p) => p.name) }).start();
+  const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, {
+    configuredUpstreams: upstreams.configured,
+    protocols: protocols.all.map((p) => p.name),
+  }).start();
   const stopHousekeeping = startHousekeeping(config, janitor, logger);
   const stopRequestLogging = startRequestLogging(logger, logRequest);
-  const tunnels = new ConnectTunnels({ allow: config.connect.allow, connectTimeoutMs: config.upstream.connectTimeoutMs, idleTimeoutMs: config.connect.idleTimeoutMs });
+  const tunnels = new ConnectTunnels({
+    allow: config.connect.allow,
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    idleTimeoutMs: config.connect.idleTimeoutMs,
+  });
   const apt = protocols.byName('apt');
   const server = createProxyServer({
     config,

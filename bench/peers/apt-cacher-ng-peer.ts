@@ -42,8 +42,13 @@ export const aptCacherNgPeer: Peer = {
       await acng.stop();
       throw err;
     }
-    return prefixModePeer(port, context, () => acng.pids(), async () => {
-      await acng.stop('SIGTERM', 5000);
-    });
+    return prefixModePeer(
+      port,
+      context,
+      () => acng.pids(),
+      async () => {
+        await acng.stop('SIGTERM', 5000);
+      },
+    );
   },
 };

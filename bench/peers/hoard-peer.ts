@@ -25,7 +25,10 @@ export const hoardPeer: Peer = {
       command: join(repoRoot, 'bin/hoard'),
       args: ['serve', '--config', configPath],
       cwd: repoRoot,
-      env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, process.env.HOARD_BENCH_NODE_FLAGS].filter((f) => f !== undefined && f !== '').join(' ') },
+      env: {
+        ...process.env,
+        NODE_OPTIONS: [process.env.NODE_OPTIONS, process.env.HOARD_BENCH_NODE_FLAGS].filter((f) => f !== undefined && f !== '').join(' '),
+      },
       logFile: join(dir, 'hoard.log'),
     });
     try {
@@ -34,8 +37,13 @@ export const hoardPeer: Peer = {
       await hoard.stop();
       throw err;
     }
-    return prefixModePeer(port, context, () => [hoard.pid], async () => {
-      await hoard.stop('SIGTERM', 30_000);
-    });
+    return prefixModePeer(
+      port,
+      context,
+      () => [hoard.pid],
+      async () => {
+        await hoard.stop('SIGTERM', 30_000);
+      },
+    );
   },
 };

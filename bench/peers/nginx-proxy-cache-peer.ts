@@ -34,6 +34,11 @@ ${upstreams}
 ${locations}
   }`;
     const nginx = await startNginx('nginx-cache', prefix, body, [port]);
-    return prefixModePeer(port, context, () => nginx.pids(), () => stopNginx(nginx));
+    return prefixModePeer(
+      port,
+      context,
+      () => nginx.pids(),
+      () => stopNginx(nginx),
+    );
   },
 };

@@ -91,7 +91,7 @@ async function writeUnlistedFile(root: string, poolPath: string, size: number): 
   const hash = createHash('sha256');
   const file = await open(path, 'w', 0o644);
   try {
-    for (let written = 0; written < size; ) {
+    for (let written = 0; written < size;) {
       const chunk = randomBytes(Math.min(1024 * 1024, size - written));
       hash.update(chunk);
       await file.write(chunk);

@@ -39,7 +39,12 @@ export function checkTargets(summary: Summary): TargetCheck[] {
   });
   const bound = (summary.coldFileBytes / summary.upstreamRate) * 1.05;
   const wall = summary.median('c.wall', 'hoard');
-  checks.push({ scenario: 'c', target: `wall time <= 1.05 x size/rate = ${bound.toFixed(2)} s`, value: `${fmt(wall)} s`, met: wall === undefined ? undefined : wall <= bound });
+  checks.push({
+    scenario: 'c',
+    target: `wall time <= 1.05 x size/rate = ${bound.toFixed(2)} s`,
+    value: `${fmt(wall)} s`,
+    met: wall === undefined ? undefined : wall <= bound,
+  });
   const ttfb = summary.median('c.ttfb', 'hoard');
   checks.push({ scenario: 'c', target: 'median time to first byte <= 0.05 s', value: `${fmt(ttfb, 3)} s`, met: ttfb === undefined ? undefined : ttfb <= 0.05 });
   const correct = hoardRuns.map((r) => r.cold?.correctBodies);
@@ -52,7 +57,12 @@ export function checkTargets(summary: Summary): TargetCheck[] {
   // The stricter reading: the highest peak of any repetition, not the median.
   const peaks = hoardRuns.map((r) => r.peakRssBytes).filter((v): v is number => v !== undefined);
   const peak = peaks.length === 0 ? undefined : Math.max(...peaks) / 1e6;
-  checks.push({ scenario: 'd', target: 'peak resident memory <= 120 MB (highest of all repetitions)', value: `${fmt(peak, 1)} MB`, met: peak === undefined ? undefined : peak <= 120 });
+  checks.push({
+    scenario: 'd',
+    target: 'peak resident memory <= 120 MB (highest of all repetitions)',
+    value: `${fmt(peak, 1)} MB`,
+    met: peak === undefined ? undefined : peak <= 120,
+  });
   ratioAtMost('e', 'e.warm', 'apt-cacher-ng', 1.0, 'warm apt run, seconds');
   ratioAtMost('e', 'e.cold', 'nginx-cache', 1.2, 'cold apt run, seconds');
   return checks;

@@ -29,7 +29,8 @@ export async function aptRun(context: ScenarioContext): Promise<AptRunResult> {
     const done = performance.now();
     let problem: string | undefined;
     if (update.exitCode !== 0) problem = `apt-get update exited ${update.exitCode}: ${[...update.errors, ...update.warnings].join(' | ')}`;
-    else if (download === undefined || download.exitCode !== 0) problem = `apt-get install --download-only exited ${download?.exitCode}: ${download?.errors.join(' | ') ?? ''}`;
+    else if (download === undefined || download.exitCode !== 0)
+      problem = `apt-get install --download-only exited ${download?.exitCode}: ${download?.errors.join(' | ') ?? ''}`;
     else if (download.debs.length !== names.length) problem = `${download.debs.length} of ${names.length} packages downloaded`;
     else if (update.warnings.length > 0) problem = `apt-get update warned: ${update.warnings.join(' | ')}`;
     return {

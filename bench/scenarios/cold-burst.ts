@@ -27,7 +27,15 @@ export async function coldBurst(context: ScenarioContext): Promise<ColdBurstResu
   const origin = origins.limited;
   const before = await originRequestsFor(origins, origin, repoPath);
   const report = await runDownloads(
-    { host: '127.0.0.1', port: portOf(running.base), path: running.requestPath(origin, repoPath), connections: settings.coldClients, mode: 'once', durationMs: 0, hash: true },
+    {
+      host: '127.0.0.1',
+      port: portOf(running.base),
+      path: running.requestPath(origin, repoPath),
+      connections: settings.coldClients,
+      mode: 'once',
+      durationMs: 0,
+      hash: true,
+    },
     // Generous bound: 16 clients of a 50 MB file at 20 MB/s take seconds, unless a peer fetches once per client.
     120_000,
   );
@@ -48,7 +56,10 @@ export async function coldBurst(context: ScenarioContext): Promise<ColdBurstResu
 /** One client straight from the limited origin, as a reference for the wall times (see NginxOrigins on limit_rate). */
 export async function directColdSeconds(origins: NginxOrigins, repoPath: string): Promise<number> {
   const origin = origins.limited;
-  const report = await runDownloads({ host: '127.0.0.1', port: origin.port, path: repoPath, connections: 1, mode: 'once', durationMs: 0, hash: false }, 120_000);
+  const report = await runDownloads(
+    { host: '127.0.0.1', port: origin.port, path: repoPath, connections: 1, mode: 'once', durationMs: 0, hash: false },
+    120_000,
+  );
   return report.elapsedMs / 1000;
 }
 

@@ -19,7 +19,10 @@ export async function warmLargeFile(context: ScenarioContext): Promise<WarmLarge
   const verified = check.responses.every((r) => r.status === 200 && r.sha256 === file.sha256);
   const mbPerSecond: Record<string, number> = {};
   for (const connections of settings.largeConcurrency) {
-    const report = await runDownloads({ host: '127.0.0.1', port, path, connections, mode: 'loop', durationMs: settings.largeSeconds * 1000, hash: false }, settings.largeSeconds * 1000 + 60_000);
+    const report = await runDownloads(
+      { host: '127.0.0.1', port, path, connections, mode: 'loop', durationMs: settings.largeSeconds * 1000, hash: false },
+      settings.largeSeconds * 1000 + 60_000,
+    );
     const failed = report.responses.find((r) => r.status !== 200);
     if (failed !== undefined) throw new Error(`warm large file: status ${failed.status} with ${connections} clients`);
     mbPerSecond[String(connections)] = report.bodyBytes / 1e6 / (report.elapsedMs / 1000);

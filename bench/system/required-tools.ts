@@ -26,7 +26,8 @@ export async function ensureTools(log: (line: string) => void): Promise<void> {
   const missing = requiredTools.filter((t) => !existsSync(t.binary));
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((t) => t.debianPackage))];
-  if (process.getuid?.() !== 0) throw new Error(`missing ${packages.join(', ')}; install them (apt-get install ${packages.join(' ')}) or run the bench as root`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`missing ${packages.join(', ')}; install them (apt-get install ${packages.join(' ')}) or run the bench as root`);
   log(`installing from Debian: ${packages.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', RUNLEVEL: '1' };
   const policy = '/usr/sbin/policy-rc.d';

@@ -55,7 +55,8 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
     res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...nosniffHeaders, ...extra });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
-  const json = (req: IncomingMessage, res: ServerResponse, status: number, value: unknown) => send(req, res, status, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
+  const json = (req: IncomingMessage, res: ServerResponse, status: number, value: unknown) =>
+    send(req, res, status, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
 
   return async (req: IncomingMessage, res: ServerResponse, subpath: string): Promise<boolean> => {
     const host = req.headers.host;

@@ -1,5 +1,5 @@
 // The dashboard's HTML, rendered on the server from a stats snapshot: readable without JavaScript; the script only refreshes it and draws charts.
-import { maxUpstreamsTracked, type StatsSnapshot } from './metrics-collector.ts';
+import { maxUpstreamsTracked, type ProtocolFigures, type StatsSnapshot } from './metrics-collector.ts';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -50,6 +50,34 @@ function forgottenNote(s: StatsSnapshot): string {
   return `<p class="muted">${n} more hosts were contacted and are no longer listed (${kept}).</p>`;
 }
 
+function diskCard(s: StatsSnapshot, diskShare: number | undefined): string {
+  const cap = s.store.maxBytes === undefined ? 'no cap set' : `of ${stat('store.maxBytes', s.store.maxBytes, formatBytes(s.store.maxBytes))} cap`;
+  const share = diskShare?.toFixed(1);
+  const bar = share === undefined ? '' : `<progress class="bar" max="100" value="${share}" title="${share}%">${share}%</progress>`;
+  return (
+    `<div class="card"><div class="label">Disk use</div><div class="big">${stat('store.bytes', s.store.bytes, formatBytes(s.store.bytes))}</div>` +
+    `<div class="sub">${cap} · ${stat('store.objects', s.store.objects)} objects</div>${bar}` +
+    `${s.store.full ? `<div class="bad">disk full: passing through uncached</div>` : ''}</div>`
+  );
+}
+
+function protocolRow(name: string, f: ProtocolFigures): string {
+  const ratio = f.hitRatio === undefined ? '—' : `${(f.hitRatio * 100).toFixed(1)}%`;
+  return (
+    `<tr data-protocol="${escape(name)}"><td>${escape(name)}</td><td class="num">${stat(`protocols.${name}.requests`, f.requests)}</td>` +
+    `<td class="num">${ratio}</td><td class="num">${stat(`protocols.${name}.servedFromCache`, f.servedFromCache, formatBytes(f.servedFromCache))}</td>` +
+    `<td class="num">${formatBytes(f.servedFromUpstream)}</td></tr>`
+  );
+}
+
+function downloadRow(d: StatsSnapshot['downloads']['inFlight'][number], share: number | undefined): string {
+  const relaying = d.relaying ? ' <span class="warn">(pass-through)</span>' : '';
+  const bar =
+    share === undefined ? '<progress class="bar"></progress>' : `<progress class="bar" max="100" value="${share.toFixed(1)}">${share.toFixed(1)}%</progress>`;
+  const size = `${formatBytes(d.written)}${d.expected === undefined ? '' : ` / ${formatBytes(d.expected)}`}`;
+  return `<tr data-download="${escape(d.key)}"><td class="key">${escape(d.key)}${relaying}${bar}</td><td class="num">${size}</td></tr>`;
+}
+
 export interface DashboardOptions {
   prefix: string;
   version: string;
@@ -80,7 +108,7 @@ export function dashboardPage(s: StatsSnapshot, o: DashboardOptions): string {
   <div class="card"><div class="label">Served from cache</div><div class="big">${stat('bytes.servedFromCache', s.bytes.servedFromCache, formatBytes(s.bytes.servedFromCache))}</div><div class="sub">${stat('bytes.servedFromUpstream', s.bytes.servedFromUpstream, formatBytes(s.bytes.servedFromUpstream))} streamed to clients during downloads</div></div>
   <div class="card"><div class="label">Fetched upstream</div><div class="big">${stat('bytes.fetchedUpstream', s.bytes.fetchedUpstream, formatBytes(s.bytes.fetchedUpstream))}</div><div class="sub">${stat('downloads.completed', s.downloads.completed)} downloads, ${stat('downloads.failed', s.downloads.failed)} failed</div></div>
   <div class="card"><div class="label">Bandwidth saved</div><div class="big">${stat('bytes.saved', s.bytes.saved, formatBytes(s.bytes.saved))}</div><div class="sub">served minus fetched</div></div>
-  <div class="card"><div class="label">Disk use</div><div class="big">${stat('store.bytes', s.store.bytes, formatBytes(s.store.bytes))}</div><div class="sub">${s.store.maxBytes === undefined ? 'no cap set' : `of ${stat('store.maxBytes', s.store.maxBytes, formatBytes(s.store.maxBytes))} cap`} · ${stat('store.objects', s.store.objects)} objects</div>${diskShare === undefined ? '' : `<progress class="bar" max="100" value="${diskShare.toFixed(1)}" title="${diskShare.toFixed(1)}%">${diskShare.toFixed(1)}%</progress>`}${s.store.full ? `<div class="bad">disk full: passing through uncached</div>` : ''}</div>
+  ${diskCard(s, diskShare)}
   <div class="card"><div class="label">Verification failures</div><div class="big ${s.verificationFailures.total > 0 ? 'bad' : ''}">${stat('verificationFailures.total', s.verificationFailures.total)}</div><div class="sub">${stat('evictions.total', s.evictions.total)} evictions (${formatBytes(s.evictions.bytes)})</div></div>
 </div>
 <section><h2>Requests</h2><table><tr><th>result</th><th class="num">count</th></tr>
@@ -89,12 +117,11 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
 <section><h2>Protocols</h2>${
     Object.keys(s.protocols).length === 0
       ? '<p class="empty">no request yet</p>'
-      : `<table><tr><th>protocol</th><th class="num">requests</th><th class="num">hit ratio</th><th class="num">from cache</th><th class="num">from upstream</th></tr>${Object.entries(s.protocols)
+      : `<table><tr><th>protocol</th><th class="num">requests</th><th class="num">hit ratio</th><th class="num">from cache</th><th class="num">from upstream</th></tr>${Object.entries(
+          s.protocols,
+        )
           .sort(([a], [b]) => a.localeCompare(b))
-          .map(
-            ([name, f]) =>
-              `<tr data-protocol="${escape(name)}"><td>${escape(name)}</td><td class="num">${stat(`protocols.${name}.requests`, f.requests)}</td><td class="num">${f.hitRatio === undefined ? '—' : `${(f.hitRatio * 100).toFixed(1)}%`}</td><td class="num">${stat(`protocols.${name}.servedFromCache`, f.servedFromCache, formatBytes(f.servedFromCache))}</td><td class="num">${formatBytes(f.servedFromUpstream)}</td></tr>`,
-          )
+          .map(([name, f]) => protocolRow(name, f))
           .join('')}</table>`
   }</section>
 <section><h2>Downloads in progress</h2>${
@@ -103,7 +130,7 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
       : `<table><tr><th>object</th><th class="num">progress</th></tr>${s.downloads.inFlight
           .map((d) => {
             const share = d.expected ? Math.min(100, (d.written / d.expected) * 100) : undefined;
-            return `<tr data-download="${escape(d.key)}"><td class="key">${escape(d.key)}${d.relaying ? ' <span class="warn">(pass-through)</span>' : ''}${share === undefined ? '<progress class="bar"></progress>' : `<progress class="bar" max="100" value="${share.toFixed(1)}">${share.toFixed(1)}%</progress>`}</td><td class="num">${formatBytes(d.written)}${d.expected === undefined ? '' : ` / ${formatBytes(d.expected)}`}</td></tr>`;
+            return downloadRow(d, share);
           })
           .join('')}</table>`
   }</section>
@@ -113,21 +140,30 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
     s.upstreams.length === 0
       ? '<p class="empty">no upstream contacted yet</p>'
       : `<table><tr><th>upstream</th><th>state</th><th class="num">requests</th><th class="num">failures</th><th>last error</th></tr>${s.upstreams
-          .map((u) => `<tr><td class="key">${escape(u.upstream)}</td><td class="${u.state === 'ok' ? 'ok' : 'bad'}" data-upstream-state="${escape(u.upstream)}">${u.state}</td><td class="num">${u.requests}</td><td class="num">${u.failures}</td><td>${u.lastError === undefined ? '—' : `${escape(u.lastError)} <span class="muted">(${ago(u.lastErrorAt, s.at)})</span>`}</td></tr>`)
+          .map(
+            (u) =>
+              `<tr><td class="key">${escape(u.upstream)}</td><td class="${u.state === 'ok' ? 'ok' : 'bad'}" data-upstream-state="${escape(u.upstream)}">${u.state}</td><td class="num">${u.requests}</td><td class="num">${u.failures}</td><td>${u.lastError === undefined ? '—' : `${escape(u.lastError)} <span class="muted">(${ago(u.lastErrorAt, s.at)})</span>`}</td></tr>`,
+          )
           .join('')}</table>`
   }${forgottenNote(s)}</section>
 <section><h2>Top packages</h2>${
     s.topPackages.length === 0
       ? '<p class="empty">no package requested yet</p>'
       : `<table><tr><th>package file</th><th>protocol</th><th class="num">requests</th><th class="num">bytes</th></tr>${s.topPackages
-          .map((t) => `<tr><td class="key">${escape(t.name)}</td><td>${escape(t.protocol)}</td><td class="num">${t.requests}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`)
+          .map(
+            (t) =>
+              `<tr><td class="key">${escape(t.name)}</td><td>${escape(t.protocol)}</td><td class="num">${t.requests}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`,
+          )
           .join('')}</table>`
   }</section>
 <section><h2>Verification failures</h2>${
     s.verificationFailures.recent.length === 0
       ? '<p class="empty">none</p>'
       : `<table><tr><th>file</th><th>failure</th><th>detail</th></tr>${s.verificationFailures.recent
-          .map((v) => `<tr><td class="key">${escape(v.upstream + v.path)}</td><td class="bad">${escape(v.failure)}</td><td>${escape(v.detail)} <span class="muted">(${ago(v.at, s.at)})</span></td></tr>`)
+          .map(
+            (v) =>
+              `<tr><td class="key">${escape(v.upstream + v.path)}</td><td class="bad">${escape(v.failure)}</td><td>${escape(v.detail)} <span class="muted">(${ago(v.at, s.at)})</span></td></tr>`,
+          )
           .join('')}</table>`
   }</section>
 </main>

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Clock } from '../clock.ts';
 import type { ImportProgress } from './admin-routes.ts';
 import { parseDeb822Stream } from '../protocols/apt/deb822.ts';
-import { createDecompressor, type Compression } from '../protocols/apt/index-compression.ts';
+import { createDecompressor, defaultMaxIndexExpandedBytes, type Compression } from '../protocols/apt/index-compression.ts';
 import { archiveRoot, archivePath, packageFilesFromPackages } from '../protocols/apt/package-index.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { MetadataIndex } from '../storage/metadata-index.ts';
@@ -50,7 +50,10 @@ export async function buildPackageCatalog(index: MetadataIndex, blobs: BlobStore
     seenDigests.add(entry.digest);
     const root = archiveRoot(entry.path.slice(0, entry.path.lastIndexOf('/') + 1));
     try {
-      const decompressor = createDecompressor(sniffCompression(await firstBytes(blobs, entry.digest, entry.size)));
+      // The same ceiling as the verifier's reads (docs/security.md, "Hostile indices"); the parser bounds fields and paragraphs.
+      const decompressor = createDecompressor(sniffCompression(await firstBytes(blobs, entry.digest, entry.size)), {
+        maxOutputBytes: defaultMaxIndexExpandedBytes,
+      });
       if (decompressor === undefined) continue;
       const plain: Readable = blobs.createReadStream(entry.digest, 0, entry.size - 1).pipe(decompressor);
       for await (const paragraph of parseDeb822Stream(plain)) {
@@ -154,7 +157,19 @@ async function importOne(
   }
   const now = deps.clock.now();
   for (const l of missing) {
-    deps.index.put({ key: l.upstream + l.path, protocol: 'apt', upstream: l.upstream, path: l.path, digest, size, contentType: deps.contentType(l.path), storedAt: now, validatedAt: now, lastAccessAt: now, verification: 'hash-verified' });
+    deps.index.put({
+      key: l.upstream + l.path,
+      protocol: 'apt',
+      upstream: l.upstream,
+      path: l.path,
+      digest,
+      size,
+      contentType: deps.contentType(l.path),
+      storedAt: now,
+      validatedAt: now,
+      lastAccessAt: now,
+      verification: 'hash-verified',
+    });
   }
   return 'stored';
 }

@@ -1,7 +1,16 @@
 // Subscribes to the diagnostics channels and keeps hoard's numbers: Prometheus metrics and the dashboard's snapshot.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Clock } from '../clock.ts';
-import { channels, type DownloadEvent, type EvictionEvent, type MirrorHealthEvent, type RequestEvent, type StoreEvent, type UpstreamEvent, type VerificationEvent } from '../events.ts';
+import {
+  channels,
+  type DownloadEvent,
+  type EvictionEvent,
+  type MirrorHealthEvent,
+  type RequestEvent,
+  type StoreEvent,
+  type UpstreamEvent,
+  type VerificationEvent,
+} from '../events.ts';
 import { UpstreamLabelSet, otherUpstream } from './upstream-label-set.ts';
 
 /** Numbers that are read when asked for, not counted from events. */
@@ -107,7 +116,10 @@ export class MetricsCollector {
   readonly #upstreams = new Map<string, UpstreamHealth>();
   readonly #packages = new Map<string, { protocol: string; requests: number; bytes: number }>();
   readonly #protocolNames: ReadonlySet<string>;
-  readonly #byProtocol = new Map<string, { requests: number; cacheRequests: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number }>();
+  readonly #byProtocol = new Map<
+    string,
+    { requests: number; cacheRequests: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number }
+  >();
   readonly #verification = { total: 0, recent: [] as Array<VerificationEvent & { at: number }> };
   readonly #evictions = { total: 0, bytes: 0, byReason: {} as Record<string, number> };
   #storeFull: string | undefined;
@@ -125,8 +137,18 @@ export class MetricsCollector {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'hoard_' });
     this.#m = {
-      requests: new Counter({ name: 'hoard_requests_total', help: 'Client requests by how they were answered (hit, miss, revalidated, stale, coalesced, error, ...).', labelNames: ['protocol', 'result'], registers }),
-      servedBytes: new Counter({ name: 'hoard_served_bytes_total', help: 'Body bytes sent to clients, by source: cache (stored copy) or upstream (fetched for this request or one it joined).', labelNames: ['protocol', 'source'], registers }),
+      requests: new Counter({
+        name: 'hoard_requests_total',
+        help: 'Client requests by how they were answered (hit, miss, revalidated, stale, coalesced, error, ...).',
+        labelNames: ['protocol', 'result'],
+        registers,
+      }),
+      servedBytes: new Counter({
+        name: 'hoard_served_bytes_total',
+        help: 'Body bytes sent to clients, by source: cache (stored copy) or upstream (fetched for this request or one it joined).',
+        labelNames: ['protocol', 'source'],
+        registers,
+      }),
       upstreamBytes: new Counter({ name: 'hoard_upstream_bytes_total', help: 'Body bytes fetched from upstreams.', registers }),
       upstreamLatency: new Histogram({
         name: 'hoard_upstream_request_duration_seconds',
@@ -137,9 +159,24 @@ export class MetricsCollector {
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
         registers,
       }),
-      downloads: new Counter({ name: 'hoard_downloads_total', help: 'Upstream downloads finished, by outcome (ok or failed).', labelNames: ['outcome'], registers }),
-      verification: new Counter({ name: 'hoard_verification_failures_total', help: 'Objects whose size, hash or signature did not match what the indices promise.', labelNames: ['failure'], registers }),
-      evictions: new Counter({ name: 'hoard_evictions_total', help: 'Objects removed from the store, by reason (orphan, unreferenced, lru, admin).', labelNames: ['reason'], registers }),
+      downloads: new Counter({
+        name: 'hoard_downloads_total',
+        help: 'Upstream downloads finished, by outcome (ok or failed).',
+        labelNames: ['outcome'],
+        registers,
+      }),
+      verification: new Counter({
+        name: 'hoard_verification_failures_total',
+        help: 'Objects whose size, hash or signature did not match what the indices promise.',
+        labelNames: ['failure'],
+        registers,
+      }),
+      evictions: new Counter({
+        name: 'hoard_evictions_total',
+        help: 'Objects removed from the store, by reason (orphan, unreferenced, lru, admin).',
+        labelNames: ['reason'],
+        registers,
+      }),
       evictedBytes: new Counter({ name: 'hoard_evicted_bytes_total', help: 'Bytes removed from the store, by reason.', labelNames: ['reason'], registers }),
       upstreamUp: new Gauge({
         name: 'hoard_upstream_up',
@@ -402,7 +439,12 @@ export class MetricsCollector {
       protocols: Object.fromEntries(
         [...this.#byProtocol].map(([name, f]) => {
           const decided = f.cacheRequests + f.upstreamRequests;
-          const figures: ProtocolFigures = { requests: f.requests, hitRatio: decided === 0 ? undefined : f.cacheRequests / decided, servedFromCache: f.servedFromCache, servedFromUpstream: f.servedFromUpstream };
+          const figures: ProtocolFigures = {
+            requests: f.requests,
+            hitRatio: decided === 0 ? undefined : f.cacheRequests / decided,
+            servedFromCache: f.servedFromCache,
+            servedFromUpstream: f.servedFromUpstream,
+          };
           return [name, figures];
         }),
       ),

@@ -123,7 +123,10 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       const known = fixture.known;
       if (known === undefined) return t.skip('this verifier knows no object');
       const expectation = await fixture.verifier.expect(fixture.upstream, known.path);
-      const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path: known.path, digest: sha256(known.bytes), size: known.bytes.length, previousDigest: undefined }, noFetch);
+      const decision = await fixture.verifier.admit(
+        { upstream: fixture.upstream, path: known.path, digest: sha256(known.bytes), size: known.bytes.length, previousDigest: undefined },
+        noFetch,
+      );
       assertAdmitDecision(decision, known.path);
       assert.deepEqual(decision, { admit: true, verification: expectation?.verification });
     });
@@ -134,7 +137,10 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       // Other bytes under a known name (an upstream that changed them): the index does not vouch for them.
       if (fixture.known !== undefined) candidates.push({ path: fixture.known.path, bytes: stranger });
       for (const { path, bytes } of candidates) {
-        const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest: undefined }, noFetch);
+        const decision = await fixture.verifier.admit(
+          { upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest: undefined },
+          noFetch,
+        );
         assertAdmitDecision(decision, path);
         if (decision.admit) assert.equal(decision.verification, 'unverified', `${path}: bytes no index lists were admitted as ${decision.verification}`);
       }
@@ -144,7 +150,10 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       const bytes = randomBytes(64);
       for (const path of allPaths()) {
         for (const previousDigest of [undefined, sha256(randomBytes(8))]) {
-          const decision = await fixture.verifier.admit({ upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest }, noFetch);
+          const decision = await fixture.verifier.admit(
+            { upstream: fixture.upstream, path, digest: sha256(bytes), size: bytes.length, previousDigest },
+            noFetch,
+          );
           assertAdmitDecision(decision, path);
         }
       }
@@ -165,7 +174,7 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       assert.deepEqual(await answerOf(fixture.verifier, fixture.upstream, known.path), before);
     });
 
-    void it('knowledge is per upstream: another upstream gets no expectation from this one\'s indices', async (t) => {
+    void it("knowledge is per upstream: another upstream gets no expectation from this one's indices", async (t) => {
       const known = fixture.known;
       if (known === undefined) return t.skip('this verifier knows no object');
       const other = fixture.upstream === 'backend:contract-other' ? 'backend:contract-other-2' : 'backend:contract-other';
@@ -179,7 +188,11 @@ export function contentVerifierContract(name: string, makeFixture: () => Promise
       assert.notEqual(fixture.oracle.isReferenced(entry(fixture.upstream, fixture.unknownPath, stranger, 16)), true, 'an unknown file kept forever');
       const known = fixture.known;
       if (known === undefined) return;
-      assert.notEqual(fixture.oracle.isReferenced(entry(fixture.upstream, known.path, sha256(known.bytes), known.bytes.length)), false, 'a listed file given up to eviction');
+      assert.notEqual(
+        fixture.oracle.isReferenced(entry(fixture.upstream, known.path, sha256(known.bytes), known.bytes.length)),
+        false,
+        'a listed file given up to eviction',
+      );
       assert.notEqual(fixture.oracle.isReferenced(entry(fixture.upstream, known.path, stranger, 16)), true, 'bytes the index no longer lists kept forever');
     });
   });

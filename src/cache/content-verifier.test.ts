@@ -8,7 +8,12 @@ contentVerifierContract('noVerifier', () =>
     verifier: noVerifier,
     oracle: unknownReferences,
     upstream: 'http://mirror.example',
-    paths: ['/debian/dists/stable/InRelease', '/debian/pool/main/a/alpha/alpha_1.0_amd64.deb', '/v2/library/alpine/manifests/latest', '/images/streams/v1/index.json'],
+    paths: [
+      '/debian/dists/stable/InRelease',
+      '/debian/pool/main/a/alpha/alpha_1.0_amd64.deb',
+      '/v2/library/alpine/manifests/latest',
+      '/images/streams/v1/index.json',
+    ],
     unknownPath: '/debian/pool/main/z/zulu/zulu_1.0_amd64.deb',
     strict: false,
   }),

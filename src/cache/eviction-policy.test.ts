@@ -7,7 +7,18 @@ import { planEviction, planGc, storedBlobs, unknownReferences, waterMarks, type 
 const digest = (n: number) => n.toString(16).padStart(64, '0');
 
 function entry(key: string, d: number, size: number, lastAccessAt: number): ObjectEntry {
-  return { key, protocol: 'apt', upstream: 'http://mirror.example', path: `/${key}`, digest: digest(d), size, storedAt: 0, validatedAt: 0, lastAccessAt, verification: 'unverified' };
+  return {
+    key,
+    protocol: 'apt',
+    upstream: 'http://mirror.example',
+    path: `/${key}`,
+    digest: digest(d),
+    size,
+    storedAt: 0,
+    validatedAt: 0,
+    lastAccessAt,
+    verification: 'unverified',
+  };
 }
 
 const blob = (d: number, size: number, lastAccessAt: number, extra: Partial<StoredBlob> = {}): StoredBlob => ({
@@ -33,26 +44,62 @@ test('above the high mark, least recently used go first until the low mark is re
   const marks = waterMarks(1000, 90, 50);
   const plan = planEviction([blob(1, 300, 30), blob(2, 300, 10), blob(3, 300, 20), blob(4, 100, 5)], marks);
   // 1000 used; low mark 500: remove 4 (100, oldest), 2 (300) -> 600, then 3 (300) -> 300.
-  assert.deepEqual(plan.map((v) => [v.blob.digest, v.reason]), [[digest(4), 'lru'], [digest(2), 'lru'], [digest(3), 'lru']]);
+  assert.deepEqual(
+    plan.map((v) => [v.blob.digest, v.reason]),
+    [
+      [digest(4), 'lru'],
+      [digest(2), 'lru'],
+      [digest(3), 'lru'],
+    ],
+  );
 });
 
 test('orphans and unreferenced blobs go before any referenced or unknown one, however recent', () => {
   const marks = waterMarks(1000, 90, 80);
   const plan = planEviction([blob(1, 400, 1), blob(2, 300, 999, { referenced: false }), blob(3, 300, 500, { referenced: false, keys: [] })], marks);
-  assert.deepEqual(plan.map((v) => v.reason), ['orphan']);
-  const deeper = planEviction([blob(1, 400, 1), blob(2, 300, 999, { referenced: false }), blob(3, 300, 500, { referenced: false, keys: [] })], waterMarks(1000, 90, 10));
-  assert.deepEqual(deeper.map((v) => [v.blob.digest, v.reason]), [[digest(3), 'orphan'], [digest(2), 'unreferenced'], [digest(1), 'lru']]);
+  assert.deepEqual(
+    plan.map((v) => v.reason),
+    ['orphan'],
+  );
+  const deeper = planEviction(
+    [blob(1, 400, 1), blob(2, 300, 999, { referenced: false }), blob(3, 300, 500, { referenced: false, keys: [] })],
+    waterMarks(1000, 90, 10),
+  );
+  assert.deepEqual(
+    deeper.map((v) => [v.blob.digest, v.reason]),
+    [
+      [digest(3), 'orphan'],
+      [digest(2), 'unreferenced'],
+      [digest(1), 'lru'],
+    ],
+  );
 });
 
 test('a busy blob is never chosen, even when the plan then stops short of the low mark', () => {
   const plan = planEviction([blob(1, 900, 1, { busy: true }), blob(2, 200, 2)], waterMarks(1000, 90, 10));
-  assert.deepEqual(plan.map((v) => v.blob.digest), [digest(2)]);
-  assert.deepEqual(planGc([blob(1, 10, 1, { busy: true, referenced: false }), blob(2, 10, 1, { referenced: false }), blob(3, 10, 1)]).map((v) => v.blob.digest), [digest(2)]);
+  assert.deepEqual(
+    plan.map((v) => v.blob.digest),
+    [digest(2)],
+  );
+  assert.deepEqual(
+    planGc([blob(1, 10, 1, { busy: true, referenced: false }), blob(2, 10, 1, { referenced: false }), blob(3, 10, 1)]).map((v) => v.blob.digest),
+    [digest(2)],
+  );
 });
 
 test('entries sharing a blob fold into one: latest access, and unreferenced only when every name is', () => {
-  const oracle: ReferenceOracle = { isReferenced: (e) => (e.key === 'a1' || e.key === 'a2' ? false : e.key === 'b1' ? false : e.key === 'b2' ? true : undefined) };
-  const blobs = storedBlobs([entry('a1', 1, 10, 5), entry('a2', 1, 10, 7), entry('b1', 2, 20, 1), entry('b2', 2, 20, 1), entry('c', 3, 30, 1)], [{ digest: digest(9), size: 99 }, { digest: digest(3), size: 30 }], oracle, (d) => d === digest(3));
+  const oracle: ReferenceOracle = {
+    isReferenced: (e) => (e.key === 'a1' || e.key === 'a2' ? false : e.key === 'b1' ? false : e.key === 'b2' ? true : undefined),
+  };
+  const blobs = storedBlobs(
+    [entry('a1', 1, 10, 5), entry('a2', 1, 10, 7), entry('b1', 2, 20, 1), entry('b2', 2, 20, 1), entry('c', 3, 30, 1)],
+    [
+      { digest: digest(9), size: 99 },
+      { digest: digest(3), size: 30 },
+    ],
+    oracle,
+    (d) => d === digest(3),
+  );
   const byDigest = new Map(blobs.map((b) => [b.digest, b]));
   assert.equal(blobs.length, 4);
   assert.deepEqual(byDigest.get(digest(1)), { digest: digest(1), size: 10, lastAccessAt: 7, referenced: false, busy: false, keys: ['a1', 'a2'] });

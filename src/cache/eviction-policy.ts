@@ -63,7 +63,14 @@ export function storedBlobs(
     // One name still listed keeps the blob; it is unreferenced only when all its names are.
     seen.referenced = seen.referenced === true || said === true ? true : seen.referenced === false && said === false ? false : undefined;
   }
-  const blobs: StoredBlob[] = [...byDigest].map(([digest, b]) => ({ digest, size: b.size, lastAccessAt: b.lastAccessAt, referenced: b.referenced, busy: isBusy(digest), keys: b.keys }));
+  const blobs: StoredBlob[] = [...byDigest].map(([digest, b]) => ({
+    digest,
+    size: b.size,
+    lastAccessAt: b.lastAccessAt,
+    referenced: b.referenced,
+    busy: isBusy(digest),
+    keys: b.keys,
+  }));
   for (const orphan of orphans) {
     if (byDigest.has(orphan.digest)) continue;
     blobs.push({ digest: orphan.digest, size: orphan.size, lastAccessAt: 0, referenced: false, busy: isBusy(orphan.digest), keys: [] });

@@ -17,6 +17,7 @@ import { noVerifier, type AdmitDecision, type ContentVerifier } from './content-
 import { ReadThroughCache } from './read-through-cache.ts';
 import type { DownloadLimits } from './shared-download.ts';
 import { settlesSoon } from '../../test/support/settles-soon.ts';
+import { endlessBody } from '../../test/support/endless-body.ts';
 
 const immutable: PathPolicy = { protocol: 'test', mutable: false, kind: 'package', contentType: 'application/octet-stream' };
 const mutable: PathPolicy = { protocol: 'test', mutable: true, kind: 'index', contentType: 'application/octet-stream' };
@@ -49,7 +50,16 @@ function setup(verifier: ContentVerifier = noVerifier, downloadLimits?: Download
   const clock = new ManualClock();
   const blobs = new MemoryBlobStore();
   const index = new MemoryMetadataIndex();
-  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: () => undefined }), logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10, downloadLimits });
+  const cache = new ReadThroughCache({
+    blobs,
+    index,
+    clock,
+    protocol: () => ({ verifier, classify: () => undefined }),
+    logger: pino({ level: 'silent' }),
+    indexMaxAgeSeconds: 30,
+    notFoundTtlSeconds: 10,
+    downloadLimits,
+  });
   return { clock, blobs, index, cache };
 }
 
@@ -134,7 +144,9 @@ test('a body shorter than Content-Length is not stored', async () => {
 
 test('mutable files are revalidated once stale, with one conditional request for all clients', async () => {
   const { cache, clock } = setup();
-  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('v1')]), { 'content-length': '2', 'last-modified': 'Mon, 02 Jan 2026 00:00:00 GMT', etag: '"u1"' }));
+  const upstream = new ScriptedUpstream(() =>
+    ok(Readable.from([Buffer.from('v1')]), { 'content-length': '2', 'last-modified': 'Mon, 02 Jan 2026 00:00:00 GMT', etag: '"u1"' }),
+  );
   const first = await cache.get(upstream, '/dists/x/InRelease', mutable);
   if (first.kind !== 'object') throw new Error('expected an object');
   await readStored(first.object);
@@ -215,15 +227,25 @@ const notFound = (): UpstreamResponse => ({ status: 404, headers: {}, body: Read
 test('upstreamPaths are tried in order on 404, and the object is stored under the requested path', async () => {
   const good = Buffer.from('Package: a\n');
   const verifier = verifierWith({
-    expect: () => ({ sha256: sha(good), size: good.length, verification: 'authenticated', upstreamPaths: ['/dists/s/main/by-hash/SHA256/x', '/dists/s/main/Packages'] }),
+    expect: () => ({
+      sha256: sha(good),
+      size: good.length,
+      verification: 'authenticated',
+      upstreamPaths: ['/dists/s/main/by-hash/SHA256/x', '/dists/s/main/Packages'],
+    }),
     admit: () => Promise.resolve({ admit: true, verification: 'authenticated' }),
   });
   const { cache, index } = setup(verifier);
-  const upstream = new ScriptedUpstream((path) => (path.includes('by-hash') ? notFound() : ok(Readable.from([good]), { 'content-length': String(good.length) })));
+  const upstream = new ScriptedUpstream((path) =>
+    path.includes('by-hash') ? notFound() : ok(Readable.from([good]), { 'content-length': String(good.length) }),
+  );
   const l = await cache.get(upstream, '/dists/s/main/Packages', mutable);
   if (l.kind !== 'object') throw new Error('expected an object');
   assert.equal(sha(await readStored(l.object)), sha(good));
-  assert.deepEqual(upstream.calls.map((c) => c.path), ['/dists/s/main/by-hash/SHA256/x', '/dists/s/main/Packages']);
+  assert.deepEqual(
+    upstream.calls.map((c) => c.path),
+    ['/dists/s/main/by-hash/SHA256/x', '/dists/s/main/Packages'],
+  );
   assert.equal(index.get('http://upstream.example/dists/s/main/Packages')?.verification, 'authenticated');
 });
 
@@ -254,7 +276,8 @@ test("a refusal with serve 'previous' keeps serving the stored copy and marks it
   let refuse = false;
   const verifier = verifierWith({
     expect: () => ({ verification: 'unverified', awaitAdmission: true }),
-    admit: () => Promise.resolve(refuse ? { admit: false, reason: 'indices not there yet', serve: 'previous' } : { admit: true, verification: 'hash-verified' }),
+    admit: () =>
+      Promise.resolve(refuse ? { admit: false, reason: 'indices not there yet', serve: 'previous' } : { admit: true, verification: 'hash-verified' }),
   });
   const { cache, index, clock } = setup(verifier);
   const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('gen 1')]), { 'content-length': '5' }));
@@ -281,7 +304,12 @@ test("a refusal with serve 'previous' keeps serving the stored copy and marks it
 });
 
 test("a refusal with serve 'refuse' fails every waiting client with the decision's error; the default relays the bytes unstored", async () => {
-  let decision: AdmitDecision = { admit: false, reason: 'unknown key', serve: 'refuse', error: new HoardError('HOARD_ERR_NOT_AUTHENTICATED', 'not signed by a trusted key') };
+  let decision: AdmitDecision = {
+    admit: false,
+    reason: 'unknown key',
+    serve: 'refuse',
+    error: new HoardError('HOARD_ERR_NOT_AUTHENTICATED', 'not signed by a trusted key'),
+  };
   const verifier = verifierWith({ expect: () => ({ verification: 'unverified', awaitAdmission: true }), admit: () => Promise.resolve(decision) });
   const { cache, index } = setup(verifier);
   const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('signed?')]), { 'content-length': '7' }));
@@ -311,7 +339,10 @@ test('expect may answer later, or refuse the request', async () => {
   await readStored(l.object);
   assert.equal(index.get('http://upstream.example/pool/e.deb')?.verification, 'hash-verified');
   refuse = true;
-  await assert.rejects(cache.get(upstream, '/pool/e.deb', immutable), (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_NOT_AUTHENTICATED');
+  await assert.rejects(
+    cache.get(upstream, '/pool/e.deb', immutable),
+    (err: unknown) => err instanceof HoardError && err.code === 'HOARD_ERR_NOT_AUTHENTICATED',
+  );
 });
 
 test('a hash mismatch is published as a verification event, and the key is served without Last-Modified for a while', async () => {
@@ -329,7 +360,10 @@ test('a hash mismatch is published as a verification event, and the key is serve
     if (l.kind !== 'object') throw new Error('expected an object');
     await assert.rejects(readAll(l.object));
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(events.map((e) => [e.path, e.failure]), [['/pool/f.deb', 'digest']]);
+    assert.deepEqual(
+      events.map((e) => [e.path, e.failure]),
+      [['/pool/f.deb', 'digest']],
+    );
     assert.equal(events[0]?.upstream, 'http://upstream.example/');
     // The client kept the rejected bytes as a partial file; its If-Range must not match the good copy.
     upstream.script = () => ok(Readable.from([good]), { 'content-length': String(good.length), 'last-modified': lastModified });
@@ -394,10 +428,17 @@ function gatedSetup(verifier: ContentVerifier = noVerifier) {
   const clock = new ManualClock();
   const blobs = new GatedBlobStore();
   const index = new MemoryMetadataIndex();
-  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: () => undefined }), logger: pino({ level: 'silent' }), indexMaxAgeSeconds: 30, notFoundTtlSeconds: 10 });
+  const cache = new ReadThroughCache({
+    blobs,
+    index,
+    clock,
+    protocol: () => ({ verifier, classify: () => undefined }),
+    logger: pino({ level: 'silent' }),
+    indexMaxAgeSeconds: 30,
+    notFoundTtlSeconds: 10,
+  });
   return { clock, blobs, index, cache };
 }
-
 
 async function listBlobs(blobs: MemoryBlobStore): Promise<string[]> {
   const digests: string[] = [];
@@ -407,9 +448,14 @@ async function listBlobs(blobs: MemoryBlobStore): Promise<string[]> {
 
 test('a verified body reaches the client whole before the durable commit; a request meanwhile joins it as a hit, without a second fetch', async () => {
   const payload = randomBytes(300_000);
-  const verifier = verifierWith({ expect: () => ({ sha256: sha(payload), size: payload.length, verification: 'hash-verified' }), admit: () => Promise.resolve({ admit: true, verification: 'hash-verified' }) });
+  const verifier = verifierWith({
+    expect: () => ({ sha256: sha(payload), size: payload.length, verification: 'hash-verified' }),
+    admit: () => Promise.resolve({ admit: true, verification: 'hash-verified' }),
+  });
   const { cache, index, blobs } = gatedSetup(verifier);
-  const upstream = new ScriptedUpstream(() => ok(Readable.from([payload.subarray(0, 100_000), payload.subarray(100_000)]), { 'content-length': String(payload.length) }));
+  const upstream = new ScriptedUpstream(() =>
+    ok(Readable.from([payload.subarray(0, 100_000), payload.subarray(100_000)]), { 'content-length': String(payload.length) }),
+  );
   const first = await cache.get(upstream, '/pool/g.deb', immutable);
   if (first.kind !== 'object') throw new Error('expected an object');
   // Whole while the commit is still held: the last byte did not wait for it.
@@ -438,7 +484,10 @@ test('a verified body reaches the client whole before the durable commit; a requ
 
 test('idle() waits for a download whose response has ended until its object is stored and indexed', async () => {
   const payload = randomBytes(70_000);
-  const verifier = verifierWith({ expect: () => ({ sha256: sha(payload), size: payload.length, verification: 'hash-verified' }), admit: () => Promise.resolve({ admit: true, verification: 'hash-verified' }) });
+  const verifier = verifierWith({
+    expect: () => ({ sha256: sha(payload), size: payload.length, verification: 'hash-verified' }),
+    admit: () => Promise.resolve({ admit: true, verification: 'hash-verified' }),
+  });
   const { cache, index, blobs } = gatedSetup(verifier);
   const upstream = new ScriptedUpstream(() => ok(Readable.from([payload]), { 'content-length': String(payload.length) }));
   const first = await cache.get(upstream, '/pool/i.deb', immutable);
@@ -537,22 +586,6 @@ async function collectStream(stream: Readable): Promise<Buffer> {
 
 // --- Bounds on a download (issue 15): size, the index's size, the rate floor. Nothing of an aborted download is stored. ---
 
-/** An upstream body that never ends by itself (bounded at `maxChunks` so a failing test still ends). */
-function endlessBody(chunkSize: number, maxChunks = 5_000) {
-  const state = { pulled: 0 };
-  const chunk = randomBytes(chunkSize);
-  const stream = Readable.from(
-    (function* () {
-      for (; state.pulled < maxChunks; ) {
-        state.pulled += 1;
-        yield chunk;
-      }
-    })(),
-    { objectMode: false, highWaterMark: 1 },
-  );
-  return { stream, state };
-}
-
 /** Download events published while `work` runs. */
 async function downloadEvents(work: () => Promise<void>): Promise<DownloadEvent[]> {
   const events: DownloadEvent[] = [];
@@ -588,7 +621,7 @@ test('a Content-Length above maxObjectSize is refused before a writer is opened:
   assert.equal(writers, 0, 'no temporary file was opened');
   assert.ok(stream.destroyed, 'the upstream connection is dropped');
   assert.equal(index.count(), 0);
-  assert.deepEqual(upstream.failures, [], 'an object too large for this cache is not the mirror\'s fault');
+  assert.deepEqual(upstream.failures, [], "an object too large for this cache is not the mirror's fault");
 });
 
 test('an endless body without Content-Length is abandoned at maxObjectSize after the client left; nothing is stored', async () => {
@@ -683,8 +716,18 @@ test('an upstream below the rate floor is abandoned: followers cut, nothing stor
 test('a policy forwards the headers its route picked and the query, never in the key', async () => {
   const { cache, index } = setup();
   const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('manifest')]), { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }));
-  const policy: PathPolicy = { protocol: 'test', mutable: true, kind: 'manifest', contentType: 'application/octet-stream', contentTypeFromUpstream: true, forwardHeaders: ['accept'] };
-  const lookup = await cache.get(upstream, '/v2/x/manifests/1', policy, { query: '?ns=registry.example', forward: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const policy: PathPolicy = {
+    protocol: 'test',
+    mutable: true,
+    kind: 'manifest',
+    contentType: 'application/octet-stream',
+    contentTypeFromUpstream: true,
+    forwardHeaders: ['accept'],
+  };
+  const lookup = await cache.get(upstream, '/v2/x/manifests/1', policy, {
+    query: '?ns=registry.example',
+    forward: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
   assert.equal(lookup.kind, 'object');
   if (lookup.kind !== 'object') return;
   await readStored(lookup.object);

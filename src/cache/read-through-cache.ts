@@ -151,7 +151,8 @@ export class ReadThroughCache {
     }
 
     const negative = this.#notFound.get(key);
-    if (negative && negative.until > now) return { kind: 'status', status: negative.status, source: 'negative', reason: `upstream answered ${negative.status} (remembered)` };
+    if (negative && negative.until > now)
+      return { kind: 'status', status: negative.status, source: 'negative', reason: `upstream answered ${negative.status} (remembered)` };
 
     const pending = this.#pending.get(key);
     if (pending) {
@@ -242,7 +243,14 @@ export class ReadThroughCache {
     return { kind: 'object', object: this.#stored(entry), source: 'stale', warning: `111 hoard "Revalidation Failed: ${why.replaceAll('"', "'")}"` };
   }
 
-  async #startDownload(upstream: Upstream, path: string, policy: PathPolicy, response: UpstreamResponse, previous: ObjectEntry | undefined, expectation: Expectation | undefined): Promise<CacheLookup> {
+  async #startDownload(
+    upstream: Upstream,
+    path: string,
+    policy: PathPolicy,
+    response: UpstreamResponse,
+    previous: ObjectEntry | undefined,
+    expectation: Expectation | undefined,
+  ): Promise<CacheLookup> {
     const key = upstream.key + path;
     const lengthHeader = response.headers['content-length'];
     const expectedSize = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
@@ -258,7 +266,10 @@ export class ReadThroughCache {
     const oversized = refuseDeclaredSize(expectedSize, this.#o.downloadLimits, response.url.href);
     if (oversized) {
       response.body.destroy();
-      this.#o.logger.warn({ key, upstream: response.url.href, code: oversized.code, err: oversized.message }, 'upstream object larger than cache.maxObjectSize; not fetched');
+      this.#o.logger.warn(
+        { key, upstream: response.url.href, code: oversized.code, err: oversized.message },
+        'upstream object larger than cache.maxObjectSize; not fetched',
+      );
       throw oversized;
     }
     let writer: BlobWriter;
@@ -274,12 +285,17 @@ export class ReadThroughCache {
     }
     // RFC 9110 8.3: the upstream's Content-Type is kept only where the protocol says the type carries meaning.
     const contentType = (policy.contentTypeFromUpstream === true ? response.headers['content-type'] : undefined) ?? policy.contentType;
-    const download = new SharedDownload(key, writer, {
-      expectedSize,
-      lastModified: this.#isTainted(key) ? undefined : response.headers['last-modified'],
-      upstreamEtag: response.headers.etag,
-      contentType,
-    }, { limits: this.#o.downloadLimits, clock: this.#o.clock });
+    const download = new SharedDownload(
+      key,
+      writer,
+      {
+        expectedSize,
+        lastModified: this.#isTainted(key) ? undefined : response.headers['last-modified'],
+        upstreamEtag: response.headers.etag,
+        contentType,
+      },
+      { limits: this.#o.downloadLimits, clock: this.#o.clock },
+    );
     this.#downloads.set(key, download);
     publishDownload({ key, phase: 'start', bytes: 0, expectedBytes: expectedSize });
     const url = response.url.href;
@@ -417,7 +433,10 @@ export class ReadThroughCache {
       contentType: entry.contentType,
       complete: true,
       stream: (start, endInclusive) => blobs.createReadStream(entry.digest, start, endInclusive),
-      open: blobs.openReader === undefined ? undefined : () => blobs.openReader?.(entry.digest) ?? Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'the blob store lost openReader')),
+      open:
+        blobs.openReader === undefined
+          ? undefined
+          : () => blobs.openReader?.(entry.digest) ?? Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'the blob store lost openReader')),
     };
   }
 }

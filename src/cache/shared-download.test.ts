@@ -10,6 +10,7 @@ import type { BlobWriter } from '../storage/blob-store.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { SharedDownload, refuseDeclaredSize, refusingWriter, type DownloadCommit } from './shared-download.ts';
 import { settlesSoon } from '../../test/support/settles-soon.ts';
+import { endlessBody } from '../../test/support/endless-body.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const meta = (size: number | undefined) => ({ expectedSize: size, lastModified: undefined, upstreamEtag: undefined, contentType: undefined });
@@ -141,7 +142,6 @@ function gatedStore() {
   return { commit, open };
 }
 
-
 test('followers get the last byte once the bytes are verified, before the durable commit ends; settled waits for it', async () => {
   const store = new MemoryBlobStore();
   const payload = randomBytes(200_000);
@@ -249,27 +249,11 @@ function countingWriter(inner: BlobWriter): BlobWriter & { most: number } {
   return counting;
 }
 
-/** An endless upstream body (bounded at `maxChunks` so a failing test still ends); `pulled` counts chunks taken. */
-function endless(chunkSize: number, maxChunks = 10_000) {
-  const state = { pulled: 0 };
-  const chunk = randomBytes(chunkSize);
-  const stream = Readable.from(
-    (function* () {
-      for (; state.pulled < maxChunks; ) {
-        state.pulled += 1;
-        yield chunk;
-      }
-    })(),
-    { objectMode: false, highWaterMark: 1 },
-  );
-  return { stream, state };
-}
-
 test('a body without Content-Length growing past maxObjectSize is abandoned there: nothing past it written, nothing stored', async () => {
   const store = new MemoryBlobStore();
   const download = new SharedDownload('k', await store.createWriter(), meta(undefined), { limits: { maxObjectSize: 100_000 } });
   const follower = failureOf(collect(download.stream(0, undefined)));
-  const { stream, state } = endless(16 * 1024);
+  const { stream, state } = endlessBody(16 * 1024);
   await download.run(stream, commit, asIs);
   assert.ok(isHoardError(download.failed, 'HOARD_ERR_OBJECT_TOO_LARGE'), String(download.failed));
   assert.match(download.failed?.message ?? '', /cache\.maxObjectSize \(100000 bytes\)/);
@@ -284,7 +268,7 @@ test('a body longer than the size the index lists is abandoned at that size (HOA
   const store = new MemoryBlobStore();
   const writer = countingWriter(await store.createWriter());
   const download = new SharedDownload('k', writer, meta(undefined), { limits: { maxObjectSize: 10_000_000 } });
-  const { stream, state } = endless(10_000);
+  const { stream, state } = endlessBody(10_000);
   let stored = false;
   const listed: DownloadCommit = {
     expected: { size: 25_000 },
@@ -364,7 +348,7 @@ test('an upstream at or above the floor in every window is kept', async () => {
   assert.equal(sha(await follower), sha(payload));
 });
 
-test('a relaying download (disk full) reads at its slowest client\'s pace: the floor does not apply', async () => {
+test("a relaying download (disk full) reads at its slowest client's pace: the floor does not apply", async () => {
   const clock = new ManualClock();
   const store = new MemoryBlobStore({ capacityBytes: 0 });
   const payload = randomBytes(200_000);

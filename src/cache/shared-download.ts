@@ -235,7 +235,9 @@ export class SharedDownload implements CachedObject {
         stopWatching();
       }
       if (expected !== undefined && this.written !== expected) {
-        throw new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream sent ${this.written} of ${expected} bytes`, { detail: 'upstream closed the connection early' });
+        throw new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream sent ${this.written} of ${expected} bytes`, {
+          detail: 'upstream closed the connection early',
+        });
       }
       if (this.#relay === undefined) {
         let released: BlobInfo | undefined;

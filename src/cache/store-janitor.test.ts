@@ -17,7 +17,18 @@ async function fill(sizes: number[]) {
   for (const [i, size] of sizes.entries()) {
     const { digest } = await storeBytes(blobs, randomBytes(size));
     digests.push(digest);
-    index.put({ key: `http://mirror.example/pool/p${i}.deb`, protocol: 'apt', upstream: 'http://mirror.example', path: `/pool/p${i}.deb`, digest, size, storedAt: i, validatedAt: i, lastAccessAt: i, verification: 'unverified' });
+    index.put({
+      key: `http://mirror.example/pool/p${i}.deb`,
+      protocol: 'apt',
+      upstream: 'http://mirror.example',
+      path: `/pool/p${i}.deb`,
+      digest,
+      size,
+      storedAt: i,
+      validatedAt: i,
+      lastAccessAt: i,
+      verification: 'unverified',
+    });
   }
   return { blobs, index, digests };
 }
@@ -27,7 +38,15 @@ const silent = pino({ level: 'silent' });
 test('over the high mark, the least recently used go until the low mark; a blob being read stays', async () => {
   const { blobs, index, digests } = await fill([1000, 1000, 1000, 1000, 1000]);
   const busy = new Set([digests[0]]);
-  const janitor = new StoreJanitor({ index, blobs, oracle: unknownReferences, inUse: (d) => busy.has(d), marks: waterMarks(5000, 90, 60), logger: silent, graceMs: 0 });
+  const janitor = new StoreJanitor({
+    index,
+    blobs,
+    oracle: unknownReferences,
+    inUse: (d) => busy.has(d),
+    marks: waterMarks(5000, 90, 60),
+    logger: silent,
+    graceMs: 0,
+  });
   assert.equal(janitor.usage().bytes, 5000);
   const events: EvictionEvent[] = [];
   const listen = (e: unknown) => events.push(e as EvictionEvent);
@@ -35,12 +54,18 @@ test('over the high mark, the least recently used go until the low mark; a blob 
   try {
     const report = await janitor.evictIfNeeded();
     // 5000 -> 3000: p0 is busy, so p1 and p2 (the next oldest) go.
-    assert.deepEqual(report.removed.map((r) => r.digest), [digests[1], digests[2]]);
+    assert.deepEqual(
+      report.removed.map((r) => r.digest),
+      [digests[1], digests[2]],
+    );
     assert.equal(await blobs.stat(digests[0] as string).then((i) => i?.size), 1000);
     assert.equal(await blobs.stat(digests[1] as string), undefined);
     assert.equal(index.get('http://mirror.example/pool/p1.deb'), undefined);
     assert.equal(janitor.usage().bytes, 3000);
-    assert.deepEqual(events.map((e) => e.reason), ['lru', 'lru']);
+    assert.deepEqual(
+      events.map((e) => e.reason),
+      ['lru', 'lru'],
+    );
     assert.deepEqual((await janitor.evictIfNeeded()).removed, [], 'below the high mark nothing more goes');
   } finally {
     channels.eviction.unsubscribe(listen);
@@ -68,12 +93,31 @@ test('unreferenced objects go first; gc removes them and orphans, and its dry ru
 test('an object stored again or opened during the grace period is kept', async () => {
   const { blobs, index, digests } = await fill([1000, 1000]);
   const reading = new Set<string>();
-  const janitor = new StoreJanitor({ index, blobs, oracle: unknownReferences, inUse: (d) => reading.has(d), marks: waterMarks(2000, 50, 10), logger: silent, graceMs: 30 });
+  const janitor = new StoreJanitor({
+    index,
+    blobs,
+    oracle: unknownReferences,
+    inUse: (d) => reading.has(d),
+    marks: waterMarks(2000, 50, 10),
+    logger: silent,
+    graceMs: 30,
+  });
   const pass = janitor.evictIfNeeded();
   // While the entries are gone and the bytes not yet: one comes back, one gets a reader.
   const first = await (async () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
-    index.put({ key: 'http://mirror.example/again', protocol: 'apt', upstream: 'http://mirror.example', path: '/again', digest: digests[0] as string, size: 1000, storedAt: 9, validatedAt: 9, lastAccessAt: 9, verification: 'unverified' });
+    index.put({
+      key: 'http://mirror.example/again',
+      protocol: 'apt',
+      upstream: 'http://mirror.example',
+      path: '/again',
+      digest: digests[0] as string,
+      size: 1000,
+      storedAt: 9,
+      validatedAt: 9,
+      lastAccessAt: 9,
+      verification: 'unverified',
+    });
     reading.add(digests[1] as string);
     return pass;
   })();
@@ -83,14 +127,21 @@ test('an object stored again or opened during the grace period is kept', async (
   assert.ok(await blobs.stat(digests[1] as string));
   reading.clear();
   const later = await janitor.collectGarbage({ dryRun: false });
-  assert.deepEqual(later.removed.map((r) => r.digest), [digests[1]], 'the blob left without entries is an orphan for gc');
+  assert.deepEqual(
+    later.removed.map((r) => r.digest),
+    [digests[1]],
+    'the blob left without entries is an orphan for gc',
+  );
 });
 
 test('an admin eviction by key or digest removes the object and every name of it', async () => {
   const { blobs, index, digests } = await fill([10, 20]);
   const janitor = new StoreJanitor({ index, blobs, oracle: unknownReferences, inUse: () => false, marks: undefined, logger: silent, graceMs: 0 });
   const byKey = await janitor.evict('http://mirror.example/pool/p0.deb');
-  assert.deepEqual(byKey.removed.map((r) => [r.digest, r.reason]), [[digests[0], 'admin']]);
+  assert.deepEqual(
+    byKey.removed.map((r) => [r.digest, r.reason]),
+    [[digests[0], 'admin']],
+  );
   const byDigest = await janitor.evict(digests[1] as string);
   assert.equal(byDigest.freedBytes, 20);
   assert.equal(index.count(), 0);

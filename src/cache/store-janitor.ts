@@ -104,7 +104,10 @@ export class StoreJanitor {
     const victims = planEviction(this.#blobs(), marks);
     if (victims.length === 0) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
     const report = await this.#remove(victims);
-    this.#o.logger.info({ freed: report.freedBytes, evicted: report.removed.length, kept: report.kept, usage: this.usage() }, 'store over its high-water mark: evicted');
+    this.#o.logger.info(
+      { freed: report.freedBytes, evicted: report.removed.length, kept: report.kept, usage: this.usage() },
+      'store over its high-water mark: evicted',
+    );
     return report;
   }
 

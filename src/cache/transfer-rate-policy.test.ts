@@ -18,7 +18,13 @@ test('nothing is judged before one whole window has passed', () => {
 });
 
 test('a window with fewer bytes than the floor asks is slow, naming the bytes and the span', () => {
-  assert.deepEqual(judge([[30_000, 100], [60_000, 200]]), { slow: true, bytes: 200, overMs: 60_000 });
+  assert.deepEqual(
+    judge([
+      [30_000, 100],
+      [60_000, 200],
+    ]),
+    { slow: true, bytes: 200, overMs: 60_000 },
+  );
 });
 
 test('exactly the floor for one window is not slow', () => {
@@ -34,7 +40,15 @@ test('one byte every 29 s (under an idle timeout of 30 s) is slow after the wind
 
 test('a healthy transfer that pauses for 30 s is not slow', () => {
   // 1 MB in the first 10 s, nothing for 30 s, then 1 MB more.
-  assert.deepEqual(judge([[10_000, 1e6], [40_000, 1e6], [50_000, 2e6], [70_000, 2e6]]), { slow: false });
+  assert.deepEqual(
+    judge([
+      [10_000, 1e6],
+      [40_000, 1e6],
+      [50_000, 2e6],
+      [70_000, 2e6],
+    ]),
+    { slow: false },
+  );
 });
 
 test('a transfer that was fast and then trickles is slow once a whole window has trickled', () => {

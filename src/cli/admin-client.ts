@@ -25,9 +25,16 @@ export async function adminRequest(target: AdminTarget, path: string, init: { me
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   try {
-    response = await fetch(`${target.base}${path}`, { method: init.method ?? 'GET', headers, body: init.body === undefined ? null : JSON.stringify(init.body) });
+    response = await fetch(`${target.base}${path}`, {
+      method: init.method ?? 'GET',
+      headers,
+      body: init.body === undefined ? null : JSON.stringify(init.body),
+    });
   } catch (err) {
-    throw new Error(`cannot reach hoard at ${target.base} (is it running? pass --url): ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, { cause: err });
+    throw new Error(
+      `cannot reach hoard at ${target.base} (is it running? pass --url): ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
+      { cause: err },
+    );
   }
   if (!response.ok) {
     const text = await response.text();

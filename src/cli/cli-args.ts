@@ -64,7 +64,15 @@ export function parseCliArgs(argv: string[]): CliArgs {
     dataDir: str(values['data-dir']),
     configPath: str(values.config),
     logLevel: str(values['log-level']),
-    flags: { url: values.url, 'dry-run': values['dry-run'], json: values.json, sources: values.sources, packages: values.packages, arch: values.arch, 'no-deps': values['no-deps'] },
+    flags: {
+      url: values.url,
+      'dry-run': values['dry-run'],
+      json: values.json,
+      sources: values.sources,
+      packages: values.packages,
+      arch: values.arch,
+      'no-deps': values['no-deps'],
+    },
     help: values.help === true,
     rest: positionals.slice(1),
   };

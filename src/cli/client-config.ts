@@ -22,7 +22,8 @@ export function checkProxyUrl(text: string): string {
     throw new Error(`--url must be a URL like http://cache:3142, got ${JSON.stringify(text)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--url must be http:// or https://, got ${JSON.stringify(text)}`);
-  if (url.username !== '' || /["'\s\\$`]/.test(text)) throw new Error(`--url must not carry credentials, quotes, spaces or shell characters, got ${JSON.stringify(text)}`);
+  if (url.username !== '' || /["'\s\\$`]/.test(text))
+    throw new Error(`--url must not carry credentials, quotes, spaces or shell characters, got ${JSON.stringify(text)}`);
   return url.href.replace(/\/$/, '');
 }
 

@@ -5,7 +5,10 @@ import { adminRequest, type AdminTarget } from './admin-client.ts';
 
 export async function gcCommand(target: AdminTarget, options: { dryRun: boolean }, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const report = (await (await adminRequest(target, '/actions/gc', { method: 'POST', body: { dryRun: options.dryRun } })).json()) as RemovalReport;
-  for (const r of report.removed) out.write(`${options.dryRun ? 'would remove' : 'removed'} ${r.digest} ${r.size} ${r.reason}${r.keys.length > 0 ? ` ${r.keys.join(' ')}` : ''}\n`);
-  out.write(`${options.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(report.freedBytes)} in ${report.removed.length} objects${report.kept > 0 ? ` (${report.kept} kept: in use)` : ''}\n`);
+  for (const r of report.removed)
+    out.write(`${options.dryRun ? 'would remove' : 'removed'} ${r.digest} ${r.size} ${r.reason}${r.keys.length > 0 ? ` ${r.keys.join(' ')}` : ''}\n`);
+  out.write(
+    `${options.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(report.freedBytes)} in ${report.removed.length} objects${report.kept > 0 ? ` (${report.kept} kept: in use)` : ''}\n`,
+  );
   return 0;
 }

@@ -3,7 +3,12 @@ import { resolve } from 'node:path';
 import { adminRequest, type AdminTarget } from './admin-client.ts';
 import type { ProgressReporter } from './progress-reporter.ts';
 
-export async function importCommand(target: AdminTarget, dir: string, progress: ProgressReporter, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function importCommand(
+  target: AdminTarget,
+  dir: string,
+  progress: ProgressReporter,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
   // The cache reads the directory itself, so it needs a path valid on its host (the usual case: the same machine).
   const response = await adminRequest(target, '/actions/import', { method: 'POST', body: { dir: resolve(dir) } });
   let pending = '';
@@ -22,7 +27,9 @@ export async function importCommand(target: AdminTarget, dir: string, progress: 
   }
   if (final?.type === 'error') throw new Error(`import failed: ${String(final.message)}`);
   if (final === undefined) throw new Error('import ended without a report (the cache went away?)');
-  progress.done(`imported: ${String(final.stored)} stored, ${String(final.already)} already cached, ${String(final.unknown)} unknown to the cached indices, ${String(final.failed)} failed (of ${String(final.files)} files)`);
+  progress.done(
+    `imported: ${String(final.stored)} stored, ${String(final.already)} already cached, ${String(final.unknown)} unknown to the cached indices, ${String(final.failed)} failed (of ${String(final.files)} files)`,
+  );
   out.write(`${JSON.stringify(final)}\n`);
   return Number(final.failed) > 0 ? 1 : 0;
 }

@@ -12,7 +12,7 @@ import { warmCommand } from './warm-command.ts';
 /** Exit code of the command, or undefined when `args` names none of these. */
 export async function runServiceCommand(args: CliArgs, overrides: ConfigOverrides): Promise<number | undefined> {
   const [command, operand] = args.command;
-  const flag = (name: string) => (typeof args.flags[name] === 'string' ? (args.flags[name]) : undefined);
+  const flag = (name: string) => (typeof args.flags[name] === 'string' ? args.flags[name] : undefined);
   switch (command) {
     case 'client-config': {
       if (operand === undefined || !isClientConfigTarget(operand)) {
@@ -41,7 +41,10 @@ export async function runServiceCommand(args: CliArgs, overrides: ConfigOverride
         return 2;
       }
       const cacheUrl = flag('url') ?? adminTarget(loadConfig(overrides).config, undefined).base.replace(/\/[^/]*$/, '');
-      return warmCommand({ cacheUrl, sourcesFile: sources, packages, arch: flag('arch') ?? 'amd64', withDependencies: args.flags['no-deps'] !== true }, progressReporter());
+      return warmCommand(
+        { cacheUrl, sourcesFile: sources, packages, arch: flag('arch') ?? 'amd64', withDependencies: args.flags['no-deps'] !== true },
+        progressReporter(),
+      );
     }
     default:
       return undefined;

@@ -18,7 +18,18 @@ test('verify finds a flipped byte, quarantines the blob, drops its entries, and 
     const blobs = new FsBlobStore(root);
     await blobs.init();
     const index = new MemoryMetadataIndex();
-    const entry = (key: string, bytes: Buffer): ObjectEntry => ({ key, protocol: 'apt', upstream: 'http://u', path: key.slice('http://u'.length), digest: sha(bytes), size: bytes.length, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'hash-verified' });
+    const entry = (key: string, bytes: Buffer): ObjectEntry => ({
+      key,
+      protocol: 'apt',
+      upstream: 'http://u',
+      path: key.slice('http://u'.length),
+      digest: sha(bytes),
+      size: bytes.length,
+      storedAt: 0,
+      validatedAt: 0,
+      lastAccessAt: 0,
+      verification: 'hash-verified',
+    });
     const good = Buffer.from('intact bytes');
     const rotten = Buffer.from('bytes about to rot');
     for (const bytes of [good, rotten]) {
@@ -38,9 +49,15 @@ test('verify finds a flipped byte, quarantines the blob, drops its entries, and 
 
     const report = await verifyStore(blobs, index);
     assert.equal(report.checkedBlobs, 2);
-    assert.deepEqual(report.damaged.map((d) => [d.digest, [...d.keys].sort()]), [[sha(rotten), ['http://u/dists/s/by-hash/SHA256/x', 'http://u/pool/rotten.deb']]]);
+    assert.deepEqual(
+      report.damaged.map((d) => [d.digest, [...d.keys].sort()]),
+      [[sha(rotten), ['http://u/dists/s/by-hash/SHA256/x', 'http://u/pool/rotten.deb']]],
+    );
     assert.deepEqual(report.missing, ['http://u/pool/gone.deb']);
-    assert.deepEqual([...index.all()].map((e) => e.key), ['http://u/pool/good.deb']);
+    assert.deepEqual(
+      [...index.all()].map((e) => e.key),
+      ['http://u/pool/good.deb'],
+    );
     await access(join(root, 'quarantine', sha(rotten)));
     assert.equal(await blobs.stat(sha(rotten)), undefined);
     assert.match(formatVerifyReport(report), new RegExp(`DAMAGED ${sha(rotten)}[\\s\\S]*1 damaged, 1 missing\\n$`));

@@ -69,7 +69,9 @@ export async function verifyStore(blobs: BlobStore, index: MetadataIndex, option
 export function formatVerifyReport(report: VerifyReport): string {
   const lines = [`checked ${report.checkedBlobs} objects (${report.checkedBytes} bytes)`];
   for (const d of report.damaged) {
-    lines.push(`DAMAGED ${d.digest} (${d.size} bytes): quarantined; ${d.keys.length === 0 ? 'no cache entry named it' : `will be fetched again: ${d.keys.join(', ')}`}`);
+    lines.push(
+      `DAMAGED ${d.digest} (${d.size} bytes): quarantined; ${d.keys.length === 0 ? 'no cache entry named it' : `will be fetched again: ${d.keys.join(', ')}`}`,
+    );
   }
   for (const key of report.missing) lines.push(`MISSING ${key}: its object is gone; will be fetched again`);
   lines.push(report.damaged.length + report.missing.length === 0 ? 'all objects intact' : `${report.damaged.length} damaged, ${report.missing.length} missing`);

@@ -22,7 +22,8 @@ export function parseSourcesFile(text: string): AptSourceLine[] {
       const types = (p.get('Types') ?? '').split(/\s+/);
       if (!types.includes('deb') || /^no$/i.test(p.get('Enabled') ?? 'yes')) continue;
       for (const uri of (p.get('URIs') ?? '').split(/\s+/).filter(Boolean)) {
-        for (const suite of (p.get('Suites') ?? '').split(/\s+/).filter(Boolean)) out.push({ uri, suite, components: (p.get('Components') ?? '').split(/\s+/).filter(Boolean) });
+        for (const suite of (p.get('Suites') ?? '').split(/\s+/).filter(Boolean))
+          out.push({ uri, suite, components: (p.get('Components') ?? '').split(/\s+/).filter(Boolean) });
       }
     }
     return out;
@@ -55,12 +56,21 @@ export function dependencyNames(field: string | undefined): string[] {
   if (field === undefined) return [];
   return field
     .split(',')
-    .map((clause) => (clause.split('|')[0] ?? '').replace(/\([^)]*\)|\[[^\]]*\]|<[^>]*>/g, '').trim().replace(/:\w+$/, ''))
+    .map((clause) =>
+      (clause.split('|')[0] ?? '')
+        .replace(/\([^)]*\)|\[[^\]]*\]|<[^>]*>/g, '')
+        .trim()
+        .replace(/:\w+$/, ''),
+    )
     .filter(Boolean);
 }
 
 /** The named packages plus everything their Depends and Pre-Depends pull in (first alternative; Provides for virtual names). */
-export function resolveWithDependencies(requested: readonly string[], byName: Map<string, Candidate>, provides: Map<string, string>): { found: Candidate[]; missing: string[] } {
+export function resolveWithDependencies(
+  requested: readonly string[],
+  byName: Map<string, Candidate>,
+  provides: Map<string, string>,
+): { found: Candidate[]; missing: string[] } {
   const found = new Map<string, Candidate>();
   const missing: string[] = [];
   const queue = [...requested];
@@ -100,7 +110,8 @@ async function loadPackages(cacheUrl: string, source: AptSourceLine, arch: strin
     if (name === undefined) continue;
     const bytes = new Uint8Array(await (await fetchOk(throughCache(cacheUrl, source.uri, `dists/${source.suite}/${name}`))).arrayBuffer());
     const expected = release.files.get(name);
-    if (expected?.sha256 !== undefined && sha256(bytes) !== expected.sha256) throw new Error(`${name} of ${source.uri} ${source.suite} does not match its Release hash`);
+    if (expected?.sha256 !== undefined && sha256(bytes) !== expected.sha256)
+      throw new Error(`${name} of ${source.uri} ${source.suite} does not match its Release hash`);
     const decompressor = createDecompressor(compressionOf(name));
     if (decompressor === undefined) continue;
     for await (const paragraph of parseDeb822Stream(Readable.from([bytes]).pipe(decompressor))) {
@@ -132,7 +143,9 @@ export async function warmCommand(o: WarmOptions, progress: ProgressReporter, ou
       for (const virtual of dependencyNames(candidate.paragraph.get('Provides'))) if (!provides.has(virtual)) provides.set(virtual, name);
     }
   }
-  const { found, missing } = o.withDependencies ? resolveWithDependencies(o.packages, byName, provides) : { found: o.packages.flatMap((p) => byName.get(p) ?? []), missing: o.packages.filter((p) => !byName.has(p)) };
+  const { found, missing } = o.withDependencies
+    ? resolveWithDependencies(o.packages, byName, provides)
+    : { found: o.packages.flatMap((p) => byName.get(p) ?? []), missing: o.packages.filter((p) => !byName.has(p)) };
   let failed = 0;
   let bytes = 0;
   for (const [i, candidate] of found.entries()) {
@@ -147,7 +160,9 @@ export async function warmCommand(o: WarmOptions, progress: ProgressReporter, ou
       progress.update(i + 1, found.length, `FAILED ${candidate.file.path}: ${(err as Error).message}`);
     }
   }
-  progress.done(`warmed ${found.length - failed} of ${found.length} files (${bytes} bytes)${missing.length > 0 ? `; not in the indices: ${missing.join(', ')}` : ''}${failed > 0 ? `; ${failed} failed` : ''}`);
+  progress.done(
+    `warmed ${found.length - failed} of ${found.length} files (${bytes} bytes)${missing.length > 0 ? `; not in the indices: ${missing.join(', ')}` : ''}${failed > 0 ? `; ${failed} failed` : ''}`,
+  );
   out.write(`${JSON.stringify({ files: found.length, failed, bytes, missing })}\n`);
   return failed > 0 || missing.length > 0 ? 1 : 0;
 }

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { protocolConfigSections } from '../protocols/installed-protocols.ts';
+import { parseSize, sizeString } from './size-string.ts';
 
 const duration = z.number().int().positive();
 
@@ -37,14 +38,13 @@ export const defaultDeniedUpstreamNetworks = [
 /** A DNS name: labels of letters, digits and inner hyphens, 253 characters at most. */
 const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
-const sizeString = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT]i?B?|B)?\s*$/i, 'must be a size like 20GiB, 500MB or a number of bytes')])
-  .transform((v) => (typeof v === 'number' ? v : parseSize(v)));
-
 export const configSchema = z
   .object({
     /** host:port to listen on; IPv6 hosts in brackets. */
-    listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142').default('0.0.0.0:3142'),
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142')
+      .default('0.0.0.0:3142'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Networks whose clients may use the cache (CIDR). Default: loopback and private ranges. */
@@ -116,13 +116,23 @@ export const configSchema = z
         keepAliveTimeoutMs: duration.default(60_000),
         /** A client that accepts no bytes for this long is disconnected. */
         clientIdleTimeoutMs: duration.default(120_000),
+        /**
+         * A response body the client takes more slowly than this over a whole window is cut; 0 turns it off.
+         * 1024 B/s is a hundredth of a 1 Mbit/s link: no apt client on a working link comes near it.
+         */
+        minSendBytesPerSecond: z.number().int().nonnegative().default(1024),
+        /** The window of minSendBytesPerSecond: long enough that TCP's bursty progress on a slow link averages out. */
+        slowClientWindowSeconds: z.number().positive().max(86_400).default(60),
         maxTargetLength: z.number().int().min(256).max(65_536).default(4096),
       })
       .prefault({}),
     admin: z
       .object({
         /** URL path prefix of the dashboard, metrics and health endpoints. */
-        prefix: z.string().regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment like /_hoard').default('/_hoard'),
+        prefix: z
+          .string()
+          .regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment like /_hoard')
+          .default('/_hoard'),
         token: z.string().min(16, 'must be at least 16 characters').optional(),
         /** Names (besides IP literals, localhost and this machine's names) under which the admin pages answer. */
         hosts: z.array(z.string().regex(hostName, 'must be a host name like cache.lab.example, without scheme or port')).default([]),
@@ -141,8 +151,9 @@ export const configSchema = z
   })
   .strict();
 
+export { parseSize, sizeString };
+
 export type HoardConfig = z.output<typeof configSchema>;
-export type HoardConfigInput = z.input<typeof configSchema>;
 
 /** The largest object when no disk cap is set: above the biggest cloud images, ISO images and container layers. */
 export const uncappedMaxObjectSize = 16 * 1024 ** 3;
@@ -155,18 +166,6 @@ export function defaultMaxObjectSize(cache: { maxSize?: number | undefined; lowW
   if (cache.maxSize === undefined) return uncappedMaxObjectSize;
   return Math.max(1, Math.floor((cache.maxSize * (100 - cache.lowWaterPercent)) / 100));
 }
-
-const units: Record<string, number> = { '': 1, B: 1, K: 1e3, KB: 1e3, KIB: 1024, KI: 1024, M: 1e6, MB: 1e6, MIB: 1024 ** 2, MI: 1024 ** 2, G: 1e9, GB: 1e9, GIB: 1024 ** 3, GI: 1024 ** 3, T: 1e12, TB: 1e12, TIB: 1024 ** 4, TI: 1024 ** 4 };
-
-/** "20GiB" -> bytes. Accepts what `sizeString` accepts. */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
-  const unit = units[(m?.[2] ?? '').toUpperCase()];
-  if (!m || unit === undefined) throw new Error(`not a size: ${text}`);
-  return Math.round(Number(m[1]) * unit);
-}
-
-export { sizeString };
 
 /** Turns zod issues into one line per problem: "upstream.idleTimeoutMs: must be a positive integer, got -1". */
 export function formatConfigIssues(error: z.ZodError, input: unknown): string {

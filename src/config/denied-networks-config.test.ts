@@ -5,7 +5,17 @@ import { configSchema, defaultDeniedUpstreamNetworks, formatConfigIssues } from 
 
 test('the default denies loopback, link-local, 0.0.0.0/8, :: and the IPv4-mapped forms; [] is accepted', () => {
   assert.deepEqual(configSchema.parse({}).deniedUpstreamNetworks, defaultDeniedUpstreamNetworks);
-  for (const cidr of ['127.0.0.0/8', '::1/128', '169.254.0.0/16', 'fe80::/10', '0.0.0.0/8', '::/128', '::ffff:127.0.0.0/104', '::ffff:169.254.0.0/112', '::ffff:0.0.0.0/104']) {
+  for (const cidr of [
+    '127.0.0.0/8',
+    '::1/128',
+    '169.254.0.0/16',
+    'fe80::/10',
+    '0.0.0.0/8',
+    '::/128',
+    '::ffff:127.0.0.0/104',
+    '::ffff:169.254.0.0/112',
+    '::ffff:0.0.0.0/104',
+  ]) {
     assert.ok(defaultDeniedUpstreamNetworks.includes(cidr), cidr);
   }
   assert.deepEqual(configSchema.parse({ deniedUpstreamNetworks: [] }).deniedUpstreamNetworks, []);
@@ -16,6 +26,10 @@ test('an entry that is not address/prefix, or whose prefix is too long for its f
     const input = { deniedUpstreamNetworks: ['10.0.0.0/8', bad] };
     const result = configSchema.safeParse(input);
     assert.equal(result.success, false, bad);
-    if (!result.success) assert.equal(formatConfigIssues(result.error, input), `deniedUpstreamNetworks.1: must be a CIDR like 127.0.0.0/8 or fe80::/10, got ${JSON.stringify(bad)}`);
+    if (!result.success)
+      assert.equal(
+        formatConfigIssues(result.error, input),
+        `deniedUpstreamNetworks.1: must be a CIDR like 127.0.0.0/8 or fe80::/10, got ${JSON.stringify(bad)}`,
+      );
   }
 });

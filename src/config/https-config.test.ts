@@ -26,13 +26,20 @@ test('bad values are refused with the key in the message', () => {
   const cases: Array<[unknown, RegExp]> = [
     [{ httpsUpgrade: { 'mirror.example': 'http://mirror.example' } }, /httpsUpgrade\.mirror\.example: must be an https:\/\/ origin without a path/],
     [{ httpsUpgrade: { 'mirror.example': 'https://mirror.example/debian' } }, /httpsUpgrade\.mirror\.example: must be an https:\/\/ origin without a path/],
-    [{ httpsUpgrade: { 'http://mirror.example': 'https://mirror.example' } }, /httpsUpgrade\.http:\/\/mirror\.example: the key "http:\/\/mirror\.example" must be a host or host:port/],
+    [
+      { httpsUpgrade: { 'http://mirror.example': 'https://mirror.example' } },
+      /httpsUpgrade\.http:\/\/mirror\.example: the key "http:\/\/mirror\.example" must be a host or host:port/,
+    ],
     [{ connect: { allow: ['mirror.example'] } }, /connect\.allow\.0: must be host:port or \*\.suffix:port, e.g\. mirror\.example:443, got "mirror\.example"/],
     [{ connect: { allow: ['*:443'] } }, /connect\.allow\.0: must be host:port/],
     [{ connect: { idleTimeoutMs: 0 } }, /connect\.idleTimeoutMs: /],
     [{ tls: { extraCaFiles: [''] } }, /tls\.extraCaFiles\.0: must be a file path/],
   ];
   for (const [input, message] of cases) {
-    assert.throws(() => parseConfig(input), (err: unknown) => isHoardError(err, 'HOARD_ERR_CONFIG') && message.test(err.message), JSON.stringify(input));
+    assert.throws(
+      () => parseConfig(input),
+      (err: unknown) => isHoardError(err, 'HOARD_ERR_CONFIG') && message.test(err.message),
+      JSON.stringify(input),
+    );
   }
 });

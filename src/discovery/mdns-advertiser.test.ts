@@ -17,7 +17,14 @@ test('answers a query for _apt_proxy._tcp with PTR, SRV (the port) and A records
   const port = probe.address().port;
   probe.close();
   // Unicast to 127.0.0.1 only: no multicast membership, nothing leaves the machine.
-  const advertiser = advertiseMdns({ name: 'hoard test', port: 3142, host: 'cache', addresses: ['127.0.0.1'], socket: { multicast: false, ip: '127.0.0.1', port, interface: '127.0.0.1', bind: '127.0.0.1', reuseAddr: true, loopback: true }, logger: pino({ level: 'silent' }) });
+  const advertiser = advertiseMdns({
+    name: 'hoard test',
+    port: 3142,
+    host: 'cache',
+    addresses: ['127.0.0.1'],
+    socket: { multicast: false, ip: '127.0.0.1', port, interface: '127.0.0.1', bind: '127.0.0.1', reuseAddr: true, loopback: true },
+    logger: pino({ level: 'silent' }),
+  });
   try {
     const answered = once(querier, 'message');
     querier.send(dnsPacket.encode({ type: 'query', id: 1, questions: [{ name: aptProxyService, type: 'PTR' }] }), port, '127.0.0.1');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, test } from 'node:test';
 import type { BlobReader } from '../storage/blob-store.ts';
 import { SendBufferPool, sendRange } from './body-sender.ts';
@@ -25,7 +25,10 @@ function memoryReader(bytes: Buffer, delayMs = 0): BlobReader & { reads: number 
 
 const servers: Server[] = [];
 after(() => {
-  for (const s of servers) s.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
 });
 
 async function serve(handler: Parameters<typeof createServer>[1]): Promise<number> {
@@ -50,7 +53,7 @@ function get(port: number): Promise<{ status: number; body: Buffer }> {
 
 test('sends whole and partial ranges exactly, through buffers much smaller than the body', async () => {
   const bytes = randomBytes(100_000);
-  const pool = new SendBufferPool(4096, 4);
+  const pool = new SendBufferPool({ sizes: [4096], maxIdle: 4 });
   for (const [start, end] of [
     [0, bytes.length - 1],
     [1, 4096],
@@ -63,7 +66,13 @@ test('sends whole and partial ranges exactly, through buffers much smaller than 
     });
     const got = await get(port);
     assert.equal(got.status, 200);
-    assert.equal(createHash('sha256').update(got.body).digest('hex'), createHash('sha256').update(bytes.subarray(start, end + 1)).digest('hex'), `${start}-${end}`);
+    assert.equal(
+      createHash('sha256').update(got.body).digest('hex'),
+      createHash('sha256')
+        .update(bytes.subarray(start, end + 1))
+        .digest('hex'),
+      `${start}-${end}`,
+    );
   }
 });
 
@@ -72,7 +81,7 @@ test('a blob shorter than the range rejects and cuts the response short', async 
   let outcome: unknown;
   const port = await serve((_req, res) => {
     res.setHeader('content-length', 20_000);
-    sendRange(res, memoryReader(bytes), 0, 19_999, new SendBufferPool(4096, 2)).then(
+    sendRange(res, memoryReader(bytes), 0, 19_999, new SendBufferPool({ sizes: [4096], maxIdle: 2 })).then(
       () => (outcome = 'resolved'),
       (err: unknown) => {
         outcome = err;
@@ -90,7 +99,7 @@ test('a client that leaves mid-body rejects the send without an unhandled reject
   let settled: Promise<unknown> | undefined;
   const port = await serve((_req, res) => {
     res.setHeader('content-length', bytes.length);
-    settled = sendRange(res, reader, 0, bytes.length - 1, new SendBufferPool(64 * 1024, 2)).then(
+    settled = sendRange(res, reader, 0, bytes.length - 1, new SendBufferPool({ sizes: [64 * 1024], maxIdle: 2 })).then(
       () => 'resolved',
       (err: unknown) => err,
     );
@@ -110,4 +119,55 @@ test('a client that leaves mid-body rejects the send without an unhandled reject
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(reader.reads, readsAtEnd);
   assert.ok(readsAtEnd < bytes.length / (64 * 1024));
+});
+
+test('the pool lends sizes above the smallest only within its budget, then the smallest', () => {
+  const pool = new SendBufferPool({ sizes: [1024, 4096, 16_384], budgetBytes: 20_000, maxIdle: 1 });
+  const a = pool.take(16_384);
+  assert.equal(a.length, 16_384);
+  const b = pool.take(16_384);
+  assert.equal(b.length, 1024, 'neither 16 KiB nor 4 KiB fits next to the first');
+  assert.equal(pool.lentBytes, 16_384);
+  pool.give(a);
+  assert.equal(pool.lentBytes, 0);
+  assert.equal(pool.take(16_384), a, 'an idle buffer is reused');
+  pool.give(a, false);
+  assert.notEqual(pool.take(16_384), a, 'a buffer a socket may still read is not');
+  assert.equal(pool.take(2000).length, 1024, 'never more than asked for');
+});
+
+test('a client that stops reading holds one buffer: the chunk read ahead is given back', async () => {
+  const bytes = randomBytes(64 * 1024 * 1024);
+  const reader = memoryReader(bytes);
+  const pool = new SendBufferPool();
+  let settled: Promise<unknown> | undefined;
+  const port = await serve((_req, res) => {
+    res.setHeader('content-length', bytes.length);
+    settled = sendRange(res, reader, 0, bytes.length - 1, pool).then(
+      () => 'resolved',
+      (err: unknown) => err,
+    );
+  });
+  const socket = await new Promise<Socket>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/' }, (res) => {
+      res.pause();
+      resolve(req.socket as Socket);
+    });
+    req.end();
+  });
+  socket.pause();
+  try {
+    // Until the sender stops reading (the kernel has taken what it takes, a write waits) and a stall has been seen.
+    let reads = -1;
+    for (let i = 0; i < 50 && reads !== reader.reads; i++) {
+      reads = reader.reads;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    }
+    assert.equal(reads, reader.reads, 'the sender kept reading');
+    assert.ok(pool.lentBytes <= 1024 * 1024, `lent ${pool.lentBytes} bytes`);
+  } finally {
+    socket.destroy();
+  }
+  assert.notEqual(await settled, 'resolved');
+  assert.equal(pool.lentBytes, 0);
 });

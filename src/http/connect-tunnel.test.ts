@@ -13,7 +13,18 @@ test('CONNECT targets are host:port, the port required', () => {
   assert.deepEqual(parseConnectTarget('Mirror.Example:443'), { host: 'mirror.example', port: 443 });
   assert.deepEqual(parseConnectTarget('127.0.0.1:8443'), { host: '127.0.0.1', port: 8443 });
   assert.deepEqual(parseConnectTarget('[::1]:443'), { host: '::1', port: 443 });
-  for (const bad of ['mirror.example', 'mirror.example:', 'mirror.example:0', 'mirror.example:70000', 'http://mirror.example:443', 'a..b:443', '.mirror.example:443', 'user@mirror.example:443', '/path', '']) {
+  for (const bad of [
+    'mirror.example',
+    'mirror.example:',
+    'mirror.example:0',
+    'mirror.example:70000',
+    'http://mirror.example:443',
+    'a..b:443',
+    '.mirror.example:443',
+    'user@mirror.example:443',
+    '/path',
+    '',
+  ]) {
     assert.equal(parseConnectTarget(bad), undefined, bad);
   }
 });
@@ -141,7 +152,10 @@ test('an allowed tunnel carries bytes both ways (early bytes included) and is pu
     socket.end();
     await once(socket, 'close');
     await waitFor(() => tunnelEvents.events.some((e) => e.phase === 'close'), 'the close event');
-    assert.deepEqual(tunnelEvents.events.map((e) => e.phase), ['open', 'close']);
+    assert.deepEqual(
+      tunnelEvents.events.map((e) => e.phase),
+      ['open', 'close'],
+    );
     const closed = tunnelEvents.events[1];
     assert.equal(closed?.bytesUp, 11);
     assert.equal(closed?.bytesDown, 11);

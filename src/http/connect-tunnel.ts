@@ -113,12 +113,40 @@ export class ConnectTunnels {
       const bytesDown = upstream.bytesRead;
       if (established) {
         publishTunnel({ phase: 'close', client: clientAddress, target: asked, bytesUp, bytesDown, durationMs });
-        publishRequest({ client: clientAddress, method: 'CONNECT', target: asked, result: 'passthrough', status: 200, bytes: bytesDown, durationMs, upstream: asked });
+        publishRequest({
+          client: clientAddress,
+          method: 'CONNECT',
+          target: asked,
+          result: 'passthrough',
+          status: 200,
+          bytes: bytesDown,
+          durationMs,
+          upstream: asked,
+        });
         return;
       }
       const error = failure ?? new HoardError('HOARD_ERR_CLIENT_GONE', `client left before ${asked} answered`);
-      publishTunnel({ phase: 'failed', client: clientAddress, target: asked, bytesUp: 0, bytesDown: 0, durationMs, errorCode: error.code, error: error.message });
-      publishRequest({ client: clientAddress, method: 'CONNECT', target: asked, result: 'error', status: statusForCode[error.code], bytes: 0, durationMs, upstream: asked, errorCode: error.code });
+      publishTunnel({
+        phase: 'failed',
+        client: clientAddress,
+        target: asked,
+        bytesUp: 0,
+        bytesDown: 0,
+        durationMs,
+        errorCode: error.code,
+        error: error.message,
+      });
+      publishRequest({
+        client: clientAddress,
+        method: 'CONNECT',
+        target: asked,
+        result: 'error',
+        status: statusForCode[error.code],
+        bytes: 0,
+        durationMs,
+        upstream: asked,
+        errorCode: error.code,
+      });
     };
     const failDial = (error: HoardError) => {
       if (failure !== undefined) return;

@@ -37,6 +37,8 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_SIZE_MISMATCH: 502,
   HOARD_ERR_DIGEST_MISMATCH: 502,
   HOARD_ERR_NOT_AUTHENTICATED: 403,
+  // Not sent while the index is read in the background; 502 where it reaches a client: the upstream served it.
+  HOARD_ERR_INDEX_TOO_LARGE: 502,
   HOARD_ERR_GENERATION_INCOMPLETE: 502,
   HOARD_ERR_STORE_FULL: 507,
   HOARD_ERR_STORE_IO: 500,
@@ -46,5 +48,7 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 421,
   // Never sent (the client is gone); 499 as nginx logs it.
   HOARD_ERR_CLIENT_GONE: 499,
+  // Never sent either (the response had begun); 408 as for a client too slow to send its request.
+  HOARD_ERR_CLIENT_TOO_SLOW: 408,
   HOARD_ERR_INTERNAL: 500,
 };

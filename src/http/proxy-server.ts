@@ -7,6 +7,7 @@ import type { ReadThroughCache } from '../cache/read-through-cache.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
+import { connectionGarbage } from '../runtime/connection-garbage.ts';
 import type { Protocol } from '../protocols/protocol.ts';
 import type { Claimed, ProtocolSet, RouteScope } from '../protocols/protocol-set.ts';
 import { ClientAccess } from './client-access.ts';
@@ -60,7 +61,11 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   const { config } = deps;
   const clients = new ClientAccess(config.allowedClients);
   // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
-  const sendResources: SendResources = { hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }), buffers: new SendBufferPool() };
+  const sendResources: SendResources = {
+    hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }),
+    buffers: new SendBufferPool(),
+    sendRate: { minBytesPerSecond: config.server.minSendBytesPerSecond, windowMs: config.server.slowClientWindowSeconds * 1000 },
+  };
   const adminPrefix = config.admin.prefix;
   const order = new ResponseOrder();
 
@@ -95,6 +100,10 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   // A connection with no traffic either way for this long (a reader that stopped reading, a silent client) is
   // destroyed by node itself, since no 'timeout' listener is installed on the server.
   server.setTimeout(config.server.clientIdleTimeoutMs);
+  server.on('connection', (socket: Duplex) => {
+    connectionGarbage.opened();
+    socket.once('close', () => connectionGarbage.closed());
+  });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || (err.code !== undefined && ['ECONNRESET', 'EPIPE'].includes(err.code))) {
@@ -105,7 +114,9 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
     // RFC 9112 9.3.2: a request that parsed before this one is answered first; the refusal follows it.
     order.afterPending(socket, () => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`,
+      );
     });
   });
 
@@ -166,7 +177,12 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const local = deps.protocols.answer(target);
     if (local !== undefined) {
       const { answer } = local;
-      res.writeHead(answer.status, { ...answer.headers, 'content-type': answer.contentType, 'content-length': Buffer.byteLength(answer.body), ...nosniffHeaders });
+      res.writeHead(answer.status, {
+        ...answer.headers,
+        'content-type': answer.contentType,
+        'content-length': Buffer.byteLength(answer.body),
+        ...nosniffHeaders,
+      });
       res.end(method === 'HEAD' ? undefined : answer.body);
       return { result: 'local', status: answer.status, bytes: 0, protocol: local.protocol };
     }
@@ -264,10 +280,18 @@ function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?:
   const line = rendered?.body ?? `${error.code}: ${status < 500 ? error.message : (error.detail ?? error.message)}\n`;
   // RFC 9110 10.2.3: an upstream's Retry-After (its 429) is the client's to honour too.
   const retryAfter = error.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(error.retryAfterSeconds) };
-  const headers = { ...retryAfter, ...rendered?.headers, 'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(line), 'x-hoard-error': error.code, ...nosniffHeaders };
+  const headers = {
+    ...retryAfter,
+    ...rendered?.headers,
+    'content-type': rendered?.contentType ?? 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(line),
+    'x-hoard-error': error.code,
+    ...nosniffHeaders,
+  };
   // apt prints only the status line of a failed download: a TLS failure or an object over cache.maxObjectSize carries its
   // reason there, or the operator sees a bare 502.
-  if (error.code === 'HOARD_ERR_UPSTREAM_TLS' || error.code === 'HOARD_ERR_OBJECT_TOO_LARGE') res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
+  if (error.code === 'HOARD_ERR_UPSTREAM_TLS' || error.code === 'HOARD_ERR_OBJECT_TOO_LARGE')
+    res.writeHead(status, reasonPhrase(`Bad Gateway: ${error.detail ?? error.message}`), headers);
   else res.writeHead(status, headers);
   res.end(res.req.method === 'HEAD' ? undefined : line);
   return { result, status, bytes: 0, errorCode: error.code };
@@ -291,5 +315,7 @@ export function connectRefusal(target: string): string {
 function refuseRaw(socket: Duplex, status: number, body: string, code?: string, phrase = 'Forbidden'): void {
   const line = `${body}\n`;
   const codeHeader = code === undefined ? '' : `X-Hoard-Error: ${code}\r\n`;
-  socket.end(`HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}${codeHeader}Content-Length: ${Buffer.byteLength(line)}\r\n\r\n${line}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}${codeHeader}Content-Length: ${Buffer.byteLength(line)}\r\n\r\n${line}`,
+  );
 }

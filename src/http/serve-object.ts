@@ -6,6 +6,8 @@ import { HoardError } from '../errors.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
 import { sendRange, type SendBufferPool } from './body-sender.ts';
 import type { HotBodyCache } from './hot-body-cache.ts';
+import type { SendRateLimits } from './send-rate-guard.ts';
+import { watchSendRate } from './slow-client-watch.ts';
 
 export interface ServeResult {
   status: number;
@@ -67,6 +69,8 @@ function ifRangeMatches(req: IncomingMessage, object: CachedObject): boolean {
 export interface SendResources {
   readonly hotBodies: HotBodyCache;
   readonly buffers: SendBufferPool;
+  /** The least rate a client must take a streamed body at (server.minSendBytesPerSecond); absent: no bound. */
+  readonly sendRate?: SendRateLimits | undefined;
 }
 
 export async function serveObject(
@@ -121,12 +125,15 @@ export async function serveObject(
     if (sent !== undefined) return sent;
   }
   const body = object.stream(start, end);
+  const watch = resources?.sendRate === undefined ? undefined : watchSendRate(res, resources.sendRate);
   try {
     await pipeline(body, res);
     return { status: res.statusCode, bytes: (end ?? start - 1) - start + 1 };
   } catch (err) {
     // The socket is destroyed by pipeline: the client sees a body shorter than Content-Length, never a whole wrong one.
-    return { status: res.statusCode, bytes: res.writableLength, error: err as Error };
+    return { status: res.statusCode, bytes: res.writableLength, error: watch?.cut ?? (err as Error) };
+  } finally {
+    watch?.stop();
   }
 }
 
@@ -157,6 +164,7 @@ async function sendStored(res: ServerResponse, object: CachedObject, start: numb
   }
   if (object.open === undefined) return undefined;
   let reader: BlobReader | undefined;
+  const watch = resources.sendRate === undefined ? undefined : watchSendRate(res, resources.sendRate);
   try {
     reader = await object.open();
     const bytes = await sendRange(res, reader, start, end, buffers);
@@ -164,8 +172,9 @@ async function sendStored(res: ServerResponse, object: CachedObject, start: numb
   } catch (err) {
     // As with a stream: the client sees a body shorter than Content-Length, never a whole wrong one.
     res.destroy();
-    return { status: res.statusCode, bytes: 0, error: err as Error };
+    return { status: res.statusCode, bytes: 0, error: watch?.cut ?? (err as Error) };
   } finally {
+    watch?.stop();
     await reader?.close();
   }
 }

@@ -57,7 +57,17 @@ export function createLogging(level: string): Logging {
 }
 
 function requestFields(e: RequestEvent) {
-  return { client: e.client, method: e.method, target: e.target, result: e.result, status: e.status, bytes: e.bytes, ms: Math.round(e.durationMs), upstream: e.upstream, code: e.errorCode };
+  return {
+    client: e.client,
+    method: e.method,
+    target: e.target,
+    result: e.result,
+    status: e.status,
+    bytes: e.bytes,
+    ms: Math.round(e.durationMs),
+    upstream: e.upstream,
+    code: e.errorCode,
+  };
 }
 
 const levelNames: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };

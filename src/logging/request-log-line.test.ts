@@ -16,7 +16,20 @@ function pinoLine(e: RequestEvent, iso: string): string {
     },
   });
   const logger = pino({ level: 'info', base: null, timestamp: () => `,"time":"${iso}"` }, sink);
-  logger.info({ client: e.client, method: e.method, target: e.target, result: e.result, status: e.status, bytes: e.bytes, ms: Math.round(e.durationMs), upstream: e.upstream, code: e.errorCode }, 'request');
+  logger.info(
+    {
+      client: e.client,
+      method: e.method,
+      target: e.target,
+      result: e.result,
+      status: e.status,
+      bytes: e.bytes,
+      ms: Math.round(e.durationMs),
+      upstream: e.upstream,
+      code: e.errorCode,
+    },
+    'request',
+  );
   return out;
 }
 
@@ -46,9 +59,30 @@ test('the hand-built request line is byte for byte the line pino writes, for any
 });
 
 test('a line with quotes, control characters and no upstream parses back to the event', () => {
-  const e: RequestEvent = { client: '::1', method: 'GET', target: '/a"b\\c\n\u0001é', result: 'error', status: 502, bytes: 0, durationMs: 12.6, errorCode: 'HOARD_ERR_X' };
+  const e: RequestEvent = {
+    client: '::1',
+    method: 'GET',
+    target: '/a"b\\c\n\u0001é',
+    result: 'error',
+    status: 502,
+    bytes: 0,
+    durationMs: 12.6,
+    errorCode: 'HOARD_ERR_X',
+  };
   const parsed = JSON.parse(requestLogLine(e, '2026-11-30T00:00:00.000Z')) as Record<string, unknown>;
-  assert.deepEqual(parsed, { level: 30, time: '2026-11-30T00:00:00.000Z', client: '::1', method: 'GET', target: e.target, result: 'error', status: 502, bytes: 0, ms: 13, code: 'HOARD_ERR_X', msg: 'request' });
+  assert.deepEqual(parsed, {
+    level: 30,
+    time: '2026-11-30T00:00:00.000Z',
+    client: '::1',
+    method: 'GET',
+    target: e.target,
+    result: 'error',
+    status: 502,
+    bytes: 0,
+    ms: 13,
+    code: 'HOARD_ERR_X',
+    msg: 'request',
+  });
 });
 
 test('the time cache gives the ISO time of the millisecond asked for', () => {

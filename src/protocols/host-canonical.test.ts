@@ -13,9 +13,29 @@ test('names and canonical dotted quads pass unchanged', () => {
 });
 
 test('octal, hex, short and integer spellings of IPv4, and leading zeros, are refused with 400', () => {
-  const spellings = ['0177.0.0.1', '127.1', '127.0.1', '2130706433', '0x7f000001', '0x7f.0.0.1', '127.0.0.01', '127.000.0.1', '00.0.0.0', '256.0.0.1', '1.2.3.4.5', '127.0.0.1.', 'mirror.0x1', 'mirror.1', '0x'];
+  const spellings = [
+    '0177.0.0.1',
+    '127.1',
+    '127.0.1',
+    '2130706433',
+    '0x7f000001',
+    '0x7f.0.0.1',
+    '127.0.0.01',
+    '127.000.0.1',
+    '00.0.0.0',
+    '256.0.0.1',
+    '1.2.3.4.5',
+    '127.0.0.1.',
+    'mirror.0x1',
+    'mirror.1',
+    '0x',
+  ];
   for (const host of spellings) {
-    assert.throws(() => canonicalHost(host), (err: unknown) => isHoardError(err, 'HOARD_ERR_BAD_REQUEST') && err.message.includes('canonical IPv4'), host);
+    assert.throws(
+      () => canonicalHost(host),
+      (err: unknown) => isHoardError(err, 'HOARD_ERR_BAD_REQUEST') && err.message.includes('canonical IPv4'),
+      host,
+    );
   }
 });
 
@@ -33,6 +53,10 @@ test('parseAuthority applies it: one cache key per address, non-canonical spelli
   assert.equal(parseAuthority('[::ffff:127.0.0.1]:8080', 'http').key, 'http://127.0.0.1:8080');
   assert.equal(parseAuthority('[0::1]', 'https').key, 'https://[::1]');
   for (const authority of ['127.1', '0177.0.0.1:80', '2130706433', '0x7f000001:8080']) {
-    assert.throws(() => parseAuthority(authority, 'http'), (err: unknown) => isHoardError(err, 'HOARD_ERR_BAD_REQUEST'), authority);
+    assert.throws(
+      () => parseAuthority(authority, 'http'),
+      (err: unknown) => isHoardError(err, 'HOARD_ERR_BAD_REQUEST'),
+      authority,
+    );
   }
 });

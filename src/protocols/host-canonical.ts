@@ -30,7 +30,10 @@ export function canonicalHost(host: string | undefined): string | undefined {
     return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
   }
   if (endsInNumber.test(host) && !canonicalIpv4.test(host)) {
-    throw new HoardError('HOARD_ERR_BAD_REQUEST', `"${host}" is not a canonical IPv4 address; write four decimal numbers without leading zeros, e.g. 192.0.2.1`);
+    throw new HoardError(
+      'HOARD_ERR_BAD_REQUEST',
+      `"${host}" is not a canonical IPv4 address; write four decimal numbers without leading zeros, e.g. 192.0.2.1`,
+    );
   }
   return host;
 }

@@ -47,7 +47,10 @@ test('a refusal ends the search with its error; nothing claims: undefined', () =
   const picky = protocol('picky', (raw) => (raw.startsWith('/bad') ? 'refuse' : false));
   const rest = protocol('rest', (raw) => raw.startsWith('/ok'));
   const set = new ProtocolSet([picky, rest]);
-  assert.throws(() => set.route(get('/bad/x')), (err) => isHoardError(err, 'HOARD_ERR_BAD_REQUEST'));
+  assert.throws(
+    () => set.route(get('/bad/x')),
+    (err) => isHoardError(err, 'HOARD_ERR_BAD_REQUEST'),
+  );
   assert.equal(rest.routed, 0);
   assert.equal(set.route(get('/elsewhere')), undefined);
 });
@@ -65,7 +68,10 @@ test('the scope names the protocol that refused, so that its format renders the 
 });
 
 test('answer: the first protocol that answers a target itself', () => {
-  const local = { ...protocol('local', () => false), answer: (t: RequestTarget) => (t.raw === '/v2/' ? { status: 200, contentType: 'application/json', body: '{}' } : undefined) };
+  const local = {
+    ...protocol('local', () => false),
+    answer: (t: RequestTarget) => (t.raw === '/v2/' ? { status: 200, contentType: 'application/json', body: '{}' } : undefined),
+  };
   const set = new ProtocolSet([protocol('plain', () => false), local]);
   assert.equal(set.answer(get('/v2/'))?.protocol.name, 'local');
   assert.equal(set.answer(get('/v2/x')), undefined);
@@ -80,7 +86,7 @@ test('a route is remembered by its target: the protocols are not asked again', (
   assert.equal(first, second);
 });
 
-test("eviction asks the protocol that stored an entry; an entry of a protocol not installed is unknown", () => {
+test('eviction asks the protocol that stored an entry; an entry of a protocol not installed is unknown', () => {
   const set = new ProtocolSet([protocol('apt', () => true, true), protocol('oci', () => false, false)]);
   const entry = (name: string) => ({ protocol: name }) as ObjectEntry;
   assert.equal(set.isReferenced(entry('apt')), true);

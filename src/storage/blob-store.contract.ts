@@ -169,7 +169,11 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await sized.write(bytes);
       const info = await sized.seal({ size: bytes.length });
       assert.equal(info.size, bytes.length);
-      await assert.rejects(sized.seal({ sha256: sha256(Buffer.from('other')) }), hasCode('HOARD_ERR_DIGEST_MISMATCH'), 'a later seal checks its own expectation');
+      await assert.rejects(
+        sized.seal({ sha256: sha256(Buffer.from('other')) }),
+        hasCode('HOARD_ERR_DIGEST_MISMATCH'),
+        'a later seal checks its own expectation',
+      );
       await assert.rejects(sized.commit(), hasCode('HOARD_ERR_DIGEST_MISMATCH'));
       assert.deepEqual(await listAll(store), []);
     });
@@ -317,7 +321,10 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
           const got = writer.peekAt(position, maxLength);
           if (got === undefined) continue;
           peeked++;
-          assert.ok(got.length > 0 && got.length <= maxLength && position + got.length <= accepted, `peekAt(${position}, ${maxLength}) gave ${got.length} bytes`);
+          assert.ok(
+            got.length > 0 && got.length <= maxLength && position + got.length <= accepted,
+            `peekAt(${position}, ${maxLength}) gave ${got.length} bytes`,
+          );
           assert.ok(Buffer.from(got).equals(bytes.subarray(position, position + got.length)), `peekAt(${position}) gave other bytes`);
         }
         if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -379,7 +386,10 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       for (let i = 0; i < 20; i += 1) infos.push(await storeBytes(store, randomBytes(i * 100)));
       const inProgress = await store.createWriter();
       await inProgress.write(randomBytes(100));
-      assert.deepEqual(await listAll(store), infos.sort((a, b) => a.digest.localeCompare(b.digest)));
+      assert.deepEqual(
+        await listAll(store),
+        infos.sort((a, b) => a.digest.localeCompare(b.digest)),
+      );
       await inProgress.abort();
     });
 

@@ -159,7 +159,9 @@ void describe('FsBlobStore on disk', () => {
       const { readdir } = await import('node:fs/promises');
       console.log(JSON.stringify({ failedAt, commitError, listed: listed.length, tmp: (await readdir(${JSON.stringify(join(root, 'tmp'))})).length }));
     `;
-    const child = spawn('/bin/sh', ['-c', 'ulimit -f 512; exec "$0" --input-type=module --eval "$1"', process.execPath, script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('/bin/sh', ['-c', 'ulimit -f 512; exec "$0" --input-type=module --eval "$1"', process.execPath, script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (data: Buffer) => (out += data.toString()));
     const code = await new Promise((resolve) => child.once('exit', resolve));

@@ -525,7 +525,6 @@ async function readInto(handle: FileHandle, out: Buffer, length: number, positio
   return got;
 }
 
-
 async function sizeOf(path: string): Promise<number | undefined> {
   try {
     return (await stat(path)).size;

@@ -145,7 +145,10 @@ void describe('SqliteMetadataIndex on disk', () => {
     const db = new DatabaseSync(join(root, 'index.sqlite'));
     assert.deepEqual({ ...db.prepare('PRAGMA journal_mode').get() }, { journal_mode: 'wal' });
     assert.deepEqual(
-      db.prepare('SELECT version FROM schema_version').all().map((row) => ({ ...row })),
+      db
+        .prepare('SELECT version FROM schema_version')
+        .all()
+        .map((row) => ({ ...row })),
       [{ version: indexSchemaVersion }],
     );
     db.close();
@@ -178,7 +181,10 @@ void describe('SqliteMetadataIndex on disk', () => {
     const db = new DatabaseSync(join(root, 'index.sqlite'));
     db.exec('UPDATE schema_version SET version = 99');
     db.close();
-    assert.throws(() => new SqliteMetadataIndex(root), (err) => isHoardError(err, 'HOARD_ERR_STORE_IO') && /schema version 99/.test(err.message));
+    assert.throws(
+      () => new SqliteMetadataIndex(root),
+      (err) => isHoardError(err, 'HOARD_ERR_STORE_IO') && /schema version 99/.test(err.message),
+    );
   });
 
   void it('answers reads but refuses writes after close, and ignores touches', async () => {
@@ -189,7 +195,13 @@ void describe('SqliteMetadataIndex on disk', () => {
     index.close();
     assert.deepEqual(index.get(entry.key), entry);
     index.touch(entry.key, 1);
-    assert.throws(() => index.put(entry), (err) => isHoardError(err, 'HOARD_ERR_INTERNAL'));
-    assert.throws(() => index.delete(entry.key), (err) => isHoardError(err, 'HOARD_ERR_INTERNAL'));
+    assert.throws(
+      () => index.put(entry),
+      (err) => isHoardError(err, 'HOARD_ERR_INTERNAL'),
+    );
+    assert.throws(
+      () => index.delete(entry.key),
+      (err) => isHoardError(err, 'HOARD_ERR_INTERNAL'),
+    );
   });
 });

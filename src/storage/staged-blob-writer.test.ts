@@ -63,7 +63,7 @@ void describe('StagedBlobWriter', () => {
     assert.deepEqual(staging.calls, ['append', 'append', 'drain', 'publish']);
     assert.deepEqual(staging.published, info);
     await writer.abort();
-    assert.ok(!staging.calls.includes('discard'), 'a committed blob is not the writer\'s to discard');
+    assert.ok(!staging.calls.includes('discard'), "a committed blob is not the writer's to discard");
   });
 
   void it('offers peekAt only when the staging does', () => {
@@ -95,7 +95,7 @@ void describe('StagedBlobWriter', () => {
     await assert.rejects(writer.readAt(0, 1), (err) => isHoardError(err, 'HOARD_ERR_STORE_IO'));
   });
 
-  void it('refuses a chunk the staging refuses, and reports the staging\'s failure at commit; abort then discards', async () => {
+  void it("refuses a chunk the staging refuses, and reports the staging's failure at commit; abort then discards", async () => {
     const staging = new RecordingStaging();
     const writer = new StagedBlobWriter(staging);
     await writer.write(Buffer.from('abc'));

@@ -84,7 +84,9 @@ export class StagedBlobWriter implements BlobWriter {
 
   write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'writing') {
-      return Promise.reject(new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : this.#state === 'failed' ? 'a failed check' : 'seal'}`));
+      return Promise.reject(
+        new HoardError('HOARD_ERR_INTERNAL', `blob write after ${this.#state === 'aborted' ? 'abort' : this.#state === 'failed' ? 'a failed check' : 'seal'}`),
+      );
     }
     const failure = this.#staging.failure;
     if (failure !== undefined) return Promise.reject(failure);

@@ -63,7 +63,12 @@ void describe('reconcileStore', () => {
       const kept = await storeBytes(blobs, Buffer.from('kept'));
       const removed = await storeBytes(blobs, Buffer.from('removed'));
       const truncated = await storeBytes(blobs, Buffer.from('truncated'));
-      for (const [path, blob] of [['/kept', kept], ['/removed', removed], ['/truncated', truncated]] as const) index.put(entryFor(path, blob));
+      for (const [path, blob] of [
+        ['/kept', kept],
+        ['/removed', removed],
+        ['/truncated', truncated],
+      ] as const)
+        index.put(entryFor(path, blob));
       index.close();
       await blobs.delete(removed.digest);
       await writeFile(join(root, 'blobs', 'sha256', truncated.digest.slice(0, 2), truncated.digest), 'trunc');
@@ -73,7 +78,10 @@ void describe('reconcileStore', () => {
       reopened.close();
       assert.deepEqual(report, { droppedEntries: 2, orphanBlobs: 1 });
       const after = new SqliteMetadataIndex(root);
-      assert.deepEqual([...after.all()].map((entry) => entry.path), ['/kept']);
+      assert.deepEqual(
+        [...after.all()].map((entry) => entry.path),
+        ['/kept'],
+      );
       after.close();
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -9,7 +9,20 @@ import { DestinationGuard } from './destination-guard.ts';
 
 test('the default list denies loopback, link-local, 0.0.0.0/8 and ::, in IPv4, IPv6 and IPv4-mapped spellings', () => {
   const guard = new DestinationGuard({ denied: defaultDeniedUpstreamNetworks, exemptHosts: [] });
-  for (const address of ['127.0.0.1', '127.255.0.2', '0.0.0.0', '0.1.2.3', '169.254.169.254', '::1', '::', 'fe80::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:169.254.169.254', '::ffff:0.0.0.0']) {
+  for (const address of [
+    '127.0.0.1',
+    '127.255.0.2',
+    '0.0.0.0',
+    '0.1.2.3',
+    '169.254.169.254',
+    '::1',
+    '::',
+    'fe80::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:169.254.169.254',
+    '::ffff:0.0.0.0',
+  ]) {
     const error = guard.refusal('h.example', [address]);
     assert.ok(isHoardError(error, 'HOARD_ERR_UPSTREAM_DENIED'), address);
     assert.match(error.detail ?? '', /allowedHosts or change deniedUpstreamNetworks/);
@@ -31,7 +44,10 @@ test('hosts listed exactly in allowedHosts are exempt, suffix patterns are not; 
 });
 
 test('lookup hands net.connect exactly the addresses it checked, in both of its calling forms', async () => {
-  const answers: LookupAddress[] = [{ address: '192.0.2.7', family: 4 }, { address: '2001:db8::7', family: 6 }];
+  const answers: LookupAddress[] = [
+    { address: '192.0.2.7', family: 4 },
+    { address: '2001:db8::7', family: 6 },
+  ];
   const resolve: LookupFunction = (_host, _options, callback) => callback(null, answers);
   const guard = new DestinationGuard({ denied: ['127.0.0.0/8'], exemptHosts: [], resolve });
   const all = await new Promise<unknown>((done) => guard.lookup('h.example', { all: true }, (err, addresses) => done(err ?? addresses)));

@@ -56,7 +56,10 @@ export class DestinationGuard {
         return;
       }
       const addresses = Array.isArray(resolved) ? resolved : [{ address: resolved, family: isIP(resolved) } satisfies LookupAddress];
-      const refused = this.refusal(hostname, addresses.map((a) => a.address));
+      const refused = this.refusal(
+        hostname,
+        addresses.map((a) => a.address),
+      );
       if (refused) {
         callback(refused, '', 0);
         return;

@@ -7,14 +7,26 @@ import { after, before, describe, it } from 'node:test';
 import { isHoardError, type ErrorCode } from '../errors.ts';
 import { DestinationGuard } from './destination-guard.ts';
 import { HttpFetcher, type HttpFetcherOptions } from './http-fetcher.ts';
-import { upstreamContract } from './upstream.contract.ts';
+import { ThrowawayCa } from '../../test/support/throwaway-ca.ts';
+import { type ContractCertificates, upstreamContract } from './upstream.contract.ts';
 
 const base: HttpFetcherOptions = { connectTimeoutMs: 2000, idleTimeoutMs: 2000, via: '1.1 hoard-test', userAgent: 'hoard-test' };
 
-upstreamContract('HttpFetcher', ({ ca }) => {
-  const fetcher = new HttpFetcher({ ...base, ca: [ca] });
-  return { fetch: (origin, path, init) => fetcher.fetch(new URL(path, origin), init), close: () => fetcher.close() };
-});
+/** A throwaway CA and a certificate it signed for the contract's https server. */
+async function certificates(): Promise<ContractCertificates> {
+  const ca = await ThrowawayCa.create('upstream-contract');
+  const cert = await ca.issueServerCertificate();
+  return { ...cert, caPem: ca.certPem, cleanup: () => ca.cleanup() };
+}
+
+upstreamContract(
+  'HttpFetcher',
+  ({ ca }) => {
+    const fetcher = new HttpFetcher({ ...base, ca: [ca] });
+    return { fetch: (origin, path, init) => fetcher.fetch(new URL(path, origin), init), close: () => fetcher.close() };
+  },
+  certificates,
+);
 
 function hasCode(code: ErrorCode): (err: unknown) => boolean {
   return (err: unknown) => isHoardError(err, code);

@@ -77,14 +77,27 @@ export class HttpFetcher implements Fetcher {
         let error = upstreamErrorFrom(err, current.href);
         // A denied network is the client's doing on the first request (403), the upstream's on a redirect (502).
         if (hop > 0 && error.code === 'HOARD_ERR_UPSTREAM_DENIED') error = redirectRefused(url, current, error.message, error);
-        publishUpstream({ upstream: current.origin, url: current.href, method: init.method, durationMs: performance.now() - started, errorCode: error.code, error: error.message });
+        publishUpstream({
+          upstream: current.origin,
+          url: current.href,
+          method: init.method,
+          durationMs: performance.now() - started,
+          errorCode: error.code,
+          error: error.message,
+        });
         throw error;
       }
       // undici errors a body destroyed before its end (RequestAbortedError); with no listener that error would
       // crash the process. Consumers that read the body still see real errors through their own listeners.
       response.body.on('error', ignoreError);
       const responseHeaders = flattenHeaders(response.headers);
-      publishUpstream({ upstream: current.origin, url: current.href, method: init.method, status: response.statusCode, durationMs: performance.now() - started });
+      publishUpstream({
+        upstream: current.origin,
+        url: current.href,
+        method: init.method,
+        status: response.statusCode,
+        durationMs: performance.now() - started,
+      });
       const location = responseHeaders.location;
       if (redirectStatuses.has(response.statusCode) && location !== undefined) {
         response.body.destroy();

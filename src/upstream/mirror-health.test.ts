@@ -32,7 +32,13 @@ void describe('MirrorHealth', () => {
     assert.equal(health.coolingDown('http://old.example/'), true);
     health.success('http://c.example/');
     assert.equal(health.size, 3);
-    assert.deepEqual(health.snapshot().map((s) => s.mirror).sort(), ['http://b.example/', 'http://c.example/', 'http://old.example/']);
+    assert.deepEqual(
+      health
+        .snapshot()
+        .map((s) => s.mirror)
+        .sort(),
+      ['http://b.example/', 'http://c.example/', 'http://old.example/'],
+    );
     for (let i = 0; i < 5000; i++) health.failure(`http://h${i}.example/`, 'x');
     assert.equal(health.size, 3);
   });

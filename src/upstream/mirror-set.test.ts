@@ -8,17 +8,29 @@ import type { FetchInit, Fetcher, UpstreamResponse } from './fetcher.ts';
 import { HttpFetcher } from './http-fetcher.ts';
 import { MirrorHealth } from './mirror-health.ts';
 import { MirrorSet } from './mirror-set.ts';
-import { upstreamContract } from './upstream.contract.ts';
+import { ThrowawayCa } from '../../test/support/throwaway-ca.ts';
+import { type ContractCertificates, upstreamContract } from './upstream.contract.ts';
 
-upstreamContract('MirrorSet over HttpFetcher', ({ ca }) => {
-  const fetcher = new HttpFetcher({ connectTimeoutMs: 2000, idleTimeoutMs: 2000, via: '1.1 hoard-test', userAgent: 'hoard-test', ca: [ca] });
-  const clock = new ManualClock();
-  const health = new MirrorHealth(clock, 30_000);
-  return {
-    fetch: (origin, path, init) => new MirrorSet({ key: origin.origin, mirrors: [origin], fetcher, health, clock }).fetch(path, init),
-    close: () => fetcher.close(),
-  };
-});
+/** A throwaway CA and a certificate it signed for the contract's https server. */
+async function certificates(): Promise<ContractCertificates> {
+  const ca = await ThrowawayCa.create('upstream-contract');
+  const cert = await ca.issueServerCertificate();
+  return { ...cert, caPem: ca.certPem, cleanup: () => ca.cleanup() };
+}
+
+upstreamContract(
+  'MirrorSet over HttpFetcher',
+  ({ ca }) => {
+    const fetcher = new HttpFetcher({ connectTimeoutMs: 2000, idleTimeoutMs: 2000, via: '1.1 hoard-test', userAgent: 'hoard-test', ca: [ca] });
+    const clock = new ManualClock();
+    const health = new MirrorHealth(clock, 30_000);
+    return {
+      fetch: (origin, path, init) => new MirrorSet({ key: origin.origin, mirrors: [origin], fetcher, health, clock }).fetch(path, init),
+      close: () => fetcher.close(),
+    };
+  },
+  certificates,
+);
 
 /** A Fetcher answering from a table keyed by host: a status, or an error thrown before headers. */
 class ScriptedFetcher implements Fetcher {
@@ -59,7 +71,10 @@ void describe('MirrorSet', () => {
     const { set, fetcher } = setWith({ 'a.example': down(), 'b.example': 503 });
     const response = await set.fetch('/pool/x.deb', { method: 'GET' });
     assert.equal(response.status, 200);
-    assert.deepEqual(fetcher.asked.map((u) => new URL(u).host), ['a.example', 'b.example', 'c.example']);
+    assert.deepEqual(
+      fetcher.asked.map((u) => new URL(u).host),
+      ['a.example', 'b.example', 'c.example'],
+    );
 
     const notFound = setWith({ 'a.example': 404 });
     assert.equal((await notFound.set.fetch('/pool/x.deb', { method: 'GET' })).status, 404);
@@ -78,7 +93,11 @@ void describe('MirrorSet', () => {
     await set.fetch('/x.deb', { method: 'GET' });
     fetcher.asked.length = 0;
     await set.fetch('/y.deb', { method: 'GET' });
-    assert.deepEqual(fetcher.asked.map((u) => new URL(u).host), ['b.example'], 'the failed mirror is skipped while cooling down');
+    assert.deepEqual(
+      fetcher.asked.map((u) => new URL(u).host),
+      ['b.example'],
+      'the failed mirror is skipped while cooling down',
+    );
     clock.advance(30_001);
     fetcher.asked.length = 0;
     await set.fetch('/z.deb', { method: 'GET' }).catch(() => undefined);
@@ -101,7 +120,7 @@ void describe('MirrorSet', () => {
     assert.equal(health.snapshot().length, 0);
   });
 
-  void it('passes its redirect guard to the fetcher, composed before the caller\'s own', async () => {
+  void it("passes its redirect guard to the fetcher, composed before the caller's own", async () => {
     const clock = new ManualClock();
     const fetcher = new ScriptedFetcher({});
     const order: string[] = [];

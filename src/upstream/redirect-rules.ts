@@ -21,7 +21,9 @@ export interface RedirectRules {
 export function redirectGuard(rules: RedirectRules): RedirectGuard {
   return (next, from) => {
     const refuse = (why: string) =>
-      new HoardError('HOARD_ERR_REDIRECT_REFUSED', `upstream ${from.href} redirected to ${next.origin}${next.pathname}: ${why}`, { detail: `upstream redirect refused: ${why}` });
+      new HoardError('HOARD_ERR_REDIRECT_REFUSED', `upstream ${from.href} redirected to ${next.origin}${next.pathname}: ${why}`, {
+        detail: `upstream redirect refused: ${why}`,
+      });
     if (rules.hostAllowed !== undefined && !rules.hostAllowed(next.hostname)) throw refuse(`host ${next.hostname} is not in allowedHosts`);
     let path: string;
     try {

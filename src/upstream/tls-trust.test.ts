@@ -26,7 +26,11 @@ test('readCaFile accepts a PEM certificate and names the key for every kind of b
       [broken, /^backends\.private\.caFile: .*broken\.pem is not a valid PEM certificate/],
     ];
     for (const [path, message] of cases) {
-      assert.throws(() => readCaFile(path, 'backends.private.caFile'), (err: unknown) => isHoardError(err, 'HOARD_ERR_CONFIG') && message.test(err.message), path);
+      assert.throws(
+        () => readCaFile(path, 'backends.private.caFile'),
+        (err: unknown) => isHoardError(err, 'HOARD_ERR_CONFIG') && message.test(err.message),
+        path,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -20,11 +20,19 @@ const tlsCodes = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
-const untrustedCodes = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED', 'INVALID_CA']);
+const untrustedCodes = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'INVALID_CA',
+]);
 
 /** What the operator can do about a failed TLS check; shown to clients in the one-line 502 body. */
 function tlsHint(code: string): string {
-  if (untrustedCodes.has(code)) return 'no trusted CA signed its certificate (trusted: the system store, tls.extraCaFiles, the backend\'s caFile)';
+  if (untrustedCodes.has(code)) return "no trusted CA signed its certificate (trusted: the system store, tls.extraCaFiles, the backend's caFile)";
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'its certificate does not name this host';
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return 'its certificate is outside its validity period (check the clocks)';
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') return 'the upstream does not speak TLS on that port';
@@ -58,7 +66,10 @@ export function upstreamErrorFrom(err: unknown, url: string, duringBody = false)
     });
   }
   if (duringBody) {
-    return new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream ${url} broke off the body: ${message}`, { cause: err, detail: 'upstream closed the connection early' });
+    return new HoardError('HOARD_ERR_UPSTREAM_TRUNCATED', `upstream ${url} broke off the body: ${message}`, {
+      cause: err,
+      detail: 'upstream closed the connection early',
+    });
   }
   return new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', `upstream ${url} unreachable: ${message}${code ? ` (${code})` : ''}`, {
     cause: err,

@@ -6,7 +6,6 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { ThrowawayCa } from '../../test/support/throwaway-ca.ts';
 import { HoardError, isHoardError, type ErrorCode } from '../errors.ts';
 import type { FetchInit, UpstreamResponse } from './fetcher.ts';
 
@@ -18,6 +17,17 @@ export interface UpstreamSubject {
 
 /** `ca`: the PEM of the CA that signed the suite's https server, to be trusted by the subject. */
 export type MakeSubject = (trust: { ca: string }) => UpstreamSubject;
+
+/**
+ * A server certificate for 127.0.0.1 and the CA that signed it. Given by the test file (which may use
+ * test/support), since this file is compiled with src/ and so imports nothing from test/.
+ */
+export interface ContractCertificates {
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+  cleanup(): Promise<void>;
+}
 
 /** A loopback server with a fixed set of routes, counting what it was asked. */
 class ContractServer {
@@ -131,9 +141,9 @@ function hasCode(code: ErrorCode): (err: unknown) => boolean {
 
 const credentials = { authorization: 'Bearer secret-token', cookie: 'session=secret', 'proxy-authorization': 'Basic c2VjcmV0', 'x-other': 'kept' };
 
-export function upstreamContract(name: string, make: MakeSubject): void {
+export function upstreamContract(name: string, make: MakeSubject, certificates: () => Promise<ContractCertificates>): void {
   void describe(`Upstream contract: ${name}`, () => {
-    let ca: ThrowawayCa;
+    let tls: ContractCertificates;
     let plain: ContractServer;
     let other: ContractServer;
     let secure: ContractServer;
@@ -141,8 +151,7 @@ export function upstreamContract(name: string, make: MakeSubject): void {
     const get: FetchInit = { method: 'GET' };
 
     before(async () => {
-      ca = await ThrowawayCa.create('upstream-contract');
-      const cert = await ca.issueServerCertificate();
+      tls = await certificates();
       const route = routes(
         () => other.origin,
         () => plain.origin,
@@ -150,13 +159,13 @@ export function upstreamContract(name: string, make: MakeSubject): void {
       plain = await new ContractServer(createServer(), route).listen('127.0.0.1', 'http');
       // Another origin: another loopback address, so a host-keyed rule cannot mistake it for the first.
       other = await new ContractServer(createServer(), route).listen('127.0.0.2', 'http');
-      secure = await new ContractServer(createHttpsServer({ key: cert.keyPem, cert: cert.certPem }), route).listen('127.0.0.1', 'https');
-      subject = make({ ca: ca.certPem });
+      secure = await new ContractServer(createHttpsServer({ key: tls.keyPem, cert: tls.certPem }), route).listen('127.0.0.1', 'https');
+      subject = make({ ca: tls.caPem });
     });
     after(async () => {
       await subject?.close?.();
       await Promise.all([plain?.close(), other?.close(), secure?.close()]);
-      await ca?.cleanup();
+      await tls?.cleanup();
     });
 
     void it('passes the status through, with lower-case header names and the URL that answered', async () => {
@@ -164,7 +173,10 @@ export function upstreamContract(name: string, make: MakeSubject): void {
       assert.equal(ok.status, 200);
       assert.equal(ok.headers['x-mixed-case'], 'Yes');
       assert.equal(ok.headers['content-length'], '6');
-      assert.deepEqual(Object.keys(ok.headers).filter((h) => h !== h.toLowerCase()), []);
+      assert.deepEqual(
+        Object.keys(ok.headers).filter((h) => h !== h.toLowerCase()),
+        [],
+      );
       assert.equal(ok.url.href, new URL('/ok', plain.origin).href);
       assert.equal(await text(ok.body), 'hello\n');
       for (const status of [404, 503]) {

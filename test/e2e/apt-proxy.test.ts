@@ -147,7 +147,6 @@ describe('apt-get through hoard', () => {
     assert.equal(r.headers['x-hoard-cache'], 'HIT');
     assert.equal(upstream.totalRequests, 0);
   });
-
 });
 
 describe('named backends fail over between mirrors', () => {
@@ -162,7 +161,10 @@ describe('named backends fail over between mirrors', () => {
       config: { logLevel: 'warn', backends: { deb: { mirrors: [`http://127.0.0.1:${closedPort}/debian`, broken.baseUrl, good.baseUrl] } } },
     });
     try {
-      const apt = await AptClient.create({ sources: [{ url: `${hoard.url}/deb`, suite: repo.suite, keyringPath: repo.keyringPath }], route: { kind: 'direct' } });
+      const apt = await AptClient.create({
+        sources: [{ url: `${hoard.url}/deb`, suite: repo.suite, keyringPath: repo.keyringPath }],
+        route: { kind: 'direct' },
+      });
       try {
         const update = await apt.update();
         assert.equal(update.exitCode, 0, update.stderr);

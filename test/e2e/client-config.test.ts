@@ -86,11 +86,24 @@ describe('hoard client-config', () => {
       return JSON.parse(out.stdout) as Record<string, unknown>;
     };
     assert.deepEqual(await read('containerd'), { host: { [url]: { capabilities: ['pull', 'resolve'] } } });
-    assert.deepEqual(await read('podman'), { registry: [{ prefix: 'docker.io', location: 'docker.io', mirror: [{ location: 'cache.example:3142/docker.io', insecure: true }] }] });
+    assert.deepEqual(await read('podman'), {
+      registry: [{ prefix: 'docker.io', location: 'docker.io', mirror: [{ location: 'cache.example:3142/docker.io', insecure: true }] }],
+    });
   });
 
   test('every target is covered, and a URL with quotes or credentials is refused', () => {
-    assert.deepEqual([...clientConfigTargets].sort(), ['apt', 'cloud-init', 'conjure-up', 'containerd', 'docker', 'docker-mirror', 'juju', 'lxd', 'maas', 'podman']);
+    assert.deepEqual([...clientConfigTargets].sort(), [
+      'apt',
+      'cloud-init',
+      'conjure-up',
+      'containerd',
+      'docker',
+      'docker-mirror',
+      'juju',
+      'lxd',
+      'maas',
+      'podman',
+    ]);
     assert.throws(() => clientConfig('apt', 'http://cache:3142/"; evil'), /must not carry/);
     assert.throws(() => clientConfig('apt', 'http://user:pw@cache:3142'), /must not carry/);
     assert.throws(() => clientConfig('apt', 'ftp://cache'), /http/);

@@ -19,7 +19,10 @@ before(async () => {
 async function startAndProbe(): Promise<{ entry: string; health: number; dashboardJs: number; dashboardType: string }> {
   const dataDir = await makeTempDir('hoard-build-');
   const port = await findFreePort();
-  const child = spawn(join(repoRoot, 'bin/hoard'), ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: 'ignore', env: { ...process.env, HOARD_CONFIG: '/dev/null' } });
+  const child = spawn(join(repoRoot, 'bin/hoard'), ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+    stdio: 'ignore',
+    env: { ...process.env, HOARD_CONFIG: '/dev/null' },
+  });
   try {
     let health = 0;
     for (let i = 0; i < 150 && health === 0; i++) {

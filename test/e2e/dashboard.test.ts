@@ -35,7 +35,10 @@ describe('dashboard, metrics and health after real apt traffic', () => {
     });
     upstream = await FakeUpstreamServer.start({ root: repo.root, prefix: '/debian' });
     hoard = await HoardProcess.start({ config: { admin: { token }, cache: { maxSize: '1GiB' } } });
-    apt = await AptClient.create({ sources: [{ url: upstream.baseUrl, suite: repo.suite, keyringPath: repo.keyringPath }], route: { kind: 'proxy', proxyUrl: hoard.url } });
+    apt = await AptClient.create({
+      sources: [{ url: upstream.baseUrl, suite: repo.suite, keyringPath: repo.keyringPath }],
+      route: { kind: 'proxy', proxyUrl: hoard.url },
+    });
     first = await Scrape.from(`${hoard.url}/_hoard/metrics`);
     assert.equal((await apt.update()).exitCode, 0);
     assert.equal((await apt.download(['bravo', 'charlie'])).exitCode, 0);
@@ -76,64 +79,87 @@ describe('dashboard, metrics and health after real apt traffic', () => {
     assert.deepEqual({ status: body.status, problems: body.problems }, { status: 'ok', problems: [] });
     assert.equal((await fetch(`${hoard.url}/_hoard/actions/gc`, { method: 'POST' })).status, 401);
     assert.equal((await fetch(`${hoard.url}/_hoard/actions/gc`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
-    const gc = await fetch(`${hoard.url}/_hoard/actions/gc`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"dryRun":true}' });
+    const gc = await fetch(`${hoard.url}/_hoard/actions/gc`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"dryRun":true}',
+    });
     assert.equal(gc.status, 200);
     assert.equal(((await gc.json()) as { dryRun: boolean }).dryRun, true);
   });
 
-  test('Chromium shows the same numbers as the metrics, loads nothing from elsewhere, and draws the charts', { skip: !hasChromium && 'no /usr/bin/chromium' }, async () => {
-    const profile = await makeTempDir('chromium-profile');
-    let context: BrowserContext | undefined;
-    try {
-      context = await chromium.launchPersistentContext(profile, {
-        executablePath: chromiumPath,
-        headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-        viewport: { width: 1280, height: 1400 },
-      });
-      const page = context.pages()[0] ?? (await context.newPage());
-      const requested: string[] = [];
-      page.on('request', (r) => requested.push(r.url()));
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      // What the Content-Security-Policy blocked (an inline style, a script, a fetch) is reported on the console.
-      const blocked: string[] = [];
-      page.on('console', (m) => {
-        if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
-      });
-      await page.goto(`${hoard.url}/_hoard/`, { waitUntil: 'load' });
-      await page.waitForSelector('#chart-requests .uplot', { timeout: 10_000 });
-      await page.waitForSelector('#chart-bytes .uplot', { timeout: 10_000 });
-      const pairs: Array<[string, number]> = await page.$$eval('[data-stat]', (els: Array<{ getAttribute(name: string): string | null }>) => els.map((e): [string, number] => [e.getAttribute('data-stat') ?? '', Number(e.getAttribute('data-value'))]));
-      const shown: Record<string, number> = Object.fromEntries(pairs);
-      const metrics = await Scrape.from(`${hoard.url}/_hoard/metrics`);
-      assert.equal(shown['requests.hit'], metrics.value('hoard_requests_total', { result: 'hit' }));
-      assert.equal(shown['requests.miss'], metrics.value('hoard_requests_total', { result: 'miss' }));
-      assert.equal(shown['requests.revalidated'], metrics.value('hoard_requests_total', { result: 'revalidated' }));
-      assert.equal(shown['bytes.servedFromCache'], metrics.value('hoard_served_bytes_total', { source: 'cache' }));
-      // The per-protocol table agrees with the protocol label: apt claimed the package requests.
-      assert.ok((shown['protocols.apt.requests'] ?? 0) > 0, 'the dashboard shows apt among the protocols');
-      assert.equal(shown['protocols.apt.requests'], metrics.value('hoard_requests_total', { protocol: 'apt' }));
-      assert.equal(shown['protocols.apt.servedFromCache'], metrics.value('hoard_served_bytes_total', { protocol: 'apt', source: 'cache' }));
-      assert.equal(shown['bytes.fetchedUpstream'], metrics.value('hoard_upstream_bytes_total'));
-      assert.equal(shown['store.bytes'], metrics.value('hoard_store_bytes'));
-      assert.equal(shown['store.objects'], metrics.value('hoard_store_objects'));
-      assert.equal(shown['store.maxBytes'], metrics.value('hoard_store_max_bytes'));
-      assert.equal(shown['verificationFailures.total'], metrics.value('hoard_verification_failures_total'));
-      assert.ok((shown.hitRatio ?? 0) > 0 && (shown.hitRatio ?? 0) < 1);
-      // The top packages table lists what apt fetched.
-      assert.match((await page.textContent('main')) ?? '', /charlie_3\.0_amd64\.deb/);
-      assert.deepEqual(requested.filter((u) => !u.startsWith(hoard.url)), [], 'every asset comes from hoard itself');
-      assert.deepEqual(errors, []);
-      // One refresh (every 5 s) swaps in the server's newer rendering: it too runs under the policy.
-      await page.waitForSelector('html[data-refreshed]', { timeout: 10_000 });
-      assert.deepEqual(blocked, [], 'nothing was blocked by the Content-Security-Policy');
-      const artifacts = join(repoRoot, 'test-artifacts');
-      await mkdir(artifacts, { recursive: true });
-      await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
-    } finally {
-      await context?.close();
-      await removeDir(profile);
-    }
-  });
+  test(
+    'Chromium shows the same numbers as the metrics, loads nothing from elsewhere, and draws the charts',
+    { skip: !hasChromium && 'no /usr/bin/chromium' },
+    async () => {
+      const profile = await makeTempDir('chromium-profile');
+      let context: BrowserContext | undefined;
+      try {
+        context = await chromium.launchPersistentContext(profile, {
+          executablePath: chromiumPath,
+          headless: true,
+          args: [
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-quic',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+          ],
+          viewport: { width: 1280, height: 1400 },
+        });
+        const page = context.pages()[0] ?? (await context.newPage());
+        const requested: string[] = [];
+        page.on('request', (r) => requested.push(r.url()));
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        // What the Content-Security-Policy blocked (an inline style, a script, a fetch) is reported on the console.
+        const blocked: string[] = [];
+        page.on('console', (m) => {
+          if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+        });
+        await page.goto(`${hoard.url}/_hoard/`, { waitUntil: 'load' });
+        await page.waitForSelector('#chart-requests .uplot', { timeout: 10_000 });
+        await page.waitForSelector('#chart-bytes .uplot', { timeout: 10_000 });
+        const pairs: Array<[string, number]> = await page.$$eval('[data-stat]', (els: Array<{ getAttribute(name: string): string | null }>) =>
+          els.map((e): [string, number] => [e.getAttribute('data-stat') ?? '', Number(e.getAttribute('data-value'))]),
+        );
+        const shown: Record<string, number> = Object.fromEntries(pairs);
+        const metrics = await Scrape.from(`${hoard.url}/_hoard/metrics`);
+        assert.equal(shown['requests.hit'], metrics.value('hoard_requests_total', { result: 'hit' }));
+        assert.equal(shown['requests.miss'], metrics.value('hoard_requests_total', { result: 'miss' }));
+        assert.equal(shown['requests.revalidated'], metrics.value('hoard_requests_total', { result: 'revalidated' }));
+        assert.equal(shown['bytes.servedFromCache'], metrics.value('hoard_served_bytes_total', { source: 'cache' }));
+        // The per-protocol table agrees with the protocol label: apt claimed the package requests.
+        assert.ok((shown['protocols.apt.requests'] ?? 0) > 0, 'the dashboard shows apt among the protocols');
+        assert.equal(shown['protocols.apt.requests'], metrics.value('hoard_requests_total', { protocol: 'apt' }));
+        assert.equal(shown['protocols.apt.servedFromCache'], metrics.value('hoard_served_bytes_total', { protocol: 'apt', source: 'cache' }));
+        assert.equal(shown['bytes.fetchedUpstream'], metrics.value('hoard_upstream_bytes_total'));
+        assert.equal(shown['store.bytes'], metrics.value('hoard_store_bytes'));
+        assert.equal(shown['store.objects'], metrics.value('hoard_store_objects'));
+        assert.equal(shown['store.maxBytes'], metrics.value('hoard_store_max_bytes'));
+        assert.equal(shown['verificationFailures.total'], metrics.value('hoard_verification_failures_total'));
+        assert.ok((shown.hitRatio ?? 0) > 0 && (shown.hitRatio ?? 0) < 1);
+        // The top packages table lists what apt fetched.
+        assert.match((await page.textContent('main')) ?? '', /charlie_3\.0_amd64\.deb/);
+        assert.deepEqual(
+          requested.filter((u) => !u.startsWith(hoard.url)),
+          [],
+          'every asset comes from hoard itself',
+        );
+        assert.deepEqual(errors, []);
+        // One refresh (every 5 s) swaps in the server's newer rendering: it too runs under the policy.
+        await page.waitForSelector('html[data-refreshed]', { timeout: 10_000 });
+        assert.deepEqual(blocked, [], 'nothing was blocked by the Content-Security-Policy');
+        const artifacts = join(repoRoot, 'test-artifacts');
+        await mkdir(artifacts, { recursive: true });
+        await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+      } finally {
+        await context?.close();
+        await removeDir(profile);
+      }
+    },
+  );
 });

@@ -81,9 +81,15 @@ describe('full disk: pass-through instead of errors', () => {
   before(async () => {
     mountPoint = await makeTempDir('tmpfs');
     // A real full filesystem: a 3 MiB tmpfs (needs root and mount rights; the unit tests inject ENOSPC otherwise).
-    const mount = process.platform === 'linux' && process.getuid?.() === 0 ? await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mountPoint]) : undefined;
+    const mount =
+      process.platform === 'linux' && process.getuid?.() === 0 ? await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mountPoint]) : undefined;
     mounted = mount?.exitCode === 0;
-    repo = await SignedRepo.create({ packages: [{ name: 'small', version: '1.0', size: 200 * KiB }, { name: 'huge', version: '1.0', size: 6 * 1024 * KiB }] });
+    repo = await SignedRepo.create({
+      packages: [
+        { name: 'small', version: '1.0', size: 200 * KiB },
+        { name: 'huge', version: '1.0', size: 6 * 1024 * KiB },
+      ],
+    });
     upstream = await FakeUpstreamServer.start({ root: repo.root, prefix: '/debian' });
     if (mounted) {
       const dataDir = join(mountPoint, 'data');

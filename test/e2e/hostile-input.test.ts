@@ -66,7 +66,26 @@ describe('hostile input and broken peers', () => {
   test('fuzzed request targets and headers never crash the server nor reach outside the repositories', async () => {
     upstream.resetStats();
     const segment = fc.oneof(
-      fc.constantFrom('..', '.', '%2e%2e', '%2E%2e', '%00', '%zz', '%', '\\', 'dists', 'pool', 'by-hash', 'InRelease', 'HTTPS', '', '~', '%2f', 'etc', 'passwd'),
+      fc.constantFrom(
+        '..',
+        '.',
+        '%2e%2e',
+        '%2E%2e',
+        '%00',
+        '%zz',
+        '%',
+        '\\',
+        'dists',
+        'pool',
+        'by-hash',
+        'InRelease',
+        'HTTPS',
+        '',
+        '~',
+        '%2f',
+        'etc',
+        'passwd',
+      ),
       fc.string({ maxLength: 12 }),
     );
     const target = fc.oneof(

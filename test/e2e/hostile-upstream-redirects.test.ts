@@ -54,7 +54,7 @@ describe('hostile upstream redirects and client-chosen destinations', () => {
   const alpha = () => repo.package('alpha');
   const redirect = (path: string, location: string) => upstream.misbehave(path, faults.status(302, { headers: { Location: location } }));
 
-  test('a redirect to an internal URL with a query is refused: nothing reaches it, nothing is cached under the requester\'s key', async () => {
+  test("a redirect to an internal URL with a query is refused: nothing reaches it, nothing is cached under the requester's key", async () => {
     internal.resetStats();
     const rule = redirect(alpha().poolPath, `http://127.0.0.2:${internal.port}/latest/meta-data/iam/security-credentials?x=1`);
     try {
@@ -119,7 +119,12 @@ describe('hostile upstream redirects and client-chosen destinations', () => {
     upstream.resetStats();
     const port = upstream.port;
     const path = `/debian/${alpha().poolPath}`;
-    for (const url of [`http://127.0.0.1:${port}${path}`, `http://localhost:${port}${path}`, `http://[::ffff:127.0.0.1]:${port}${path}`, `http://[::1]:${port}${path}`]) {
+    for (const url of [
+      `http://127.0.0.1:${port}${path}`,
+      `http://localhost:${port}${path}`,
+      `http://[::ffff:127.0.0.1]:${port}${path}`,
+      `http://[::1]:${port}${path}`,
+    ]) {
       const refused = await probe(url, { proxy: defaults.url });
       assert.equal(refused.status, 403, url);
       assert.equal(refused.headers['x-hoard-error'], 'HOARD_ERR_UPSTREAM_DENIED', url);

@@ -123,7 +123,10 @@ describe('hostile upstreams: size and rate bounds on a download', () => {
     const got = await probe(viaHoard(path), { timeoutMs: 10_000 });
     assert.equal(got.status, 502);
     assert.equal(got.headers['x-hoard-error'], 'HOARD_ERR_OBJECT_TOO_LARGE');
-    assert.match(got.body.toString(), /the upstream object \(1000000000000000 bytes\) is larger than this cache accepts \(cache\.maxObjectSize, 5000000 bytes\)/);
+    assert.match(
+      got.body.toString(),
+      /the upstream object \(1000000000000000 bytes\) is larger than this cache accepts \(cache\.maxObjectSize, 5000000 bytes\)/,
+    );
     // apt shows only the status line: the reason is there too.
     const line = await statusLine(viaHoard(path));
     assert.match(line, /^502 Bad Gateway: the upstream object \(1000000000000000 bytes\) is larger than this cache accepts \(cache\.maxObjectSize/);
@@ -180,7 +183,10 @@ describe('hostile upstreams: size and rate bounds on a download', () => {
     await hoard.waitForLog(/HOARD_ERR_SIZE_MISMATCH.*index lists|index lists.*HOARD_ERR_SIZE_MISMATCH/);
     await hoard.waitForDownloadsSettled();
     const afterwards = await Scrape.from(`${hoard.url}/_hoard/metrics`);
-    assert.equal(afterwards.value('hoard_verification_failures_total', { failure: 'size' }) - before.value('hoard_verification_failures_total', { failure: 'size' }), 1);
+    assert.equal(
+      afterwards.value('hoard_verification_failures_total', { failure: 'size' }) - before.value('hoard_verification_failures_total', { failure: 'size' }),
+      1,
+    );
     assert.deepEqual(await tmpFiles(), []);
     assert.equal(stored(alpha.poolPath), false);
 

@@ -137,7 +137,10 @@ describe('HTTP done right', () => {
     const tunnel = await rawExchange(hoard.port, 'CONNECT mirror.example:443 HTTP/1.1\r\nHost: mirror.example:443\r\n\r\n');
     assert.match(tunnel, /^HTTP\/1\.1 403/);
     assert.match(tunnel, /no tunnel to mirror\.example:443; .*connect\.allow/);
-    const nul = await rawExchange(hoard.port, `GET /${upstream.origin.replace('http://', '')}/debian/pool/a%00.deb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const nul = await rawExchange(
+      hoard.port,
+      `GET /${upstream.origin.replace('http://', '')}/debian/pool/a%00.deb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
     assert.match(nul, /^HTTP\/1\.1 400/);
   });
 

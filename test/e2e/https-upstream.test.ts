@@ -152,12 +152,20 @@ describe('HTTPS repositories through hoard', () => {
         assert.equal(r.status, 502, url);
         assert.equal(r.headers['x-hoard-error'], 'HOARD_ERR_UPSTREAM_TLS', url);
         const line = r.body.toString();
-        assert.match(line, /^HOARD_ERR_UPSTREAM_TLS: TLS check of https:\/\/127\.0\.0\.1:\d+ failed: .+\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); .*tls\.extraCaFiles/, line);
+        assert.match(
+          line,
+          /^HOARD_ERR_UPSTREAM_TLS: TLS check of https:\/\/127\.0\.0\.1:\d+ failed: .+\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); .*tls\.extraCaFiles/,
+          line,
+        );
         assert.equal(line.split('\n').length, 2, 'one line');
       }
     }
 
-    const apt = await AptClient.create({ sources: [{ url: `${strictHoard.url}/wrongca`, suite: repo.suite, keyringPath: repo.keyringPath }], route: direct, timeoutMs: 30_000 });
+    const apt = await AptClient.create({
+      sources: [{ url: `${strictHoard.url}/wrongca`, suite: repo.suite, keyringPath: repo.keyringPath }],
+      route: direct,
+      timeoutMs: 30_000,
+    });
     try {
       const update = await apt.update();
       // apt update only warns about an index it could not fetch; the reason reaches the operator in the status line.
@@ -232,7 +240,11 @@ describe('HTTPS repositories through hoard', () => {
     });
     try {
       const update = await apt.update();
-      assert.match(update.warnings.join('\n'), /Failed to fetch https:.*403 Forbidden: no tunnel to 127\.0\.0\.1:\d+; to cache it, use http:\/\/HTTPS\/\/\/127\.0\.0\.1:\d+\/<path> sources/, update.stderr);
+      assert.match(
+        update.warnings.join('\n'),
+        /Failed to fetch https:.*403 Forbidden: no tunnel to 127\.0\.0\.1:\d+; to cache it, use http:\/\/HTTPS\/\/\/127\.0\.0\.1:\d+\/<path> sources/,
+        update.stderr,
+      );
     } finally {
       await apt.cleanup();
     }
@@ -241,7 +253,10 @@ describe('HTTPS repositories through hoard', () => {
 
 test('a CA file that cannot be used stops start-up with a message naming the key', async () => {
   await assert.rejects(
-    HoardProcess.start({ config: { backends: { private: { mirrors: ['https://mirror.example/debian'], caFile: '/nonexistent/hoard-test-ca.pem' } } }, startTimeoutMs: 10_000 }),
+    HoardProcess.start({
+      config: { backends: { private: { mirrors: ['https://mirror.example/debian'], caFile: '/nonexistent/hoard-test-ca.pem' } } },
+      startTimeoutMs: 10_000,
+    }),
     (err: Error) => /backends\.private\.caFile: cannot read CA file \/nonexistent\/hoard-test-ca\.pem/.test(err.message) && /code 78/.test(err.message),
   );
 });

@@ -18,7 +18,12 @@ describe('hoard import and hoard warm', () => {
   let upstream: FakeUpstreamServer;
   let hoard: HoardProcess;
   let work: string;
-  const cli = (args: string[]) => runCommand(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', ...args, '--url', hoard.url], { cwd: repoRoot, env: { ...process.env, HOARD_ADMIN_TOKEN: token, HOARD_CONFIG: '/dev/null' }, timeoutMs: 60_000 });
+  const cli = (args: string[]) =>
+    runCommand(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', ...args, '--url', hoard.url], {
+      cwd: repoRoot,
+      env: { ...process.env, HOARD_ADMIN_TOKEN: token, HOARD_CONFIG: '/dev/null' },
+      timeoutMs: 60_000,
+    });
 
   before(async () => {
     repo = await SignedRepo.create({
@@ -41,7 +46,10 @@ describe('hoard import and hoard warm', () => {
   });
 
   test('import: after apt update through the cache, known .debs are stored by hash and then served as hits', async () => {
-    const apt = await AptClient.create({ sources: [{ url: upstream.baseUrl, suite: repo.suite, keyringPath: repo.keyringPath }], route: { kind: 'proxy', proxyUrl: hoard.url } });
+    const apt = await AptClient.create({
+      sources: [{ url: upstream.baseUrl, suite: repo.suite, keyringPath: repo.keyringPath }],
+      route: { kind: 'proxy', proxyUrl: hoard.url },
+    });
     try {
       assert.equal((await apt.update()).exitCode, 0);
     } finally {

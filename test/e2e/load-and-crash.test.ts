@@ -93,7 +93,7 @@ describe('load and crashes', () => {
     };
     const results = await Promise.allSettled(Array.from({ length: 500 }, (_, id) => client(id)));
     agent.destroy();
-    const rejected = results.filter((r) => r.status === 'rejected').map((r) => String((r).reason));
+    const rejected = results.filter((r) => r.status === 'rejected').map((r) => String(r.reason));
     const rss = peakRssMiB(hoard.pid as number);
     t.diagnostic(`${requests} requests by 500 clients; hoard peak RSS ${rss.toFixed(0)} MiB`);
     assert.deepEqual(rejected.slice(0, 5), []);

@@ -36,7 +36,17 @@ describe('OCI pull-through mirror', () => {
   let hoardHost: string;
 
   const push = async (image: BuiltImage, name: string) => {
-    const pushed = await skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-no-creds', `oci:${image.dir}:1`, `docker://${registry.url.slice('http://'.length)}/${name}:1`], work);
+    const pushed = await skopeo(
+      [
+        'copy',
+        '--preserve-digests',
+        '--dest-tls-verify=false',
+        '--dest-no-creds',
+        `oci:${image.dir}:1`,
+        `docker://${registry.url.slice('http://'.length)}/${name}:1`,
+      ],
+      work,
+    );
     assert.equal(pushed.exitCode, 0, pushed.stderr);
   };
   const get = (path: string, init: RequestInit = {}) => fetch(`${hoard.url}${path}`, init);
@@ -53,7 +63,18 @@ describe('OCI pull-through mirror', () => {
     await push(bad, 'team/bad');
     await push(five, 'team/five');
     multi = await buildOciIndexLayout(join(work, 'multi'), '1', ['amd64', 'arm64']);
-    const pushedIndex = await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--dest-no-creds', `oci:${multi.dir}:1`, `docker://${registry.url.slice('http://'.length)}/team/multi:1`], work);
+    const pushedIndex = await skopeo(
+      [
+        'copy',
+        '--all',
+        '--preserve-digests',
+        '--dest-tls-verify=false',
+        '--dest-no-creds',
+        `oci:${multi.dir}:1`,
+        `docker://${registry.url.slice('http://'.length)}/team/multi:1`,
+      ],
+      work,
+    );
     assert.equal(pushedIndex.exitCode, 0, pushedIndex.stderr);
     front = await RegistryFront.start(registry.url);
     // The bearer registry sends blob GETs to "object storage" on another port, as large registries do.
@@ -102,7 +123,10 @@ describe('OCI pull-through mirror', () => {
     assert.deepEqual(info.Layers, app.layers);
 
     const first = join(work, 'pulled-1');
-    const copied = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/app:1`, `oci:${first}:1`], work);
+    const copied = await skopeo(
+      ['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/app:1`, `oci:${first}:1`],
+      work,
+    );
     assert.equal(copied.exitCode, 0, copied.stderr);
     for (const digest of [...app.layers, app.configDigest, app.manifestDigest]) {
       const file = `blobs/sha256/${digest.slice('sha256:'.length)}`;
@@ -114,10 +138,17 @@ describe('OCI pull-through mirror', () => {
 
     const seen = front.requests.length;
     const second = join(work, 'pulled-2');
-    const again = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/app:1`, `oci:${second}:1`], work);
+    const again = await skopeo(
+      ['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/app:1`, `oci:${second}:1`],
+      work,
+    );
     assert.equal(again.exitCode, 0, again.stderr);
     const upstreamAsked = front.requests.slice(seen);
-    assert.deepEqual(upstreamAsked.filter((r) => /\/(blobs|manifests)\/sha256:/.test(r.path)), [], 'no blob or manifest by digest upstream');
+    assert.deepEqual(
+      upstreamAsked.filter((r) => /\/(blobs|manifests)\/sha256:/.test(r.path)),
+      [],
+      'no blob or manifest by digest upstream',
+    );
     assert.deepEqual(upstreamAsked, [], 'the tag is fresh too: nothing at all upstream');
   });
 
@@ -144,7 +175,10 @@ describe('OCI pull-through mirror', () => {
       const listed = await containerd.ctr(['images', 'ls']);
       assert.match(listed.stdout, new RegExp(`docker.io/team/app:1\\s+\\S+\\s+${app.manifestDigest}`));
       // The tag went through the docker.io entry (?ns=docker.io); its blobs were already cached by digest.
-      assert.deepEqual(front.requests.slice(seen).filter((r) => r.path.includes('/blobs/')), []);
+      assert.deepEqual(
+        front.requests.slice(seen).filter((r) => r.path.includes('/blobs/')),
+        [],
+      );
     } finally {
       await containerd.stop();
     }
@@ -213,7 +247,9 @@ describe('OCI pull-through mirror', () => {
   test('16 concurrent fetches of a cold blob make one upstream request, and every client gets the right bytes', async () => {
     const layer = other.layers[1] as string;
     const path = `/v2/team/other/blobs/${layer}`;
-    const bodies = await Promise.all(Array.from({ length: 16 }, () => get(path).then(async (r) => ({ status: r.status, bytes: new Uint8Array(await r.arrayBuffer()) }))));
+    const bodies = await Promise.all(
+      Array.from({ length: 16 }, () => get(path).then(async (r) => ({ status: r.status, bytes: new Uint8Array(await r.arrayBuffer()) }))),
+    );
     for (const body of bodies) {
       assert.equal(body.status, 200);
       assert.equal(sha256(body.bytes), layer);
@@ -228,7 +264,10 @@ describe('OCI pull-through mirror', () => {
     assert.equal(head.headers.get('content-type'), 'application/vnd.oci.image.index.v1+json');
     assert.equal(head.headers.get('docker-content-digest'), multi.indexDigest);
     const dest = join(work, 'multi-pulled');
-    const copied = await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/multi:1`, `oci:${dest}:1`], work);
+    const copied = await skopeo(
+      ['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/multi:1`, `oci:${dest}:1`],
+      work,
+    );
     assert.equal(copied.exitCode, 0, copied.stderr);
     for (const image of Object.values(multi.images)) {
       for (const digest of [image.manifestDigest, image.configDigest, ...image.layers]) {
@@ -239,7 +278,16 @@ describe('OCI pull-through mirror', () => {
     const containerd = await ContainerdDaemon.start();
     try {
       // hoard addressed as the registry itself (its default rule), one architecture of the index.
-      const pulled = await containerd.ctr(['images', 'pull', '--plain-http', '--platform', 'linux/arm64', '--snapshotter', 'native', `${hoardHost}/team/multi:1`]);
+      const pulled = await containerd.ctr([
+        'images',
+        'pull',
+        '--plain-http',
+        '--platform',
+        'linux/arm64',
+        '--snapshotter',
+        'native',
+        `${hoardHost}/team/multi:1`,
+      ]);
       assert.equal(pulled.exitCode, 0, pulled.stderr + pulled.stdout);
       assert.match((await containerd.ctr(['images', 'ls'])).stdout, new RegExp(multi.indexDigest));
     } finally {
@@ -250,7 +298,12 @@ describe('OCI pull-through mirror', () => {
   test('five concurrent cold skopeo pulls of one image make one upstream GET per blob and manifest', async () => {
     const seen = front.requests.length;
     const pulls = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/five:1`, `oci:${join(work, `five-${i}`)}:1`], work)),
+      Array.from({ length: 5 }, (_, i) =>
+        skopeo(
+          ['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/five:1`, `oci:${join(work, `five-${i}`)}:1`],
+          work,
+        ),
+      ),
     );
     for (const pulled of pulls) assert.equal(pulled.exitCode, 0, pulled.stderr);
     for (let i = 0; i < 5; i++) {
@@ -267,7 +320,10 @@ describe('OCI pull-through mirror', () => {
     front.corrupt.add(layer);
     const res = await get(path);
     await assert.rejects(res.arrayBuffer(), 'the body is cut before its end');
-    const pulled = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/bad:1`, `oci:${join(work, 'pulled-bad')}:1`], work);
+    const pulled = await skopeo(
+      ['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/team/bad:1`, `oci:${join(work, 'pulled-bad')}:1`],
+      work,
+    );
     assert.notEqual(pulled.exitCode, 0);
     await hoard.waitForDownloadsSettled();
     front.corrupt.delete(layer);
@@ -311,7 +367,10 @@ describe('OCI pull-through mirror', () => {
     assert.equal(config.status, 200);
     await config.arrayBuffer();
     assert.equal(bearerFront.tokenRequests.length, 1);
-    assert.ok(bearerFront.requests.every((r) => r.authorization !== alice), "a client's Authorization never goes upstream");
+    assert.ok(
+      bearerFront.requests.every((r) => r.authorization !== alice),
+      "a client's Authorization never goes upstream",
+    );
     // Another repository is another scope.
     const otherRepo = await get('/v2/secure/team/other/manifests/1', { headers: { authorization: alice } });
     assert.equal(otherRepo.status, 200);
@@ -331,7 +390,9 @@ describe('OCI pull-through mirror', () => {
 
   test('tags: a 429 or a down upstream serves the cached tag with a Warning, digests need no upstream, 429 passes Retry-After on; a moved tag is seen after the max age', async () => {
     await push(bad, 'team/moving');
-    const short = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { lab: { url: front.url } }, defaultRegistry: 'lab', tagMaxAgeSeconds: 1 } } });
+    const short = await HoardProcess.start({
+      config: { logLevel: 'error', oci: { registries: { lab: { url: front.url } }, defaultRegistry: 'lab', tagMaxAgeSeconds: 1 } },
+    });
     const at = (path: string, init: RequestInit = {}) => fetch(`${short.url}${path}`, init);
     try {
       const first = await at('/v2/team/moving/manifests/1');
@@ -371,7 +432,10 @@ describe('OCI pull-through mirror', () => {
       const unchanged = await at('/v2/team/moving/manifests/1');
       assert.equal(unchanged.headers.get('x-hoard-cache'), 'REVALIDATED');
       await unchanged.arrayBuffer();
-      assert.deepEqual(front.requests.slice(beforeHead).map((r) => `${r.method} ${r.path}`), ['HEAD /v2/team/moving/manifests/1']);
+      assert.deepEqual(
+        front.requests.slice(beforeHead).map((r) => `${r.method} ${r.path}`),
+        ['HEAD /v2/team/moving/manifests/1'],
+      );
       // The tag moves upstream: seen once the cached one is older than the max age.
       await push(other, 'team/moving');
       await new Promise((r) => setTimeout(r, 1200));
@@ -395,7 +459,17 @@ describe('OCI pull-through mirror', () => {
 
   test('an anonymous client cannot pull a private image through hoard, even once it is cached', async () => {
     const seen = bearerFront.requests.length;
-    const pulled = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${hoardHost}/secure/team/app:1`, `oci:${join(work, 'pulled-private')}:1`], work);
+    const pulled = await skopeo(
+      [
+        'copy',
+        '--preserve-digests',
+        '--src-tls-verify=false',
+        '--src-no-creds',
+        `docker://${hoardHost}/secure/team/app:1`,
+        `oci:${join(work, 'pulled-private')}:1`,
+      ],
+      work,
+    );
     assert.notEqual(pulled.exitCode, 0);
     for (const path of ['/v2/secure/team/app/manifests/1', `/v2/secure/team/app/blobs/${app.configDigest}`, `/v2/team/app/manifests/1?ns=secure`]) {
       for (const authorization of [undefined, `Basic ${Buffer.from('alice:wrong').toString('base64')}`]) {
@@ -412,7 +486,12 @@ describe('OCI pull-through mirror', () => {
   });
 
   test('a registry refusing hoard (no valid token) is DENIED as JSON', async () => {
-    const denied = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { secure: { url: bearerFront.url, username: 'puller', password: 'wrong', public: true } }, defaultRegistry: 'secure' } } });
+    const denied = await HoardProcess.start({
+      config: {
+        logLevel: 'error',
+        oci: { registries: { secure: { url: bearerFront.url, username: 'puller', password: 'wrong', public: true } }, defaultRegistry: 'secure' },
+      },
+    });
     try {
       const res = await fetch(`${denied.url}/v2/team/app/manifests/1`);
       assert.equal(res.status, 403);

@@ -144,7 +144,11 @@ describe('hoard verify on a store written by hoard 0.1.0', () => {
     const dataDir = join(work, 'data');
     await cp(join(fixture, 'data-dir'), dataDir, { recursive: true });
     const manifest = JSON.parse(await readFile(join(fixture, 'manifest.json'), 'utf8')) as Manifest;
-    const result = await runCommand(join(repoRoot, 'bin/hoard'), ['verify', '--data-dir', dataDir], { cwd: repoRoot, env: withoutHoardEnv({ HOARD_CONFIG: '/dev/null' }), timeoutMs: 30_000 });
+    const result = await runCommand(join(repoRoot, 'bin/hoard'), ['verify', '--data-dir', dataDir], {
+      cwd: repoRoot,
+      env: withoutHoardEnv({ HOARD_CONFIG: '/dev/null' }),
+      timeoutMs: 30_000,
+    });
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, new RegExp(`checked ${manifest.objects.length} objects`));
   });
@@ -152,7 +156,24 @@ describe('hoard verify on a store written by hoard 0.1.0', () => {
 
 describe('a config file written for hoard 0.1.0', () => {
   /** The top-level keys of 0.1.0; the fixture must keep using them all. */
-  const keysOf010 = ['listen', 'dataDir', 'logLevel', 'allowedClients', 'allowedHosts', 'backends', 'tls', 'httpsUpgrade', 'connect', 'cache', 'upstream', 'server', 'admin', 'mdns', 'strict', 'keyrings'];
+  const keysOf010 = [
+    'listen',
+    'dataDir',
+    'logLevel',
+    'allowedClients',
+    'allowedHosts',
+    'backends',
+    'tls',
+    'httpsUpgrade',
+    'connect',
+    'cache',
+    'upstream',
+    'server',
+    'admin',
+    'mdns',
+    'strict',
+    'keyrings',
+  ];
 
   test('the fixture sets every top-level key of 0.1.0', async () => {
     const parsed = parse(await readFile(configFixture, 'utf8')) as Record<string, unknown>;
@@ -160,7 +181,11 @@ describe('a config file written for hoard 0.1.0', () => {
   });
 
   test('hoard config check accepts it', async () => {
-    const result = await runCommand(join(repoRoot, 'bin/hoard'), ['config', 'check', '--config', configFixture], { cwd: repoRoot, env: withoutHoardEnv(), timeoutMs: 30_000 });
+    const result = await runCommand(join(repoRoot, 'bin/hoard'), ['config', 'check', '--config', configFixture], {
+      cwd: repoRoot,
+      env: withoutHoardEnv(),
+      timeoutMs: 30_000,
+    });
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, /configuration is valid/);
   });

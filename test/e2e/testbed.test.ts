@@ -14,7 +14,11 @@ import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const sha256File = async (path: string) => sha256(await readFile(path));
-const exists = async (path: string) => access(path).then(() => true, () => false);
+const exists = async (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 describe('signed repository served on loopback, consumed by the real apt-get', () => {
   let repo: SignedRepo;
@@ -48,7 +52,15 @@ describe('signed repository served on loopback, consumed by the real apt-get', (
 
   test('the repository has a signed Release listing every index file, with by-hash copies', async () => {
     const release = await readFile(repo.localPath(repo.distPath('Release')), 'utf8');
-    for (const field of ['Origin: Hoard Test', 'Label: Hoard Test', 'Suite: stable', 'Codename: stable', 'Architectures: amd64', 'Components: main', 'Acquire-By-Hash: yes']) {
+    for (const field of [
+      'Origin: Hoard Test',
+      'Label: Hoard Test',
+      'Suite: stable',
+      'Codename: stable',
+      'Architectures: amd64',
+      'Components: main',
+      'Acquire-By-Hash: yes',
+    ]) {
       assert.ok(release.includes(`${field}\n`), `Release lacks ${field}:\n${release}`);
     }
     assert.match(release, /^Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} UTC$/m);
@@ -61,7 +73,8 @@ describe('signed repository served on loopback, consumed by the real apt-get', (
       assert.ok(file.byHashPath !== undefined);
       assert.deepEqual(await readFile(repo.localPath(file.byHashPath)), bytes);
     }
-    const gpgv = (args: string[]) => runChecked('gpgv', ['--keyring', repo.keyringPath, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin', LC_ALL: 'C' } });
+    const gpgv = (args: string[]) =>
+      runChecked('gpgv', ['--keyring', repo.keyringPath, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin', LC_ALL: 'C' } });
     await gpgv([repo.localPath(repo.distPath('InRelease'))]);
     await gpgv([repo.localPath(repo.distPath('Release.gpg')), repo.localPath(repo.distPath('Release'))]);
   });
@@ -138,7 +151,10 @@ describe('signed repository served on loopback, consumed by the real apt-get', (
       const update = await client.update();
       assert.equal(update.exitCode, 100);
       // apt checks the size before the hash, and says so: "File has unexpected size (776 != 784). Mirror sync in progress?"
-      assert.ok(update.errors.some((line) => line.includes('Packages') && /unexpected size|Hash Sum mismatch/.test(line)), update.stderr);
+      assert.ok(
+        update.errors.some((line) => line.includes('Packages') && /unexpected size|Hash Sum mismatch/.test(line)),
+        update.stderr,
+      );
       await staged.complete();
       const retry = await client.update();
       assert.equal(retry.exitCode, 0, retry.stderr);
@@ -174,7 +190,10 @@ describe('signed repository served on loopback, consumed by the real apt-get', (
     upstream.misbehave(pkg.poolPath, faults.cutAfter(700_000), { times: 1 });
     const cut = await apt.download(['libecho']);
     assert.equal(cut.exitCode, 100);
-    assert.ok(cut.errors.some((line) => line.includes(pkg.poolPath)), cut.stderr);
+    assert.ok(
+      cut.errors.some((line) => line.includes(pkg.poolPath)),
+      cut.stderr,
+    );
     assert.equal(cut.debs.length, 0);
 
     const resumed = await apt.download(['libecho']);
@@ -193,7 +212,10 @@ describe('signed repository served on loopback, consumed by the real apt-get', (
     const download = await apt.download(['bravo']);
     assert.equal(download.exitCode, 0, download.stderr);
     // bravo depends on alpha: install --download-only resolves dependencies like a real install.
-    assert.deepEqual(download.debs.map((p) => basename(p).split('_')[0]), ['alpha', 'bravo']);
+    assert.deepEqual(
+      download.debs.map((p) => basename(p).split('_')[0]),
+      ['alpha', 'bravo'],
+    );
   });
 });
 
@@ -414,7 +436,25 @@ describe('fake upstream: serving, counting and misbehaving', () => {
     try {
       const key = join(tlsDir, 'key.pem');
       const cert = join(tlsDir, 'cert.pem');
-      await runChecked('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+      await runChecked('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ]);
       const tls = await FakeUpstreamServer.start({ root: served, tls: { key: await readFile(key), cert: await readFile(cert) } });
       try {
         assert.match(tls.baseUrl, /^https:/);

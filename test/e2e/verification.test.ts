@@ -100,7 +100,10 @@ describe('verification against the signed indices, with real apt-get', () => {
     upstream.misbehave(bravo.poolPath, faults.corrupt(), { times: 1 });
     const lied = await apt.download(['bravo']);
     assert.notEqual(lied.exitCode, 0, 'apt must not accept the forged package');
-    assert.ok(lied.errors.some((line) => line.includes('bravo')), lied.stderr);
+    assert.ok(
+      lied.errors.some((line) => line.includes('bravo')),
+      lied.stderr,
+    );
     // The last byte is held back until the hash is checked: apt never receives a whole wrong file.
     assert.doesNotMatch(lied.stderr, /Hash Sum mismatch/);
     assert.equal(storedVerification(hoard, key(bravo.poolPath)), undefined, 'nothing stored');
@@ -170,7 +173,12 @@ describe('verification against the signed indices, with real apt-get', () => {
 
   test('a repository without by-hash is kept consistent too, in both mid-update directions', async () => {
     // Same key as the main repository, so hoard knows it; no by-hash, so only names exist upstream.
-    const plain = await SignedRepo.create({ suite: 'plain', withByHash: false, keyring: repo.keyring, packages: [{ name: 'golf', version: '1.0', size: 2 * 1024 }] });
+    const plain = await SignedRepo.create({
+      suite: 'plain',
+      withByHash: false,
+      keyring: repo.keyring,
+      packages: [{ name: 'golf', version: '1.0', size: 2 * 1024 }],
+    });
     const plainUpstream = await FakeUpstreamServer.start({ root: plain.root, prefix: '/plain' });
     try {
       const sources = [{ url: plainUpstream.baseUrl, suite: plain.suite, keyringPath: repo.keyringPath }];
@@ -292,7 +300,11 @@ describe('verification against the signed indices, with real apt-get', () => {
     await writeFile(blob, bytes);
 
     const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
-    const verify = await runCommand(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'verify', '--data-dir', hoard.dataDir, '--config', hoard.configPath ?? ''], { cwd: repoRoot, env });
+    const verify = await runCommand(
+      join(repoRoot, 'node_modules/.bin/node'),
+      ['src/main.ts', 'verify', '--data-dir', hoard.dataDir, '--config', hoard.configPath ?? ''],
+      { cwd: repoRoot, env },
+    );
     assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
     assert.match(verify.stdout, new RegExp(`DAMAGED ${charlie.sha256}.*${charlie.poolPath.replaceAll('.', '\\.')}`));
 

@@ -22,9 +22,7 @@ export interface AptSource {
  * - prefix: sources name `http://CACHE/<upstream host:port>/<path>` (apt-cacher-ng style).
  */
 export type AptRoute =
-  | { readonly kind: 'direct' }
-  | { readonly kind: 'proxy'; readonly proxyUrl: string }
-  | { readonly kind: 'prefix'; readonly cacheUrl: string };
+  { readonly kind: 'direct' } | { readonly kind: 'proxy'; readonly proxyUrl: string } | { readonly kind: 'prefix'; readonly cacheUrl: string };
 
 export interface AptClientOptions {
   readonly sources: readonly AptSource[];
@@ -200,7 +198,17 @@ export class AptClient {
     const sources = options.sources.map((s) => ({ ...s, uri: sourceUri(s.url, route) }));
     if ((options.sourcesFormat ?? 'deb822') === 'deb822') {
       const text = sources
-        .map((s) => [`Types: deb`, `URIs: ${s.uri}`, `Suites: ${s.suite}`, `Components: ${(s.components ?? ['main']).join(' ')}`, `Architectures: ${arch}`, `Signed-By: ${s.keyringPath}`, ''].join('\n'))
+        .map((s) =>
+          [
+            `Types: deb`,
+            `URIs: ${s.uri}`,
+            `Suites: ${s.suite}`,
+            `Components: ${(s.components ?? ['main']).join(' ')}`,
+            `Architectures: ${arch}`,
+            `Signed-By: ${s.keyringPath}`,
+            '',
+          ].join('\n'),
+        )
         .join('\n');
       await writeFile(join(etc, 'sources.list.d/hoard-test.sources'), text);
       await writeFile(join(etc, 'sources.list'), '');

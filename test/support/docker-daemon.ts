@@ -52,7 +52,10 @@ export class DockerDaemon {
   }
 
   docker(args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> {
-    return runCommand('/usr/bin/docker', ['-H', this.socket, ...args], { env: { ...loopbackOnlyEnv, HOME: this.dir, DOCKER_CONFIG: join(this.dir, 'client') }, timeoutMs });
+    return runCommand('/usr/bin/docker', ['-H', this.socket, ...args], {
+      env: { ...loopbackOnlyEnv, HOME: this.dir, DOCKER_CONFIG: join(this.dir, 'client') },
+      timeoutMs,
+    });
   }
 
   /** SIGTERM, so that dockerd stops the containerd it started; SIGKILL only if it does not exit in 15 s. */

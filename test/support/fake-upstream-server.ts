@@ -67,7 +67,12 @@ export const faults = {
   }),
   stall: (ms: number | 'forever', options: { afterBytes?: number } = {}): Fault => ({ kind: 'stall', ms, afterBytes: options.afterBytes, until: undefined }),
   /** A stall that lasts until the test settles `until`: deterministic streaming tests without timing guesses. */
-  holdUntil: (until: Promise<unknown>, options: { afterBytes?: number } = {}): Fault => ({ kind: 'stall', ms: 'forever', afterBytes: options.afterBytes, until }),
+  holdUntil: (until: Promise<unknown>, options: { afterBytes?: number } = {}): Fault => ({
+    kind: 'stall',
+    ms: 'forever',
+    afterBytes: options.afterBytes,
+    until,
+  }),
   rateLimit: (bytesPerSecond: number): Fault => ({ kind: 'rateLimit', bytesPerSecond }),
   slow: (totalMs: number): Fault => ({ kind: 'slow', totalMs }),
   delayHeaders: (ms: number | 'forever'): Fault => ({ kind: 'delayHeaders', ms }),
@@ -601,7 +606,7 @@ export class FakeUpstreamServer {
   async #writeFiller(res: ServerResponse, record: RequestRecord, bytes: number): Promise<void> {
     const filler = randomBytes(64 * 1024);
     // Bounded by `bytes`, and ends early when the client or the server goes away.
-    for (let written = 0; written < bytes; ) {
+    for (let written = 0; written < bytes;) {
       if (res.destroyed || this.#closed) return;
       const n = Math.min(filler.length, bytes - written);
       const ready = res.write(n === filler.length ? filler : filler.subarray(0, n));
@@ -611,7 +616,12 @@ export class FakeUpstreamServer {
     }
   }
 
-  async #sendEndless(res: ServerResponse, record: RequestRecord, fault: Extract<Fault, { kind: 'endless' }>, extraHeaders: Record<string, string>): Promise<void> {
+  async #sendEndless(
+    res: ServerResponse,
+    record: RequestRecord,
+    fault: Extract<Fault, { kind: 'endless' }>,
+    extraHeaders: Record<string, string>,
+  ): Promise<void> {
     record.status = 200;
     const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', ...extraHeaders };
     if (fault.contentLength !== undefined) headers['Content-Length'] = fault.contentLength;
@@ -627,7 +637,10 @@ export class FakeUpstreamServer {
     if (fault.until !== undefined) {
       paused = Math.min(fault.afterBytes, fault.maxBytes);
       await this.#writeFiller(res, record, paused);
-      await this.#race(fault.until.catch(() => undefined), res);
+      await this.#race(
+        fault.until.catch(() => undefined),
+        res,
+      );
     }
     await this.#writeFiller(res, record, fault.maxBytes - paused);
     if (res.destroyed || this.#closed) return;

@@ -61,7 +61,11 @@ export class GpgKeyring {
   async #sign(mode: readonly string[], input: string | Uint8Array): Promise<Buffer> {
     if (this.#disposed) throw new Error('GpgKeyring used after dispose()');
     // SHA512 like the Debian archive; apt refuses SHA1-based signatures.
-    const result = await gpg(this.home, ['--pinentry-mode', 'loopback', '--passphrase', '', '--digest-algo', 'SHA512', '--local-user', this.fingerprint, ...mode, '--output', '-'], input);
+    const result = await gpg(
+      this.home,
+      ['--pinentry-mode', 'loopback', '--passphrase', '', '--digest-algo', 'SHA512', '--local-user', this.fingerprint, ...mode, '--output', '-'],
+      input,
+    );
     return result.stdoutBytes;
   }
 }

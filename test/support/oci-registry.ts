@@ -161,7 +161,9 @@ export async function buildOciIndexLayout(dir: string, tag: string, architecture
     const src = join(dir, `src-${architecture}`);
     await mkdir(src);
     await writeFile(join(src, 'arch.txt'), `${architecture} ${dir}\n${randomBytes(32 * 1024).toString('hex')}\n`);
-    const tar = await runCommand('tar', ['--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', src, '-cf', '-', 'arch.txt'], { env: loopbackOnlyEnv });
+    const tar = await runCommand('tar', ['--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', src, '-cf', '-', 'arch.txt'], {
+      env: loopbackOnlyEnv,
+    });
     if (tar.exitCode !== 0) throw new Error(`tar failed: ${tar.stderr}`);
     const layer = await put(tar.stdoutBytes);
     const config = await put(Buffer.from(JSON.stringify({ architecture, os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
@@ -182,7 +184,10 @@ export async function buildOciIndexLayout(dir: string, tag: string, architecture
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await writeFile(
     join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...index, annotations: { 'org.opencontainers.image.ref.name': tag } }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...index, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    }),
   );
   return { dir, indexDigest: index.digest, images };
 }

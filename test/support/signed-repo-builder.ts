@@ -245,10 +245,12 @@ export class SignedRepo {
   /** Builds the repository and publishes generation 1. */
   static async create(options: SignedRepoOptions = {}): Promise<SignedRepo> {
     const base = await makeTempDir('repo');
-    const keyring = options.keyring ?? (await GpgKeyring.generate().catch(async (error: unknown) => {
-      await removeDir(base);
-      throw error;
-    }));
+    const keyring =
+      options.keyring ??
+      (await GpgKeyring.generate().catch(async (error: unknown) => {
+        await removeDir(base);
+        throw error;
+      }));
     const suite = options.suite ?? 'stable';
     const layout: RepoLayout = {
       root: join(base, 'repo'),
@@ -344,10 +346,7 @@ export class SignedRepo {
     });
     const packages = [...kept, ...built].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
-    const packagesText = Buffer.from(
-      renderPackages(packages.filter((p) => p.arch === layout.arch || p.arch === 'all')),
-      'utf8',
-    );
+    const packagesText = Buffer.from(renderPackages(packages.filter((p) => p.arch === layout.arch || p.arch === 'all')), 'utf8');
     const indexDir = `${layout.component}/binary-${layout.arch}`;
     const variants: { suffix: string; compression: IndexCompression; bytes: Buffer }[] = [
       { suffix: '', compression: 'none', bytes: packagesText },

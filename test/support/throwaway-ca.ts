@@ -33,10 +33,21 @@ export class ThrowawayCa {
       const certPath = join(dir, 'ca.pem');
       const keyPath = join(dir, 'ca.key');
       await runChecked('openssl', [
-        'req', '-x509', ...keyArgs, '-keyout', keyPath, '-out', certPath, '-days', '2',
-        '-subj', `/CN=hoard test CA ${name}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE',
-        '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+        'req',
+        '-x509',
+        ...keyArgs,
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=hoard test CA ${name}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
       ]);
       return new ThrowawayCa(dir, certPath, keyPath, await readFile(certPath, 'utf8'));
     } catch (error) {
@@ -53,9 +64,29 @@ export class ThrowawayCa {
     const certPath = join(this.dir, `server-${n}.pem`);
     const extPath = join(this.dir, `server-${n}.ext`);
     const names = ['IP:127.0.0.1', 'DNS:localhost', ...extraNames.map((name) => `DNS:${name}`)];
-    await writeFile(extPath, [`subjectAltName=${names.join(',')}`, 'basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', ''].join('\n'));
+    await writeFile(
+      extPath,
+      [`subjectAltName=${names.join(',')}`, 'basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', ''].join('\n'),
+    );
     await runChecked('openssl', ['req', ...keyArgs, '-keyout', keyPath, '-out', csrPath, '-subj', '/CN=127.0.0.1']);
-    await runChecked('openssl', ['x509', '-req', '-in', csrPath, '-CA', this.certPath, '-CAkey', this.#keyPath, '-set_serial', String(1000 + n), '-days', '2', '-out', certPath, '-extfile', extPath]);
+    await runChecked('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csrPath,
+      '-CA',
+      this.certPath,
+      '-CAkey',
+      this.#keyPath,
+      '-set_serial',
+      String(1000 + n),
+      '-days',
+      '2',
+      '-out',
+      certPath,
+      '-extfile',
+      extPath,
+    ]);
     return { keyPem: await readFile(keyPath, 'utf8'), certPem: await readFile(certPath, 'utf8') };
   }
 

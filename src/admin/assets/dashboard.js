@@ -8,10 +8,31 @@
 
   function seriesData(stats) {
     var s = stats.series;
-    var t = s.map(function (p) { return p.t; });
+    var t = s.map(function (p) {
+      return p.t;
+    });
     return {
-      requests: [t, s.map(function (p) { return p.cacheRequests; }), s.map(function (p) { return p.upstreamRequests; }), s.map(function (p) { return p.otherRequests; })],
-      bytes: [t, s.map(function (p) { return p.cacheBytes; }), s.map(function (p) { return p.upstreamBytes; })],
+      requests: [
+        t,
+        s.map(function (p) {
+          return p.cacheRequests;
+        }),
+        s.map(function (p) {
+          return p.upstreamRequests;
+        }),
+        s.map(function (p) {
+          return p.otherRequests;
+        }),
+      ],
+      bytes: [
+        t,
+        s.map(function (p) {
+          return p.cacheBytes;
+        }),
+        s.map(function (p) {
+          return p.upstreamBytes;
+        }),
+      ],
     };
   }
 
@@ -19,7 +40,10 @@
     return values.map(function (v) {
       var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
       var i = 0;
-      while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+      while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+      }
       return (i === 0 ? v : v.toFixed(1)) + ' ' + units[i];
     });
   }
@@ -53,7 +77,11 @@
       axes: [{}, axisValues ? { values: axisValues, size: 84 } : { size: 50 }],
       scales: {
         x: { time: true, auto: false, min: win.min, max: win.max },
-        y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.15)]; } },
+        y: {
+          range: function (u, min, max) {
+            return [0, Math.max(1, max * 1.15)];
+          },
+        },
       },
     };
     charts[id] = new uPlot(opts, data, el);
@@ -67,34 +95,50 @@
       { label: 'from upstream', stroke: '#2f6fde', fill: 'rgba(47,111,222,.12)' },
       { label: 'other', stroke: '#b7791f' },
     ]);
-    draw('chart-bytes', d.bytes, [
-      { label: 'served from cache', stroke: '#1f8a4c', fill: 'rgba(31,138,76,.12)' },
-      { label: 'fetched upstream', stroke: '#2f6fde', fill: 'rgba(47,111,222,.12)' },
-    ], bytesTick);
+    draw(
+      'chart-bytes',
+      d.bytes,
+      [
+        { label: 'served from cache', stroke: '#1f8a4c', fill: 'rgba(31,138,76,.12)' },
+        { label: 'fetched upstream', stroke: '#2f6fde', fill: 'rgba(47,111,222,.12)' },
+      ],
+      bytesTick,
+    );
   }
 
   // The server renders every number; refreshing swaps in its newer rendering, so there is one renderer.
   function refresh() {
     Promise.all([
-      fetch(window.location.pathname, { cache: 'no-store' }).then(function (r) { return r.text(); }),
-      fetch(prefix + '/stats.json', { cache: 'no-store' }).then(function (r) { return r.json(); }),
-    ]).then(function (results) {
-      var fresh = new DOMParser().parseFromString(results[0], 'text/html').getElementById('live');
-      var live = document.getElementById('live');
-      if (fresh && live) {
-        var keep = {};
-        ['chart-requests', 'chart-bytes'].forEach(function (id) { keep[id] = document.getElementById(id); });
-        live.innerHTML = fresh.innerHTML;
-        Object.keys(keep).forEach(function (id) {
-          var placeholder = document.getElementById(id);
-          if (placeholder && keep[id]) placeholder.replaceWith(keep[id]);
-        });
-      }
-      drawCharts(results[1]);
-      document.documentElement.setAttribute('data-refreshed', String(Date.now()));
-    }).catch(function () { /* the next refresh tries again */ }).then(function () {
-      setTimeout(refresh, 5000);
-    });
+      fetch(window.location.pathname, { cache: 'no-store' }).then(function (r) {
+        return r.text();
+      }),
+      fetch(prefix + '/stats.json', { cache: 'no-store' }).then(function (r) {
+        return r.json();
+      }),
+    ])
+      .then(function (results) {
+        var fresh = new DOMParser().parseFromString(results[0], 'text/html').getElementById('live');
+        var live = document.getElementById('live');
+        if (fresh && live) {
+          var keep = {};
+          ['chart-requests', 'chart-bytes'].forEach(function (id) {
+            keep[id] = document.getElementById(id);
+          });
+          live.innerHTML = fresh.innerHTML;
+          Object.keys(keep).forEach(function (id) {
+            var placeholder = document.getElementById(id);
+            if (placeholder && keep[id]) placeholder.replaceWith(keep[id]);
+          });
+        }
+        drawCharts(results[1]);
+        document.documentElement.setAttribute('data-refreshed', String(Date.now()));
+      })
+      .catch(function () {
+        /* the next refresh tries again */
+      })
+      .then(function () {
+        setTimeout(refresh, 5000);
+      });
   }
 
   document.addEventListener('submit', function (event) {
@@ -111,11 +155,22 @@
     out.hidden = false;
     out.textContent = 'running…';
     fetch(form.getAttribute('action'), { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token }, body: body })
-      .then(function (r) { return r.text(); })
-      .then(function (text) { out.textContent = text; })
-      .catch(function (err) { out.textContent = String(err); });
+      .then(function (r) {
+        return r.text();
+      })
+      .then(function (text) {
+        out.textContent = text;
+      })
+      .catch(function (err) {
+        out.textContent = String(err);
+      });
   });
 
-  fetch(prefix + '/stats.json', { cache: 'no-store' }).then(function (r) { return r.json(); }).then(drawCharts).catch(function () {});
+  fetch(prefix + '/stats.json', { cache: 'no-store' })
+    .then(function (r) {
+      return r.json();
+    })
+    .then(drawCharts)
+    .catch(function () {});
   setTimeout(refresh, 5000);
 })();

@@ -10,7 +10,9 @@ apt:
 `;
 
 /** By target name: the text for a cache at `url` (already checked), a complete document in that tool's own format. */
-export const aptClientConfigs: Readonly<Record<string, (url: string) => string>> = Object.fromEntries(aptTargets.map((target) => [target, (url: string) => textFor(target, url)]));
+export const aptClientConfigs: Readonly<Record<string, (url: string) => string>> = Object.fromEntries(
+  aptTargets.map((target) => [target, (url: string) => textFor(target, url)]),
+);
 
 function textFor(target: AptTarget, url: string): string {
   switch (target) {

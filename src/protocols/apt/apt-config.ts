@@ -1,5 +1,6 @@
 // The apt protocol's section of the configuration (`apt:`): named backends, https upgrades, signatures.
 import { z } from 'zod';
+import { sizeString } from '../../config/size-string.ts';
 
 const mirrorUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 
@@ -22,7 +23,8 @@ export const aptConfigSchema = z
       .record(z.string(), z.string().regex(httpsOrigin, 'must be an https:// origin without a path, e.g. https://mirror.example'))
       .superRefine((rules, ctx) => {
         for (const key of Object.keys(rules)) {
-          if (!upgradeHost.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: `the key "${key}" must be a host or host:port, e.g. mirror.example or 10.0.0.5:8080` });
+          if (!upgradeHost.test(key))
+            ctx.addIssue({ code: 'custom', path: [key], message: `the key "${key}" must be a host or host:port, e.g. mirror.example or 10.0.0.5:8080` });
         }
       })
       .default({}),
@@ -30,6 +32,11 @@ export const aptConfigSchema = z
     strict: z.boolean().default(false),
     /** Extra OpenPGP keyrings trusted for Release signatures. */
     keyrings: z.array(z.string().min(1)).default([]),
+    /**
+     * Ceiling on the plain size a Packages or Sources index is read to when its Release lists no
+     * uncompressed size (else the listed size is the bound). 256 MiB: the largest real indices are ~100 MB.
+     */
+    maxIndexExpandedSize: sizeString.refine((n) => n > 0, 'must be above 0').default(256 * 1024 * 1024),
   })
   .strict();
 
@@ -40,4 +47,3 @@ export const aptConfigSchema = z
 export const aptLegacyRootKeys = ['backends', 'httpsUpgrade', 'strict', 'keyrings'] as const;
 
 export type AptConfig = z.output<typeof aptConfigSchema>;
-export type BackendConfig = z.output<typeof backendSchema>;

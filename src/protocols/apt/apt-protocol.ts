@@ -2,9 +2,9 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { HoardError } from '../../errors.ts';
-import { AptContentVerifier } from '../../verification/apt-content-verifier.ts';
-import { aptKeyringLocations, loadKeyrings } from '../../verification/keyring-loader.ts';
-import { ReleaseSignatureChecker } from '../../verification/release-signature-checker.ts';
+import { AptContentVerifier } from './verification/apt-content-verifier.ts';
+import { aptKeyringLocations, loadKeyrings } from './verification/keyring-loader.ts';
+import { ReleaseSignatureChecker } from './verification/release-signature-checker.ts';
 import type { Upstream } from '../../upstream/fetcher.ts';
 import type { ItemName, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
 import { aptClientConfigs } from './apt-client-configs.ts';
@@ -38,6 +38,7 @@ async function createAptProtocol(context: ProtocolContext): Promise<Protocol> {
     signatures: new ReleaseSignatureChecker(await trustedKeys(apt, logger)),
     logger,
     strict: apt.strict,
+    maxIndexExpandedSize: apt.maxIndexExpandedSize,
   });
   const rules: TargetRules = { backends: new Set(backends.keys()), maxTargetLength: config.server.maxTargetLength };
 

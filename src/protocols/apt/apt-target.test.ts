@@ -44,6 +44,10 @@ test('bad targets are refused with the right code', () => {
     [`/mirror.example/${'a'.repeat(5000)}`, 'HOARD_ERR_TARGET_TOO_LONG'],
   ];
   for (const [raw, code] of cases) {
-    assert.throws(() => parseRequestTarget(raw, rules), (err: unknown) => isHoardError(err) && err.code === code, raw.slice(0, 80));
+    assert.throws(
+      () => parseRequestTarget(raw, rules),
+      (err: unknown) => isHoardError(err) && err.code === code,
+      raw.slice(0, 80),
+    );
   }
 });

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { AptFormatError } from './apt-format-error.ts';
-import { Deb822Parser, fieldLines, parseDeb822, parseDeb822Stream } from './deb822.ts';
+import {
+  Deb822Parser,
+  defaultMaxFieldLength,
+  defaultMaxFieldsPerParagraph,
+  defaultMaxParagraphLength,
+  fieldLines,
+  parseDeb822,
+  parseDeb822Stream,
+} from './deb822.ts';
+import { type IndexBound, IndexBoundError } from './index-bound-error.ts';
 
 const packages = `Package: hello
 Version: 2.10-3
@@ -89,7 +98,10 @@ void describe('parseDeb822', () => {
 
   void it('refuses comment lines unless the format allows them', () => {
     const text = '# generated\nSource: hello\n# inside\nBuild-Depends: a,\n# between continuation lines\n b\n';
-    assert.throws(() => parseDeb822(text), (error: unknown) => error instanceof AptFormatError && error.line === 1);
+    assert.throws(
+      () => parseDeb822(text),
+      (error: unknown) => error instanceof AptFormatError && error.line === 1,
+    );
     const [paragraph] = parseDeb822(text, { allowComments: true });
     assert.equal(paragraph?.get('Source'), 'hello');
     assert.equal(paragraph?.get('Build-Depends'), 'a,\n b');
@@ -162,19 +174,28 @@ void describe('Deb822Parser (incremental)', () => {
   void it('refuses a line longer than the limit, even before it ends', () => {
     const parser = new Deb822Parser({ maxLineLength: 16 });
     assert.deepEqual(parser.push('A: 0123456789ab\n'), []);
-    assert.throws(() => parser.push('B: 0123456789abcdef'), (error: unknown) => error instanceof AptFormatError && error.line === 2);
+    assert.throws(
+      () => parser.push('B: 0123456789abcdef'),
+      (error: unknown) => error instanceof AptFormatError && error.line === 2,
+    );
     assert.throws(() => parseDeb822(`A: ${'x'.repeat(20)}\nB: 1\n`, { maxLineLength: 16 }), AptFormatError);
   });
 
   void it('reports line numbers across chunks', () => {
     const parser = new Deb822Parser();
     parser.push('A: 1\n\nB:');
-    assert.throws(() => parser.push(' 2\nnonsense\n'), (error: unknown) => error instanceof AptFormatError && error.line === 4);
+    assert.throws(
+      () => parser.push(' 2\nnonsense\n'),
+      (error: unknown) => error instanceof AptFormatError && error.line === 4,
+    );
   });
 
   void it('streams a large index from an async iterable in fixed-size chunks', async () => {
     const count = 20_000;
-    const body = Array.from({ length: count }, (_, i) => `Package: p${i}\nFilename: pool/main/p/p${i}/p${i}_1_all.deb\nSize: ${i}\nDescription: d\n long\n`).join('\n');
+    const body = Array.from(
+      { length: count },
+      (_, i) => `Package: p${i}\nFilename: pool/main/p/p${i}/p${i}_1_all.deb\nSize: ${i}\nDescription: d\n long\n`,
+    ).join('\n');
     const bytes = new TextEncoder().encode(body);
     function* pieces(): Generator<Uint8Array> {
       for (let at = 0; at < bytes.length; at += 65_536) yield bytes.subarray(at, at + 65_536);
@@ -186,5 +207,71 @@ void describe('Deb822Parser (incremental)', () => {
       seen += 1;
     }
     assert.equal(seen, count);
+  });
+});
+
+void describe('Deb822Parser bounds', () => {
+  const passed = (bound: IndexBound, limit: number) => (error: unknown) => error instanceof IndexBoundError && error.bound === bound && error.limit === limit;
+
+  void it('takes a field of exactly maxFieldLength, on one line or several, and refuses one character more', () => {
+    assert.equal(parseDeb822('A: 0123456789\n', { maxFieldLength: 10 })[0]?.get('A'), '0123456789');
+    assert.throws(() => parseDeb822('A: 0123456789x\n', { maxFieldLength: 10 }), passed('field', 10));
+    // "01234\n 567" is ten characters: the newline and the continuation's leading space count.
+    assert.equal(parseDeb822('A: 01234\n 567\nB: 1\n', { maxFieldLength: 10 })[0]?.get('A'), '01234\n 567');
+    assert.throws(() => parseDeb822('A: 01234\n 5678\nB: 1\n', { maxFieldLength: 10 }), passed('field', 10));
+  });
+
+  void it('takes a paragraph of exactly maxParagraphLength, refuses one character more, and counts each paragraph afresh', () => {
+    // "A: 1\n" and "B: 2\n": ten characters.
+    assert.equal(parseDeb822('A: 1\nB: 2\n\nC: 3\nD: 4\n', { maxParagraphLength: 10 }).length, 2);
+    assert.throws(() => parseDeb822('A: 1\nB: 23\n', { maxParagraphLength: 10 }), passed('paragraph', 10));
+    assert.throws(() => parseDeb822('A: 1\n 2\n 3\n', { maxParagraphLength: 10 }), passed('paragraph', 10));
+  });
+
+  void it('takes a paragraph of exactly maxFieldsPerParagraph fields and refuses one more (1024 by default)', () => {
+    const fields = (n: number) => Array.from({ length: n }, (_, i) => `X${i}: 1`).join('\n');
+    assert.equal(parseDeb822(fields(3), { maxFieldsPerParagraph: 3 })[0]?.size, 3);
+    assert.throws(() => parseDeb822(fields(4), { maxFieldsPerParagraph: 3 }), passed('paragraph', 3));
+    assert.equal(defaultMaxFieldsPerParagraph, 1024);
+    assert.equal(parseDeb822(fields(1024))[0]?.size, 1024);
+    assert.throws(() => parseDeb822(fields(1025)), passed('paragraph', 1024));
+  });
+
+  void it('a bound error is an AptFormatError with the line where it was found', () => {
+    assert.throws(
+      () => parseDeb822('A: 1\n\nB: 1\n 2345\n', { maxFieldLength: 5 }),
+      (error: unknown) => error instanceof IndexBoundError && error instanceof AptFormatError && error.line === 4,
+    );
+    assert.throws(() => new Deb822Parser({ maxLineLength: 4 }).push('A: 12'), passed('line', 4));
+  });
+
+  void it('bounds a field growing by continuation lines across chunks, by default at 1 MiB, holding no more than that', () => {
+    assert.equal(defaultMaxFieldLength, 1024 * 1024);
+    assert.equal(defaultMaxParagraphLength, 4 * 1024 * 1024);
+    const parser = new Deb822Parser();
+    parser.push('Package: p\nDescription: d\n');
+    const line = ` ${'x'.repeat(1023)}\n`;
+    let pushed = 0;
+    assert.throws(
+      () => {
+        // Bounded: the bound must trip within 1 MiB of continuation lines, well before 2 MiB.
+        for (; pushed < 2048; pushed += 1) parser.push(line);
+      },
+      passed('field', defaultMaxFieldLength),
+    );
+    assert.ok(pushed <= 1025, String(pushed));
+  });
+
+  void it('bounds a paragraph of long fields by default at 4 MiB', () => {
+    const parser = new Deb822Parser();
+    let pushed = 0;
+    assert.throws(
+      () => {
+        // Fields of 900 lines of 1000 characters: each under the field bound, five of them past the paragraph's.
+        for (; pushed < 8192; pushed += 1) parser.push(pushed % 900 === 0 ? `F${pushed}: ${'y'.repeat(1000)}\n` : ` ${'y'.repeat(999)}\n`);
+      },
+      passed('paragraph', defaultMaxParagraphLength),
+    );
+    assert.ok(pushed < 4300, String(pushed));
   });
 });

@@ -1,5 +1,24 @@
 // Parser for deb822 paragraphs (Release, Packages, Sources): whole text at once, or chunk by chunk for large indices.
 import { AptFormatError } from './apt-format-error.ts';
+import { IndexBoundError } from './index-bound-error.ts';
+
+/**
+ * Default longest field value, in UTF-16 units. The longest fields of real indices are Provides and
+ * Depends of some packages (rust and golang libraries list hundreds of features: tens of KiB) and
+ * Description; 1 MiB is ten times that and bounds what a multi-line field can pin.
+ */
+export const defaultMaxFieldLength = 1024 * 1024;
+/**
+ * Default longest paragraph (all its lines), in UTF-16 units: real Packages paragraphs are 1 to 3 KiB,
+ * and four maximal fields are far past any of them. Bounds the one paragraph the streaming parser holds.
+ */
+export const defaultMaxParagraphLength = 4 * 1024 * 1024;
+/**
+ * Default most fields in one paragraph. Real ones have 10 to 40 (Release files about 20); each field
+ * costs some 150 bytes of objects, so without this a 4 MiB paragraph of `X1: 1` lines would take
+ * over 100 MB, where 1024 fields take about 150 KB plus their text.
+ */
+export const defaultMaxFieldsPerParagraph = 1024;
 
 export interface Deb822Options {
   /**
@@ -12,6 +31,18 @@ export interface Deb822Options {
    * Bounds the memory a hostile or broken upstream can pin with a file that never ends a line.
    */
   readonly maxLineLength?: number | undefined;
+  /**
+   * Longest field value (first line and continuation lines), in UTF-16 units; default
+   * `defaultMaxFieldLength`. Past it the parser throws IndexBoundError('field').
+   */
+  readonly maxFieldLength?: number | undefined;
+  /**
+   * Longest paragraph (its lines, newlines included), in UTF-16 units; default
+   * `defaultMaxParagraphLength`. Past it the parser throws IndexBoundError('paragraph').
+   */
+  readonly maxParagraphLength?: number | undefined;
+  /** Most fields in one paragraph; default `defaultMaxFieldsPerParagraph`. Past it the parser throws IndexBoundError('paragraph'). */
+  readonly maxFieldsPerParagraph?: number | undefined;
 }
 
 export interface Deb822Field {
@@ -84,6 +115,9 @@ export function parseDeb822(text: string, options: Deb822Options = {}): Deb822Pa
 export class Deb822Parser {
   readonly #allowComments: boolean;
   readonly #maxLineLength: number;
+  readonly #maxFieldLength: number;
+  readonly #maxParagraphLength: number;
+  readonly #maxFieldsPerParagraph: number;
   readonly #decoder = new TextDecoder('utf-8');
   #pending = '';
   #lineNumber = 0;
@@ -91,6 +125,7 @@ export class Deb822Parser {
   #out: Deb822Paragraph[] = [];
   #fields: Map<string, Deb822Field> | undefined;
   #paragraphLine = 0;
+  #paragraphLength = 0;
   #fieldName = '';
   #fieldKey = '';
   #fieldValue = '';
@@ -101,6 +136,9 @@ export class Deb822Parser {
   constructor(options: Deb822Options = {}) {
     this.#allowComments = options.allowComments ?? false;
     this.#maxLineLength = options.maxLineLength ?? 1_048_576;
+    this.#maxFieldLength = options.maxFieldLength ?? defaultMaxFieldLength;
+    this.#maxParagraphLength = options.maxParagraphLength ?? defaultMaxParagraphLength;
+    this.#maxFieldsPerParagraph = options.maxFieldsPerParagraph ?? defaultMaxFieldsPerParagraph;
   }
 
   /** Feeds a chunk; returns the paragraphs it completed (often none). After a throw the parser is spent. */
@@ -121,7 +159,7 @@ export class Deb822Parser {
 
   #checkLength(length: number): void {
     if (length > this.#maxLineLength) {
-      throw new AptFormatError(`line longer than ${this.#maxLineLength} characters`, this.#lineNumber + 1);
+      throw new IndexBoundError('line', this.#maxLineLength, `line longer than ${this.#maxLineLength} characters`, this.#lineNumber + 1);
     }
   }
 
@@ -160,12 +198,19 @@ export class Deb822Parser {
       if (this.#allowComments) return;
       throw new AptFormatError('comment lines are not allowed in this file', this.#lineNumber);
     }
+    if (this.#fields !== undefined) {
+      this.#paragraphLength += line.length + 1;
+      if (this.#paragraphLength > this.#maxParagraphLength) {
+        throw new IndexBoundError('paragraph', this.#maxParagraphLength, `paragraph longer than ${this.#maxParagraphLength} characters`, this.#paragraphLine);
+      }
+    }
     // Debian Policy 5.1: a continuation line of a multi-line field starts with a space or a tab.
     if (first === 0x20 || first === 0x09) {
       if (this.#fields === undefined) {
         throw new AptFormatError('continuation line outside a field', this.#lineNumber);
       }
       this.#fieldValue += `\n${line}`;
+      this.#checkField();
       return;
     }
     this.#startField(line);
@@ -187,8 +232,17 @@ export class Deb822Parser {
     if (this.#fields === undefined) {
       this.#fields = new Map();
       this.#paragraphLine = this.#lineNumber;
+      this.#paragraphLength = line.length + 1;
     } else {
       this.#closeField();
+      if (this.#fields.size >= this.#maxFieldsPerParagraph) {
+        throw new IndexBoundError(
+          'paragraph',
+          this.#maxFieldsPerParagraph,
+          `paragraph has more than ${this.#maxFieldsPerParagraph} fields`,
+          this.#paragraphLine,
+        );
+      }
     }
     // deb822(5): a field name occurs at most once per paragraph; accepting a second would let two
     // readers of the same file disagree on its value.
@@ -198,6 +252,13 @@ export class Deb822Parser {
     this.#fieldName = name;
     this.#fieldKey = key;
     this.#fieldValue = line.slice(colon + 1).trim();
+    this.#checkField();
+  }
+
+  #checkField(): void {
+    if (this.#fieldValue.length > this.#maxFieldLength) {
+      throw new IndexBoundError('field', this.#maxFieldLength, `field ${this.#fieldName} longer than ${this.#maxFieldLength} characters`, this.#lineNumber);
+    }
   }
 
   #closeField(): void {

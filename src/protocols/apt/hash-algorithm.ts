@@ -14,14 +14,6 @@ export const hexLength: Readonly<Record<HashAlgorithm, number>> = {
   SHA512: 128,
 };
 
-/** The name node:crypto knows the algorithm by, so callers outside protocols/ can hash without a table of their own. */
-export const nodeHashName: Readonly<Record<HashAlgorithm, 'md5' | 'sha1' | 'sha256' | 'sha512'>> = {
-  MD5Sum: 'md5',
-  SHA1: 'sha1',
-  SHA256: 'sha256',
-  SHA512: 'sha512',
-};
-
 export function isHashAlgorithm(name: string): name is HashAlgorithm {
   return name === 'MD5Sum' || name === 'SHA1' || name === 'SHA256' || name === 'SHA512';
 }

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
+import { IndexBoundError } from './index-bound-error.ts';
 import {
   type Compression,
   canDecompress,
@@ -12,6 +13,7 @@ import {
   compressionOf,
   createDecompressor,
   decodableCompressions,
+  defaultMaxIndexExpandedBytes,
   uncompressedName,
   withCompression,
 } from './index-compression.ts';
@@ -50,8 +52,8 @@ void describe('compression names', () => {
   });
 });
 
-async function decode(kind: Compression, input: Uint8Array): Promise<string> {
-  const decoder = createDecompressor(kind);
+async function decode(kind: Compression, input: Uint8Array, maxOutputBytes?: number): Promise<string> {
+  const decoder = createDecompressor(kind, { maxOutputBytes });
   assert.ok(decoder, `no decoder for ${kind}`);
   const chunks: Buffer[] = [];
   // Feed in small pieces so the decoder really streams.
@@ -103,6 +105,55 @@ void describe('createDecompressor', () => {
 
   void it('lists what it can decode, plain last', () => {
     assert.deepEqual(decodableCompressions, ['zst', 'xz', 'gz', 'none']);
-    for (const kind of decodableCompressions) assert.ok(createDecompressor(kind));
+    for (const kind of decodableCompressions) {
+      const decoder = createDecompressor(kind);
+      assert.ok(decoder);
+      // xz-decompress decodes one stream at a time process-wide: an xz decoder left open blocks every later one.
+      decoder.on('error', () => undefined).destroy();
+    }
+  });
+});
+
+void describe('createDecompressor with maxOutputBytes', () => {
+  const text = 'Package: hello\nVersion: 2.10-3\n\n'.repeat(2000);
+  const expandedPast = (limit: number) => (error: unknown) => error instanceof IndexBoundError && error.bound === 'expanded-size' && error.limit === limit;
+  const packed: Record<'gz' | 'zst' | 'xz' | 'none', Buffer> = {
+    gz: gzipSync(text),
+    zst: zstdCompressSync(text),
+    xz: execFileSync('xz', ['--compress', '--stdout'], { input: text }),
+    none: Buffer.from(text),
+  };
+
+  for (const kind of ['gz', 'zst', 'xz', 'none'] as const) {
+    void it(`${kind}: passes output of exactly the limit, fails one byte more`, async () => {
+      assert.equal(await decode(kind, packed[kind], text.length), text);
+      await assert.rejects(decode(kind, packed[kind], text.length - 1), expandedPast(text.length - 1));
+    });
+  }
+
+  void it('stops a gzip bomb early: 64 MiB of zeros (64 KiB packed) against a 1 MiB limit', async () => {
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+    assert.ok(bomb.length < 128 * 1024);
+    const decoder = createDecompressor('gz', { maxOutputBytes: 1024 * 1024 });
+    assert.ok(decoder);
+    let seen = 0;
+    await assert.rejects(
+      pipeline(Readable.from([bomb]), decoder, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) seen += chunk.length;
+      }),
+      expandedPast(1024 * 1024),
+    );
+    // Only what came before the limit reached the reader.
+    assert.ok(seen <= 1024 * 1024, String(seen));
+  });
+
+  void it('still reports corrupt input as such, not as a bound', async () => {
+    const corrupt = gzipSync(text);
+    corrupt[corrupt.length - 6] = (corrupt[corrupt.length - 6] ?? 0) ^ 0xff;
+    await assert.rejects(decode('gz', corrupt, text.length * 2), (error: unknown) => error instanceof Error && !(error instanceof IndexBoundError));
+  });
+
+  void it('has a ceiling of 256 MiB by default for callers to use', () => {
+    assert.equal(defaultMaxIndexExpandedBytes, 256 * 1024 * 1024);
   });
 });

@@ -1,8 +1,9 @@
 // Compression of apt index files: recognising it by suffix, naming siblings, and decoding streams without I/O.
-import { Duplex, PassThrough, Readable } from 'node:stream';
+import { Duplex, PassThrough, Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 // CommonJS package (a WebAssembly build of xz-embedded, no native code): its named export is reached through the default.
 import xzDecompress from 'xz-decompress';
+import { IndexBoundError } from './index-bound-error.ts';
 
 const { XzReadableStream } = xzDecompress;
 
@@ -58,6 +59,23 @@ export function canDecompress(kind: Compression): boolean {
 }
 
 /**
+ * Ceiling on the plain size of a Packages or Sources index whose Release lists no uncompressed size
+ * (the `apt.maxIndexExpandedSize` default). The largest real ones (Debian's and Ubuntu's main
+ * archives, every package of one architecture) are about 100 MB plain; 256 MiB leaves room to grow
+ * while bounding the work a hostile index can cause: about seven seconds of parsing on one core.
+ * Contents-* indices reach 1 GB plain but hoard never decompresses them (only Packages and Sources are read).
+ */
+export const defaultMaxIndexExpandedBytes = 256 * 1024 * 1024;
+
+export interface DecompressOptions {
+  /**
+   * Plain bytes the stream may yield: one more fails it with IndexBoundError('expanded-size').
+   * Without it the output is unbounded (a 2 MB gzip member can expand to gigabytes).
+   */
+  readonly maxOutputBytes?: number | undefined;
+}
+
+/**
  * A fresh Transform that turns `kind`-compressed bytes into plain bytes, or undefined when hoard
  * cannot decode that compression. Callers that get undefined fall back to a sibling index in a
  * compression listed in `decodableCompressions` (the Release file lists every variant the archive
@@ -68,7 +86,13 @@ export function canDecompress(kind: Compression): boolean {
  *   Debian and Ubuntu list first, and Ubuntu publishes no .gz variant of most indices.
  * - bz2, lzma and lz4 are undefined: no archive publishes them as the only variant any more.
  */
-export function createDecompressor(kind: Compression): Duplex | undefined {
+export function createDecompressor(kind: Compression, options: DecompressOptions = {}): Duplex | undefined {
+  const decoder = createUnboundedDecompressor(kind);
+  if (decoder === undefined || options.maxOutputBytes === undefined) return decoder;
+  return withOutputLimit(decoder, options.maxOutputBytes);
+}
+
+function createUnboundedDecompressor(kind: Compression): Duplex | undefined {
   if (!canDecompress(kind)) return undefined;
   if (kind === 'gz') {
     // Gunzip also decodes concatenated gzip members, which `gzip -c a b` and some archive tools produce.
@@ -77,6 +101,25 @@ export function createDecompressor(kind: Compression): Duplex | undefined {
   if (kind === 'zst') return createZstdDecompress();
   if (kind === 'xz') return createXzDecompressor();
   return new PassThrough();
+}
+
+/**
+ * `decoder` followed by a byte counter that fails the stream as soon as the output passes `maxBytes`.
+ * The decoders produce output in small pieces (16 KiB for zlib) and only as fast as it is read, so
+ * no more than one piece past the limit is ever held.
+ */
+function withOutputLimit(decoder: Duplex, maxBytes: number): Duplex {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+      seen += chunk.length;
+      if (seen > maxBytes) done(new IndexBoundError('expanded-size', maxBytes, `expands past ${maxBytes} bytes`));
+      else done(null, chunk);
+    },
+  });
+  // Errors of either stage end both; the caller sees them on the readable side.
+  pipeline(decoder, counter, () => undefined);
+  return Duplex.from({ writable: decoder, readable: counter });
 }
 
 /**
@@ -91,6 +134,4 @@ function createXzDecompressor(): Duplex {
 }
 
 /** Compressions `createDecompressor` can decode, smallest download first (plain is the largest, so last). */
-export const decodableCompressions: readonly Compression[] = (['zst', 'xz', 'gz', 'bz2', 'lzma', 'lz4', 'none'] as const).filter(
-  canDecompress,
-);
+export const decodableCompressions: readonly Compression[] = (['zst', 'xz', 'gz', 'bz2', 'lzma', 'lz4', 'none'] as const).filter(canDecompress);

@@ -16,11 +16,17 @@ const deb = 'application/vnd.debian.binary-package';
 // [path, expected fields (only those listed are compared) or undefined for "refused"]
 const cases: readonly [string, Expected | undefined][] = [
   // --- packages under pool/ (archive root is what precedes pool/)
-  ['/debian/pool/main/h/hello/hello_2.10-3_amd64.deb', { kind: 'package', mutable: false, rule: 'package', contentType: deb, archiveRoot: '/debian/', releaseDir: undefined }],
+  [
+    '/debian/pool/main/h/hello/hello_2.10-3_amd64.deb',
+    { kind: 'package', mutable: false, rule: 'package', contentType: deb, archiveRoot: '/debian/', releaseDir: undefined },
+  ],
   ['/debian/pool/main/d/debian-installer/di-utils_1.0_amd64.udeb', { kind: 'package', mutable: false, contentType: deb }],
   ['/ubuntu/pool/main/h/hello/hello-dbgsym_2.10-3_amd64.ddeb', { kind: 'package', mutable: false, contentType: deb, archiveRoot: '/ubuntu/' }],
   ['/debian/pool/main/p/pkg/pkg_1.0-1.dsc', { kind: 'package', mutable: false, rule: 'package', contentType: text }],
-  ['/debian/pool/main/p/pkg/pkg_1.0.orig.tar.xz', { kind: 'package', mutable: false, rule: 'pool-source', contentType: 'application/x-xz', compression: 'xz', archiveRoot: '/debian/' }],
+  [
+    '/debian/pool/main/p/pkg/pkg_1.0.orig.tar.xz',
+    { kind: 'package', mutable: false, rule: 'pool-source', contentType: 'application/x-xz', compression: 'xz', archiveRoot: '/debian/' },
+  ],
   ['/debian/pool/main/p/pkg/pkg_1.0.orig.tar.xz.asc', { kind: 'package', mutable: false, rule: 'pool-source', contentType: 'application/pgp-signature' }],
   ['/debian/pool/main/p/pkg/pkg_1.0.orig-docs.tar.gz', { kind: 'package', rule: 'pool-source', contentType: 'application/gzip' }],
   ['/debian/pool/main/p/pkg/pkg_1.0-1.debian.tar.bz2', { kind: 'package', rule: 'pool-source', contentType: 'application/x-bzip2' }],
@@ -57,14 +63,23 @@ const cases: readonly [string, Expected | undefined][] = [
   [`/debian/dists/bookworm/main/binary-amd64/by-hash/MD5Sum/${md5}`, { kind: 'by-hash', byHash: { algorithm: 'MD5Sum', hex: md5 } }],
   [`/debian/dists/bookworm/main/binary-amd64/by-hash/SHA1/${sha1}`, { kind: 'by-hash', byHash: { algorithm: 'SHA1', hex: sha1 } }],
   [`/debian/dists/bookworm/main/binary-amd64/by-hash/SHA512/${sha512}`, { kind: 'by-hash', byHash: { algorithm: 'SHA512', hex: sha512 } }],
-  [`/debian/dists/bookworm/main/i18n/by-hash/SHA256/${sha256}`, { kind: 'by-hash', releaseDir: '/debian/dists/bookworm/', releaseRelative: `main/i18n/by-hash/SHA256/${sha256}` }],
+  [
+    `/debian/dists/bookworm/main/i18n/by-hash/SHA256/${sha256}`,
+    { kind: 'by-hash', releaseDir: '/debian/dists/bookworm/', releaseRelative: `main/i18n/by-hash/SHA256/${sha256}` },
+  ],
   [`/debian/dists/bookworm/main/dep11/by-hash/SHA256/${sha256}`, { kind: 'by-hash', releaseDir: '/debian/dists/bookworm/' }],
   // component-level (Contents) and suite-level (Ubuntu Contents) by-hash directories
-  [`/debian/dists/bookworm/main/by-hash/SHA256/${sha256}`, { kind: 'by-hash', releaseDir: '/debian/dists/bookworm/', releaseRelative: `main/by-hash/SHA256/${sha256}` }],
+  [
+    `/debian/dists/bookworm/main/by-hash/SHA256/${sha256}`,
+    { kind: 'by-hash', releaseDir: '/debian/dists/bookworm/', releaseRelative: `main/by-hash/SHA256/${sha256}` },
+  ],
   [`/ubuntu/dists/noble/by-hash/SHA256/${sha256}`, { kind: 'by-hash', releaseDir: '/ubuntu/dists/noble/', releaseRelative: `by-hash/SHA256/${sha256}` }],
   [`/debian/dists/bookworm/main/binary-amd64/Packages.diff/by-hash/SHA256/${sha256}`, { kind: 'by-hash', releaseDir: '/debian/dists/bookworm/' }],
   // a slash suite, found through the binary-<arch> directory
-  [`/debian-security/dists/buster/updates/main/binary-amd64/by-hash/SHA256/${sha256}`, { kind: 'by-hash', releaseDir: '/debian-security/dists/buster/updates/', releaseRelative: `main/binary-amd64/by-hash/SHA256/${sha256}` }],
+  [
+    `/debian-security/dists/buster/updates/main/binary-amd64/by-hash/SHA256/${sha256}`,
+    { kind: 'by-hash', releaseDir: '/debian-security/dists/buster/updates/', releaseRelative: `main/binary-amd64/by-hash/SHA256/${sha256}` },
+  ],
   // flat repository: the Release beside by-hash/
   [`/repo/by-hash/SHA256/${sha256}`, { kind: 'by-hash', releaseDir: '/repo/', releaseRelative: `by-hash/SHA256/${sha256}`, archiveRoot: undefined }],
   // malformed by-hash names are refused, not fetched as dists-other
@@ -76,7 +91,18 @@ const cases: readonly [string, Expected | undefined][] = [
   ['/debian/dists/bookworm/main/binary-amd64/by-hash/SHA256/', undefined],
 
   // --- release files
-  ['/debian/dists/bookworm/InRelease', { kind: 'release', mutable: true, rule: 'release', contentType: text, archiveRoot: '/debian/', releaseDir: '/debian/dists/bookworm/', releaseRelative: 'InRelease' }],
+  [
+    '/debian/dists/bookworm/InRelease',
+    {
+      kind: 'release',
+      mutable: true,
+      rule: 'release',
+      contentType: text,
+      archiveRoot: '/debian/',
+      releaseDir: '/debian/dists/bookworm/',
+      releaseRelative: 'InRelease',
+    },
+  ],
   ['/debian/dists/bookworm/Release', { kind: 'release', mutable: true, contentType: text, releaseDir: '/debian/dists/bookworm/', releaseRelative: 'Release' }],
   ['/debian/dists/bookworm/Release.gpg', { kind: 'release', mutable: true, contentType: 'application/pgp-signature', releaseRelative: 'Release.gpg' }],
   ['/dists/x/InRelease', { kind: 'release', mutable: true, archiveRoot: '/', releaseDir: '/dists/x/', releaseRelative: 'InRelease' }],
@@ -85,14 +111,29 @@ const cases: readonly [string, Expected | undefined][] = [
   ['/repo/sub/InRelease', { kind: 'release', releaseDir: '/repo/sub/' }],
   ['/InRelease', { kind: 'release', releaseDir: '/', releaseRelative: 'InRelease' }],
   // per-component Release files are indices of the suite's Release (rule 3 before rule 4)
-  ['/debian/dists/bookworm/main/binary-amd64/Release', { kind: 'index', mutable: true, rule: 'component-release', releaseDir: '/debian/dists/bookworm/', releaseRelative: 'main/binary-amd64/Release' }],
+  [
+    '/debian/dists/bookworm/main/binary-amd64/Release',
+    { kind: 'index', mutable: true, rule: 'component-release', releaseDir: '/debian/dists/bookworm/', releaseRelative: 'main/binary-amd64/Release' },
+  ],
   ['/debian/dists/bookworm/main/source/Release', { kind: 'index', rule: 'component-release', releaseRelative: 'main/source/Release' }],
-  ['/debian/dists/bookworm/main/debian-installer/binary-amd64/Release', { kind: 'index', rule: 'component-release', releaseRelative: 'main/debian-installer/binary-amd64/Release' }],
+  [
+    '/debian/dists/bookworm/main/debian-installer/binary-amd64/Release',
+    { kind: 'index', rule: 'component-release', releaseRelative: 'main/debian-installer/binary-amd64/Release' },
+  ],
 
   // --- indices under dists/
   [
     '/debian/dists/bookworm/main/binary-amd64/Packages.xz',
-    { kind: 'index', mutable: true, rule: 'dists-index', compression: 'xz', contentType: 'application/x-xz', archiveRoot: '/debian/', releaseDir: '/debian/dists/bookworm/', releaseRelative: 'main/binary-amd64/Packages.xz' },
+    {
+      kind: 'index',
+      mutable: true,
+      rule: 'dists-index',
+      compression: 'xz',
+      contentType: 'application/x-xz',
+      archiveRoot: '/debian/',
+      releaseDir: '/debian/dists/bookworm/',
+      releaseRelative: 'main/binary-amd64/Packages.xz',
+    },
   ],
   ['/debian/dists/bookworm/main/binary-amd64/Packages', { kind: 'index', compression: 'none', contentType: text }],
   ['/debian/dists/bookworm/main/binary-amd64/Packages.gz', { kind: 'index', compression: 'gz', contentType: 'application/gzip' }],
@@ -100,7 +141,10 @@ const cases: readonly [string, Expected | undefined][] = [
   ['/debian/dists/bookworm/main/binary-amd64/Packages.lzma', { kind: 'index', compression: 'lzma' }],
   ['/debian/dists/bookworm/main/binary-amd64/Packages.zst', { kind: 'index', compression: 'zst', contentType: 'application/zstd' }],
   ['/debian/dists/bookworm/main/binary-amd64/Packages.lz4', { kind: 'index', compression: 'lz4', contentType: 'application/x-lz4' }],
-  ['/debian/dists/bookworm/main/debian-installer/binary-amd64/Packages.xz', { kind: 'index', releaseDir: '/debian/dists/bookworm/', releaseRelative: 'main/debian-installer/binary-amd64/Packages.xz' }],
+  [
+    '/debian/dists/bookworm/main/debian-installer/binary-amd64/Packages.xz',
+    { kind: 'index', releaseDir: '/debian/dists/bookworm/', releaseRelative: 'main/debian-installer/binary-amd64/Packages.xz' },
+  ],
   ['/debian/dists/bookworm/main/source/Sources.xz', { kind: 'index', releaseRelative: 'main/source/Sources.xz' }],
   ['/debian/dists/bookworm/main/i18n/Translation-en.bz2', { kind: 'index', compression: 'bz2', releaseRelative: 'main/i18n/Translation-en.bz2' }],
   ['/debian/dists/bookworm/main/i18n/Translation-pt_BR.xz', { kind: 'index' }],
@@ -110,19 +154,39 @@ const cases: readonly [string, Expected | undefined][] = [
   ['/debian/dists/bookworm/main/Contents-udeb-amd64.gz', { kind: 'index' }],
   ['/debian/dists/bookworm/main/Contents-source.gz', { kind: 'index' }],
   ['/ubuntu/dists/noble/Contents-amd64.gz', { kind: 'index', releaseDir: '/ubuntu/dists/noble/', releaseRelative: 'Contents-amd64.gz' }],
-  ['/ubuntu/dists/noble/main/dep11/Components-amd64.yml.gz', { kind: 'index', mutable: true, rule: 'dists-index', compression: 'gz', contentType: 'application/gzip', releaseDir: '/ubuntu/dists/noble/', releaseRelative: 'main/dep11/Components-amd64.yml.gz' }],
+  [
+    '/ubuntu/dists/noble/main/dep11/Components-amd64.yml.gz',
+    {
+      kind: 'index',
+      mutable: true,
+      rule: 'dists-index',
+      compression: 'gz',
+      contentType: 'application/gzip',
+      releaseDir: '/ubuntu/dists/noble/',
+      releaseRelative: 'main/dep11/Components-amd64.yml.gz',
+    },
+  ],
   ['/ubuntu/dists/noble/main/dep11/Components-amd64.yml', { kind: 'index', contentType: 'application/yaml' }],
   ['/ubuntu/dists/noble/main/dep11/Components-all.yml.xz', { kind: 'index' }],
   ['/ubuntu/dists/noble/main/dep11/icons-64x64.tar.gz', { kind: 'index', contentType: 'application/gzip' }],
   ['/ubuntu/dists/noble/main/dep11/icons-64x64@2.tar', { kind: 'index', contentType: 'application/x-tar' }],
   ['/ubuntu/dists/noble/main/dep11/icons-128x128.tar.gz', { kind: 'index' }],
   ['/ubuntu/dists/noble/main/cnf/Commands-amd64.xz', { kind: 'index', releaseRelative: 'main/cnf/Commands-amd64.xz' }],
-  ['/debian-security/dists/buster/updates/main/binary-amd64/Packages.xz', { kind: 'index', releaseDir: '/debian-security/dists/buster/updates/', releaseRelative: 'main/binary-amd64/Packages.xz' }],
+  [
+    '/debian-security/dists/buster/updates/main/binary-amd64/Packages.xz',
+    { kind: 'index', releaseDir: '/debian-security/dists/buster/updates/', releaseRelative: 'main/binary-amd64/Packages.xz' },
+  ],
   // a repository without components (dists/<suite>/binary-<arch>/): the suite is the one directory
   ['/repo/dists/stable/binary-amd64/Packages.gz', { kind: 'index', releaseDir: '/repo/dists/stable/', releaseRelative: 'binary-amd64/Packages.gz' }],
   // pdiffs
-  ['/debian/dists/bookworm/main/binary-amd64/Packages.diff/Index', { kind: 'index', mutable: true, rule: 'pdiff', contentType: text, releaseRelative: 'main/binary-amd64/Packages.diff/Index' }],
-  ['/debian/dists/bookworm/main/binary-amd64/Packages.diff/T-2024-01-14-2005.00-F-2024-01-14-0205.00.gz', { kind: 'index', rule: 'pdiff', contentType: 'application/gzip' }],
+  [
+    '/debian/dists/bookworm/main/binary-amd64/Packages.diff/Index',
+    { kind: 'index', mutable: true, rule: 'pdiff', contentType: text, releaseRelative: 'main/binary-amd64/Packages.diff/Index' },
+  ],
+  [
+    '/debian/dists/bookworm/main/binary-amd64/Packages.diff/T-2024-01-14-2005.00-F-2024-01-14-0205.00.gz',
+    { kind: 'index', rule: 'pdiff', contentType: 'application/gzip' },
+  ],
   ['/debian/dists/bookworm/main/binary-amd64/Packages.diff/2024-01-14-2005.00.gz', { kind: 'index', rule: 'pdiff' }],
   ['/debian/dists/bookworm/main/i18n/Translation-en.diff/Index', { kind: 'index', rule: 'pdiff', releaseRelative: 'main/i18n/Translation-en.diff/Index' }],
   ['/debian/dists/bookworm/main/source/Sources.diff/Index', { kind: 'index', rule: 'pdiff' }],
@@ -138,7 +202,14 @@ const cases: readonly [string, Expected | undefined][] = [
   // --- everything else under dists/<suite>/
   [
     '/debian/dists/bookworm/main/installer-amd64/current/images/netboot/netboot.tar.gz',
-    { kind: 'dists-other', mutable: true, rule: 'dists-other', contentType: 'application/gzip', releaseDir: '/debian/dists/bookworm/', releaseRelative: 'main/installer-amd64/current/images/netboot/netboot.tar.gz' },
+    {
+      kind: 'dists-other',
+      mutable: true,
+      rule: 'dists-other',
+      contentType: 'application/gzip',
+      releaseDir: '/debian/dists/bookworm/',
+      releaseRelative: 'main/installer-amd64/current/images/netboot/netboot.tar.gz',
+    },
   ],
   ['/debian/dists/bookworm/main/installer-amd64/current/images/SHA256SUMS', { kind: 'dists-other', contentType: 'application/octet-stream' }],
   ['/debian/dists/bookworm/main/installer-amd64/current/images/index.html', { kind: 'dists-other', contentType: 'application/octet-stream' }],
@@ -195,7 +266,19 @@ void describe('classifyAptPath', () => {
   void it('keeps the documented precedence', () => {
     assert.deepEqual(
       aptPathRules.map((rule) => rule.name),
-      ['by-hash', 'by-hash-malformed', 'component-release', 'release', 'package', 'pool-source', 'pdiff', 'i18n-index', 'dists-index', 'flat-index', 'dists-other'],
+      [
+        'by-hash',
+        'by-hash-malformed',
+        'component-release',
+        'release',
+        'package',
+        'pool-source',
+        'pdiff',
+        'i18n-index',
+        'dists-index',
+        'flat-index',
+        'dists-other',
+      ],
     );
   });
 
@@ -209,7 +292,26 @@ void describe('classifyAptPath', () => {
 
   void it('never throws, and what it returns is consistent with the path', () => {
     const segment = fc.oneof(
-      fc.constantFrom('debian', 'dists', 'pool', 'main', 'bookworm', 'binary-amd64', 'by-hash', 'SHA256', 'i18n', 'dep11', 'Packages.xz', 'InRelease', 'Index', 'x.deb', 'a.orig.tar.gz', '.', '..', ''),
+      fc.constantFrom(
+        'debian',
+        'dists',
+        'pool',
+        'main',
+        'bookworm',
+        'binary-amd64',
+        'by-hash',
+        'SHA256',
+        'i18n',
+        'dep11',
+        'Packages.xz',
+        'InRelease',
+        'Index',
+        'x.deb',
+        'a.orig.tar.gz',
+        '.',
+        '..',
+        '',
+      ),
       fc.string({ maxLength: 8 }),
     );
     fc.assert(

@@ -213,7 +213,10 @@ void describe('by-hash helpers', () => {
       { path: 'main/binary-amd64/Packages.xz', entry: { size: 240012, md5: md5PackagesXz, sha256: shaPackagesXz } },
     ]);
     assert.deepEqual(resolveByHash(parsed, `main/i18n/by-hash/SHA256/${shaPackagesXz}`), []);
-    assert.deepEqual(resolveByHash(parsed, `main/by-hash/SHA256/${shaContents}`).map((t) => t.path), ['main/Contents-amd64.gz']);
+    assert.deepEqual(
+      resolveByHash(parsed, `main/by-hash/SHA256/${shaContents}`).map((t) => t.path),
+      ['main/Contents-amd64.gz'],
+    );
     assert.deepEqual(resolveByHash(parsed, `main/binary-amd64/by-hash/SHA384/${shaPackagesXz}`), []);
     assert.deepEqual(resolveByHash(parsed, 'main/binary-amd64/Packages.xz'), []);
   });
@@ -243,4 +246,15 @@ void describe('isSafeRelativePath', () => {
       assert.equal(isSafeRelativePath(path), safe);
     });
   }
+});
+
+void describe('parseRelease and the index bounds', () => {
+  void it('reads a checksum field longer than the 1 MiB that bounds a field of an index (a large archive lists thousands of files)', () => {
+    const lines = Array.from({ length: 12_000 }, (_, i) => ` ${shaPackages} ${1000 + i} main/binary-arch${i}/Packages.xz`);
+    const large = `Suite: stable\nSHA256:\n${lines.join('\n')}\n`;
+    assert.ok(large.length > 1024 * 1024);
+    const parsed = parseRelease(large);
+    assert.equal(parsed.files.size, 12_000);
+    assert.equal(parsed.files.get('main/binary-arch11999/Packages.xz')?.size, 12_999);
+  });
 });

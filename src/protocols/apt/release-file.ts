@@ -41,7 +41,7 @@ export function splitClearsigned(input: string): ClearsignedParts | undefined {
   i += 1;
 
   const hashHeaders: string[] = [];
-  for (;; i += 1) {
+  for (; ; i += 1) {
     const line = lines[i];
     if (line === undefined) throw new AptFormatError('clear-signed file ends inside its armor headers', i + 1);
     if (line === '') break;
@@ -52,7 +52,7 @@ export function splitClearsigned(input: string): ClearsignedParts | undefined {
   i += 1;
 
   const text: string[] = [];
-  for (;; i += 1) {
+  for (; ; i += 1) {
     const line = lines[i];
     if (line === undefined) throw new AptFormatError('clear-signed file has no signature block', i + 1);
     if (line === beginSignature) break;
@@ -133,7 +133,10 @@ const entryKey: Readonly<Record<HashAlgorithm, 'md5' | 'sha1' | 'sha256' | 'sha5
  */
 export function parseRelease(input: string): ReleaseFile {
   const signed = splitClearsigned(input);
-  const paragraphs = parseDeb822(signed === undefined ? input : signed.text);
+  // A Release is one paragraph whose checksum fields list every index of the suite (over 500 KB on
+  // large archives): the field and paragraph bounds of indices do not fit it. Its callers read it
+  // whole and bound its size, so the text itself is the bound here.
+  const paragraphs = parseDeb822(signed === undefined ? input : signed.text, { maxFieldLength: Infinity, maxParagraphLength: Infinity });
   // Debian RepositoryFormat, "Release" files: a Release file is a single deb822 paragraph.
   const [paragraph, extra] = paragraphs;
   if (paragraph === undefined) throw new AptFormatError('Release file is empty');

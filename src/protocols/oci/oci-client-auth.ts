@@ -33,5 +33,7 @@ function digest(password: string): Buffer {
 }
 
 export function unauthorized(message: string): HoardError {
-  return new HoardError('HOARD_ERR_OCI_UNAUTHORIZED', message, { detail: 'authenticate to this mirror (basic auth as one of its configured users) to pull from this registry' });
+  return new HoardError('HOARD_ERR_OCI_UNAUTHORIZED', message, {
+    detail: 'authenticate to this mirror (basic auth as one of its configured users) to pull from this registry',
+  });
 }

@@ -23,7 +23,9 @@ export const registrySchema = z
   .refine((r) => (r.username === undefined) === (r.password === undefined), { message: 'username and password go together' });
 
 /** A registry's name: how clients and containerd's `ns` parameter name it (`docker.io`, `images.example`, `lab`). */
-const registryName = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/, 'registry names are lower-case host-like names, e.g. images.example or lab');
+const registryName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/, 'registry names are lower-case host-like names, e.g. images.example or lab');
 
 export const ociConfigSchema = z
   .object({
@@ -36,7 +38,12 @@ export const ociConfigSchema = z
     /** Seconds a manifest fetched by tag (and a tag list) is served before it is revalidated upstream. */
     tagMaxAgeSeconds: z.number().int().positive().default(300),
     /** Clients that may pull from registries with credentials that are not `public`, by user name (basic auth to hoard). */
-    users: z.record(z.string().regex(/^[^:\s]+$/, 'user names have no colon or space'), z.object({ password: z.string().min(8, 'must be at least 8 characters') }).strict()).default({}),
+    users: z
+      .record(
+        z.string().regex(/^[^:\s]+$/, 'user names have no colon or space'),
+        z.object({ password: z.string().min(8, 'must be at least 8 characters') }).strict(),
+      )
+      .default({}),
   })
   .strict()
   .superRefine((oci, ctx) => {

@@ -66,12 +66,14 @@ export function renderOciStatus(endpoint: OciEndpoint | undefined, status: numbe
     const what = endpoint === undefined ? 'this' : endpoint.kind === 'tags' ? `repository ${endpoint.name}` : describe(endpoint);
     return ociErrorBody(code, `${what} is unknown to the upstream registry`);
   }
-  const code: OciErrorCode = status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'DENIED' : status === 429 ? 'TOOMANYREQUESTS' : status === 400 ? 'MANIFEST_INVALID' : 'UNKNOWN';
+  const code: OciErrorCode =
+    status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'DENIED' : status === 429 ? 'TOOMANYREQUESTS' : status === 400 ? 'MANIFEST_INVALID' : 'UNKNOWN';
   return ociErrorBody(code, reason);
 }
 
 function describe(endpoint: OciEndpoint): string {
-  if (endpoint.kind === 'manifest') return 'tag' in endpoint ? `manifest ${endpoint.name}:${endpoint.tag}` : `manifest ${endpoint.name}@${endpoint.digest.text}`;
+  if (endpoint.kind === 'manifest')
+    return 'tag' in endpoint ? `manifest ${endpoint.name}:${endpoint.tag}` : `manifest ${endpoint.name}@${endpoint.digest.text}`;
   if (endpoint.kind === 'blob') return `blob ${endpoint.digest.text} of ${endpoint.name}`;
   return endpoint.name;
 }

@@ -25,7 +25,14 @@ const factory: UpstreamFactory = {
 
 async function oci(section: Record<string, unknown>): Promise<Protocol> {
   const config = configSchema.parse({ oci: section });
-  return ociProtocolModule.create({ config, blobs: {} as BlobStore, index: {} as MetadataIndex, upstreams: factory, logger: pino({ level: 'silent' }), clock: { now: () => 0 } });
+  return ociProtocolModule.create({
+    config,
+    blobs: {} as BlobStore,
+    index: {} as MetadataIndex,
+    upstreams: factory,
+    logger: pino({ level: 'silent' }),
+    clock: { now: () => 0 },
+  });
 }
 
 const req = (raw: string, method = 'GET', headers: Record<string, string> = {}): RequestTarget => ({ method, raw, headers });
@@ -54,7 +61,10 @@ test('routes: registry upstream key, upstream path, policy by endpoint; no clien
   const byDigest = p.route(req(`/v2/lab/team/app/manifests/sha256:${sha}`));
   assert.deepEqual([byDigest?.path, byDigest?.policy.mutable, byDigest?.mode], [`/v2/team/app/manifests/sha256:${sha}`, false, 'oci-segment']);
   const blob = p.route(req(`/v2/team/app/blobs/sha256:${sha}?ns=lab`, 'HEAD'));
-  assert.deepEqual([blob?.path, blob?.policy.mutable, blob?.forward, blob?.query, blob?.mode], [`/v2/team/app/blobs/sha256:${sha}`, false, undefined, undefined, 'oci-ns']);
+  assert.deepEqual(
+    [blob?.path, blob?.policy.mutable, blob?.forward, blob?.query, blob?.mode],
+    [`/v2/team/app/blobs/sha256:${sha}`, false, undefined, undefined, 'oci-ns'],
+  );
   assert.equal(p.route(req('/v2/team/app/tags/list'))?.policy.maxAgeSeconds, 60);
   assert.equal(p.route(req('/dists/bookworm/Release')), undefined, 'not under /v2/: apt may claim it');
   assert.equal(p.route(req('http://mirror.example/v2/a/manifests/1')), undefined, 'proxy-mode targets are apt spellings');
@@ -80,21 +90,40 @@ test('docker.io is known without configuration; other registries by name', async
 test('pushes and deletes are UNSUPPORTED; bad grammar and unknown names are refused before any upstream request', async () => {
   const p = await oci(lab);
   for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
-    assert.throws(() => p.route(req('/v2/team/app/blobs/uploads/', method)), (err) => isHoardError(err, 'HOARD_ERR_OCI_UNSUPPORTED'));
+    assert.throws(
+      () => p.route(req('/v2/team/app/blobs/uploads/', method)),
+      (err) => isHoardError(err, 'HOARD_ERR_OCI_UNSUPPORTED'),
+    );
   }
-  assert.throws(() => p.route(req('/v2/Team/App/manifests/1')), (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_INVALID'));
-  assert.throws(() => p.route(req('/v2/_catalog')), (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'));
-  assert.throws(() => p.route(req(`/v2/${'a/'.repeat(5000)}manifests/1`)), (err) => isHoardError(err, 'HOARD_ERR_TARGET_TOO_LONG'));
+  assert.throws(
+    () => p.route(req('/v2/Team/App/manifests/1')),
+    (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_INVALID'),
+  );
+  assert.throws(
+    () => p.route(req('/v2/_catalog')),
+    (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'),
+  );
+  assert.throws(
+    () => p.route(req(`/v2/${'a/'.repeat(5000)}manifests/1`)),
+    (err) => isHoardError(err, 'HOARD_ERR_TARGET_TOO_LONG'),
+  );
 });
 
 test('a registry with credentials, not public, is served only to configured users; its routes are never remembered', async () => {
-  const section = { registries: { priv: { url: 'http://127.0.0.1:5001', username: 'u', password: 'p' }, open: { url: 'http://127.0.0.1:5002' } }, defaultRegistry: 'open', users: { alice: { password: 'correct horse' } } };
+  const section = {
+    registries: { priv: { url: 'http://127.0.0.1:5001', username: 'u', password: 'p' }, open: { url: 'http://127.0.0.1:5002' } },
+    defaultRegistry: 'open',
+    users: { alice: { password: 'correct horse' } },
+  };
   const p = await oci(section);
   const alice = `Basic ${Buffer.from('alice:correct horse').toString('base64')}`;
   const wrong = `Basic ${Buffer.from('alice:wrong password').toString('base64')}`;
   const blob = `/v2/priv/team/app/blobs/sha256:${sha}`;
   for (const headers of [{}, { authorization: wrong }, { authorization: 'Bearer x' }]) {
-    assert.throws(() => p.route(req(blob, 'GET', headers)), (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'));
+    assert.throws(
+      () => p.route(req(blob, 'GET', headers)),
+      (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'),
+    );
     assert.equal(p.answer?.(req('/v2/', 'GET', headers))?.status, 401);
   }
   const allowed = p.route(req(blob, 'GET', { authorization: alice }));
@@ -104,7 +133,10 @@ test('a registry with credentials, not public, is served only to configured user
   // The Docker daemon is not challenged (it would skip the mirror), unless it sent wrong credentials; the paths still are.
   assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24 go/go1.19.8' }))?.status, 200);
   assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24', authorization: wrong }))?.status, 401);
-  assert.throws(() => p.route(req(blob, 'GET', { 'user-agent': 'docker/20.10.24' })), (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'));
+  assert.throws(
+    () => p.route(req(blob, 'GET', { 'user-agent': 'docker/20.10.24' })),
+    (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'),
+  );
   assert.equal(p.route(req(`/v2/team/app/blobs/sha256:${sha}`))?.upstream.key, 'oci:open', 'public registries need nothing');
   const rendered = renderOciError(new HoardError('HOARD_ERR_OCI_UNAUTHORIZED', 'x'), 401);
   assert.match(rendered.headers?.['www-authenticate'] ?? '', /^Basic realm=/);
@@ -124,7 +156,8 @@ test('errors render as the spec JSON with their codes', () => {
   assert.equal(limited.contentType, 'application/json');
   assert.equal(limited.headers?.['retry-after'], '30');
   assert.equal((JSON.parse(limited.body) as { errors: Array<{ code: string }> }).errors[0]?.code, 'TOOMANYREQUESTS');
-  const code = (path: string, status: number) => (JSON.parse(renderOciStatus(endpointOfPath(path), status, 'r').body) as { errors: Array<{ code: string }> }).errors[0]?.code;
+  const code = (path: string, status: number) =>
+    (JSON.parse(renderOciStatus(endpointOfPath(path), status, 'r').body) as { errors: Array<{ code: string }> }).errors[0]?.code;
   assert.equal(code('/v2/a/manifests/1', 404), 'MANIFEST_UNKNOWN');
   assert.equal(code(`/v2/a/blobs/sha256:${sha}`, 404), 'BLOB_UNKNOWN');
   assert.equal(code('/v2/a/tags/list', 404), 'NAME_UNKNOWN');
@@ -137,7 +170,11 @@ test('Docker-Content-Digest and ETag: the asked digest at once; by tag, the byte
   assert.equal(byDigest['docker-content-digest'], `sha256:${sha}`);
   assert.equal(byDigest.etag, `"${sha.slice(0, 32)}"`);
   assert.equal(ociResponseHeaders(endpointOfPath('/v2/a/manifests/1'), { ...object, digest: sha, etag: '"e"' })['docker-content-digest'], `sha256:${sha}`);
-  assert.equal(ociResponseHeaders(endpointOfPath('/v2/a/manifests/1'), { ...object, digest: sha, etag: '"e"' }).etag, undefined, 'the object gives its own ETag');
+  assert.equal(
+    ociResponseHeaders(endpointOfPath('/v2/a/manifests/1'), { ...object, digest: sha, etag: '"e"' }).etag,
+    undefined,
+    'the object gives its own ETag',
+  );
 });
 
 test('the verifier expects the sha256 of a digest reference and holds manifests by tag until whole', async () => {

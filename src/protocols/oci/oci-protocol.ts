@@ -103,13 +103,20 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       const known = tokenServices.get(realm.origin);
       if (known !== undefined) return known;
       if (tokenServices.size >= maxTokenServices) {
-        throw new HoardError('HOARD_ERR_UPSTREAM_AUTH', `more than ${maxTokenServices} token services named by registries`, { detail: 'too many token services' });
+        throw new HoardError('HOARD_ERR_UPSTREAM_AUTH', `more than ${maxTokenServices} token services named by registries`, {
+          detail: 'too many token services',
+        });
       }
-      const service = upstreams.mirrors(`oci-token:${realm.origin}`, [realm], { caFile: registry.caFile, configKey: `${configKey} (token realm)`, pathAllowed: () => true });
+      const service = upstreams.mirrors(`oci-token:${realm.origin}`, [realm], {
+        caFile: registry.caFile,
+        configKey: `${configKey} (token realm)`,
+        pathAllowed: () => true,
+      });
       tokenServices.set(realm.origin, service);
       return service;
     };
-    const credentials = registry.username !== undefined && registry.password !== undefined ? { username: registry.username, password: registry.password } : undefined;
+    const credentials =
+      registry.username !== undefined && registry.password !== undefined ? { username: registry.username, password: registry.password } : undefined;
     registries.set(name, new RegistryUpstream({ name, inner, credentials, tokens, tokenService, secure: url.protocol === 'https:', clock }));
   }
   const rules = { registries: new Set(registries.keys()), defaultRegistry: oci.defaultRegistry };

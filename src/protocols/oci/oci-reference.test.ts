@@ -8,7 +8,8 @@ const sha = 'a'.repeat(64);
 
 test('names: lower-case components joined by separators and slashes, at most 255 characters', () => {
   for (const good of ['debian', 'library/debian', 'org/team/app', 'a.b', 'a_b', 'a__b', 'a---b', 'x0/y-1.z_2']) assert.ok(isValidName(good), good);
-  for (const bad of ['', 'Debian', 'a//b', '/a', 'a/', '.a', 'a.', 'a..b', 'a___b', '-a', 'a/../b', 'a b', 'a%2fb', `${'a'.repeat(256)}`]) assert.ok(!isValidName(bad), bad);
+  for (const bad of ['', 'Debian', 'a//b', '/a', 'a/', '.a', 'a.', 'a..b', 'a___b', '-a', 'a/../b', 'a b', 'a%2fb', `${'a'.repeat(256)}`])
+    assert.ok(!isValidName(bad), bad);
   assert.ok(isValidName('a'.repeat(255)));
 });
 
@@ -20,7 +21,8 @@ test('tags: a word character first, then up to 127 of [A-Za-z0-9._-]', () => {
 test('digests: sha256 and sha512 in lower-case hex of their length; others are not verifiable', () => {
   assert.deepEqual(parseDigest(`sha256:${sha}`), { algorithm: 'sha256', hex: sha, text: `sha256:${sha}` });
   assert.equal(parseDigest(`sha512:${'b'.repeat(128)}`)?.algorithm, 'sha512');
-  for (const bad of [`sha256:${'A'.repeat(64)}`, `sha256:${sha}0`, 'sha256:', `md5:${sha}`, `sha512:${sha}`, sha]) assert.equal(parseDigest(bad), undefined, bad);
+  for (const bad of [`sha256:${'A'.repeat(64)}`, `sha256:${sha}0`, 'sha256:', `md5:${sha}`, `sha512:${sha}`, sha])
+    assert.equal(parseDigest(bad), undefined, bad);
 });
 
 test('endpoints read back from their upstream path', () => {

@@ -67,7 +67,9 @@ function parseManifestReference(name: string, reference: string): OciEndpoint {
  * may hold slashes, so the endpoint is read from the end. Returns undefined for any other path
  * (uploads, the catalog, referrers): not a pull endpoint this mirror serves.
  */
-export function parseEndpoint(segments: readonly string[]): { readonly nameSegments: readonly string[]; readonly make: (name: string) => OciEndpoint } | undefined {
+export function parseEndpoint(
+  segments: readonly string[],
+): { readonly nameSegments: readonly string[]; readonly make: (name: string) => OciEndpoint } | undefined {
   const n = segments.length;
   if (n >= 3 && segments[n - 2] === 'manifests') {
     const reference = segments[n - 1] as string;

@@ -11,7 +11,10 @@ const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 
 test('manifestReferences reads config, layers, manifests and blobs; only sha256 digests', () => {
   const [a, b, c] = [hex('a'), hex('b'), hex('c')];
-  assert.deepEqual(manifestReferences(JSON.stringify({ config: { digest: `sha256:${a}` }, layers: [{ digest: `sha256:${b}` }, { digest: 'sha512:x' }] })), [a, b]);
+  assert.deepEqual(manifestReferences(JSON.stringify({ config: { digest: `sha256:${a}` }, layers: [{ digest: `sha256:${b}` }, { digest: 'sha512:x' }] })), [
+    a,
+    b,
+  ]);
   assert.deepEqual(manifestReferences(JSON.stringify({ manifests: [{ digest: `sha256:${c}` }] })), [c]);
   for (const bad of ['', 'null', '[]', '{"layers":"x"}', '{"config":{"digest":5}}']) assert.deepEqual(manifestReferences(bad), [], bad);
 });
@@ -23,8 +26,19 @@ test('a blob is referenced while a stored manifest names it; tags and unnamed ma
   const manifest = hex(manifestText);
   const entries: ObjectEntry[] = [];
   const entry = (path: string, digest: string): ObjectEntry => ({
-    key: `oci:lab${path}`, protocol: 'oci', upstream: 'oci:lab', path, digest, size: 1, lastModified: undefined, upstreamEtag: undefined,
-    contentType: 'x', storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified',
+    key: `oci:lab${path}`,
+    protocol: 'oci',
+    upstream: 'oci:lab',
+    path,
+    digest,
+    size: 1,
+    lastModified: undefined,
+    upstreamEtag: undefined,
+    contentType: 'x',
+    storedAt: 0,
+    validatedAt: 0,
+    lastAccessAt: 0,
+    verification: 'unverified',
   });
   const tagEntry = entry('/v2/team/app/manifests/1', manifest);
   entries.push(tagEntry);

@@ -20,7 +20,10 @@ test('containerd ?ns= names the registry; the whole path is the repository', () 
 });
 
 test('an ns naming a registry not mirrored is NAME_UNKNOWN, never the default registry', () => {
-  assert.throws(() => chooseRegistry('org/app/manifests/1', '?ns=quay.example', rules), (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'));
+  assert.throws(
+    () => chooseRegistry('org/app/manifests/1', '?ns=quay.example', rules),
+    (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'),
+  );
 });
 
 test('a leading segment naming a configured registry', () => {
@@ -37,7 +40,10 @@ test('else the default registry, with library/ for one-segment names on docker.i
   const chosen = chooseRegistry('debian/manifests/12', '', rules);
   assert.deepEqual([chosen.registry, chosen.rule, chosen.endpoint.name], ['docker.io', 'default', 'library/debian']);
   // An unknown leading segment is part of the name on the default registry.
-  assert.deepEqual([chooseRegistry('quay.example/org/app/manifests/1', '', rules).registry, chooseRegistry('quay.example/org/app/manifests/1', '', rules).endpoint.name], ['docker.io', 'quay.example/org/app']);
+  assert.deepEqual(
+    [chooseRegistry('quay.example/org/app/manifests/1', '', rules).registry, chooseRegistry('quay.example/org/app/manifests/1', '', rules).endpoint.name],
+    ['docker.io', 'quay.example/org/app'],
+  );
   // The registry name alone is a repository of that name on the default registry, not an empty name.
   assert.equal(chooseRegistry('lab/manifests/1', '', rules).endpoint.name, 'library/lab');
   const labDefault = { ...rules, defaultRegistry: 'lab' };
@@ -45,7 +51,10 @@ test('else the default registry, with library/ for one-segment names on docker.i
 });
 
 test('no default registry: a name no rule accepts is NAME_UNKNOWN', () => {
-  assert.throws(() => chooseRegistry('app/manifests/1', '', { ...rules, defaultRegistry: '' }), (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'));
+  assert.throws(
+    () => chooseRegistry('app/manifests/1', '', { ...rules, defaultRegistry: '' }),
+    (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'),
+  );
 });
 
 test('bad names, tags and digests are refused with their OCI code', () => {
@@ -69,6 +78,10 @@ test('bad names, tags and digests are refused with their OCI code', () => {
 
 test('paths that are not pull endpoints are NAME_UNKNOWN', () => {
   for (const rest of ['_catalog', 'a/blobs/uploads', 'a/blobs/uploads/123', 'a/referrers/x', 'a']) {
-    assert.throws(() => chooseRegistry(rest, '', rules), (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'), rest);
+    assert.throws(
+      () => chooseRegistry(rest, '', rules),
+      (err) => isHoardError(err, 'HOARD_ERR_OCI_NAME_UNKNOWN'),
+      rest,
+    );
   }
 });

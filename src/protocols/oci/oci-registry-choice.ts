@@ -55,6 +55,7 @@ export function chooseRegistry(rest: string, query: string, rules: RegistryChoic
   // Docker writes official images without their namespace (`debian` is `library/debian` on Docker Hub).
   if (registry === dockerHubName && names.length === 1) names = ['library', ...names];
   const name = names.join('/');
-  if (!isValidName(name)) throw invalid(`"${name}" is not a valid repository name (lower-case components separated by /, at most 255 characters)`, 'NAME_INVALID');
+  if (!isValidName(name))
+    throw invalid(`"${name}" is not a valid repository name (lower-case components separated by /, at most 255 characters)`, 'NAME_INVALID');
   return { registry, endpoint: parsed.make(name), rule };
 }

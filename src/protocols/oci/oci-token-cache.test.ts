@@ -10,7 +10,12 @@ test('a Bearer challenge with realm, service and scope, quoted or not', () => {
     service: 'registry.example',
     scope: 'repository:a/b:pull',
   });
-  assert.deepEqual(parseChallenge('bearer realm=http://127.0.0.1:9/t, service=x'), { scheme: 'bearer', realm: 'http://127.0.0.1:9/t', service: 'x', scope: undefined });
+  assert.deepEqual(parseChallenge('bearer realm=http://127.0.0.1:9/t, service=x'), {
+    scheme: 'bearer',
+    realm: 'http://127.0.0.1:9/t',
+    service: 'x',
+    scope: undefined,
+  });
   assert.deepEqual(parseChallenge('Bearer realm="a\\"b"'), { scheme: 'bearer', realm: 'a"b', service: undefined, scope: undefined });
 });
 
@@ -27,7 +32,8 @@ test('Basic, several challenges in one header (Bearer preferred), and what canno
 test('token answers: token or access_token, expires_in; anything else is refused', () => {
   assert.deepEqual(parseTokenAnswer('{"token":"t1","expires_in":300}'), { token: 't1', expiresIn: 300 });
   assert.deepEqual(parseTokenAnswer('{"access_token":"t2"}'), { token: 't2', expiresIn: undefined });
-  for (const bad of ['', 'not json', '[]', '{"token":""}', '{"token":5}', '{"token":"a\\r\\nX-Injected: 1"}']) assert.equal(parseTokenAnswer(bad), undefined, bad);
+  for (const bad of ['', 'not json', '[]', '{"token":""}', '{"token":5}', '{"token":"a\\r\\nX-Injected: 1"}'])
+    assert.equal(parseTokenAnswer(bad), undefined, bad);
 });
 
 test('tokens are kept per key until their expiry less a margin, 60 s when none is given', () => {

@@ -93,7 +93,8 @@ export function parseTokenAnswer(text: string): { token: string; expiresIn: numb
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const record = parsed as Record<string, unknown>;
-  const token = typeof record.token === 'string' && record.token !== '' ? record.token : typeof record.access_token === 'string' ? record.access_token : undefined;
+  const token =
+    typeof record.token === 'string' && record.token !== '' ? record.token : typeof record.access_token === 'string' ? record.access_token : undefined;
   if (token === undefined || token === '' || /[\r\n]/.test(token)) return undefined;
   const expiresIn = typeof record.expires_in === 'number' ? record.expires_in : undefined;
   return { token, expiresIn };

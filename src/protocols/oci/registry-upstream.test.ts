@@ -23,7 +23,12 @@ function scripted(base: string, script: Script): Upstream & { seen: Seen[] } {
     fetch(path: string, init: FetchInit): Promise<UpstreamResponse> {
       seen.push({ path, authorization: init.headers?.authorization });
       const answer = script(path, init);
-      return Promise.resolve({ status: answer.status, headers: answer.headers ?? {}, body: Readable.from([Buffer.from(answer.body ?? '')]), url: new URL(path, base) });
+      return Promise.resolve({
+        status: answer.status,
+        headers: answer.headers ?? {},
+        body: Readable.from([Buffer.from(answer.body ?? '')]),
+        url: new URL(path, base),
+      });
     },
   };
 }
@@ -37,9 +42,19 @@ function bearerRegistry() {
     issued++;
     return { status: 200, body: JSON.stringify({ token: `tok-${issued}-${new URL(path, 'http://x').searchParams.get('scope')}`, expires_in: 300 }) };
   });
-  const registry = scripted('http://127.0.0.1:8', (_path, init) => (init.headers?.authorization?.startsWith('Bearer tok-') === true ? { status: 200, body: 'ok' } : { status: 401, headers: challenge }));
+  const registry = scripted('http://127.0.0.1:8', (_path, init) =>
+    init.headers?.authorization?.startsWith('Bearer tok-') === true ? { status: 200, body: 'ok' } : { status: 401, headers: challenge },
+  );
   const tokens = new TokenCache(clock);
-  const upstream = new RegistryUpstream({ name: 'lab', inner: registry, tokens, tokenService: () => tokenService, secure: false, clock, credentials: { username: 'u', password: 'p' } });
+  const upstream = new RegistryUpstream({
+    name: 'lab',
+    inner: registry,
+    tokens,
+    tokenService: () => tokenService,
+    secure: false,
+    clock,
+    credentials: { username: 'u', password: 'p' },
+  });
   return { upstream, registry, tokenService, tokens };
 }
 
@@ -53,7 +68,10 @@ test('Bearer: a 401 fetches a token for the scope, retries once; the token is re
   assert.equal(tokenUrl.searchParams.get('scope'), 'repository:a:pull');
   assert.equal(tokenUrl.searchParams.get('service'), 'lab');
   assert.equal(tokenService.seen[0]?.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
-  assert.deepEqual(registry.seen.map((s) => s.authorization), [undefined, 'Bearer tok-1-repository:a:pull']);
+  assert.deepEqual(
+    registry.seen.map((s) => s.authorization),
+    [undefined, 'Bearer tok-1-repository:a:pull'],
+  );
   // Same scope: the cached token goes up front, no token request.
   (await upstream.fetch('/v2/a/blobs/sha256:' + 'e'.repeat(64), { method: 'HEAD' })).body.destroy();
   assert.equal(tokenService.seen.length, 1);
@@ -85,43 +103,98 @@ test('Bearer: a token refused after the retry is DENIED (HOARD_ERR_UPSTREAM_AUTH
 });
 
 test('a token service failure or an unusable answer is HOARD_ERR_UPSTREAM_AUTH', async () => {
-  for (const answer of [{ status: 500, body: '' }, { status: 200, body: 'not json' }]) {
+  for (const answer of [
+    { status: 500, body: '' },
+    { status: 200, body: 'not json' },
+  ]) {
     const tokenService = scripted('http://127.0.0.1:9', () => answer);
     const registry = scripted('http://127.0.0.1:8', () => ({ status: 401, headers: challenge }));
-    const upstream = new RegistryUpstream({ name: 'lab', inner: registry, tokens: new TokenCache(clock), tokenService: () => tokenService, secure: false, clock });
+    const upstream = new RegistryUpstream({
+      name: 'lab',
+      inner: registry,
+      tokens: new TokenCache(clock),
+      tokenService: () => tokenService,
+      secure: false,
+      clock,
+    });
     await assert.rejects(upstream.fetch('/v2/a/manifests/1', { method: 'GET' }), (err) => isHoardError(err, 'HOARD_ERR_UPSTREAM_AUTH'));
   }
 });
 
 test('credentials never go to a cleartext token realm of an https registry', async () => {
   const tokenService = scripted('http://127.0.0.1:9', () => ({ status: 200, body: '{"token":"t"}' }));
-  const registry = scripted('https://registry.example', (_p, init) => (init.headers?.authorization === 'Bearer t' ? { status: 200 } : { status: 401, headers: challenge }));
-  const upstream = new RegistryUpstream({ name: 'r', inner: registry, tokens: new TokenCache(clock), tokenService: () => tokenService, secure: true, clock, credentials: { username: 'u', password: 'p' } });
+  const registry = scripted('https://registry.example', (_p, init) =>
+    init.headers?.authorization === 'Bearer t' ? { status: 200 } : { status: 401, headers: challenge },
+  );
+  const upstream = new RegistryUpstream({
+    name: 'r',
+    inner: registry,
+    tokens: new TokenCache(clock),
+    tokenService: () => tokenService,
+    secure: true,
+    clock,
+    credentials: { username: 'u', password: 'p' },
+  });
   (await upstream.fetch('/v2/a/manifests/1', { method: 'HEAD' })).body.destroy();
   assert.equal(tokenService.seen[0]?.authorization, undefined);
 });
 
 test('Basic: the 401 challenge is answered with the configured credentials, then sent up front', async () => {
   const basic = `Basic ${Buffer.from('u:p').toString('base64')}`;
-  const registry = scripted('http://127.0.0.1:8', (_p, init) => (init.headers?.authorization === basic ? { status: 200 } : { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } }));
-  const upstream = new RegistryUpstream({ name: 'b', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no token service'), secure: false, clock, credentials: { username: 'u', password: 'p' } });
+  const registry = scripted('http://127.0.0.1:8', (_p, init) =>
+    init.headers?.authorization === basic ? { status: 200 } : { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } },
+  );
+  const upstream = new RegistryUpstream({
+    name: 'b',
+    inner: registry,
+    tokens: new TokenCache(clock),
+    tokenService: () => assert.fail('no token service'),
+    secure: false,
+    clock,
+    credentials: { username: 'u', password: 'p' },
+  });
   (await upstream.fetch('/v2/a/manifests/1', { method: 'HEAD' })).body.destroy();
   (await upstream.fetch('/v2/a/manifests/2', { method: 'HEAD' })).body.destroy();
-  assert.deepEqual(registry.seen.map((s) => s.authorization), [undefined, basic, basic]);
+  assert.deepEqual(
+    registry.seen.map((s) => s.authorization),
+    [undefined, basic, basic],
+  );
 });
 
 test('a 401 without credentials to answer it is HOARD_ERR_UPSTREAM_AUTH, with no retry', async () => {
   const registry = scripted('http://127.0.0.1:8', () => ({ status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } }));
-  const upstream = new RegistryUpstream({ name: 'b', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no token service'), secure: false, clock });
+  const upstream = new RegistryUpstream({
+    name: 'b',
+    inner: registry,
+    tokens: new TokenCache(clock),
+    tokenService: () => assert.fail('no token service'),
+    secure: false,
+    clock,
+  });
   await assert.rejects(upstream.fetch('/v2/a/manifests/1', { method: 'GET' }), (err) => isHoardError(err, 'HOARD_ERR_UPSTREAM_AUTH'));
   assert.equal(registry.seen.length, 1);
 });
 
 test('429 is HOARD_ERR_UPSTREAM_RATE_LIMITED with the upstream Retry-After (bounded)', async () => {
-  for (const [header, expected] of [['120', 120], ['999999', 3600], [undefined, undefined], ['soon', undefined]] as const) {
+  for (const [header, expected] of [
+    ['120', 120],
+    ['999999', 3600],
+    [undefined, undefined],
+    ['soon', undefined],
+  ] as const) {
     const registry = scripted('http://127.0.0.1:8', () => ({ status: 429, headers: header === undefined ? {} : { 'retry-after': header } }));
-    const upstream = new RegistryUpstream({ name: 'r', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no'), secure: false, clock });
-    await assert.rejects(upstream.fetch('/v2/a/manifests/1', { method: 'GET' }), (err) => isHoardError(err, 'HOARD_ERR_UPSTREAM_RATE_LIMITED') && err.retryAfterSeconds === expected);
+    const upstream = new RegistryUpstream({
+      name: 'r',
+      inner: registry,
+      tokens: new TokenCache(clock),
+      tokenService: () => assert.fail('no'),
+      secure: false,
+      clock,
+    });
+    await assert.rejects(
+      upstream.fetch('/v2/a/manifests/1', { method: 'GET' }),
+      (err) => isHoardError(err, 'HOARD_ERR_UPSTREAM_RATE_LIMITED') && err.retryAfterSeconds === expected,
+    );
   }
   assert.equal(retryAfterSeconds(new Date(61_000).toUTCString(), 1_000), 60);
 });
@@ -135,15 +208,35 @@ async function drain(response: UpstreamResponse): Promise<string> {
 test('bodies are checked against Docker-Content-Digest and sha512 digests in the path; a mismatch errors the stream', async () => {
   const body = 'manifest bytes';
   const good = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-  const registry = scripted('http://127.0.0.1:8', (path) => ({ status: 200, body, headers: { 'docker-content-digest': path.endsWith('/good') ? good : `sha256:${'0'.repeat(64)}` } }));
-  const upstream = new RegistryUpstream({ name: 'r', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no'), secure: false, clock });
+  const registry = scripted('http://127.0.0.1:8', (path) => ({
+    status: 200,
+    body,
+    headers: { 'docker-content-digest': path.endsWith('/good') ? good : `sha256:${'0'.repeat(64)}` },
+  }));
+  const upstream = new RegistryUpstream({
+    name: 'r',
+    inner: registry,
+    tokens: new TokenCache(clock),
+    tokenService: () => assert.fail('no'),
+    secure: false,
+    clock,
+  });
   assert.equal(await drain(await upstream.fetch('/v2/a/manifests/good', { method: 'GET' })), body);
   await assert.rejects(drain(await upstream.fetch('/v2/a/manifests/bad', { method: 'GET' })), (err) => isHoardError(err, 'HOARD_ERR_DIGEST_MISMATCH'));
   const sha512 = createHash('sha512').update(body).digest('hex');
   const plain = scripted('http://127.0.0.1:8', () => ({ status: 200, body }));
-  const upstream2 = new RegistryUpstream({ name: 'r', inner: plain, tokens: new TokenCache(clock), tokenService: () => assert.fail('no'), secure: false, clock });
+  const upstream2 = new RegistryUpstream({
+    name: 'r',
+    inner: plain,
+    tokens: new TokenCache(clock),
+    tokenService: () => assert.fail('no'),
+    secure: false,
+    clock,
+  });
   assert.equal(await drain(await upstream2.fetch(`/v2/a/blobs/sha512:${sha512}`, { method: 'GET' })), body);
-  await assert.rejects(drain(await upstream2.fetch(`/v2/a/blobs/sha512:${'1'.repeat(128)}`, { method: 'GET' })), (err) => isHoardError(err, 'HOARD_ERR_DIGEST_MISMATCH'));
+  await assert.rejects(drain(await upstream2.fetch(`/v2/a/blobs/sha512:${'1'.repeat(128)}`, { method: 'GET' })), (err) =>
+    isHoardError(err, 'HOARD_ERR_DIGEST_MISMATCH'),
+  );
 });
 
 test('the pull scope of a path', () => {
@@ -158,7 +251,14 @@ test('a tag is revalidated with a HEAD: the same digest makes a 304 without a GE
     methods.push(init.method);
     return { status: 200, headers: { 'docker-content-digest': digest, etag: `"${digest}"` }, body: init.method === 'GET' ? 'manifest' : '' };
   });
-  const upstream = new RegistryUpstream({ name: 'r', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no'), secure: false, clock });
+  const upstream = new RegistryUpstream({
+    name: 'r',
+    inner: registry,
+    tokens: new TokenCache(clock),
+    tokenService: () => assert.fail('no'),
+    secure: false,
+    clock,
+  });
   const same = await upstream.fetch('/v2/a/manifests/1', { method: 'GET', headers: { 'if-none-match': `"${digest}"` } });
   assert.equal(same.status, 304);
   assert.deepEqual(methods, ['HEAD']);
@@ -181,7 +281,14 @@ test('only application/json and application/vnd.* media types pass from the regi
     ['image/svg+xml', 'application/octet-stream'],
   ] as const) {
     const registry = scripted('http://127.0.0.1:8', () => ({ status: 200, headers: { 'content-type': given }, body: '{}' }));
-    const upstream = new RegistryUpstream({ name: 'r', inner: registry, tokens: new TokenCache(clock), tokenService: () => assert.fail('no'), secure: false, clock });
+    const upstream = new RegistryUpstream({
+      name: 'r',
+      inner: registry,
+      tokens: new TokenCache(clock),
+      tokenService: () => assert.fail('no'),
+      secure: false,
+      clock,
+    });
     const response = await upstream.fetch('/v2/a/manifests/1', { method: 'GET' });
     response.body.destroy();
     assert.equal(response.headers['content-type'], served, given);

@@ -127,7 +127,8 @@ export class RegistryUpstream implements Upstream {
 
   async #requestToken(realm: string, service: string | undefined, scope: string | undefined, key: string): Promise<string> {
     const url = URL.parse(realm);
-    if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw authError(`registry ${this.#o.name} named an unusable token realm ${JSON.stringify(realm.slice(0, 200))}`);
+    if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+      throw authError(`registry ${this.#o.name} named an unusable token realm ${JSON.stringify(realm.slice(0, 200))}`);
     // Credentials go to the realm only over TLS when the registry itself is reached over TLS: never downgraded to cleartext.
     const c = this.#o.credentials;
     const sendCredentials = c !== undefined && (url.protocol === 'https:' || !this.#o.secure);

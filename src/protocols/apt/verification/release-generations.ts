@@ -1,6 +1,6 @@
 // Per release directory: the current generation (a verified Release's table), the ones it replaced, and any being admitted.
-import type { HashAlgorithm } from '../protocols/apt/hash-algorithm.ts';
-import { type ReleaseEntry, type ReleaseFile, resolveByHash } from '../protocols/apt/release-file.ts';
+import type { HashAlgorithm } from '../hash-algorithm.ts';
+import { type ReleaseEntry, type ReleaseFile, resolveByHash } from '../release-file.ts';
 
 /** How a generation's Release was vouched for; files it lists inherit this. */
 export type GenerationTrust = 'authenticated' | 'hash-verified';

@@ -87,7 +87,9 @@ export async function readKeyringFile(file: string): Promise<Key[]> {
   const bytes = await readFile(file);
   if (bytes.length === 0) throw new Error('empty file');
   const head = bytes.subarray(0, 1024).toString('latin1');
-  const keys = head.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') ? await readKeys({ armoredKeys: bytes.toString('utf8') }) : await readKeys({ binaryKeys: bytes });
+  const keys = head.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')
+    ? await readKeys({ armoredKeys: bytes.toString('utf8') })
+    : await readKeys({ binaryKeys: bytes });
   if (keys.length === 0) throw new Error('no OpenPGP key in it');
   return keys;
 }

@@ -1,13 +1,20 @@
 // Tests of the per-directory generation bookkeeping: switching, keeping replaced generations, by-hash lookup.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseRelease } from '../protocols/apt/release-file.ts';
+import { parseRelease } from '../release-file.ts';
 import { ReleaseGenerations, keptPreviousGenerations, sameTable, type Generation } from './release-generations.ts';
 
 const hex = (c: string) => c.repeat(64);
 
 function generation(generations: ReleaseGenerations, packagesHash: string, options: { extra?: string } = {}): Generation {
-  const text = ['Suite: stable', 'Acquire-By-Hash: yes', 'SHA256:', ` ${packagesHash} 10 main/binary-amd64/Packages.xz`, ...(options.extra === undefined ? [] : [` ${options.extra} 5 main/i18n/Translation-en`]), ''].join('\n');
+  const text = [
+    'Suite: stable',
+    'Acquire-By-Hash: yes',
+    'SHA256:',
+    ` ${packagesHash} 10 main/binary-amd64/Packages.xz`,
+    ...(options.extra === undefined ? [] : [` ${options.extra} 5 main/i18n/Translation-en`]),
+    '',
+  ].join('\n');
   return {
     seq: generations.nextSeq(),
     upstream: 'http://mirror.example',
@@ -28,9 +35,15 @@ test('installing switches the current generation and keeps the replaced ones, ne
   let dropped: Generation[] = [];
   for (const g of made) dropped = generations.install(g);
   assert.equal(generations.current('http://mirror.example', '/debian/dists/stable/'), made[5]);
-  assert.deepEqual(generations.previous('http://mirror.example', '/debian/dists/stable/').map((g) => g.seq), [5, 4, 3]);
+  assert.deepEqual(
+    generations.previous('http://mirror.example', '/debian/dists/stable/').map((g) => g.seq),
+    [5, 4, 3],
+  );
   assert.equal(keptPreviousGenerations, 3);
-  assert.deepEqual(dropped.map((g) => g.seq), [2]);
+  assert.deepEqual(
+    dropped.map((g) => g.seq),
+    [2],
+  );
   // Retained: what the kept generations list; the dropped ones no longer count.
   const retained = generations.retainedDigests();
   assert.ok(retained.has(hex('6')) && retained.has(hex('3')));
@@ -58,7 +71,8 @@ test('by-hash names are found in the current generation, then candidates, then p
   generations.install(old);
   generations.install(current);
   generations.addCandidate(candidate);
-  const find = (c: string) => generations.findByHash('http://mirror.example', '/debian/dists/stable/', `main/binary-amd64/by-hash/SHA256/${hex(c)}`)?.generation;
+  const find = (c: string) =>
+    generations.findByHash('http://mirror.example', '/debian/dists/stable/', `main/binary-amd64/by-hash/SHA256/${hex(c)}`)?.generation;
   assert.equal(find('2'), current);
   assert.equal(find('3'), candidate);
   assert.equal(find('1'), old);

@@ -2,11 +2,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { GpgKeyring } from '../../test/support/gpg-keyring.ts';
-import { digestsOf, renderPackages, renderRelease } from '../../test/support/repo-index-writer.ts';
-import { contentVerifierContract, type ContentVerifierFixture } from '../cache/content-verifier.contract.ts';
-import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
-import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
+import { GpgKeyring } from '../../../../test/support/gpg-keyring.ts';
+import { digestsOf, renderPackages, renderRelease } from '../../../../test/support/repo-index-writer.ts';
+import { contentVerifierContract, type ContentVerifierFixture } from '../../../cache/content-verifier.contract.ts';
+import { MemoryBlobStore } from '../../../storage/memory-blob-store.ts';
+import { MemoryMetadataIndex } from '../../../storage/memory-metadata-index.ts';
 import { AptContentVerifier } from './apt-content-verifier.ts';
 import { readKeyringFile } from './keyring-loader.ts';
 import { ReleaseSignatureChecker } from './release-signature-checker.ts';
@@ -23,7 +23,19 @@ const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('he
 async function aptFixture(options: { key?: GpgKeyring; strict: boolean }): Promise<ContentVerifierFixture> {
   const deb = randomBytes(2048);
   const packages = Buffer.from(
-    renderPackages([{ name: 'alpha', version: '1.0', arch: 'amd64', depends: undefined, description: 'alpha', installedSizeKiB: 2, poolPath, size: deb.length, ...digestsOf(deb) }]),
+    renderPackages([
+      {
+        name: 'alpha',
+        version: '1.0',
+        arch: 'amd64',
+        depends: undefined,
+        description: 'alpha',
+        installedSizeKiB: 2,
+        poolPath,
+        size: deb.length,
+        ...digestsOf(deb),
+      },
+    ]),
   );
   const packagesGz = gzipSync(packages);
   const release = Buffer.from(
@@ -50,7 +62,18 @@ async function aptFixture(options: { key?: GpgKeyring; strict: boolean }): Promi
     const writer = await blobs.createWriter();
     await writer.write(bytes);
     const { digest, size } = await writer.commit({ size: bytes.length, sha256: sha(bytes) });
-    index.put({ key: upstream + path, protocol: 'apt', upstream, path, digest, size, storedAt: 1, validatedAt: 1, lastAccessAt: 1, verification: 'hash-verified' });
+    index.put({
+      key: upstream + path,
+      protocol: 'apt',
+      upstream,
+      path,
+      digest,
+      size,
+      storedAt: 1,
+      validatedAt: 1,
+      lastAccessAt: 1,
+      verification: 'hash-verified',
+    });
   };
   if (options.key === undefined) await store(`${dists}Release`, release);
   else await store(`${dists}InRelease`, await options.key.clearsign(release));

@@ -3,19 +3,19 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { GpgKeyring } from '../../test/support/gpg-keyring.ts';
-import { digestsOf, renderPackages, renderRelease, type ReleaseFileEntry } from '../../test/support/repo-index-writer.ts';
-import type { CacheLookup } from '../cache/cached-object.ts';
-import { ReadThroughCache } from '../cache/read-through-cache.ts';
-import { ManualClock } from '../clock.ts';
-import { HoardError } from '../errors.ts';
-import { channels, type VerificationEvent } from '../events.ts';
-import { classifyAptPath } from '../protocols/apt/path-class.ts';
-import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
-import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
-import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
+import { GpgKeyring } from '../../../../test/support/gpg-keyring.ts';
+import { digestsOf, renderPackages, renderRelease, type ReleaseFileEntry } from '../../../../test/support/repo-index-writer.ts';
+import type { CacheLookup } from '../../../cache/cached-object.ts';
+import { ReadThroughCache } from '../../../cache/read-through-cache.ts';
+import { ManualClock } from '../../../clock.ts';
+import { HoardError } from '../../../errors.ts';
+import { channels, type VerificationEvent } from '../../../events.ts';
+import { classifyAptPath } from '../path-class.ts';
+import { MemoryBlobStore } from '../../../storage/memory-blob-store.ts';
+import { MemoryMetadataIndex } from '../../../storage/memory-metadata-index.ts';
+import type { FetchInit, Upstream, UpstreamResponse } from '../../../upstream/fetcher.ts';
 import { AptContentVerifier } from './apt-content-verifier.ts';
 import { readKeyringFile } from './keyring-loader.ts';
 import { ReleaseSignatureChecker } from './release-signature-checker.ts';
@@ -49,7 +49,7 @@ interface Published {
 }
 
 /** One generation: pool files, Packages (listed plain and gz, written gz only), a signed Release. */
-async function generation(key: GpgKeyring, pool: Record<string, Buffer>, options: { date: Date }): Promise<Published> {
+async function generation(key: GpgKeyring, pool: Record<string, Buffer>, options: { date: Date; listedPlainSize?: number }): Promise<Published> {
   const entries = Object.entries(pool).map(([name, bytes]) => ({
     name,
     version: '1.0',
@@ -64,11 +64,23 @@ async function generation(key: GpgKeyring, pool: Record<string, Buffer>, options
   const packages = Buffer.from(renderPackages(entries));
   const packagesGz = gzipSync(packages);
   const files: ReleaseFileEntry[] = [
-    { path: `${packagesDir}Packages`, size: packages.length, ...digestsOf(packages) },
+    { path: `${packagesDir}Packages`, size: options.listedPlainSize ?? packages.length, ...digestsOf(packages) },
     { path: `${packagesDir}Packages.gz`, size: packagesGz.length, ...digestsOf(packagesGz) },
   ];
   const release = Buffer.from(
-    renderRelease({ origin: 'T', label: 'T', suite: 'stable', codename: 'stable', date: options.date, validUntil: undefined, architectures: ['amd64'], components: ['main'], description: 'test', acquireByHash: true, files }),
+    renderRelease({
+      origin: 'T',
+      label: 'T',
+      suite: 'stable',
+      codename: 'stable',
+      date: options.date,
+      validUntil: undefined,
+      architectures: ['amd64'],
+      components: ['main'],
+      description: 'test',
+      acquireByHash: true,
+      files,
+    }),
   );
   return {
     inRelease: await key.clearsign(release),
@@ -81,7 +93,12 @@ async function generation(key: GpgKeyring, pool: Record<string, Buffer>, options
 }
 
 /** Writes a generation to the mirror in the given steps (a mirror updates pool, by-hash, indices, then Release). */
-function serve(mirror: ScriptedMirror, pool: Record<string, Buffer>, published: Published, steps: readonly ('pool' | 'by-hash' | 'indices' | 'release')[] = ['pool', 'by-hash', 'indices', 'release']): void {
+function serve(
+  mirror: ScriptedMirror,
+  pool: Record<string, Buffer>,
+  published: Published,
+  steps: readonly ('pool' | 'by-hash' | 'indices' | 'release')[] = ['pool', 'by-hash', 'indices', 'release'],
+): void {
   if (steps.includes('pool')) for (const [name, bytes] of Object.entries(pool)) mirror.files.set(`/debian/pool/main/${name}_1.0_amd64.deb`, bytes);
   if (steps.includes('by-hash')) mirror.files.set(published.byHash, published.packagesGz);
   if (steps.includes('indices')) mirror.files.set(published.byName, published.packagesGz);
@@ -91,7 +108,10 @@ function serve(mirror: ScriptedMirror, pool: Record<string, Buffer>, published: 
   }
 }
 
-function rig(signatures: ReleaseSignatureChecker, options: { strict?: boolean; blobs?: MemoryBlobStore; index?: MemoryMetadataIndex } = {}) {
+function rig(
+  signatures: ReleaseSignatureChecker,
+  options: { strict?: boolean; blobs?: MemoryBlobStore; index?: MemoryMetadataIndex; maxIndexExpandedSize?: number } = {},
+) {
   const clock = new ManualClock();
   const blobs = options.blobs ?? new MemoryBlobStore();
   const index = options.index ?? new MemoryMetadataIndex();
@@ -103,9 +123,18 @@ function rig(signatures: ReleaseSignatureChecker, options: { strict?: boolean; b
     signatures,
     logger,
     strict: options.strict ?? false,
+    ...(options.maxIndexExpandedSize === undefined ? {} : { maxIndexExpandedSize: options.maxIndexExpandedSize }),
   });
   // The verifier fetches the files a new Release lists through the cache, which hands it the means in admit().
-  const cache = new ReadThroughCache({ blobs, index, clock, protocol: () => ({ verifier, classify: classifyAptPath }), logger, indexMaxAgeSeconds: 0, notFoundTtlSeconds: 0 });
+  const cache = new ReadThroughCache({
+    blobs,
+    index,
+    clock,
+    protocol: () => ({ verifier, classify: classifyAptPath }),
+    logger,
+    indexMaxAgeSeconds: 0,
+    notFoundTtlSeconds: 0,
+  });
   const viaCache = () => cache;
   const get = async (path: string): Promise<CacheLookup> => {
     const policy = classifyAptPath(path);
@@ -224,7 +253,20 @@ describe('AptContentVerifier behind the read-through cache', () => {
     serve(mirror, pool1, gen1);
     await verifier.start();
     const deb = '/debian/pool/main/alpha_1.0_amd64.deb';
-    const entryOf = (path: string, digest: string) => ({ ...(index.get(`${mirror.key}${path}`) ?? { key: mirror.key + path, protocol: 'apt', upstream: mirror.key, path, size: 1, storedAt: 0, validatedAt: 0, lastAccessAt: 0, verification: 'unverified' as const }), digest });
+    const entryOf = (path: string, digest: string) => ({
+      ...(index.get(`${mirror.key}${path}`) ?? {
+        key: mirror.key + path,
+        protocol: 'apt',
+        upstream: mirror.key,
+        path,
+        size: 1,
+        storedAt: 0,
+        validatedAt: 0,
+        lastAccessAt: 0,
+        verification: 'unverified' as const,
+      }),
+      digest,
+    });
     assert.equal(verifier.isReferenced(entryOf(deb, sha(pool1.alpha))), undefined, 'nothing known yet');
     await fetchBody(`${dists}InRelease`);
     await fetchBody(gen1.byHash);
@@ -265,7 +307,10 @@ describe('AptContentVerifier behind the read-through cache', () => {
     }
     assert.equal(index.get(`${mirror.key}${dists}InRelease`)?.digest, good);
     assert.equal((await verifier.expect(mirror.key, gen1.byName))?.sha256, gen1.packagesGzSha);
-    assert.deepEqual(events.map((e) => e.failure), ['signature']);
+    assert.deepEqual(
+      events.map((e) => e.failure),
+      ['signature'],
+    );
     assert.match(events[0]?.detail ?? '', new RegExp(key.fingerprint));
   });
 
@@ -325,7 +370,80 @@ describe('AptContentVerifier behind the read-through cache', () => {
     await second.verifier.start();
     await second.verifier.whenIdle();
     assert.equal((await second.verifier.expect(first.mirror.key, gen.byName))?.verification, 'authenticated');
-    assert.deepEqual(await second.verifier.expect(first.mirror.key, '/debian/pool/main/alpha_1.0_amd64.deb'), { sha256: sha(pool.alpha), size: pool.alpha.length, verification: 'authenticated' });
+    assert.deepEqual(await second.verifier.expect(first.mirror.key, '/debian/pool/main/alpha_1.0_amd64.deb'), {
+      sha256: sha(pool.alpha),
+      size: pool.alpha.length,
+      verification: 'authenticated',
+    });
     assert.deepEqual(second.verifier.stats(), { generations: 1, packages: 1 });
+  });
+
+  test('an index past a bound is reported once and not read again, neither for a new Release nor in a loop at start-up', async () => {
+    const events: VerificationEvent[] = [];
+    const listen = (m: unknown) => events.push(m as VerificationEvent);
+    channels.verification.subscribe(listen);
+    try {
+      const first = rig(signatures, { maxIndexExpandedSize: 64 });
+      const pool = { alpha: Buffer.from('alpha v1') };
+      const gen1 = await generation(key, pool, { date: day(1) });
+      serve(first.mirror, pool, gen1);
+      await first.verifier.start();
+      await first.fetchBody(`${dists}InRelease`);
+      // The client still gets the index (its hash is right); hoard only does not learn from it.
+      assert.deepEqual(await first.fetchBody(gen1.byName), gen1.packagesGz);
+      await first.verifier.whenIdle();
+      assert.deepEqual(
+        events.map((e) => [e.failure, e.path]),
+        [['index-bound', `${dists}${packagesDir}Packages.gz`]],
+      );
+      assert.match(events[0]?.detail ?? '', /Packages index: expands past 64 bytes/);
+      assert.equal(await first.verifier.expect(first.mirror.key, '/debian/pool/main/alpha_1.0_amd64.deb'), undefined);
+      assert.deepEqual(await first.fetchBody('/debian/pool/main/alpha_1.0_amd64.deb'), pool.alpha);
+
+      // A new Release listing the same index bytes makes it current again: it is not read again.
+      const gen2 = await generation(key, pool, { date: day(2) });
+      assert.equal(gen2.packagesGzSha, gen1.packagesGzSha);
+      serve(first.mirror, pool, gen2);
+      assert.deepEqual(await first.fetchBody(`${dists}InRelease`), gen2.inRelease);
+      await first.verifier.whenIdle();
+      assert.equal(events.length, 1);
+
+      // A restart reads the stored index once, fails it the same way, and rebuilds the rest.
+      const second = rig(signatures, { blobs: first.blobs, index: first.index, maxIndexExpandedSize: 64 });
+      await second.verifier.start();
+      await second.verifier.whenIdle();
+      assert.deepEqual(
+        events.map((e) => e.failure),
+        ['index-bound', 'index-bound'],
+      );
+      assert.deepEqual(second.verifier.stats(), { generations: 1, packages: 0 });
+      assert.equal((await second.verifier.expect(first.mirror.key, gen2.byName))?.sha256, gen2.packagesGzSha);
+    } finally {
+      channels.verification.unsubscribe(listen);
+    }
+  });
+
+  test('where the Release lists the uncompressed size, that is the bound, below the configured ceiling', async () => {
+    const events: VerificationEvent[] = [];
+    const listen = (m: unknown) => events.push(m as VerificationEvent);
+    const { mirror, verifier, fetchBody } = rig(signatures);
+    const pool = { alpha: Buffer.from('alpha v1') };
+    const honest = await generation(key, pool, { date: day(1) });
+    const plainSize = gunzipSync(honest.packagesGz).length;
+    const lying = await generation(key, pool, { date: day(1), listedPlainSize: plainSize - 1 });
+    serve(mirror, pool, lying);
+    channels.verification.subscribe(listen);
+    try {
+      await verifier.start();
+      await fetchBody(`${dists}InRelease`);
+      await fetchBody(lying.byName);
+      await verifier.whenIdle();
+    } finally {
+      channels.verification.unsubscribe(listen);
+    }
+    assert.deepEqual(
+      events.map((e) => [e.failure, e.detail]),
+      [['index-bound', `Packages index: expands past ${plainSize - 1} bytes`]],
+    );
   });
 });

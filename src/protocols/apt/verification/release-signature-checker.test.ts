@@ -3,14 +3,22 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runChecked } from '../../test/support/command-runner.ts';
-import { GpgKeyring } from '../../test/support/gpg-keyring.ts';
-import { makeTempDir, removeDir } from '../../test/support/temp-dir.ts';
+import { runChecked } from '../../../../test/support/command-runner.ts';
+import { GpgKeyring } from '../../../../test/support/gpg-keyring.ts';
+import { makeTempDir, removeDir } from '../../../../test/support/temp-dir.ts';
 import { KeyringError, loadKeyrings, readKeyringFile } from './keyring-loader.ts';
 import { ReleaseSignatureChecker } from './release-signature-checker.ts';
 
 // Not valid deb822 (the dash line), but it shows the dash-escaping round trip.
-const release = ['Origin: Hoard Test', 'Suite: stable', 'Date: Sat, 10 Jun 2023 09:15:02 UTC', 'SHA256:', ` ${'ab'.repeat(32)} 120 main/binary-amd64/Packages`, '- a line that starts with a dash', ''].join('\n');
+const release = [
+  'Origin: Hoard Test',
+  'Suite: stable',
+  'Date: Sat, 10 Jun 2023 09:15:02 UTC',
+  'SHA256:',
+  ` ${'ab'.repeat(32)} 120 main/binary-amd64/Packages`,
+  '- a line that starts with a dash',
+  '',
+].join('\n');
 
 describe('ReleaseSignatureChecker', () => {
   let known: GpgKeyring;
@@ -87,15 +95,23 @@ describe('loadKeyrings', () => {
     const trusted = join(dir, 'trusted.gpg.d');
     await mkdir(trusted);
     await copyFile(one.publicKeyringPath, join(trusted, 'one.gpg'));
-    const armored = await runChecked('gpg', ['--batch', '--armor', '--export', two.fingerprint], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GNUPGHOME: two.home } });
+    const armored = await runChecked('gpg', ['--batch', '--armor', '--export', two.fingerprint], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GNUPGHOME: two.home },
+    });
     await writeFile(join(trusted, 'two.asc'), armored.stdoutBytes);
     await copyFile(two.publicKeyringPath, join(trusted, 'archive-removed-keys.gpg'));
     await writeFile(join(trusted, 'README'), 'not a keyring');
     await writeFile(join(trusted, 'broken.gpg'), 'not a keyring either');
 
-    const loaded = await loadKeyrings([{ path: trusted, required: false }, { path: join(dir, 'absent'), required: false }]);
+    const loaded = await loadKeyrings([
+      { path: trusted, required: false },
+      { path: join(dir, 'absent'), required: false },
+    ]);
     assert.deepEqual(loaded.keys.map((k) => k.getFingerprint().toUpperCase()).sort(), [one.fingerprint, two.fingerprint].sort());
-    assert.deepEqual(loaded.files.map((f) => f.slice(trusted.length + 1)), ['one.gpg', 'two.asc']);
+    assert.deepEqual(
+      loaded.files.map((f) => f.slice(trusted.length + 1)),
+      ['one.gpg', 'two.asc'],
+    );
     assert.deepEqual(loaded.skipped.map((s) => s.file.slice(trusted.length + 1)).sort(), ['archive-removed-keys.gpg', 'broken.gpg']);
   });
 

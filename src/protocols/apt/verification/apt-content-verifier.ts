@@ -1,16 +1,16 @@
 // The ContentVerifier of apt repositories: Release signatures, the Release -> index -> package hash chain, generation switches.
 import type { Logger } from 'pino';
-import type { AdmitCandidate, AdmitDecision, ContentVerifier, Expectation, ObjectFetch } from '../cache/content-verifier.ts';
-import { HoardError } from '../errors.ts';
-import { publishVerification } from '../events.ts';
-import { AptFormatError } from '../protocols/apt/apt-format-error.ts';
-import { canDecompress, compressionOf, uncompressedName, type Compression } from '../protocols/apt/index-compression.ts';
-import { archiveRoot } from '../protocols/apt/package-index.ts';
-import { classifyAptPath, type AptPathClass } from '../protocols/apt/path-class.ts';
-import { byHashPath, parseRelease, type ReleaseFile } from '../protocols/apt/release-file.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
-import type { MetadataIndex, ObjectEntry, Verification } from '../storage/metadata-index.ts';
-import { PackageHashTable, indexKindOf, readPackageIndex, type IndexKind } from './package-hash-table.ts';
+import type { AdmitCandidate, AdmitDecision, ContentVerifier, Expectation, ObjectFetch } from '../../../cache/content-verifier.ts';
+import { HoardError, isHoardError } from '../../../errors.ts';
+import { publishVerification } from '../../../events.ts';
+import { AptFormatError } from '../apt-format-error.ts';
+import { canDecompress, compressionOf, defaultMaxIndexExpandedBytes, uncompressedName, type Compression } from '../index-compression.ts';
+import { archiveRoot } from '../package-index.ts';
+import { classifyAptPath, type AptPathClass } from '../path-class.ts';
+import { byHashPath, parseRelease, type ReleaseFile } from '../release-file.ts';
+import type { BlobStore } from '../../../storage/blob-store.ts';
+import type { MetadataIndex, ObjectEntry, Verification } from '../../../storage/metadata-index.ts';
+import { PackageHashTable, indexKindOf, readPackageIndex, type IndexKind, type KnowledgeLimits } from './package-hash-table.ts';
 import { ReleaseGenerations, dirKey, sameTable, type Generation } from './release-generations.ts';
 import type { ReleaseSignatureChecker, SignatureOutcome } from './release-signature-checker.ts';
 
@@ -23,12 +23,23 @@ export interface AptContentVerifierOptions {
   readonly strict: boolean;
   /** Longest a package request waits for an index still being read before it is answered with what is known. Default 10 s. */
   readonly knowledgeWaitMs?: number;
+  /** Ceiling on the plain size an index is read to where its Release lists none (`apt.maxIndexExpandedSize`). */
+  readonly maxIndexExpandedSize?: number;
+  /** Budgets of the package table; the defaults are explained in package-hash-table.ts. */
+  readonly knowledgeLimits?: Partial<KnowledgeLimits>;
 }
 
 /** Release files are small (Debian's largest InRelease is a few hundred KB); more is not a Release. */
 const maxReleaseBytes = 32 * 1024 * 1024;
 /** Index files fetched at once while checking that a new generation can be served. */
 const prefetchConcurrency = 4;
+/**
+ * Package indices read at once. Reading is decompression and parsing on the one JavaScript thread, so
+ * more at once finish no sooner; each read stages up to its knowledge budget, so fewer bound memory.
+ */
+const indexReadConcurrency = 2;
+/** Indices remembered as failing a bound, so that neither a new Release nor another name for the same bytes reads them again. */
+const maxRememberedBoundFailures = 1024;
 
 interface BuiltGeneration {
   readonly outcome: SignatureOutcome;
@@ -39,7 +50,7 @@ interface BuiltGeneration {
 export class AptContentVerifier implements ContentVerifier {
   readonly #o: AptContentVerifierOptions;
   readonly #generations = new ReleaseGenerations();
-  readonly #packages = new PackageHashTable();
+  readonly #packages: PackageHashTable;
   /** Generations that `admit` accepted, made current by `learn` once the Release is stored. */
   readonly #admitted = new Map<string, Generation>();
   /** One admission at a time per release directory. */
@@ -48,11 +59,17 @@ export class AptContentVerifier implements ContentVerifier {
   readonly #admitting = new Set<string>();
   /** Index reads in progress, by upstream: package requests wait for them (bounded). */
   readonly #reads = new Map<string, Set<Promise<void>>>();
+  /** Index reads running now, and those waiting for a turn (`indexReadConcurrency`). */
+  #readsRunning = 0;
+  readonly #readTurns: (() => void)[] = [];
+  /** `digest:bound` of indices that failed a bound: deterministic for those bytes, so never read again. */
+  readonly #boundFailures = new Set<string>();
   #startup: Promise<void> | undefined;
   #ready = false;
 
   constructor(options: AptContentVerifierOptions) {
     this.#o = options;
+    this.#packages = new PackageHashTable(options.knowledgeLimits);
   }
 
   /**
@@ -77,11 +94,6 @@ export class AptContentVerifier implements ContentVerifier {
       if (all.length === 0) return;
       await Promise.all(all);
     }
-  }
-
-  /** Digests of every Release and index file of a kept generation: what eviction must leave in place. */
-  retainedDigests(): ReadonlySet<string> {
-    return this.#generations.retainedDigests();
   }
 
   /**
@@ -130,7 +142,12 @@ export class AptContentVerifier implements ContentVerifier {
     }
     // A signature file proves nothing alone and harms nothing: the Release it signs is what is judged.
     if (candidate.path.endsWith('/Release.gpg')) return { admit: true, verification: 'unverified' };
-    const expectation = place === undefined ? undefined : place.kind === 'package' ? this.#expectPackage(candidate.upstream, candidate.path) : this.#expectIndexFile(candidate.upstream, candidate.path, place);
+    const expectation =
+      place === undefined
+        ? undefined
+        : place.kind === 'package'
+          ? this.#expectPackage(candidate.upstream, candidate.path)
+          : this.#expectIndexFile(candidate.upstream, candidate.path, place);
     // What vouches for these exact bytes now (the generation may have switched since the request began).
     const verification: Verification = expectation?.sha256 !== undefined && expectation.sha256 === candidate.digest ? expectation.verification : 'unverified';
     if (this.#o.strict && verification !== 'authenticated') return { admit: false, reason: 'strict mode: no trusted signature covers these bytes' };
@@ -240,7 +257,10 @@ export class AptContentVerifier implements ContentVerifier {
       if (generation === undefined) {
         // An invalid signature by a trusted key: tampered or corrupt. Never stored, never trusted;
         // the client still gets the upstream's bytes so that apt reports the bad signature itself.
-        const reason = outcome.status === 'invalid' ? `signature by trusted key ${outcome.signer} is invalid (${outcome.reason})` : `signature is unreadable (${outcome.status === 'malformed' ? outcome.reason : outcome.status})`;
+        const reason =
+          outcome.status === 'invalid'
+            ? `signature by trusted key ${outcome.signer} is invalid (${outcome.reason})`
+            : `signature is unreadable (${outcome.status === 'malformed' ? outcome.reason : outcome.status})`;
         this.#o.logger.error({ upstream, path, reason }, 'Release signature check failed; keeping the previous Release');
         publishVerification({ upstream, path, failure: 'signature', detail: reason });
         return { admit: false, reason };
@@ -248,7 +268,12 @@ export class AptContentVerifier implements ContentVerifier {
       if (generation.trust !== 'authenticated') {
         const why = describeUntrusted(outcome);
         if (this.#o.strict) {
-          return { admit: false, reason: why, serve: 'refuse', error: new HoardError('HOARD_ERR_NOT_AUTHENTICATED', `strict mode: ${path} is refused, ${why}`) };
+          return {
+            admit: false,
+            reason: why,
+            serve: 'refuse',
+            error: new HoardError('HOARD_ERR_NOT_AUTHENTICATED', `strict mode: ${path} is refused, ${why}`),
+          };
         }
         this.#o.logger.warn({ upstream, path, reason: why }, 'Release not signed by a trusted key: its files are checked by hash only');
       }
@@ -352,7 +377,13 @@ export class AptContentVerifier implements ContentVerifier {
   #install(generation: Generation): void {
     this.#generations.install(generation);
     this.#o.logger.info(
-      { upstream: generation.upstream, releaseDir: generation.releaseDir, trust: generation.trust, signer: generation.signer, files: generation.release.files.size },
+      {
+        upstream: generation.upstream,
+        releaseDir: generation.releaseDir,
+        trust: generation.trust,
+        signer: generation.signer,
+        files: generation.release.files.size,
+      },
       'release generation is current',
     );
     this.#track(generation.upstream, this.#readStoredIndices(generation));
@@ -386,18 +417,73 @@ export class AptContentVerifier implements ContentVerifier {
   }
 
   async #readIndex(generation: Generation, path: string, digest: string, kind: IndexKind, compression: Compression): Promise<void> {
+    const index = generation.releaseDir + path;
+    const ceiling = this.#o.maxIndexExpandedSize ?? defaultMaxIndexExpandedBytes;
+    // Debian RepositoryFormat, "Release" files: the checksum fields list each index under its
+    // uncompressed name too, with the size it expands to, even when only compressed variants exist.
+    const listed = generation.release.files.get(uncompressedName(path))?.size;
+    const maxExpandedBytes = listed === undefined ? ceiling : Math.min(listed, ceiling);
+    const failureKey = `${digest}:${maxExpandedBytes}`;
+    if (this.#boundFailures.has(failureKey)) return;
+    await this.#readTurn();
     const started = performance.now();
     try {
-      const parsed = await readPackageIndex(this.#o.blobs.createReadStream(digest), compression, kind);
+      if (this.#boundFailures.has(failureKey)) return;
+      const root = archiveRoot(generation.releaseDir);
+      const parsed = await readPackageIndex(this.#o.blobs.createReadStream(digest), compression, kind, {
+        maxExpandedBytes,
+        maxKnowledgeBytes: this.#o.knowledgeLimits?.perIndex,
+        archiveRoot: root,
+        trust: generation.trust,
+      });
       // Read off the request path: by now a newer generation may list another index under this name.
       const now = this.#generations.current(generation.upstream, generation.releaseDir);
       if (now?.release.files.get(path)?.sha256 !== digest) return;
-      const count = this.#packages.learn(generation.upstream, archiveRoot(generation.releaseDir), parsed.files, now.trust);
-      this.#o.logger.debug({ upstream: generation.upstream, index: generation.releaseDir + path, files: count, skipped: parsed.skipped, ms: Math.round(performance.now() - started) }, 'package index read');
+      const dropped = this.#packages.dropped;
+      const count = this.#packages.learn(generation.upstream, root, parsed, now.trust);
+      this.#o.logger.debug(
+        { upstream: generation.upstream, index, files: count, skipped: parsed.skipped, ms: Math.round(performance.now() - started) },
+        'package index read',
+      );
+      if (this.#packages.dropped > dropped) {
+        this.#o.logger.warn(
+          { upstream: generation.upstream, index, dropped: this.#packages.dropped - dropped, entries: this.#packages.size },
+          'package table full: the hashes learned longest ago were dropped',
+        );
+      }
     } catch (err) {
+      if (isHoardError(err, 'HOARD_ERR_INDEX_TOO_LARGE')) {
+        // The same bytes fail the same way: the index stays marked as read and is remembered, so
+        // neither start-up nor the next Release reads it again in a loop.
+        if (this.#boundFailures.size >= maxRememberedBoundFailures) this.#boundFailures.delete(this.#boundFailures.values().next().value as string);
+        this.#boundFailures.add(failureKey);
+        this.#o.logger.error(
+          { upstream: generation.upstream, index, code: err.code, err: err.message },
+          'package index passes a bound and is not read; its packages are not verified by hoard',
+        );
+        publishVerification({ upstream: generation.upstream, path: index, failure: 'index-bound', detail: err.message });
+        return;
+      }
       generation.parsedIndices.delete(uncompressedName(path));
-      this.#o.logger.warn({ upstream: generation.upstream, index: generation.releaseDir + path, err }, 'could not read a package index; its packages are not verified');
+      this.#o.logger.warn({ upstream: generation.upstream, index, err }, 'could not read a package index; its packages are not verified');
+    } finally {
+      this.#releaseReadTurn();
     }
+  }
+
+  async #readTurn(): Promise<void> {
+    if (this.#readsRunning < indexReadConcurrency) {
+      this.#readsRunning += 1;
+      return;
+    }
+    // The slot is handed over by #releaseReadTurn, so the count stays as it is.
+    await new Promise<void>((resolve) => this.#readTurns.push(resolve));
+  }
+
+  #releaseReadTurn(): void {
+    const next = this.#readTurns.shift();
+    if (next !== undefined) next();
+    else this.#readsRunning -= 1;
   }
 
   #track(upstream: string, work: Promise<void>): void {
