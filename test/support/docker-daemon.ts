@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand, type CommandResult } from './command-runner.ts';
+// The daemon starts with loopbackOnlyEnv: HTTP_PROXY/HTTPS_PROXY at a closed port on 127.0.0.1, NO_PROXY=127.0.0.1,localhost.
 import { loopbackOnlyEnv } from './oci-registry.ts';
 import { makeTempDir, removeDir } from './temp-dir.ts';
 
