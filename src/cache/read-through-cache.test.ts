@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { ManualClock } from '../clock.ts';
 import { HoardError } from '../errors.ts';
 import { channels, type DownloadEvent, type VerificationEvent } from '../events.ts';
-import type { BlobWriter } from '../storage/blob-store.ts';
+import type { BlobStore, BlobWriter } from '../storage/blob-store.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
 import type { FetchInit, Upstream, UpstreamResponse } from '../upstream/fetcher.ts';
@@ -46,9 +46,9 @@ function ok(body: Readable, headers: Record<string, string> = {}): UpstreamRespo
   return { status: 200, headers, body, url: new URL('http://upstream.example/') };
 }
 
-function setup(verifier: ContentVerifier = noVerifier, downloadLimits?: DownloadLimits) {
+/** A cache over `blobs` whose one protocol has `verifier`; every setup of this file builds it the same way. */
+function cacheOver<B extends BlobStore>(blobs: B, verifier: ContentVerifier, downloadLimits?: DownloadLimits) {
   const clock = new ManualClock();
-  const blobs = new MemoryBlobStore();
   const index = new MemoryMetadataIndex();
   const cache = new ReadThroughCache({
     blobs,
@@ -61,6 +61,10 @@ function setup(verifier: ContentVerifier = noVerifier, downloadLimits?: Download
     downloadLimits,
   });
   return { clock, blobs, index, cache };
+}
+
+function setup(verifier: ContentVerifier = noVerifier, downloadLimits?: DownloadLimits) {
+  return cacheOver(new MemoryBlobStore(), verifier, downloadLimits);
 }
 
 async function readAll(object: CachedObject): Promise<Buffer> {
@@ -425,19 +429,7 @@ class GatedBlobStore extends MemoryBlobStore {
 }
 
 function gatedSetup(verifier: ContentVerifier = noVerifier) {
-  const clock = new ManualClock();
-  const blobs = new GatedBlobStore();
-  const index = new MemoryMetadataIndex();
-  const cache = new ReadThroughCache({
-    blobs,
-    index,
-    clock,
-    protocol: () => ({ verifier, classify: () => undefined }),
-    logger: pino({ level: 'silent' }),
-    indexMaxAgeSeconds: 30,
-    notFoundTtlSeconds: 10,
-  });
-  return { clock, blobs, index, cache };
+  return cacheOver(new GatedBlobStore(), verifier);
 }
 
 async function listBlobs(blobs: MemoryBlobStore): Promise<string[]> {
