@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { protocolConfigSections } from '../protocols/installed-protocols.ts';
+import { proxyUrl } from '../upstream/outbound-routes.ts';
 import { parseSize, sizeString } from './size-string.ts';
 
 const duration = z.number().int().positive();
@@ -34,6 +35,15 @@ export const defaultDeniedUpstreamNetworks = [
   '::ffff:0.0.0.0/104',
   '::ffff:169.254.0.0/112',
 ];
+
+function validProxy(value: string): boolean {
+  try {
+    proxyUrl(value, 'upstream.proxy');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A DNS name: labels of letters, digits and inner hyphens, 253 characters at most. */
 const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -106,8 +116,25 @@ export const configSchema = z
         minBytesPerSecond: z.number().int().nonnegative().default(1024),
         /** The window the minimum rate is averaged over. */
         slowWindowSeconds: duration.default(60),
+        /** HTTP forward proxy for every upstream request (`none`: direct, ignoring HTTP_PROXY/HTTPS_PROXY); absent: the environment's. */
+        proxy: z
+          .string()
+          .refine((v) => v === 'none' || validProxy(v), { error: 'must be an http:// proxy URL like http://proxy.example:3128, or none' })
+          .optional(),
+        /** Hosts reached directly, not through the proxy or the parent (curl's NO_PROXY rules); absent: NO_PROXY. */
+        noProxy: z.array(z.string().min(1)).optional(),
+        /** Another hoard that every upstream request goes to, in absolute-form, so that it caches what this one fetches. */
+        parent: z
+          .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL of another hoard, like http://central.example:3142' })
+          .refine((v) => new URL(v).username === '' && new URL(v).password === '', { error: 'must not hold credentials' })
+          .refine((v) => ['', '/'].includes(new URL(v).pathname) && new URL(v).search === '', { error: 'must be scheme://host:port, without a path' })
+          .optional(),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((u) => u.proxy === undefined || u.parent === undefined, {
+        message: 'proxy and parent cannot both be set: the parent reaches out through its own proxy',
+        path: ['proxy'],
+      }),
     server: z
       .object({
         /** Longest time a client may take to send its request headers. */
@@ -173,7 +200,8 @@ export function formatConfigIssues(error: z.ZodError, input: unknown): string {
     .map((issue) => {
       const key = issue.path.map(String).join('.') || '(root)';
       const got = valueAt(input, issue.path);
-      const shown = got === undefined ? '' : `, got ${JSON.stringify(got)}`;
+      // Credentials in a URL (a proxy's) never reach a message.
+      const shown = got === undefined ? '' : `, got ${JSON.stringify(got).replace(/\/\/[^/@\s"]*@/g, '//***@')}`;
       return `${key}: ${issue.message}${shown}`;
     })
     .join('\n');

@@ -48,6 +48,30 @@ export class DestinationGuard {
     });
   }
 
+  /**
+   * For requests sent through the outbound proxy or to the parent, where hoard opens no socket to the
+   * destination: an IP literal is checked as it is, a name on the addresses this machine resolves it to.
+   * A name this machine cannot resolve passes: behind a proxy, often only the proxy can resolve outside
+   * names, and it is the operator's policy point for what it alone can reach.
+   */
+  async check(hostname: string): Promise<void> {
+    const bare = hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(bare) !== 0) {
+      const refused = this.refusal(bare, [bare]);
+      if (refused) throw refused;
+      return;
+    }
+    if (this.#exempt.has(bare.toLowerCase())) return;
+    const addresses = await new Promise<string[] | undefined>((done) => {
+      this.#resolve(bare, { all: true }, (err, resolved) => {
+        if (err) done(undefined);
+        else done(Array.isArray(resolved) ? resolved.map((a) => a.address) : [resolved]);
+      });
+    });
+    const refused = addresses === undefined ? undefined : this.refusal(bare, addresses);
+    if (refused) throw refused;
+  }
+
   /** A net.connect `lookup` that resolves, refuses denied destinations and returns only what it checked. */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
     this.#resolve(hostname, { ...options, all: true }, (err, resolved) => {
