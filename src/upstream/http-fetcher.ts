@@ -136,6 +136,14 @@ export class HttpFetcher implements Fetcher {
         status: response.statusCode,
         durationMs: performance.now() - started,
       });
+      // A hoard further up found this request's Via chain looping back to it: the chain is a loop, ours to report too.
+      if (response.statusCode === 508 && responseHeaders['x-hoard-error'] === 'HOARD_ERR_LOOP_DETECTED') {
+        response.body.destroy();
+        const by = route.kind === 'direct' ? current.origin : `${route.kind} ${route.label}`;
+        throw new HoardError('HOARD_ERR_LOOP_DETECTED', `${by} found a loop of caches asking for ${current.href} (Via: ${String(headers.via)})`, {
+          detail: 'request loop detected between caches (check upstream.parent and upstream.proxy on each node)',
+        });
+      }
       const location = responseHeaders.location;
       if (redirectStatuses.has(response.statusCode) && location !== undefined) {
         response.body.destroy();

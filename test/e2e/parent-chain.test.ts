@@ -1,0 +1,136 @@
+// End-to-end: site hoards whose parent is a central hoard in front of the test mirror (real apt-get), and a loop between two hoards.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { AptClient } from '../support/apt-client.ts';
+import { CountingForwardProxy } from '../support/counting-forward-proxy.ts';
+import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
+import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
+import { probe } from '../support/http-probe.ts';
+import { SignedRepo } from '../support/signed-repo-builder.ts';
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+describe('a parent chain: site hoard -> central hoard -> mirror', () => {
+  let repo: SignedRepo;
+  let upstream: FakeUpstreamServer;
+  let central: HoardProcess;
+  /** Between the sites and the central hoard, counting what the sites ask of it. */
+  let wire: CountingForwardProxy;
+  const hoards: HoardProcess[] = [];
+
+  before(async () => {
+    repo = await SignedRepo.create({
+      suite: 'stable',
+      packages: [
+        { name: 'alpha', version: '1.0', size: 3 * 1024 },
+        { name: 'bravo', version: '2.0', size: 500 * 1024, depends: 'alpha' },
+      ],
+    });
+    upstream = await FakeUpstreamServer.start({ root: repo.root, prefix: '/debian' });
+    central = await HoardProcess.start({ config: { logLevel: 'warn' } });
+    hoards.push(central);
+    wire = await CountingForwardProxy.start();
+  });
+
+  after(async () => {
+    for (const h of hoards) await h.cleanup();
+    await wire?.close();
+    await upstream?.close();
+    await repo?.cleanup();
+  });
+
+  async function site(parent: string): Promise<HoardProcess> {
+    const started = await HoardProcess.start({ config: { logLevel: 'info', upstream: { parent } } });
+    hoards.push(started);
+    return started;
+  }
+
+  async function aptThrough(cache: HoardProcess) {
+    const apt = await AptClient.create({
+      sources: [{ url: upstream.baseUrl, suite: repo.suite, keyringPath: repo.keyringPath }],
+      route: { kind: 'proxy', proxyUrl: cache.url },
+    });
+    try {
+      const update = await apt.update();
+      assert.equal(update.exitCode, 0, update.stderr);
+      const download = await apt.download(['alpha', 'bravo']);
+      assert.equal(download.exitCode, 0, download.stderr);
+      assert.equal(download.debs.length, 2);
+      for (const deb of download.debs) {
+        const original = repo.packages.find((p) => basename(deb).startsWith(`${p.name}_`));
+        assert.equal(sha256(await readFile(deb)), original?.sha256, deb);
+      }
+    } finally {
+      await apt.cleanup();
+    }
+  }
+
+  test('apt-get through a site: fetched once upstream (by the central hoard); a second site fetches nothing upstream', async () => {
+    const first = await site(central.url);
+    await first.waitForLog(/upstream requests go to the parent http:\/\/127\.0\.0\.1:\d+ \(upstream\.parent\)/);
+    upstream.resetStats();
+    await aptThrough(first);
+    for (const p of repo.packages) assert.equal(upstream.hits(p.poolPath), 1, p.name);
+    const cold = upstream.totalRequests;
+    assert.ok(cold > 0);
+
+    const second = await site(central.url);
+    await aptThrough(second);
+    assert.equal(upstream.hits(/\/pool\//), repo.packages.length, 'no package fetched upstream again');
+    // Only mutable indices may be revalidated (the central cache's own freshness rules); nothing else crosses.
+    const again = upstream.requests.slice(cold).filter((r) => !/\/(In)?Release(\.gpg)?$/.test(r.path));
+    assert.deepEqual(
+      again.map((r) => r.path),
+      [],
+    );
+  });
+
+  test('the site asks its parent in absolute-form and passes the Via chain; its own cache answers a warm run', async () => {
+    // The counting proxy stands in for the parent's address, forwarding to it: what the site sends is recorded.
+    const recorder = await site(wire.url());
+    const viaRecorder = wire.requests.length;
+    const answer = await probe(`${upstream.baseUrl}/dists/stable/InRelease`, { proxy: recorder.url, headers: { via: '1.1 lab-proxy' } });
+    // The counting proxy forwards absolute-form http targets itself: the mirror answered through it.
+    assert.equal(answer.status, 200);
+    const sent = wire.requests.slice(viaRecorder);
+    assert.equal(sent[0]?.target, `${upstream.baseUrl}/dists/stable/InRelease`);
+    assert.match(String(sent[0]?.headers.via), /^1\.1 lab-proxy, 1\.1 hoard-[0-9a-f]+$/);
+    const warm = await probe(`${upstream.baseUrl}/pool/main/a/alpha/${basename(repo.package('alpha').poolPath)}`, { proxy: recorder.url });
+    assert.equal(warm.status, 200);
+    const again = await probe(`${upstream.baseUrl}/pool/main/a/alpha/${basename(repo.package('alpha').poolPath)}`, { proxy: recorder.url });
+    assert.equal(again.headers['x-hoard-cache'], 'HIT');
+  });
+
+  test('a parent that is down: 502 HOARD_ERR_UPSTREAM_PROXY naming the parent', async () => {
+    const closed = await findFreePort();
+    const orphan = await site(`http://127.0.0.1:${closed}`);
+    const answer = await probe(`${upstream.baseUrl}/dists/stable/InRelease`, { proxy: orphan.url });
+    assert.equal(answer.status, 502);
+    assert.equal(answer.headers['x-hoard-error'], 'HOARD_ERR_UPSTREAM_PROXY');
+    assert.match(answer.body.toString(), new RegExp(`parent http://127\\.0\\.0\\.1:${closed} unreachable`));
+  });
+
+  test("two hoards that are each other's parent: 508 at once, one request each way, nothing upstream", async () => {
+    const [portA, portB] = [await findFreePort(), await findFreePort()];
+    const a = await HoardProcess.start({ port: portA, config: { logLevel: 'info', upstream: { parent: `http://127.0.0.1:${portB}` } } });
+    hoards.push(a);
+    const b = await HoardProcess.start({ port: portB, config: { logLevel: 'info', upstream: { parent: `http://127.0.0.1:${portA}` } } });
+    hoards.push(b);
+    upstream.resetStats();
+    const started = Date.now();
+    const answer = await probe(`${upstream.baseUrl}/dists/stable/InRelease`, { proxy: a.url, timeoutMs: 20_000 });
+    const elapsed = Date.now() - started;
+    assert.equal(answer.status, 508, answer.body.toString());
+    assert.equal(answer.headers['x-hoard-error'], 'HOARD_ERR_LOOP_DETECTED');
+    assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+    assert.equal(upstream.totalRequests, 0);
+    // A asked B, B asked A, A refused: two request lines at A (the client's and B's), one at B.
+    const lines = (h: HoardProcess) => h.logs.filter((l) => l.text.includes('dists/stable/InRelease') && l.text.includes('"msg":"request"')).length;
+    await a.waitForLog(/"status":508.*"msg":"request"/);
+    await new Promise((settle) => setTimeout(settle, 500));
+    assert.deepEqual([lines(a), lines(b)], [2, 1], `not one round: ${lines(a)} request lines at A, ${lines(b)} at B\n${a.output()}\n${b.output()}`);
+  });
+});
