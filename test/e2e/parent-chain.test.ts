@@ -1,15 +1,18 @@
-// End-to-end: site hoards whose parent is a central hoard in front of the test mirror (real apt-get), and a loop between two hoards.
+// End-to-end: site hoards whose parent is a central hoard in front of the test mirror (real apt-get) and registries (skopeo), and a loop between two hoards.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
 import { CountingForwardProxy } from '../support/counting-forward-proxy.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
+import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { RegistryFront } from '../support/registry-front.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
+import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -132,5 +135,113 @@ describe('a parent chain: site hoard -> central hoard -> mirror', () => {
     await a.waitForLog(/"status":508.*"msg":"request"/);
     await new Promise((settle) => setTimeout(settle, 500));
     assert.deepEqual([lines(a), lines(b)], [2, 1], `not one round: ${lines(a)} request lines at A, ${lines(b)} at B\n${a.output()}\n${b.output()}`);
+  });
+});
+
+describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirrors the registries', () => {
+  let registry: DockerRegistry;
+  let front: RegistryFront;
+  let storage: RegistryFront;
+  let bearerFront: RegistryFront;
+  let central: HoardProcess;
+  let work: string;
+  let app: BuiltImage;
+  let other: BuiltImage;
+  const hoards: HoardProcess[] = [];
+
+  before(async () => {
+    work = await makeTempDir('oci-parent');
+    registry = await DockerRegistry.start();
+    app = await buildOciLayout(join(work, 'app'), '1', 2 * 1024 * 1024);
+    other = await buildOciLayout(join(work, 'other'), '1', 1024 * 1024);
+    for (const [image, name] of [
+      [app, 'team/app'],
+      [other, 'team/other'],
+    ] as const) {
+      const pushed = await skopeo(
+        [
+          'copy',
+          '--preserve-digests',
+          '--dest-tls-verify=false',
+          '--dest-no-creds',
+          `oci:${image.dir}:1`,
+          `docker://${registry.url.slice('http://'.length)}/${name}:1`,
+        ],
+        work,
+      );
+      assert.equal(pushed.exitCode, 0, pushed.stderr);
+    }
+    front = await RegistryFront.start(registry.url);
+    storage = await RegistryFront.start(registry.url, { storage: true });
+    bearerFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' }, blobRedirect: storage.url });
+    // The central hoard holds the credentials and follows token realms and blob redirects; the sites know only the URLs.
+    central = await HoardProcess.start({
+      config: {
+        logLevel: 'warn',
+        oci: {
+          registries: { lab: { url: front.url }, secure: { url: bearerFront.url, username: 'puller', password: 'secret', public: true } },
+          defaultRegistry: 'lab',
+        },
+      },
+    });
+    hoards.push(central);
+  });
+
+  after(async () => {
+    for (const h of hoards) await h.cleanup();
+    await front?.stop();
+    await bearerFront?.stop();
+    await storage?.stop();
+    await registry?.stop();
+    if (work !== undefined) await removeDir(work);
+  });
+
+  async function site(): Promise<HoardProcess> {
+    const started = await HoardProcess.start({
+      config: {
+        logLevel: 'warn',
+        upstream: { parent: central.url },
+        oci: { registries: { lab: { url: front.url }, secure: { url: bearerFront.url } }, defaultRegistry: 'lab' },
+      },
+    });
+    hoards.push(started);
+    return started;
+  }
+
+  async function pull(from: HoardProcess, image: string, into: string, built: BuiltImage = app): Promise<void> {
+    const host = from.url.slice('http://'.length);
+    const copied = await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${host}/${image}`, `oci:${into}:1`], work);
+    assert.equal(copied.exitCode, 0, copied.stderr);
+    for (const digest of [...built.layers, built.configDigest, built.manifestDigest]) {
+      const file = `blobs/sha256/${digest.slice('sha256:'.length)}`;
+      assert.deepEqual(await readFile(join(into, file)), await readFile(join(built.dir, file)), digest);
+    }
+  }
+
+  test('a site pulls through its parent: each blob crosses the registry once; a second site asks the registry nothing by digest', async () => {
+    const first = await site();
+    await pull(first, 'team/app:1', join(work, 'first'));
+    const blobGets = () => front.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).length;
+    assert.equal(blobGets(), app.layers.length + 1, 'layers and config, once each');
+    await central.waitForDownloadsSettled();
+    const before = front.requests.length;
+    const second = await site();
+    await pull(second, 'team/app:1', join(work, 'second'));
+    // A tag is revalidated by the central hoard when its copy is older than tagMaxAgeSeconds; nothing by digest goes upstream.
+    assert.deepEqual(
+      front.requests.slice(before).filter((r) => r.path.includes('sha256:')),
+      [],
+    );
+  });
+
+  test('a registry with a token flow and blob redirects: the parent authenticates and follows them, the site sends no credentials', async () => {
+    const s = await site();
+    await pull(s, 'secure/team/other:1', join(work, 'secure'), other);
+    assert.ok(bearerFront.tokenRequests.length >= 1, 'the central hoard fetched a token');
+    assert.ok(storage.requests.length >= other.layers.length, 'blob redirects were followed (by the parent)');
+    assert.ok(
+      bearerFront.requests.filter((r) => r.authorization !== undefined).every((r) => r.authorization?.startsWith('Bearer ')),
+      'only the central hoard tokens reached the registry',
+    );
   });
 });
