@@ -225,6 +225,11 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     allow: config.connect.allow,
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     idleTimeoutMs: config.connect.idleTimeoutMs,
+    // Tunnels leave the way upstream requests do: through the proxy (or the parent, whose connect.allow must list them).
+    through: (host, port) => {
+      const route = outbound.route(new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`));
+      return route.kind === 'direct' ? undefined : { url: route.via, label: route.label };
+    },
   });
   const apt = protocols.byName('apt');
   const server = createProxyServer({

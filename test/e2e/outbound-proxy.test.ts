@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
+import { runCommand } from '../support/command-runner.ts';
 import { CountingForwardProxy, SourceGate } from '../support/counting-forward-proxy.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
@@ -51,6 +52,8 @@ describe('hoard behind an outbound proxy', () => {
         tls: { extraCaFiles: [ca.certPath] },
         // The direct mirror is named by host and port: the gated ones are on other ports of the same address.
         upstream: { proxy: proxy.url(), noProxy: [`127.0.0.1:${directUpstream.port}`] },
+        // CONNECT pass-through to the https mirror: the tunnel too has to leave through the proxy.
+        connect: { allow: [`127.0.0.1:${tlsGate.port}`] },
       },
     });
   });
@@ -132,6 +135,21 @@ describe('hoard behind an outbound proxy', () => {
       [`127.0.0.1:${tlsGate.port}`],
     );
     assert.equal(tlsUpstream.hits('dists/stable/InRelease'), 1);
+  });
+
+  test("a client's CONNECT tunnel through hoard is opened through the proxy too", async () => {
+    const connects = proxy.connects.length;
+    const fetched = await runCommand(
+      'curl',
+      ['-sS', '--fail', '--proxy', hoard.url, '--cacert', ca.certPath, `https://127.0.0.1:${tlsGate.port}/debian/dists/stable/InRelease`],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 20_000 },
+    );
+    assert.equal(fetched.exitCode, 0, fetched.stderr);
+    assert.equal(fetched.stdoutBytes.length, (await readFile(`${repo.root}/dists/stable/InRelease`)).length);
+    assert.deepEqual(
+      proxy.connects.slice(connects).map((c) => c.target),
+      [`127.0.0.1:${tlsGate.port}`],
+    );
   });
 
   test('noProxy: the mirror it names is reached directly, the proxy sees nothing of it', async () => {
