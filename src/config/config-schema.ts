@@ -126,8 +126,11 @@ export const configSchema = z
         /** Another hoard that every upstream request goes to, in absolute-form, so that it caches what this one fetches. */
         parent: z
           .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL of another hoard, like http://central.example:3142' })
-          .refine((v) => new URL(v).username === '' && new URL(v).password === '', { error: 'must not hold credentials' })
-          .refine((v) => ['', '/'].includes(new URL(v).pathname) && new URL(v).search === '', { error: 'must be scheme://host:port, without a path' })
+          // URL.parse: zod runs refinements even after the URL check failed.
+          .refine((v) => URL.parse(v)?.username === '' && URL.parse(v)?.password === '', { error: 'must not hold credentials' })
+          .refine((v) => ['', '/'].includes(URL.parse(v)?.pathname ?? '') && URL.parse(v)?.search === '', {
+            error: 'must be scheme://host:port, without a path',
+          })
           .optional(),
       })
       .prefault({})
