@@ -12,6 +12,7 @@ import { probe } from '../support/http-probe.ts';
 import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
+import { ThrowawayCa } from '../support/throwaway-ca.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -105,6 +106,31 @@ describe('a parent chain: site hoard -> central hoard -> mirror', () => {
     assert.equal(warm.status, 200);
     const again = await probe(`${upstream.baseUrl}/pool/main/a/alpha/${basename(repo.package('alpha').poolPath)}`, { proxy: recorder.url });
     assert.equal(again.headers['x-hoard-cache'], 'HIT');
+  });
+
+  test('an https mirror through the parent: the site asks in absolute-form https://, the central hoard speaks TLS and checks the certificate', async () => {
+    const ca = await ThrowawayCa.create('parent-chain');
+    const cert = await ca.issueServerCertificate();
+    const tlsUpstream = await FakeUpstreamServer.start({ root: repo.root, prefix: '/debian', tls: { key: cert.keyPem, cert: cert.certPem } });
+    try {
+      const trusting = await HoardProcess.start({ config: { logLevel: 'warn', tls: { extraCaFiles: [ca.certPath] } } });
+      hoards.push(trusting);
+      const s = await site(trusting.url);
+      const target = `/HTTPS///127.0.0.1:${tlsUpstream.port}/debian/dists/stable/InRelease`;
+      const answer = await probe(`${s.url}${target}`);
+      assert.equal(answer.status, 200, answer.body.toString());
+      assert.deepEqual(answer.body, await readFile(join(repo.root, 'dists/stable/InRelease')));
+      assert.equal(tlsUpstream.hits('dists/stable/InRelease'), 1);
+      // The parent's trust decides: one that does not know the CA refuses, and the site says so.
+      const strict = await HoardProcess.start({ config: { logLevel: 'warn' } });
+      hoards.push(strict);
+      const refused = await probe(`${(await site(strict.url)).url}${target}`);
+      assert.equal(refused.status, 502);
+      assert.match(refused.body.toString(), /TLS|upstream answered 502/);
+    } finally {
+      await tlsUpstream.close();
+      await ca.cleanup();
+    }
   });
 
   test('a parent that is down: 502 HOARD_ERR_UPSTREAM_PROXY naming the parent', async () => {
