@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { publishUpstream } from '../events.ts';
-import { HoardError } from '../errors.ts';
+import { HoardError, errorCodes, type ErrorCode } from '../errors.ts';
 import type { DestinationGuard } from './destination-guard.ts';
 import type { FetchInit, Fetcher, RedirectGuard, UpstreamResponse } from './fetcher.ts';
 import type { OutboundRoute, OutboundRoutes } from './outbound-routes.ts';
@@ -144,6 +144,14 @@ export class HttpFetcher implements Fetcher {
           detail: 'request loop detected between caches (check upstream.parent and upstream.proxy on each node)',
         });
       }
+      // The parent's own failure (its upstream down, a TLS check failed): passed on with its code, so the site's
+      // clients and logs say what went wrong up the chain, and a stale copy is served as for any upstream failure.
+      const relayed = responseHeaders['x-hoard-error'];
+      if (route.kind === 'parent' && response.statusCode >= 500 && relayed !== undefined && Object.hasOwn(errorCodes, relayed)) {
+        const said = await firstLine(response.body, responseHeaders['content-type']);
+        const why = `parent ${route.label} answered ${response.statusCode}${said === '' ? ` ${relayed}` : `: ${said}`}`;
+        throw new HoardError(relayed as ErrorCode, `${why} (asked for ${current.href})`, { detail: why });
+      }
       const location = responseHeaders.location;
       if (redirectStatuses.has(response.statusCode) && location !== undefined) {
         response.body.destroy();
@@ -233,6 +241,26 @@ function mapBodyErrors(body: Readable, url: string): Readable {
 }
 
 function ignoreError(): void {}
+
+/** The first line of a hoard's plain-text error body (`CODE: detail`), at most 512 bytes; '' for any other body. */
+async function firstLine(body: Readable, contentType: string | undefined): Promise<string> {
+  if (contentType?.startsWith('text/plain') !== true) {
+    body.destroy();
+    return '';
+  }
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.length >= 512 || text.includes('\n')) break;
+    }
+  } catch {
+    // A cut error body leaves what arrived.
+  }
+  body.destroy();
+  // eslint-disable-next-line no-control-regex
+  return (text.split('\n')[0] ?? '').slice(0, 512).replace(/[\x00-\x1f\x7f]/g, '');
+}
 
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};

@@ -126,7 +126,11 @@ describe('a parent chain: site hoard -> central hoard -> mirror', () => {
       hoards.push(strict);
       const refused = await probe(`${(await site(strict.url)).url}${target}`);
       assert.equal(refused.status, 502);
-      assert.match(refused.body.toString(), /TLS|upstream answered 502/);
+      assert.equal(refused.headers['x-hoard-error'], 'HOARD_ERR_UPSTREAM_TLS');
+      assert.match(
+        refused.body.toString(),
+        /^HOARD_ERR_UPSTREAM_TLS: parent http:\/\/127\.0\.0\.1:\d+ answered 502: HOARD_ERR_UPSTREAM_TLS: TLS check of https:\/\/127\.0\.0\.1:\d+ failed/,
+      );
     } finally {
       await tlsUpstream.close();
       await ca.cleanup();
