@@ -1,11 +1,11 @@
-// End-to-end: the real apt-get through hoard whose only way out is a counting forward proxy (upstream.proxy and the standard variables).
+// End-to-end: the real apt-get (and skopeo) through hoard whose only way out is a counting forward proxy (upstream.proxy and the standard variables).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
@@ -13,7 +13,10 @@ import { CountingForwardProxy, SourceGate } from '../support/counting-forward-pr
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
+import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { RegistryFront } from '../support/registry-front.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
+import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 import { ThrowawayCa } from '../support/throwaway-ca.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -224,5 +227,80 @@ describe('hoard behind an outbound proxy', () => {
     } finally {
       proxy.accept();
     }
+  });
+});
+
+describe('an OCI pull through hoard behind an outbound proxy', () => {
+  let registry: DockerRegistry;
+  let storage: RegistryFront;
+  let bearerFront: RegistryFront;
+  let proxy: CountingForwardProxy;
+  let hoard: HoardProcess;
+  let work: string;
+  let app: BuiltImage;
+
+  before(async () => {
+    work = await makeTempDir('oci-proxy');
+    registry = await DockerRegistry.start();
+    app = await buildOciLayout(join(work, 'app'), '1', 1024 * 1024);
+    const pushed = await skopeo(
+      [
+        'copy',
+        '--preserve-digests',
+        '--dest-tls-verify=false',
+        '--dest-no-creds',
+        `oci:${app.dir}:1`,
+        `docker://${registry.url.slice('http://'.length)}/team/app:1`,
+      ],
+      work,
+    );
+    assert.equal(pushed.exitCode, 0, pushed.stderr);
+    storage = await RegistryFront.start(registry.url, { storage: true });
+    bearerFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' }, blobRedirect: storage.url });
+    proxy = await CountingForwardProxy.start();
+    hoard = await HoardProcess.start({
+      config: {
+        logLevel: 'warn',
+        upstream: { proxy: proxy.url() },
+        oci: { registries: { secure: { url: bearerFront.url, username: 'puller', password: 'secret', public: true } }, defaultRegistry: 'secure' },
+      },
+    });
+  });
+
+  after(async () => {
+    await hoard?.cleanup();
+    await proxy?.close();
+    await bearerFront?.stop();
+    await storage?.stop();
+    await registry?.stop();
+    if (work !== undefined) await removeDir(work);
+  });
+
+  test('manifests, the token realm and the blob redirects all cross the proxy, nothing reaches the registry another way', async () => {
+    const host = hoard.url.slice('http://'.length);
+    const into = join(work, 'pulled');
+    const copied = await skopeo(
+      ['copy', '--preserve-digests', '--src-tls-verify=false', '--src-no-creds', `docker://${host}/team/app:1`, `oci:${into}:1`],
+      work,
+    );
+    assert.equal(copied.exitCode, 0, copied.stderr);
+    for (const digest of [...app.layers, app.configDigest]) {
+      const file = `blobs/sha256/${digest.slice('sha256:'.length)}`;
+      assert.deepEqual(await readFile(join(into, file)), await readFile(join(app.dir, file)), digest);
+    }
+    const targets = proxy.requests.map((r) => r.target);
+    const at = (origin: string) => targets.filter((t) => t.startsWith(`${origin}/`));
+    assert.ok(
+      at(bearerFront.url).some((t) => t.includes('/v2/team/app/manifests/1')),
+      'the manifest',
+    );
+    assert.ok(
+      at(bearerFront.url).some((t) => t.startsWith(`${bearerFront.url}/token?`)),
+      'the token realm',
+    );
+    assert.equal(at(storage.url).length, storage.requests.length, 'every blob redirect hop');
+    assert.ok(storage.requests.length >= app.layers.length);
+    // Nothing reached the registry's fronts but through the proxy.
+    assert.equal(at(bearerFront.url).length, bearerFront.requests.length + bearerFront.tokenRequests.length);
   });
 });
