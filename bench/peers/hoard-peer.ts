@@ -19,8 +19,9 @@ export const hoardPeer: Peer = {
     const dir = join(context.workDir, 'hoard');
     await mkdir(join(dir, 'data'), { recursive: true });
     const configPath = join(dir, 'hoard.yaml');
-    // The bench's upstream is on loopback, which deniedUpstreamNetworks denies to client-chosen hosts by default.
-    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\n`);
+    // The bench's upstream is on loopback, which deniedUpstreamNetworks denies to client-chosen hosts by default;
+    // and it is reached directly, whatever proxy the machine's environment names.
+    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\nupstream:\n  proxy: none\n`);
     const hoard = ManagedProcess.start('hoard', {
       command: join(repoRoot, 'bin/hoard'),
       args: ['serve', '--config', configPath],
