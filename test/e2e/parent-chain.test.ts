@@ -173,6 +173,7 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
   let front: RegistryFront;
   let storage: RegistryFront;
   let bearerFront: RegistryFront;
+  let privateFront: RegistryFront;
   let central: HoardProcess;
   let work: string;
   let app: BuiltImage;
@@ -204,13 +205,20 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
     front = await RegistryFront.start(registry.url);
     storage = await RegistryFront.start(registry.url, { storage: true });
     bearerFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' }, blobRedirect: storage.url });
+    privateFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' } });
     // The central hoard holds the credentials and follows token realms and blob redirects; the sites know only the URLs.
     central = await HoardProcess.start({
       config: {
         logLevel: 'warn',
         oci: {
-          registries: { lab: { url: front.url }, secure: { url: bearerFront.url, username: 'puller', password: 'secret', public: true } },
+          registries: {
+            lab: { url: front.url },
+            secure: { url: bearerFront.url, username: 'puller', password: 'secret', public: true },
+            // Served only to clients that authenticate as one of oci.users: a site does, with its registry credentials.
+            private: { url: privateFront.url, username: 'puller', password: 'secret' },
+          },
           defaultRegistry: 'lab',
+          users: { site: { password: 'site-password' } },
         },
       },
     });
@@ -221,6 +229,7 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
     for (const h of hoards) await h.cleanup();
     await front?.stop();
     await bearerFront?.stop();
+    await privateFront?.stop();
     await storage?.stop();
     await registry?.stop();
     if (work !== undefined) await removeDir(work);
@@ -273,5 +282,27 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
       bearerFront.requests.filter((r) => r.authorization !== undefined).every((r) => r.authorization?.startsWith('Bearer ')),
       'only the central hoard tokens reached the registry',
     );
+  });
+
+  test('a registry the parent serves only to its users: the site presents its registry credentials to the parent', async () => {
+    const withCredentials = await HoardProcess.start({
+      config: {
+        logLevel: 'warn',
+        upstream: { parent: central.url },
+        oci: { registries: { private: { url: privateFront.url, username: 'site', password: 'site-password', public: true } }, defaultRegistry: 'private' },
+      },
+    });
+    hoards.push(withCredentials);
+    await pull(withCredentials, 'team/other:1', join(work, 'private'), other);
+    assert.ok(privateFront.tokenRequests.length >= 1, 'the central hoard authenticated upstream with its own credentials');
+    // A site without them: the parent answers 401, which the site reports as its upstream refusing it (DENIED).
+    const without = await HoardProcess.start({
+      config: { logLevel: 'warn', upstream: { parent: central.url }, oci: { registries: { private: { url: privateFront.url } }, defaultRegistry: 'private' } },
+    });
+    hoards.push(without);
+    const host = without.url.slice('http://'.length);
+    const refused = await skopeo(['inspect', '--tls-verify=false', '--no-creds', `docker://${host}/team/app:1`], work);
+    assert.notEqual(refused.exitCode, 0);
+    assert.match(refused.stderr, /denied: the upstream registry refused the credentials or token of this mirror/);
   });
 });
