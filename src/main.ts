@@ -376,7 +376,8 @@ if (import.meta.main) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`hoard: ${isHoardError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      // A hoard error with its code, as the HTTP edge writes it (`CODE: message`): docs/errors.md explains each.
+      process.stderr.write(`hoard: ${isHoardError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(isHoardError(err, 'HOARD_ERR_CONFIG') || isHoardError(err, 'HOARD_ERR_TLS_CERTIFICATE') ? 78 : 1);
     },
   );
