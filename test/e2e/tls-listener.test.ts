@@ -5,6 +5,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { Agent, get } from 'node:https';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { presentedCertificate } from '../../src/cli/cache-certificate.ts';
 import { AptClient } from '../support/apt-client.ts';
 import { runCommand } from '../support/command-runner.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
@@ -186,6 +187,11 @@ describe('the https listener', () => {
       const v2 = await curl(`${base}/v2/`, ca.certPath, ['--resolve', `cache.lab.example:${new URL(base).port}:127.0.0.1`]);
       assert.equal(v2.status, 200, v2.stderr);
       await assert.rejects(stat(join(hoard.dataDir, 'tls')), /ENOENT/);
+      // What `hoard client-config` reads from the URL: this one is the lab CA's to vouch for, not a pin of its own.
+      const presented = await presentedCertificate(base, (why) => assert.fail(why));
+      assert.equal(presented?.selfSigned, false);
+      assert.match(presented?.issuer ?? '', /CN=hoard test CA tls-listener/);
+      assert.equal(presented?.fingerprint256, await opensslFingerprint(certFile));
     } finally {
       await hoard.cleanup();
     }
