@@ -1,9 +1,11 @@
 // End-to-end: hoard's own HTTPS listener, with curl, the real apt-get and an OCI client's version check on it.
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { Agent, get } from 'node:https';
 import { basename, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { presentedCertificate } from '../../src/cli/cache-certificate.ts';
 import { AptClient } from '../support/apt-client.ts';
@@ -35,11 +37,10 @@ async function opensslFingerprint(certFile: string): Promise<string> {
   return /Fingerprint=([0-9A-F:]+)/.exec(out.stdout)?.[1] ?? `no fingerprint in ${out.stdout}${out.stderr}`;
 }
 
-async function httpsHoard(https: Record<string, unknown>, options: { dataDir?: string } = {}) {
+async function httpsHoard(https: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const port = await findFreePort();
   const hoard = await HoardProcess.start({
-    ...options,
-    config: { logLevel: 'info', cache: { indexMaxAgeSeconds: 1 }, https: { listen: `127.0.0.1:${port}`, ...https } },
+    config: { logLevel: 'info', cache: { indexMaxAgeSeconds: 1 }, https: { listen: `127.0.0.1:${port}`, ...https }, ...extra },
   });
   // The plain port answers first; the TLS port is bound right after it.
   await hoard.waitForLog(/https listener up/);
@@ -79,7 +80,7 @@ describe('the https listener', () => {
     let certFile: string;
 
     before(async () => {
-      ({ hoard, base, port } = await httpsHoard({ names: ['cache.lab.example'] }));
+      ({ hoard, base, port } = await httpsHoard({ names: ['cache.lab.example'] }, { server: { headersTimeoutMs: 2000 } }));
       certFile = join(hoard.dataDir, 'tls', 'hoard.crt');
     });
     after(async () => {
@@ -105,6 +106,21 @@ describe('the https listener', () => {
       assert.equal(answer.exitCode, 60, `${answer.stderr}${answer.head}`);
       // hoard is still serving after the failed handshake.
       assert.equal((await curl(`${base}/_hoard/health`, certFile)).status, 200);
+    });
+
+    test('the decrypted connection is the plain port’s: a request whose headers never end gets its 408', async () => {
+      const started = performance.now();
+      const answer = await new Promise<string>((resolveAnswer, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(certFile) }, () => socket.write('GET /_hoard/health HTTP/1.1\r\nHost: x\r\n'));
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.once('close', () => resolveAnswer(text));
+        socket.once('error', reject);
+        setTimeout(() => socket.destroy(new Error('still open after 15 s')), 15_000).unref();
+      });
+      assert.match(answer, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      assert.ok(performance.now() - started < 10_000);
     });
 
     test('apt-get over https in /host/path mode: verified packages, each fetched upstream once', async () => {
