@@ -261,8 +261,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       version,
       token: config.admin.token,
       collector,
-      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial).
-      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.admin.hosts]),
+      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
+      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
       actions: {
         gc: (dryRun) => janitor.collectGarbage({ dryRun }),
         evict: (target) => janitor.evict(target),

@@ -99,6 +99,9 @@ describe('the https listener', () => {
       const plain = (await (await fetch(`${hoard.url}/_hoard/health`)).json()) as Health;
       assert.deepEqual(plain.https, health.https);
       assert.ok(hoard.output().includes(`"fingerprint":"${health.https?.fingerprint256}"`));
+      // Under a name of https.names: the certificate is valid for it, and the admin pages answer it as the cache's own.
+      const named = await curl(`https://cache.lab.example:${port}/_hoard/health`, certFile, ['--resolve', `cache.lab.example:${port}:127.0.0.1`]);
+      assert.equal(named.status, 200, `${named.stderr}${named.head}`);
     });
 
     test('a client that does not trust the certificate is refused at the handshake', async () => {
