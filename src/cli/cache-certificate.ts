@@ -47,6 +47,13 @@ export async function presentedCertificate(url: string, warn: (message: string) 
   });
 }
 
+/** Whether the certificate is valid for the URL's host: clients other than lxc (which pins it) check that. */
+export function certificateNamesHost(certificate: CacheCertificate, url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  const cert = new X509Certificate(certificate.pem);
+  return (isIP(host) === 0 ? cert.checkHost(host) : cert.checkIP(host)) !== undefined;
+}
+
 function describe(cert: X509Certificate): CacheCertificate {
   return {
     pem: cert.toString(),

@@ -2,7 +2,7 @@
 import { loadConfig, type ConfigOverrides } from '../config/config-loader.ts';
 import { adminTarget } from './admin-client.ts';
 import type { CliArgs } from './cli-args.ts';
-import { certificateFromFile, presentedCertificate } from './cache-certificate.ts';
+import { certificateFromFile, certificateNamesHost, presentedCertificate } from './cache-certificate.ts';
 import { clientConfig, clientConfigTargets, isClientConfigTarget } from './client-config.ts';
 import { gcCommand } from './gc-command.ts';
 import { importCommand } from './import-command.ts';
@@ -67,6 +67,12 @@ async function clientConfigCommand(target: string, url: string, certFile: string
         `${from} presents the certificate with SHA-256 fingerprint\n  ${certificate.fingerprint256}\n` +
           'compare it with https.fingerprint256 in /_hoard/health (or the "https listener up" log line) on the cache host before trusting it',
       );
+      if (!certificateNamesHost(certificate, url)) {
+        say(
+          `the certificate is not valid for ${new URL(url).hostname}: clients that check names (apt, curl, MAAS) will refuse it; ` +
+            'add that name to https.names and remove <dataDir>/tls/hoard.* for a new one, or use a name it has',
+        );
+      }
     }
     process.stdout.write(clientConfig(target, url, certificate));
     return 0;

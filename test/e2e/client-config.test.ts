@@ -201,6 +201,12 @@ describe('hoard client-config', () => {
         cwd: repoRoot,
       });
       assert.ok(offline.stderr.includes(`  ${health.https.fingerprint256}\n`), offline.stderr);
+      assert.doesNotMatch(offline.stderr, /not valid for/);
+      // A URL under a name the certificate does not carry: said, since apt, curl and MAAS check names.
+      const misnamed = await runChecked(node, ['src/main.ts', 'client-config', 'docker-mirror', '--url', 'https://cache.example:8443', '--cert', certFile], {
+        cwd: repoRoot,
+      });
+      assert.match(misnamed.stderr, /the certificate is not valid for cache\.example: clients that check names/);
       // Nothing answers: said on stderr, the settings still printed (with where to copy the certificate from).
       const unreachable = await runChecked(node, ['src/main.ts', 'client-config', 'docker-mirror', '--url', 'https://127.0.0.1:9'], { cwd: repoRoot });
       assert.match(unreachable.stderr, /cannot read the certificate of 127\.0\.0\.1:9/);
