@@ -23,6 +23,8 @@ export const errorCodes = {
     'The upstream answered 429 and nothing cached could serve; its `Retry-After` is passed on (`TOOMANYREQUESTS` for OCI clients).',
   HOARD_ERR_UPSTREAM_AUTH: 'The upstream registry refused the credentials or token hoard presented, or its token service failed (`DENIED` for OCI clients).',
   HOARD_ERR_UPSTREAM_UNREACHABLE: 'No upstream answered (connection refused, DNS failure, reset).',
+  HOARD_ERR_UPSTREAM_PROXY:
+    'The outbound proxy (`upstream.proxy`, HTTP_PROXY/HTTPS_PROXY) or the parent hoard (`upstream.parent`) could not be reached, refused the CONNECT, or asked for credentials (407).',
   HOARD_ERR_UPSTREAM_TIMEOUT: 'The upstream stalled past the configured timeout.',
   HOARD_ERR_UPSTREAM_STATUS: 'The upstream answered with an error status.',
   HOARD_ERR_UPSTREAM_TRUNCATED: 'The upstream closed the connection before the whole body arrived.',

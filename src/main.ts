@@ -40,6 +40,7 @@ import { MirrorHealth } from './upstream/mirror-health.ts';
 import { MirrorSet } from './upstream/mirror-set.ts';
 import { DestinationGuard } from './upstream/destination-guard.ts';
 import { OriginTable } from './upstream/origin-table.ts';
+import { OutboundRoutes, outboundSettings } from './upstream/outbound-routes.ts';
 import { redirectGuard } from './upstream/redirect-rules.ts';
 import { readCaFile } from './upstream/tls-trust.ts';
 
@@ -67,13 +68,14 @@ async function openStore(dataDir: string, logger: Logger) {
  * The Upstreams protocols route to: client-chosen origins (checked against allowedHosts, one per origin)
  * and operator-configured mirror lists, over undici fetchers that share one mirror health table.
  */
-function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
+function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, outbound: OutboundRoutes) {
   const health = new MirrorHealth(clock, config.upstream.mirrorCooldownSeconds * 1000);
   const fetcherOptions = {
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     idleTimeoutMs: config.upstream.idleTimeoutMs,
     via: `1.1 ${viaToken}`,
     userAgent: `hoard/${version}`,
+    outbound,
   };
   // Every https upstream is checked against the system store plus tls.extraCaFiles; a backend may add its own CA.
   const extraCas = config.tls.extraCaFiles.map((file, i) => readCaFile(file, `tls.extraCaFiles.${i}`));
@@ -208,7 +210,10 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const identity = await httpsIdentity(config, dataDir, logger);
   const { blobs, index } = await openStore(dataDir, logger);
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
-  const upstreams = buildUpstreams(config, clock, viaToken);
+  // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
+  const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
+  if (outbound.active) logger.info(outbound.description);
+  const upstreams = buildUpstreams(config, clock, viaToken, outbound);
 
   const context = { config, blobs, index, upstreams: upstreams.factory, logger, clock };
   const protocols = new ProtocolSet(await Promise.all(protocolModules.map((module) => module.create(context))));
@@ -249,6 +254,11 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     allow: config.connect.allow,
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     idleTimeoutMs: config.connect.idleTimeoutMs,
+    // Tunnels leave the way upstream requests do: through the proxy (or the parent, whose connect.allow must list them).
+    through: (host, port) => {
+      const route = outbound.route(new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`));
+      return route.kind === 'direct' ? undefined : { url: route.via, label: route.label };
+    },
   });
   const apt = protocols.byName('apt');
   let https: NetServer | undefined;

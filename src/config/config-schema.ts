@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { protocolConfigSections } from '../protocols/installed-protocols.ts';
+import { proxyUrl } from '../upstream/outbound-routes.ts';
 import { parseSize, sizeString } from './size-string.ts';
 
 const duration = z.number().int().positive();
@@ -37,6 +38,15 @@ export const defaultDeniedUpstreamNetworks = [
 
 /** host:port, IPv6 hosts in brackets. */
 const listenPattern = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/;
+
+function validProxy(value: string): boolean {
+  try {
+    proxyUrl(value, 'upstream.proxy');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A DNS name: labels of letters, digits and inner hyphens, 253 characters at most. */
 const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -126,8 +136,28 @@ export const configSchema = z
         minBytesPerSecond: z.number().int().nonnegative().default(1024),
         /** The window the minimum rate is averaged over. */
         slowWindowSeconds: duration.default(60),
+        /** HTTP forward proxy for every upstream request (`none`: direct, ignoring HTTP_PROXY/HTTPS_PROXY); absent: the environment's. */
+        proxy: z
+          .string()
+          .refine((v) => v === 'none' || validProxy(v), { error: 'must be an http:// proxy URL like http://proxy.example:3128, or none' })
+          .optional(),
+        /** Hosts reached directly, not through the proxy or the parent (curl's NO_PROXY rules); absent: NO_PROXY. */
+        noProxy: z.array(z.string().min(1)).optional(),
+        /** Another hoard that every upstream request goes to, in absolute-form, so that it caches what this one fetches. */
+        parent: z
+          .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL of another hoard, like http://central.example:3142' })
+          // URL.parse: zod runs refinements even after the URL check failed.
+          .refine((v) => URL.parse(v)?.username === '' && URL.parse(v)?.password === '', { error: 'must not hold credentials' })
+          .refine((v) => ['', '/'].includes(URL.parse(v)?.pathname ?? '') && URL.parse(v)?.search === '', {
+            error: 'must be scheme://host:port, without a path',
+          })
+          .optional(),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((u) => u.proxy === undefined || u.parent === undefined, {
+        message: 'proxy and parent cannot both be set: the parent reaches out through its own proxy',
+        path: ['proxy'],
+      }),
     server: z
       .object({
         /** Longest time a client may take to send its request headers. */
@@ -193,7 +223,8 @@ export function formatConfigIssues(error: z.ZodError, input: unknown): string {
     .map((issue) => {
       const key = issue.path.map(String).join('.') || '(root)';
       const got = valueAt(input, issue.path);
-      const shown = got === undefined ? '' : `, got ${JSON.stringify(got)}`;
+      // Credentials in a URL (a proxy's) never reach a message.
+      const shown = got === undefined ? '' : `, got ${JSON.stringify(got).replace(/\/\/[^/@\s"]*@/g, '//***@')}`;
       return `${key}: ${issue.message}${shown}`;
     })
     .join('\n');

@@ -24,6 +24,7 @@ export const statusForCode: Record<ErrorCode, number> = {
   // The client did nothing wrong and cannot fix it by authenticating to hoard: the upstream refused hoard's own credentials.
   HOARD_ERR_UPSTREAM_AUTH: 403,
   HOARD_ERR_UPSTREAM_UNREACHABLE: 502,
+  HOARD_ERR_UPSTREAM_PROXY: 502,
   HOARD_ERR_UPSTREAM_TIMEOUT: 504,
   HOARD_ERR_UPSTREAM_STATUS: 502,
   HOARD_ERR_UPSTREAM_TRUNCATED: 502,
