@@ -36,6 +36,9 @@ export const defaultDeniedUpstreamNetworks = [
   '::ffff:169.254.0.0/112',
 ];
 
+/** host:port, IPv6 hosts in brackets. */
+const listenPattern = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/;
+
 function validProxy(value: string): boolean {
   try {
     proxyUrl(value, 'upstream.proxy');
@@ -51,10 +54,7 @@ const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A
 export const configSchema = z
   .object({
     /** host:port to listen on; IPv6 hosts in brackets. */
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142')
-      .default('0.0.0.0:3142'),
+    listen: z.string().regex(listenPattern, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142').default('0.0.0.0:3142'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Networks whose clients may use the cache (CIDR). Default: loopback and private ranges. */
@@ -72,6 +72,26 @@ export const configSchema = z
         extraCaFiles: z.array(z.string().min(1, 'must be a file path')).default([]),
       })
       .prefault({}),
+    /**
+     * The cache's own HTTPS listener (off until `listen` is set): the same routes as the plain port, for clients
+     * that accept only https (LXD's simplestreams remotes). Certificate and key from files, or a self-signed pair
+     * made at the first start in `<dataDir>/tls/`.
+     */
+    https: z
+      .object({
+        listen: z.string().regex(listenPattern, 'must be host:port, e.g. 0.0.0.0:8443 or [::]:8443').optional(),
+        /** PEM certificate (its chain after it); with keyFile. Absent: the self-signed pair in `<dataDir>/tls/`. */
+        certFile: z.string().min(1, 'must be a file path').optional(),
+        /** PEM private key of certFile. */
+        keyFile: z.string().min(1, 'must be a file path').optional(),
+        /** Names and addresses the generated certificate is valid for, besides localhost, 127.0.0.1 and ::1. */
+        names: z.array(z.string().refine((v) => hostName.test(v) || isIP(v) !== 0, 'must be a DNS name or an IP address')).default([]),
+      })
+      .prefault({})
+      .refine((h) => (h.certFile === undefined) === (h.keyFile === undefined), {
+        message: 'certFile and keyFile go together: set both, or neither for a generated self-signed pair',
+        path: ['certFile'],
+      }),
     /** CONNECT pass-through: tunnels that bypass the cache, only to the listed destinations. */
     connect: z
       .object({
