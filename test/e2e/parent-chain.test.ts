@@ -137,6 +137,25 @@ describe('a parent chain: site hoard -> central hoard -> mirror', () => {
     }
   });
 
+  test("an https parent (hoard's own TLS listener): the site checks its certificate with tls.extraCaFiles", async () => {
+    const httpsPort = await findFreePort();
+    const tlsCentral = await HoardProcess.start({ config: { logLevel: 'info', https: { listen: `127.0.0.1:${httpsPort}` } } });
+    hoards.push(tlsCentral);
+    await tlsCentral.waitForLog(/https listener up/);
+    const certFile = join(tlsCentral.dataDir, 'tls', 'hoard.crt');
+    const trusting = await HoardProcess.start({
+      config: { logLevel: 'warn', upstream: { parent: `https://127.0.0.1:${httpsPort}` }, tls: { extraCaFiles: [certFile] } },
+    });
+    hoards.push(trusting);
+    const answer = await probe(`${upstream.baseUrl}/dists/stable/InRelease`, { proxy: trusting.url });
+    assert.equal(answer.status, 200, answer.body.toString());
+    // A site that does not trust the parent's certificate refuses to talk to it.
+    const wary = await site(`https://127.0.0.1:${httpsPort}`);
+    const refused = await probe(`${upstream.baseUrl}/dists/stable/Release`, { proxy: wary.url });
+    assert.equal(refused.status, 502);
+    assert.equal(refused.headers['x-hoard-error'], 'HOARD_ERR_UPSTREAM_TLS');
+  });
+
   test('a parent that is down: 502 HOARD_ERR_UPSTREAM_PROXY naming the parent', async () => {
     const closed = await findFreePort();
     const orphan = await site(`http://127.0.0.1:${closed}`);
