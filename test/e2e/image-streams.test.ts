@@ -207,6 +207,22 @@ describe('image streams through hoard', () => {
     }
   });
 
+  test('metrics, stats and the dashboard count each image upstream: hits, bytes saved, downloads in progress', async () => {
+    const metrics = await (await fetch(`${hoard.url}/_hoard/metrics`)).text();
+    const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? Number.NaN);
+    assert.ok(value(/^hoard_named_upstream_requests_total\{upstream="image:test",result="hit"\} (\d+)$/m) > 0, 'hits counted');
+    assert.ok(value(/^hoard_named_upstream_fetched_bytes_total\{upstream="image:test"\} (\d+)$/m) > 5_000_000, 'fetched bytes counted');
+    assert.equal(value(/^hoard_named_upstream_downloads_in_flight\{upstream="image:test"\} (\d+)$/m), 0);
+    assert.match(metrics, /^hoard_named_upstream_requests_total\{upstream="image:plain",result="hit"\} \d+$/m);
+    const stats = (await (await fetch(`${hoard.url}/_hoard/stats.json`)).json()) as {
+      namedUpstreams: Array<{ upstream: string; hits: number; saved: number; servedFromCache: number }>;
+    };
+    const images = stats.namedUpstreams.find((u) => u.upstream === 'image:test');
+    assert.ok(images !== undefined && images.hits > 0 && images.saved > 0 && images.servedFromCache > 0, JSON.stringify(images));
+    const page = await (await fetch(`${hoard.url}/_hoard/`)).text();
+    assert.match(page, /data-named-upstream="image:test"/);
+  });
+
   test('routing: unknown image names are 404, traversal and bad encodings 400, other paths stay apt', async () => {
     assert.equal((await probe(`${hoard.url}/images/nosuch/streams/v1/index.json`)).status, 404);
     // Raw requests: a URL parser would resolve the dot segments before sending.
