@@ -1,20 +1,21 @@
 // End-to-end: image streams through hoard — simplestreams (MAAS-like, with gpgv) and a SHA256SUMS tree (sha256sum -c), an upstream that lies.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { runCommand } from '../support/command-runner.ts';
 import { FakeUpstreamServer, faults } from '../support/fake-upstream-server.ts';
-import { HoardProcess } from '../support/hoard-process.ts';
+import { HoardProcess, repoRoot } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
 import { ImageStream, maasProductsPath } from '../support/image-stream-builder.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const maxAgeSeconds = 1;
+const adminToken = 'image-streams-test-token-0123456789';
 /** The verification hoard recorded for a cache key (the index database is readable while hoard runs). */
 function storedVerification(hoard: HoardProcess, key: string): string | undefined {
   const db = new DatabaseSync(join(hoard.dataDir, 'index.sqlite'), { readOnly: true });
@@ -54,6 +55,7 @@ describe('image streams through hoard', () => {
     hoard = await HoardProcess.start({
       config: {
         logLevel: 'info',
+        admin: { token: adminToken },
         images: {
           test: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath, maxAgeSeconds },
           plain: { url: `${upstream.baseUrl}/` },
@@ -207,6 +209,22 @@ describe('image streams through hoard', () => {
     }
   });
 
+  test('gc takes items the cached SHA256SUMS no longer lists first, and keeps those still listed', async () => {
+    const dir = 'cloud/bookworm/20260101';
+    await stream.dropFromSums(dir, 'root+extra.tar.xz');
+    await pause(maxAgeSeconds * 1000 + 700);
+    const sums = await get(`${dir}/SHA256SUMS`);
+    assert.doesNotMatch(sums.body.toString(), /root\+extra/);
+    await hoard.waitForDownloadsSettled();
+    const response = await fetch(`${hoard.url}/_hoard/actions/gc?dryRun=1`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } });
+    assert.equal(response.status, 200);
+    const report = (await response.json()) as { removed: Array<{ keys: string[]; reason: string }> };
+    const removedKeys = report.removed.flatMap((r) => r.keys.map((key) => `${r.reason} ${key}`));
+    assert.ok(removedKeys.includes(`unreferenced image:test/${dir}/root+extra.tar.xz`), removedKeys.join('\n'));
+    assert.ok(!removedKeys.some((k) => k.includes(stream.file('kernel').path)), 'an item the products file lists stays');
+    assert.ok(!removedKeys.some((k) => k.endsWith('/current/disk.img')), 'the current moving item stays');
+  });
+
   test('metrics, stats and the dashboard count each image upstream: hits, bytes saved, downloads in progress', async () => {
     const metrics = await (await fetch(`${hoard.url}/_hoard/metrics`)).text();
     const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? Number.NaN);
@@ -221,6 +239,34 @@ describe('image streams through hoard', () => {
     assert.ok(images !== undefined && images.hits > 0 && images.saved > 0 && images.servedFromCache > 0, JSON.stringify(images));
     const page = await (await fetch(`${hoard.url}/_hoard/`)).text();
     assert.match(page, /data-named-upstream="image:test"/);
+  });
+
+  test('hoard verify finds a damaged image item; after a restart it is fetched again and checked against the stored stream', async () => {
+    const initrd = stream.file('initrd');
+    await hoard.stop();
+    const blob = join(hoard.dataDir, 'blobs/sha256', initrd.sha256.slice(0, 2), initrd.sha256);
+    const bytes = await readFile(blob);
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
+    await writeFile(blob, bytes);
+    const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+    const verify = await runCommand(
+      join(repoRoot, 'node_modules/.bin/node'),
+      ['src/main.ts', 'verify', '--data-dir', hoard.dataDir, '--config', hoard.configPath ?? ''],
+      {
+        cwd: repoRoot,
+        env,
+      },
+    );
+    assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, new RegExp(`DAMAGED ${initrd.sha256}`));
+    await hoard.restart();
+    const hits = upstream.hits(initrd.path, 'GET');
+    const again = await get(initrd.path);
+    assert.equal(sha256(again.body), initrd.sha256);
+    assert.equal(upstream.hits(initrd.path, 'GET'), hits + 1);
+    // The stream knowledge was rebuilt from the stored products files and signatures at start-up.
+    await hoard.waitForDownloadsSettled();
+    assert.equal(storedVerification(hoard, `image:test/${initrd.path}`), 'authenticated');
   });
 
   test('routing: unknown image names are 404, traversal and bad encodings 400, other paths stay apt', async () => {

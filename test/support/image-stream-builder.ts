@@ -73,6 +73,19 @@ export class ImageStream {
     return disk;
   }
 
+  /** Rewrites a directory's SHA256SUMS (and .gpg) without the line for `name`: the tree no longer lists that file. */
+  async dropFromSums(directory: string, name: string): Promise<void> {
+    const sums = join(this.root, directory, 'SHA256SUMS');
+    const text = (await readFile(sums, 'utf8'))
+      .split('\n')
+      .filter((line) => !line.endsWith(` *${name}`))
+      .join('\n');
+    await writeFile(sums, text);
+    await writeFile(`${sums}.gpg`, await this.keyring.detachSign(text));
+    await laterMtime(sums);
+    await laterMtime(`${sums}.gpg`);
+  }
+
   /** Rewrites a file in place without touching any list (an upstream that lies), with a later Last-Modified. */
   async overwrite(path: string, bytes: Buffer): Promise<void> {
     await writeFile(join(this.root, path), bytes);
