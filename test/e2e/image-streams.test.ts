@@ -59,6 +59,7 @@ describe('image streams through hoard', () => {
         images: {
           test: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath, maxAgeSeconds },
           plain: { url: `${upstream.baseUrl}/` },
+          strict: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath, strict: true },
         },
       },
     });
@@ -223,6 +224,20 @@ describe('image streams through hoard', () => {
     assert.ok(removedKeys.includes(`unreferenced image:test/${dir}/root+extra.tar.xz`), removedKeys.join('\n'));
     assert.ok(!removedKeys.some((k) => k.includes(stream.file('kernel').path)), 'an item the products file lists stays');
     assert.ok(!removedKeys.some((k) => k.endsWith('/current/disk.img')), 'the current moving item stays');
+  });
+
+  test('strict: items a signed stream lists are served (read from the stream first), anything else is refused', async () => {
+    const initrd = stream.file('initrd');
+    // Nothing of this upstream is cached yet: hoard reads the index and products (authenticated by their .sjson twins) first.
+    const listed = await probe(`${hoard.url}/images/strict/${initrd.path}`, { timeoutMs: 30_000 });
+    assert.equal(listed.status, 200, listed.body.toString().slice(0, 200));
+    assert.equal(sha256(listed.body), initrd.sha256);
+    const sums = await probe(`${hoard.url}/images/strict/cloud/bookworm/current/disk.img`, { timeoutMs: 30_000 });
+    assert.equal(sums.status, 200, 'a SHA256SUMS with a good SHA256SUMS.gpg covers its files');
+    await stream.overwrite('images/unlisted.bin', Buffer.from('nobody signed this'));
+    const unlisted = await probe(`${hoard.url}/images/strict/images/unlisted.bin`);
+    assert.equal(unlisted.status, 403);
+    assert.match(unlisted.body.toString(), /not covered|strict/);
   });
 
   test('metrics, stats and the dashboard count each image upstream: hits, bytes saved, downloads in progress', async () => {

@@ -35,8 +35,14 @@ const streamIndexPath = '/streams/v1/index.json';
 /** Bound on the products files read from one index to discover an item's hash (real indices name a handful to a few dozen). */
 const maxProductsFiles = 64;
 
-/** Products files of real streams reach tens of MB; a metadata file past this is not read (its items go unverified). */
-const maxSourceBytes = 256 * 1024 * 1024;
+/**
+ * Products files of real streams reach tens of MB (the largest about 40 MB); a metadata file past this is not
+ * read (its items go unverified). Reading parses it whole, so this also bounds the memory one read takes.
+ */
+const maxSourceBytes = 64 * 1024 * 1024;
+
+/** Files listed per upstream across its products and sums files (a real stream lists tens of thousands); past it a source is not read. */
+const maxListedPerUpstream = 1_000_000;
 
 /** One source's word on a path. */
 interface Listing {
@@ -49,12 +55,15 @@ interface Listing {
 class UpstreamKnowledge {
   readonly sources = new Map<string, { readonly digest: string; readonly files: readonly ListedFile[] }>();
   readonly byPath = new Map<string, Map<string, Listing>>();
+  /** Files listed across all sources (a path listed twice counts twice). */
+  listedCount = 0;
   /** The products files the stream's index names, once it was read. */
   productsFiles: readonly string[] = [];
 
   replace(source: string, digest: string, files: readonly ListedFile[], authenticated: boolean): void {
     this.forget(source);
     this.sources.set(source, { digest, files });
+    this.listedCount += files.length;
     for (const file of files) {
       let listings = this.byPath.get(file.path);
       if (listings === undefined) this.byPath.set(file.path, (listings = new Map<string, Listing>()));
@@ -66,6 +75,7 @@ class UpstreamKnowledge {
     const known = this.sources.get(source);
     if (known === undefined) return;
     this.sources.delete(source);
+    this.listedCount -= known.files.length;
     for (const file of known.files) {
       const listings = this.byPath.get(file.path);
       listings?.delete(source);
@@ -199,6 +209,11 @@ export class StreamVerifier implements ContentVerifier, ReferenceOracle {
       return;
     }
     const files = streamPathKind(path) === 'sums' ? sha256SumsEntries(text, path.slice(0, path.lastIndexOf('/') + 1)) : productsOf(text);
+    const others = knowledge.listedCount - (knowledge.sources.get(path)?.files.length ?? 0);
+    if (others + files.length > maxListedPerUpstream) {
+      this.#o.logger.warn({ upstream, path, files: files.length, listed: others }, `image metadata not read: over ${maxListedPerUpstream} files listed`);
+      return;
+    }
     knowledge.replace(path, digest, files, authenticated === true);
     this.#o.logger.debug({ upstream, path, files: files.length, authenticated: authenticated === true }, 'image metadata read');
   }
