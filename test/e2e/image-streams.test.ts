@@ -161,7 +161,13 @@ describe('image streams through hoard', () => {
   test('each item is fetched upstream once however many clients ask at the same time', async () => {
     const file = stream.file('lxd-squashfs');
     upstream.misbehave(file.path, faults.slow(1500), { times: 1 });
-    const got = await Promise.all(Array.from({ length: 8 }, () => get(file.path)));
+    const clients = Promise.all(Array.from({ length: 8 }, () => get(file.path)));
+    // A Range request while the download runs: served from the bytes as they arrive.
+    const rangedEarly = probe(url(file.path), { headers: { range: `bytes=${file.bytes.length - 100}-` }, timeoutMs: 30_000 });
+    const got = await clients;
+    const early = await rangedEarly;
+    assert.equal(early.status, 206);
+    assert.deepEqual(early.body, file.bytes.subarray(file.bytes.length - 100));
     for (const g of got) {
       assert.equal(g.status, 200);
       assert.equal(sha256(g.body), file.sha256);
