@@ -139,6 +139,17 @@ describe('image streams through hoard', () => {
     assert.equal(upstream.hits(path, 'GET'), before + 1, 'fetched again once, then served from the cache');
   });
 
+  test('a file no list covers is stored unverified and follows the upstream after the max age', async () => {
+    const path = 'cloud/bookworm/current/NOTES.txt';
+    await stream.overwrite(path, Buffer.from('first notes\n'));
+    assert.equal((await get(path)).body.toString(), 'first notes\n');
+    assert.equal((await get(path)).body.toString(), 'first notes\n');
+    assert.equal(upstream.hits(path, 'GET'), 1);
+    await stream.overwrite(path, Buffer.from('second notes\n'));
+    await pause(maxAgeSeconds * 1000 + 700);
+    assert.equal((await get(path)).body.toString(), 'second notes\n');
+  });
+
   test('an item with wrong bytes or a cut body is refused and not stored; the next request gets the right bytes', async () => {
     for (const [role, fault] of [
       ['unified', faults.corrupt()],

@@ -38,7 +38,7 @@ const refused = (p: Protocol, raw: string, code: string, method = 'GET') =>
     raw,
   );
 
-test('claims /images/<configured name>/ with the upstream path; metadata mutable with its own max age, items immutable', async () => {
+test('claims /images/<configured name>/ with the upstream path; policies with the upstream own max age', async () => {
   const p = await images({ images: { ubuntu: { url: 'https://images.example/releases/', maxAgeSeconds: 42 } } });
   assert.deepEqual(built.at(-1), { key: 'image:ubuntu', mirrors: [new URL('https://images.example/releases/')] });
   const index = p.route(req('/images/ubuntu/streams/v1/index.json?x=1'));
@@ -48,7 +48,7 @@ test('claims /images/<configured name>/ with the upstream path; metadata mutable
   assert.deepEqual([index?.policy.mutable, index?.policy.maxAgeSeconds, index?.policy.protocol], [true, 42, 'simplestreams']);
   const item = p.route(req('/images/ubuntu/server/20260101_05%3A24/root+extra.tar.xz'));
   assert.equal(item?.path, '/server/20260101_05:24/root+extra.tar.xz');
-  assert.equal(item?.policy.mutable, false);
+  assert.equal(item?.policy.kind, 'item');
   assert.equal(p.classify('/a/SHA256SUMS', 'image:ubuntu')?.maxAgeSeconds, 42, 'the verifier fetches with the upstream own max age');
   assert.equal(p.upstreamFor('image:ubuntu')?.key, 'image:ubuntu');
   assert.equal(p.upstreamFor('backend:ubuntu'), undefined);

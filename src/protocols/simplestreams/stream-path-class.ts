@@ -32,17 +32,22 @@ const contentTypes: Record<StreamPathKind, string> = {
   item: 'application/octet-stream',
 };
 
-/** Metadata is mutable (revalidated after `maxAgeSeconds`); an item is immutable, kept current by the sums instead. */
+/**
+ * Metadata is revalidated after `maxAgeSeconds`. An item is kept current by the lists instead: while a
+ * products or sums file vouches for its stored bytes the cache serves them without asking (immutable once
+ * verified), and other bytes listed under its name are fetched anew. Only an item no list covers falls back
+ * on the max age, so that an unlisted file under a moving name is not served stale for ever.
+ */
 export function streamPolicy(path: string, maxAgeSeconds: number): PathPolicy | undefined {
   const kind = streamPathKind(path);
   if (kind === undefined) return undefined;
   const clearsigned = path.endsWith('.sjson');
   return {
     protocol: 'simplestreams',
-    mutable: kind !== 'item',
+    mutable: true,
     kind,
     contentType: clearsigned ? 'text/plain; charset=utf-8' : contentTypes[kind],
-    maxAgeSeconds: kind === 'item' ? undefined : maxAgeSeconds,
+    maxAgeSeconds,
   };
 }
 
