@@ -145,8 +145,20 @@ describe('StreamVerifier', () => {
     key = await GpgKeyring.generate();
     const f = await streamFixture({ key, strict: true });
     assert.equal((await f.verifier.expect(upstream, itemPath))?.verification, 'authenticated');
+    // products.json and its .sjson twin list the same item: held once; plus the SHA256SUMS line.
+    assert.equal(f.verifier.listedFiles(upstream), 2);
     assert.equal((await f.verifier.expect(upstream, '/cloud/current/disk.img'))?.verification, 'authenticated', 'SHA256SUMS.gpg checked');
     const sjson = productsPath.replace(/\.json$/, '.sjson');
+    // A newer .sjson lists one more item: the .json twin no longer lists the same, and is read again on its own.
+    const newer = randomBytes(100);
+    const newerText = products([
+      { path: itemPath, bytes: f.item },
+      { path: '/images/os/newer.img', bytes: newer },
+    ]);
+    await f.verifier.learn(upstream, sjson, await f.store(sjson, await key.clearsign(newerText)));
+    assert.equal(f.verifier.listedFiles(upstream), 1 + 2 + 1);
+    assert.equal((await f.verifier.expect(upstream, '/images/os/newer.img'))?.sha256, sha(newer));
+    assert.equal((await f.verifier.expect(upstream, itemPath))?.verification, 'authenticated');
     const good = (await key.clearsign('{"format":"products:1.0"}\n')).toString();
     const tampered = Buffer.from(good.replace('products:1.0', 'products:6.6'));
     const digest = await f.store('/streams/v1/other.sjson', tampered);

@@ -51,36 +51,70 @@ interface Listing {
   readonly authenticated: boolean;
 }
 
-/** What one upstream's stored metadata lists: source path -> its files, and item path -> source -> listing. */
+/** A products or sums file as learnt. */
+interface Source {
+  readonly digest: string;
+  readonly files: readonly ListedFile[];
+  readonly authenticated: boolean;
+  /** Set when this file lists exactly what its twin (`x.json` / `x.sjson`) lists: its files are listed once, under the twin. */
+  readonly sameAs?: string | undefined;
+}
+
+/**
+ * What one upstream's stored metadata lists: source path -> its files, and item path -> source -> file. A
+ * `.json` and its `.sjson` twin usually list the same files (and with a keyring both are fetched): the
+ * second is then kept as an alias of the first, so a stream of 100,000 items is held once, not twice.
+ */
 class UpstreamKnowledge {
-  readonly sources = new Map<string, { readonly digest: string; readonly files: readonly ListedFile[] }>();
-  readonly byPath = new Map<string, Map<string, Listing>>();
-  /** Files listed across all sources (a path listed twice counts twice). */
+  readonly sources = new Map<string, Source>();
+  readonly byPath = new Map<string, Map<string, ListedFile>>();
+  /** Files listed across all sources (a path listed by two sources counts twice; aliases not at all). */
   listedCount = 0;
   /** The products files the stream's index names, once it was read. */
   productsFiles: readonly string[] = [];
 
-  replace(source: string, digest: string, files: readonly ListedFile[], authenticated: boolean): void {
-    this.forget(source);
-    this.sources.set(source, { digest, files });
+  /** Learns `source`; returns the aliases of it that were dropped (their files must be read again: they may differ now). */
+  replace(source: string, digest: string, files: readonly ListedFile[], authenticated: boolean): string[] {
+    const detached = this.forget(source);
+    const twin = twinOf(source);
+    const twinSource = twin === undefined ? undefined : this.sources.get(twin);
+    if (twin !== undefined && twinSource !== undefined && twinSource.sameAs === undefined && sameFiles(twinSource.files, files)) {
+      this.sources.set(source, { digest, files: twinSource.files, authenticated, sameAs: twin });
+      return detached;
+    }
+    this.sources.set(source, { digest, files, authenticated });
     this.listedCount += files.length;
     for (const file of files) {
       let listings = this.byPath.get(file.path);
-      if (listings === undefined) this.byPath.set(file.path, (listings = new Map<string, Listing>()));
-      listings.set(source, { sha256: file.sha256, size: file.size, authenticated });
+      if (listings === undefined) this.byPath.set(file.path, (listings = new Map<string, ListedFile>()));
+      listings.set(source, file);
     }
+    return detached;
   }
 
-  forget(source: string): void {
+  /** Drops what `source` listed; returns its aliases, dropped with it. */
+  forget(source: string): string[] {
     const known = this.sources.get(source);
-    if (known === undefined) return;
+    if (known === undefined) return [];
     this.sources.delete(source);
+    if (known.sameAs !== undefined) return [];
     this.listedCount -= known.files.length;
     for (const file of known.files) {
       const listings = this.byPath.get(file.path);
       listings?.delete(source);
       if (listings?.size === 0) this.byPath.delete(file.path);
     }
+    const aliases = [...this.sources].filter(([, s]) => s.sameAs === source).map(([path]) => path);
+    for (const alias of aliases) this.sources.delete(alias);
+    return aliases;
+  }
+
+  /** Signed when the source or an alias of it is (a `.json` is signed through its `.sjson` twin, and the other way round they list the same). */
+  #authenticated(source: string): boolean {
+    if (this.sources.get(source)?.authenticated === true) return true;
+    const twin = twinOf(source);
+    const alias = twin === undefined ? undefined : this.sources.get(twin);
+    return alias?.sameAs === source && alias.authenticated;
   }
 
   /** The listing to check a path against: a signed source's first, else the one learnt last. */
@@ -88,12 +122,31 @@ class UpstreamKnowledge {
     const listings = this.byPath.get(path);
     if (listings === undefined) return undefined;
     let chosen: { source: string; listing: Listing } | undefined;
-    for (const [source, listing] of listings) {
-      if (chosen === undefined || listing.authenticated || !chosen.listing.authenticated) chosen = { source, listing };
-      if (listing.authenticated) break;
+    for (const [source, file] of listings) {
+      const authenticated = this.#authenticated(source);
+      if (chosen === undefined || authenticated || !chosen.listing.authenticated)
+        chosen = { source, listing: { sha256: file.sha256, size: file.size, authenticated } };
+      if (authenticated) break;
     }
     return chosen;
   }
+}
+
+/** `x.json` <-> `x.sjson`. */
+function twinOf(source: string): string | undefined {
+  if (source.endsWith('.sjson')) return `${source.slice(0, -'.sjson'.length)}.json`;
+  if (source.endsWith('.json')) return `${source.slice(0, -'.json'.length)}.sjson`;
+  return undefined;
+}
+
+function sameFiles(a: readonly ListedFile[], b: readonly ListedFile[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as ListedFile;
+    const y = b[i] as ListedFile;
+    if (x.path !== y.path || x.sha256 !== y.sha256 || x.size !== y.size) return false;
+  }
+  return true;
 }
 
 type SignatureVerdict =
@@ -214,8 +267,13 @@ export class StreamVerifier implements ContentVerifier, ReferenceOracle {
       this.#o.logger.warn({ upstream, path, files: files.length, listed: others }, `image metadata not read: over ${maxListedPerUpstream} files listed`);
       return;
     }
-    knowledge.replace(path, digest, files, authenticated === true);
+    const detached = knowledge.replace(path, digest, files, authenticated === true);
     this.#o.logger.debug({ upstream, path, files: files.length, authenticated: authenticated === true }, 'image metadata read');
+    // A twin that listed the same files may not any more: read it again from the store.
+    for (const alias of detached) {
+      const entry = this.#o.index.get(upstream + alias);
+      if (entry !== undefined) await this.learn(upstream, alias, entry.digest);
+    }
   }
 
   /** An item still listed (with these bytes) by a stored products or sums file stays; one no longer listed goes first. */
@@ -227,9 +285,9 @@ export class StreamVerifier implements ContentVerifier, ReferenceOracle {
     return listings !== undefined && [...listings.values()].some((l) => l.sha256 === entry.digest);
   }
 
-  /** How many files the stored metadata of an upstream lists, for the dashboard. */
+  /** How many file listings the stored metadata of an upstream holds (a twin listing the same files counts once). */
   listedFiles(upstream: string): number {
-    return this.#knowledge.get(upstream)?.byPath.size ?? 0;
+    return this.#knowledge.get(upstream)?.listedCount ?? 0;
   }
 
   /**
