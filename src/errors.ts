@@ -9,7 +9,8 @@ export const errorCodes = {
   HOARD_ERR_HOST_NOT_ALLOWED: 'The upstream host is not in the allowed list.',
   HOARD_ERR_UPSTREAM_DENIED:
     'The upstream host a client named resolves to an address in `deniedUpstreamNetworks` (by default loopback and link-local). The operator allows it by listing the host in `allowedHosts` or changing `deniedUpstreamNetworks`.',
-  HOARD_ERR_NOT_REPOSITORY_PATH: 'The path is not a file of an apt repository, so hoard does not proxy it.',
+  HOARD_ERR_NOT_REPOSITORY_PATH:
+    'The path is not a file of an apt repository (or, under `/images/<name>/`, is a directory listing rather than a file of the stream), so hoard does not proxy it.',
   HOARD_ERR_CONNECT_REFUSED: 'CONNECT tunnels are not allowed to this host and port.',
   HOARD_ERR_LOOP_DETECTED: 'The request came back through hoard itself.',
   HOARD_ERR_UNKNOWN_BACKEND: 'No backend of that name is configured.',
