@@ -7,14 +7,15 @@ import { readKeyringFile } from '../apt/verification/keyring-loader.ts';
 import { ReleaseSignatureChecker } from '../apt/verification/release-signature-checker.ts';
 import type { ItemName, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
 import { normalizePath, splitQuery } from '../target-grammar.ts';
+import { simplestreamsClientConfigs } from './simplestreams-client-configs.ts';
 import type { ImageUpstreamConfig } from './simplestreams-config.ts';
 import { streamPathKind, streamPolicy } from './stream-path-class.ts';
 import { StreamVerifier, type StreamUpstreamRules } from './verification/stream-verifier.ts';
 
 export const simplestreamsProtocolModule: ProtocolModule = {
   name: 'simplestreams',
-  // `hoard client-config lxd|maas|juju|glance` come with the HTTPS listener (issue 13, second part).
-  clientConfigs: {},
+  // `hoard client-config lxd|maas|juju|glance --url https://cache:8443/images/<name>`; an http URL falls through to apt's.
+  clientConfigs: simplestreamsClientConfigs,
   create: createSimplestreamsProtocol,
 };
 
