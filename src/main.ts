@@ -92,6 +92,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
   const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
+  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, ...): the metrics count each under its own label.
+  const named = new Set<string>();
   const factory: UpstreamFactory = {
     origin(key, host, fetchFrom, rules) {
       return origins.get(key, () => {
@@ -109,6 +111,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
         mirrorFetcher = new HttpFetcher({ ...fetcherOptions, ca: [...extraCas, readCaFile(options.caFile, `${options.configKey}.caFile`)] });
         fetchers.push(mirrorFetcher);
       }
+      named.add(key);
       // Configured mirrors stay in the health table however many hosts clients name.
       for (const mirror of mirrors) {
         health.pin(mirror.href);
@@ -118,7 +121,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
       return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock, redirectGuard: redirects });
     },
   };
-  return { factory, configured, close: () => Promise.all(fetchers.map((f) => f.close())) };
+  return { factory, configured, named, close: () => Promise.all(fetchers.map((f) => f.close())) };
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
@@ -246,6 +249,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
 
   const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, {
     configuredUpstreams: upstreams.configured,
+    namedUpstreams: upstreams.named,
     protocols: protocols.all.map((p) => p.name),
   }).start();
   const stopHousekeeping = startHousekeeping(config, janitor, logger);
