@@ -1,4 +1,4 @@
-// End-to-end: site hoards whose parent is a central hoard in front of the test mirror (real apt-get) and registries (skopeo), and a loop between two hoards.
+// End-to-end: site hoards whose parent is a central hoard in front of the test mirror (real apt-get), registries (skopeo) and image streams, and a loop between two hoards.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -8,6 +8,7 @@ import { AptClient } from '../support/apt-client.ts';
 import { CountingForwardProxy } from '../support/counting-forward-proxy.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
+import { ImageStream } from '../support/image-stream-builder.ts';
 import { probe } from '../support/http-probe.ts';
 import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
@@ -323,5 +324,44 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
     const refused = await skopeo(['inspect', '--tls-verify=false', '--no-creds', `docker://${host}/team/app:1`], work);
     assert.notEqual(refused.exitCode, 0);
     assert.match(refused.stderr, /denied: the upstream registry refused the credentials or token of this mirror/);
+  });
+});
+
+describe('image streams through a parent', () => {
+  let stream: ImageStream;
+  let upstream: FakeUpstreamServer;
+  const hoards: HoardProcess[] = [];
+
+  before(async () => {
+    stream = await ImageStream.create({ squashfsSize: 512 * 1024 });
+    upstream = await FakeUpstreamServer.start({ root: stream.root, prefix: '/mirror' });
+  });
+
+  after(async () => {
+    for (const h of hoards) await h.cleanup();
+    await upstream?.close();
+    await stream?.cleanup();
+  });
+
+  test('sites list the stream with the same URL as the central hoard: fetched upstream once for all of them', async () => {
+    const images = { test: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath } };
+    const central = await HoardProcess.start({ config: { logLevel: 'warn', images } });
+    hoards.push(central);
+    const sites: HoardProcess[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = await HoardProcess.start({ config: { logLevel: 'warn', upstream: { parent: central.url }, images } });
+      hoards.push(s);
+      sites.push(s);
+    }
+    const squashfs = stream.file('squashfs');
+    for (const s of sites) {
+      for (const file of [stream.file('lxd-meta'), squashfs]) {
+        const got = await probe(`${s.url}/images/test/${file.path}`);
+        assert.equal(got.status, 200, `${file.path}: ${got.body.toString().slice(0, 200)}`);
+        assert.equal(createHash('sha256').update(got.body).digest('hex'), file.sha256, file.path);
+      }
+      await s.waitForDownloadsSettled();
+    }
+    assert.equal(upstream.hits(squashfs.path, 'GET'), 1, 'one upstream fetch for both sites');
   });
 });
