@@ -31,7 +31,7 @@ export interface UpstreamResponse {
 }
 
 export interface Fetcher {
-  /** Rejects with HOARD_ERR_UPSTREAM_UNREACHABLE / _TIMEOUT / _TLS when no response arrives. */
+  /** Rejects with HOARD_ERR_UPSTREAM_UNREACHABLE / _TIMEOUT / _TLS (/ _PROXY through a proxy or parent) when no response arrives. */
   fetch(url: URL, init: FetchInit): Promise<UpstreamResponse>;
 }
 
