@@ -63,7 +63,7 @@ export class RegistryFront {
 
   /** Requests for blobs and manifests by digest (what a warm mirror must never ask again). */
   byDigest(): FrontRecord[] {
-    return this.requests.filter((r) => /\/(blobs|manifests)\/sha256:/.test(r.path));
+    return this.requests.filter((r) => /\/(blobs|manifests)\/sha(256|512):/.test(r.path));
   }
 
   async stop(): Promise<void> {
@@ -122,7 +122,7 @@ export class RegistryFront {
     const headers = { ...req.headers, host: this.#target.host };
     delete headers.authorization;
     const upstream = request({ host: this.#target.hostname, port: this.#target.port, method: req.method, path, headers }, (answer) => {
-      const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname)?.[1];
+      const digest = /\/blobs\/(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.exec(url.pathname)?.[1];
       if (digest === undefined || !this.corrupt.has(digest) || answer.statusCode !== 200 || req.method !== 'GET') {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
