@@ -84,10 +84,12 @@ export interface Protocol {
   /** Renders an error for a request it claimed or refused; absent: hoard's plain one-line text. */
   renderError?(error: HoardError, status: number): RenderedError;
   /**
-   * Answers a request itself (no upstream, no cache), or undefined to let `route` decide. Asked before
-   * `route`, in the same order, for GET and HEAD only.
+   * Answers a request itself (no cache), or undefined to let `route` decide. Asked before `route`, in the
+   * same order, for GET and HEAD only. A promise is an answer fetched upstream for this client alone and
+   * never stored (OCI's paged tag lists, whose `Link` the cache would not keep); its rejection is rendered
+   * by `renderError` like any refusal.
    */
-  answer?(target: RequestTarget): LocalAnswer | undefined;
+  answer?(target: RequestTarget): LocalAnswer | Promise<LocalAnswer> | undefined;
   /**
    * Renders an upstream's non-2xx answer that the cache relays (404, 401, ...) in its clients' format;
    * absent: hoard's plain one-line text with the status.

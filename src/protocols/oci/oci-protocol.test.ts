@@ -41,7 +41,7 @@ const lab = { registries: { lab: { url: 'http://127.0.0.1:5000' } }, defaultRegi
 test('GET /v2/ is answered locally with the API version header; other paths are not', async () => {
   const p = await oci(lab);
   for (const raw of ['/v2/', '/v2', '/v2/?x=1']) {
-    const answer = p.answer?.(req(raw));
+    const answer = await p.answer?.(req(raw));
     assert.equal(answer?.status, 200, raw);
     assert.equal(answer?.headers?.['docker-distribution-api-version'], 'registry/2.0');
   }
@@ -124,15 +124,15 @@ test('a registry with credentials, not public, is served only to configured user
       () => p.route(req(blob, 'GET', headers)),
       (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'),
     );
-    assert.equal(p.answer?.(req('/v2/', 'GET', headers))?.status, 401);
+    assert.equal((await p.answer?.(req('/v2/', 'GET', headers)))?.status, 401);
   }
   const allowed = p.route(req(blob, 'GET', { authorization: alice }));
   assert.equal(allowed?.upstream.key, 'oci:priv');
   assert.deepEqual(allowed?.forward, {}, 'a forward marks the route as this request alone');
-  assert.equal(p.answer?.(req('/v2/', 'GET', { authorization: alice }))?.status, 200);
+  assert.equal((await p.answer?.(req('/v2/', 'GET', { authorization: alice })))?.status, 200);
   // The Docker daemon is not challenged (it would skip the mirror), unless it sent wrong credentials; the paths still are.
-  assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24 go/go1.19.8' }))?.status, 200);
-  assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24', authorization: wrong }))?.status, 401);
+  assert.equal((await p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24 go/go1.19.8' })))?.status, 200);
+  assert.equal((await p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24', authorization: wrong })))?.status, 401);
   assert.throws(
     () => p.route(req(blob, 'GET', { 'user-agent': 'docker/20.10.24' })),
     (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'),
