@@ -11,7 +11,7 @@ Commands:
   import <dir>       store the .deb files of <dir> that a cached index knows, by hash
   warm --sources <file> --packages <a,b,...> [--arch amd64] [--no-deps]
                      fetch packages (and their dependencies) through the cache
-  client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker|docker-mirror|containerd|podman> [--url http://cache:3142]
+  client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker|docker-mirror|containerd|podman|k3s> [--url http://cache:3142]
                      print proxy settings for that tool
   verify             re-hash every stored object (hoard stopped); quarantine damaged ones,
                      which are fetched again on next use; exit 1 if any were found

@@ -1,8 +1,11 @@
 // `hoard client-config <target>`: ready-to-use settings for each tool, from the installed protocols.
+import { parseConfig } from '../config/config-loader.ts';
+import type { HoardConfig } from '../config/config-schema.ts';
 import { protocolModules } from '../protocols/installed-protocols.ts';
+import type { ClientConfigContext } from '../protocols/protocol.ts';
 
 /** Every target a protocol offers, in protocol order; the first protocol to name a target owns it. */
-const entries = new Map<string, (url: string) => string>();
+const entries = new Map<string, (url: string, context: ClientConfigContext) => string>();
 for (const module of protocolModules) {
   for (const [target, render] of Object.entries(module.clientConfigs)) if (!entries.has(target)) entries.set(target, render);
 }
@@ -27,9 +30,13 @@ export function checkProxyUrl(text: string): string {
   return url.href.replace(/\/$/, '');
 }
 
-/** The text for `target`, a complete document in that tool's own format. */
-export function clientConfig(target: string, proxyUrl: string): string {
+/**
+ * The text for `target`, a complete document in that tool's own format. `config` gives the operator's
+ * configuration when a target lists what it configures (OCI's registries); by default the built-in one.
+ */
+export function clientConfig(target: string, proxyUrl: string, config: () => HoardConfig = () => parseConfig({}, 'built-in defaults')): string {
   const render = entries.get(target);
   if (render === undefined) throw new Error(`unknown client-config target "${target}"; one of: ${clientConfigTargets.join(', ')}`);
-  return render(checkProxyUrl(proxyUrl));
+  let loaded: HoardConfig | undefined;
+  return render(checkProxyUrl(proxyUrl), { config: () => (loaded ??= config()) });
 }

@@ -19,7 +19,8 @@ export async function runServiceCommand(args: CliArgs, overrides: ConfigOverride
         process.stderr.write(`hoard client-config: name one of ${clientConfigTargets.join(', ')}\n`);
         return 2;
       }
-      process.stdout.write(clientConfig(operand, flag('url') ?? 'http://cache:3142'));
+      // The configuration is read only by targets that list configured registries (containerd, podman, k3s).
+      process.stdout.write(clientConfig(operand, flag('url') ?? 'http://cache:3142', () => loadConfig(overrides).config));
       return 0;
     }
     case 'stats':

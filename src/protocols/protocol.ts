@@ -129,10 +129,20 @@ export interface ProtocolContext {
   readonly clock: Clock;
 }
 
+/** What a client-config renderer may read besides the cache URL. */
+export interface ClientConfigContext {
+  /**
+   * The operator's configuration (`--config`, `HOARD_CONFIG`, else the default file or built-in defaults),
+   * loaded on first call: only renderers that list configured things (OCI's registries) read it, so a
+   * broken file never stops `client-config apt`.
+   */
+  config(): HoardConfig;
+}
+
 /** A protocol as installed: its name, what it offers without a server, and how to build it. */
 export interface ProtocolModule {
   readonly name: string;
   /** Ready client settings by target name (`hoard client-config <target>`), each a whole document for that tool. */
-  readonly clientConfigs: Readonly<Record<string, (cacheUrl: string) => string>>;
+  readonly clientConfigs: Readonly<Record<string, (cacheUrl: string, context: ClientConfigContext) => string>>;
   create(context: ProtocolContext): Promise<Protocol>;
 }

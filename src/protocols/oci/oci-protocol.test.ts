@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
+import { parse as parseYaml } from 'yaml';
 import { HoardError, isHoardError } from '../../errors.ts';
 import { configSchema } from '../../config/config-schema.ts';
 import type { BlobStore } from '../../storage/blob-store.ts';
@@ -190,9 +191,38 @@ test('dashboard items: manifests by tag or digest', async () => {
   assert.equal(p.itemName(`/v2/team/app/blobs/sha256:${sha}`), undefined);
 });
 
-test('client configs: docker-mirror JSON, containerd hosts.toml, podman registries.conf', () => {
+test('client configs: docker-mirror JSON, containerd hosts.toml, podman registries.conf, k3s registries.yaml, per configured registry', () => {
   const url = 'http://cache.example:3142';
-  assert.deepEqual(JSON.parse(ociClientConfigs['docker-mirror']?.(url) ?? ''), { 'registry-mirrors': [url] });
-  assert.match(ociClientConfigs.containerd?.(url) ?? '', /\[host\."http:\/\/cache\.example:3142"\]\n {2}capabilities = \["pull", "resolve"\]/);
-  assert.match(ociClientConfigs.podman?.(url) ?? '', /location = "cache\.example:3142\/docker\.io"\ninsecure = true/);
+  const none = { config: () => configSchema.parse({}) };
+  assert.deepEqual(JSON.parse(ociClientConfigs['docker-mirror']?.(url, none) ?? ''), { 'registry-mirrors': [url] });
+  assert.match(ociClientConfigs.containerd?.(url, none) ?? '', /\[host\."http:\/\/cache\.example:3142"\]\n {2}capabilities = \["pull", "resolve"\]/);
+  assert.match(ociClientConfigs.podman?.(url, none) ?? '', /location = "cache\.example:3142\/docker\.io"\ninsecure = true/);
+  const several = {
+    config: () =>
+      configSchema.parse({
+        oci: {
+          registries: {
+            'images.example': { url: 'https://images.example' },
+            'registry.lab:5000': { url: 'http://registry.lab:5000', username: 'puller', password: 'secret' },
+            lab: { url: 'http://127.0.0.1:5000' },
+          },
+          users: { alice: { password: 'correct horse' } },
+        },
+      }),
+  };
+  const containerd = ociClientConfigs.containerd?.(url, several) ?? '';
+  for (const name of ['docker.io', 'images.example', 'registry.lab:5000'])
+    assert.ok(containerd.includes(`#   /etc/containerd/certs.d/${name}/hosts.toml`), name);
+  assert.match(containerd, /Not listed: lab /);
+  const podman = ociClientConfigs.podman?.(url, several) ?? '';
+  assert.deepEqual(
+    [...podman.matchAll(/^prefix = "(.+)"$/gm)].map((m) => m[1]),
+    ['docker.io', 'images.example', 'registry.lab:5000'],
+  );
+  assert.match(podman, /location = "cache\.example:3142\/registry\.lab:5000"\ninsecure = true/);
+  const k3s = parseYaml(ociClientConfigs.k3s?.(url, several) ?? '') as { mirrors: Record<string, { endpoint: string[] }>; configs?: unknown };
+  assert.deepEqual(k3s, {
+    mirrors: { 'docker.io': { endpoint: [url] }, 'images.example': { endpoint: [url] }, 'registry.lab:5000': { endpoint: [url] } },
+  });
+  assert.match(ociClientConfigs.k3s?.(url, several) ?? '', /# registry\.lab:5000 is served only to oci\.users/);
 });
