@@ -18,7 +18,7 @@ export interface BenchSettings {
   readonly coldClients: number;
   /** Peers to run, by name (all by default). */
   readonly peers: readonly string[] | undefined;
-  /** Scenarios to run, by letter (all by default): a, b, c, e ((d) is read in every run). */
+  /** Scenarios to run (all by default): the apt ones by letter, a, b, c, e ((d) is read in every apt run); `image` for container images. */
   readonly scenarios: readonly string[];
 }
 
@@ -38,8 +38,11 @@ export const defaultSettings: BenchSettings = {
   smallConnections: 16,
   coldClients: 16,
   peers: undefined,
-  scenarios: ['a', 'b', 'c', 'e'],
+  scenarios: ['a', 'b', 'c', 'e', 'image'],
 };
+
+/** The scenarios of the apt run (the signed repository, apt-cacher-ng, nginx); the others bring their own upstream and peers. */
+export const aptScenarios: readonly string[] = ['a', 'b', 'c', 'e'];
 
 export function parseSettings(argv: readonly string[]): BenchSettings {
   let settings = defaultSettings;
@@ -62,7 +65,7 @@ export function parseSettings(argv: readonly string[]): BenchSettings {
       settings = { ...settings, largeSeconds: s, smallSeconds: s };
       i++;
     } else {
-      throw new Error(`unknown argument ${arg ?? ''}; use --quick, --reps N, --seconds N, --peers a,b --scenarios a,b,c,e`);
+      throw new Error(`unknown argument ${arg ?? ''}; use --quick, --reps N, --seconds N, --peers a,b --scenarios a,b,c,e,image`);
     }
   }
   return settings;
