@@ -85,6 +85,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
   const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
+  // Cache keys of the mirror sets the operator configured: bounded by the configuration, unlike the hosts clients name.
+  const configuredKeys = new Set<string>();
   const factory: UpstreamFactory = {
     origin(key, host, fetchFrom, rules) {
       return origins.get(key, () => {
@@ -102,6 +104,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
         mirrorFetcher = new HttpFetcher({ ...fetcherOptions, ca: [...extraCas, readCaFile(options.caFile, `${options.configKey}.caFile`)] });
         fetchers.push(mirrorFetcher);
       }
+      // Configured mirror sets (apt backends, OCI registries) get figures of their own on the dashboard and in the metrics.
+      configuredKeys.add(key);
       // Configured mirrors stay in the health table however many hosts clients name.
       for (const mirror of mirrors) {
         health.pin(mirror.href);
@@ -111,7 +115,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
       return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock, redirectGuard: redirects });
     },
   };
-  return { factory, configured, close: () => Promise.all(fetchers.map((f) => f.close())) };
+  return { factory, configured, configuredKeys, close: () => Promise.all(fetchers.map((f) => f.close())) };
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
@@ -212,6 +216,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
 
   const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, {
     configuredUpstreams: upstreams.configured,
+    configuredUpstreamKeys: upstreams.configuredKeys,
     protocols: protocols.all.map((p) => p.name),
   }).start();
   const stopHousekeeping = startHousekeeping(config, janitor, logger);

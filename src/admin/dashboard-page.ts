@@ -1,5 +1,5 @@
 // The dashboard's HTML, rendered on the server from a stats snapshot: readable without JavaScript; the script only refreshes it and draws charts.
-import { maxUpstreamsTracked, type ProtocolFigures, type StatsSnapshot } from './metrics-collector.ts';
+import { maxUpstreamsTracked, type ConfiguredUpstreamFigures, type ProtocolFigures, type StatsSnapshot } from './metrics-collector.ts';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -70,6 +70,17 @@ function protocolRow(name: string, f: ProtocolFigures): string {
   );
 }
 
+/** A configured upstream's row (an OCI registry, an apt backend): its pulls, hits, what it did not have to send again, its errors. */
+function configuredUpstreamRow(key: string, f: ConfiguredUpstreamFigures): string {
+  const ratio = f.hitRatio === undefined ? '—' : `${(f.hitRatio * 100).toFixed(1)}%`;
+  const id = `configuredUpstreams.${key}`;
+  return (
+    `<tr data-configured-upstream="${escape(key)}"><td>${escape(key)}</td><td class="num">${stat(`${id}.requests`, f.requests)}</td>` +
+    `<td class="num">${ratio}</td><td class="num">${stat(`${id}.servedFromCache`, f.servedFromCache, formatBytes(f.servedFromCache))}</td>` +
+    `<td class="num">${formatBytes(f.servedFromUpstream)}</td><td class="num${f.errors > 0 ? ' bad' : ''}">${stat(`${id}.errors`, f.errors)}</td></tr>`
+  );
+}
+
 function downloadRow(d: StatsSnapshot['downloads']['inFlight'][number], share: number | undefined): string {
   const relaying = d.relaying ? ' <span class="warn">(pass-through)</span>' : '';
   const bar =
@@ -122,6 +133,16 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
         )
           .sort(([a], [b]) => a.localeCompare(b))
           .map(([name, f]) => protocolRow(name, f))
+          .join('')}</table>`
+  }</section>
+<section><h2>Registries and backends</h2>${
+    Object.keys(s.configuredUpstreams).length === 0
+      ? '<p class="empty">no request for a configured registry or backend yet</p>'
+      : `<table><tr><th>upstream</th><th class="num">requests</th><th class="num">hit ratio</th><th class="num">from cache (saved)</th><th class="num">from upstream</th><th class="num">upstream errors</th></tr>${Object.entries(
+          s.configuredUpstreams,
+        )
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([key, f]) => configuredUpstreamRow(key, f))
           .join('')}</table>`
   }</section>
 <section><h2>Downloads in progress</h2>${

@@ -114,3 +114,33 @@ test('requests are counted per protocol: a label bounded to the installed protoc
     c.stop();
   }
 });
+
+test('requests of configured upstreams (an OCI registry) are counted per cache key: pulls, hits, bytes saved, upstream errors; other keys are not', async () => {
+  const clock = new ManualClock();
+  const keys = new Set(['oci:lab']);
+  const c = new MetricsCollector(sources, clock, { protocols: ['oci'], configuredUpstreamKeys: keys }).start();
+  try {
+    const request = (upstream: string, result: string, bytes: number, errorCode?: string) =>
+      publishRequest({ client: '127.0.0.1', method: 'GET', target: '/v2/x', result, status: 200, bytes, durationMs: 1, protocol: 'oci', upstream, errorCode });
+    request('oci:lab', 'miss', 100);
+    request('oci:lab', 'hit', 100);
+    request('oci:lab', 'hit', 100);
+    request('oci:lab', 'error', 0, 'HOARD_ERR_UPSTREAM_RATE_LIMITED');
+    request('oci:lab', 'refused', 0, 'HOARD_ERR_UPSTREAM_AUTH');
+    request('oci:lab', 'not-found', 0);
+    // A key made after the collector started (a registry's mirror set) counts from then on.
+    keys.add('oci:images.example');
+    request('oci:images.example', 'hit', 5);
+    request('http://client-chosen.example', 'hit', 1);
+    const s = c.snapshot();
+    assert.deepEqual(s.configuredUpstreams['oci:lab'], { requests: 6, hitRatio: 2 / 3, servedFromCache: 200, servedFromUpstream: 100, errors: 2 });
+    assert.equal(s.configuredUpstreams['oci:images.example']?.requests, 1);
+    assert.equal(s.configuredUpstreams['http://client-chosen.example'], undefined, 'hosts clients name open no series');
+    const text = await c.registry.metrics();
+    assert.match(text, /^hoard_configured_upstream_requests_total\{key="oci:lab",result="hit"\} 2$/m);
+    assert.match(text, /^hoard_configured_upstream_served_bytes_total\{key="oci:lab",source="cache"\} 200$/m);
+    assert.doesNotMatch(text, /client-chosen/);
+  } finally {
+    c.stop();
+  }
+});

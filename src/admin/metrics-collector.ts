@@ -76,6 +76,8 @@ export interface StatsSnapshot {
   topPackages: Array<{ name: string; protocol: string; requests: number; bytes: number }>;
   /** Figures per protocol, by name; `none` holds requests no protocol claimed. */
   protocols: Record<string, ProtocolFigures>;
+  /** Figures per configured upstream, by cache key (`oci:lab`, `debian`), for those that had requests. */
+  configuredUpstreams: Record<string, ConfiguredUpstreamFigures>;
   store: { bytes: number; objects: number; entries: number; maxBytes: number | undefined; full: boolean; fullDetail: string | undefined };
   verificationFailures: { total: number; recent: Array<VerificationEvent & { at: number }> };
   evictions: { total: number; bytes: number; byReason: Record<string, number> };
@@ -88,6 +90,17 @@ export interface CollectorOptions {
   configuredUpstreams?: Iterable<string> | undefined;
   /** The installed protocols' names: the `protocol` label takes only these (and `none`), so it stays bounded. */
   protocols?: readonly string[] | undefined;
+  /**
+   * Cache keys of configured mirror sets (`oci:<registry>`, an apt backend's): their requests are also counted
+   * per key, a label the configuration bounds. Read when a request is counted (sets made later still count).
+   */
+  configuredUpstreamKeys?: ReadonlySet<string> | undefined;
+}
+
+/** One configured upstream's share of the traffic (an OCI registry, an apt backend): pulls, hits, bytes saved, errors. */
+export interface ConfiguredUpstreamFigures extends ProtocolFigures {
+  /** Requests that failed on the upstream's side: an error, a relayed upstream status other than 404, the upstream refusing hoard's credentials. */
+  errors: number;
 }
 
 /** The `protocol` label of requests no protocol claimed (admin pages excepted: refused before routing, usage page). */
@@ -120,6 +133,8 @@ export class MetricsCollector {
     string,
     { requests: number; cacheRequests: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number }
   >();
+  readonly #configuredKeys: ReadonlySet<string>;
+  readonly #byConfiguredUpstream = new Map<string, ConfiguredUpstreamFigures & { cacheRequests: number; upstreamRequests: number }>();
   readonly #verification = { total: 0, recent: [] as Array<VerificationEvent & { at: number }> };
   readonly #evictions = { total: 0, bytes: 0, byReason: {} as Record<string, number> };
   #storeFull: string | undefined;
@@ -132,6 +147,7 @@ export class MetricsCollector {
     this.#sources = sources;
     this.#labels = new UpstreamLabelSet(options.configuredUpstreams ?? [], maxUpstreamsTracked);
     this.#protocolNames = new Set(options.protocols ?? []);
+    this.#configuredKeys = options.configuredUpstreamKeys ?? new Set();
     this.#clock = clock;
     this.#startedAt = clock.now();
     const registers = [this.registry];
@@ -178,6 +194,18 @@ export class MetricsCollector {
         registers,
       }),
       evictedBytes: new Counter({ name: 'hoard_evicted_bytes_total', help: 'Bytes removed from the store, by reason.', labelNames: ['reason'], registers }),
+      configuredRequests: new Counter({
+        name: 'hoard_configured_upstream_requests_total',
+        help: 'Client requests routed to a configured upstream (an OCI registry, an apt backend), by its cache key and how they were answered.',
+        labelNames: ['key', 'result'],
+        registers,
+      }),
+      configuredServedBytes: new Counter({
+        name: 'hoard_configured_upstream_served_bytes_total',
+        help: 'Body bytes sent to clients for a configured upstream, by its cache key and source: cache (bytes that upstream did not send again) or upstream.',
+        labelNames: ['key', 'source'],
+        registers,
+      }),
       upstreamUp: new Gauge({
         name: 'hoard_upstream_up',
         help: '1 when the last exchange with this upstream succeeded, 0 when it failed; only for upstreams with a label of their own.',
@@ -279,6 +307,29 @@ export class MetricsCollector {
       point.otherRequests += 1;
     }
     if (e.item !== undefined && (cacheResults.has(result) || upstreamResults.has(result))) this.#countItem(e.item, protocol, e.bytes);
+    if (e.upstream !== undefined && this.#configuredKeys.has(e.upstream)) this.#countConfigured(e.upstream, result, e.bytes, e.errorCode);
+  }
+
+  #countConfigured(key: string, result: string, bytes: number, errorCode: string | undefined): void {
+    let f = this.#byConfiguredUpstream.get(key);
+    if (f === undefined) {
+      f = { requests: 0, hitRatio: undefined, servedFromCache: 0, servedFromUpstream: 0, errors: 0, cacheRequests: 0, upstreamRequests: 0 };
+      this.#byConfiguredUpstream.set(key, f);
+    }
+    f.requests += 1;
+    this.#m.configuredRequests.inc({ key, result });
+    if (cacheResults.has(result)) {
+      f.cacheRequests += 1;
+      f.servedFromCache += bytes;
+      this.#m.configuredServedBytes.inc({ key, source: 'cache' }, bytes);
+    } else if (upstreamResults.has(result)) {
+      f.upstreamRequests += 1;
+      f.servedFromUpstream += bytes;
+      this.#m.configuredServedBytes.inc({ key, source: 'upstream' }, bytes);
+    } else if (result === 'error' || result === 'upstream-status' || errorCode === 'HOARD_ERR_UPSTREAM_AUTH') {
+      // Failures of the upstream (or of hoard reaching it), not a client's bad request or a name it does not have.
+      f.errors += 1;
+    }
   }
 
   #figures(protocol: string) {
@@ -446,6 +497,19 @@ export class MetricsCollector {
             servedFromUpstream: f.servedFromUpstream,
           };
           return [name, figures];
+        }),
+      ),
+      configuredUpstreams: Object.fromEntries(
+        [...this.#byConfiguredUpstream].map(([key, f]) => {
+          const decided = f.cacheRequests + f.upstreamRequests;
+          const figures: ConfiguredUpstreamFigures = {
+            requests: f.requests,
+            hitRatio: decided === 0 ? undefined : f.cacheRequests / decided,
+            servedFromCache: f.servedFromCache,
+            servedFromUpstream: f.servedFromUpstream,
+            errors: f.errors,
+          };
+          return [key, figures];
         }),
       ),
       store: { ...usage, full: this.#storeFull !== undefined, fullDetail: this.#storeFull },
