@@ -68,12 +68,14 @@ export function ociPolicy(endpoint: OciEndpoint, tagMaxAgeSeconds: number): Path
 /**
  * Vouches for what is asked by digest (the cache checks a sha256 itself; the registry upstream checks
  * sha512 and `Docker-Content-Digest`). A manifest asked by tag waits until whole, so that its answer
- * can carry the `Docker-Content-Digest` of the bytes, which clients resolve tags with.
+ * can carry the `Docker-Content-Digest` of the bytes, which clients resolve tags with; a tag list (small) too,
+ * so that every answer carries one.
  */
 export const ociVerifier: ContentVerifier = {
   expect(_upstream: string, path: string): Expectation | undefined {
     const endpoint = endpointOfPath(path);
-    if (endpoint === undefined || endpoint.kind === 'tags') return undefined;
+    if (endpoint === undefined) return undefined;
+    if (endpoint.kind === 'tags') return { awaitAdmission: true, verification: 'unverified' };
     if ('digest' in endpoint) return endpoint.digest.algorithm === 'sha256' ? { sha256: endpoint.digest.hex, verification: 'hash-verified' } : undefined;
     return { awaitAdmission: true, verification: 'unverified' };
   },
