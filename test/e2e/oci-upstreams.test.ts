@@ -1,11 +1,11 @@
 // The OCI mirror against real authenticating upstreams (a token server signing JWTs, htpasswd with bcrypt), sha512 digests, and start-up with the upstream down.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runChecked } from '../support/command-runner.ts';
-import { HoardProcess } from '../support/hoard-process.ts';
+import { runChecked, runCommand } from '../support/command-runner.ts';
+import { HoardProcess, repoRoot } from '../support/hoard-process.ts';
 import { DockerRegistry, buildOciLayout, loopbackOnlyEnv, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { RegistryTokenServer } from '../support/registry-token-server.ts';
@@ -267,6 +267,37 @@ describe('OCI mirror: real authenticating upstreams, sha512, start-up without th
     const second = await fetch(`${hoard.url}${path}`);
     assert.deepEqual(Buffer.from(await second.arrayBuffer()), bytes);
     assert.equal(gets(), 2, 'served from the store');
+  });
+
+  test('hoard verify covers OCI objects: a flipped byte in a stored layer is found, and the layer is fetched again on next use', async () => {
+    const verifying = await HoardProcess.start({ config: { logLevel: 'error', oci: { registries: { plain: { url: front.url } }, defaultRegistry: 'plain' } } });
+    try {
+      await pullThroughHoard(verifying, 'team/app:1', join(work, 'pulled-before-verify'), app);
+      await verifying.waitForDownloadsSettled();
+      await verifying.stop();
+      const layer = app.layers[1] as string;
+      const hex = layer.slice('sha256:'.length);
+      const blob = join(verifying.dataDir, 'blobs/sha256', hex.slice(0, 2), hex);
+      const bytes = await readFile(blob);
+      bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
+      await writeFile(blob, bytes);
+      const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+      const verify = await runCommand(
+        join(repoRoot, 'node_modules/.bin/node'),
+        ['src/main.ts', 'verify', '--data-dir', verifying.dataDir, '--config', verifying.configPath ?? ''],
+        { cwd: repoRoot, env },
+      );
+      assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
+      assert.match(verify.stdout, new RegExp(`DAMAGED ${hex}.*oci:plain/v2/team/app/blobs/${layer}`));
+      await verifying.restart();
+      const path = `/v2/team/app/blobs/${layer}`;
+      const before = front.requests.filter((r) => r.path === path && r.method === 'GET').length;
+      const again = await fetch(`${verifying.url}${path}`);
+      assert.equal(digestOf('sha256', new Uint8Array(await again.arrayBuffer())), layer);
+      assert.equal(front.requests.filter((r) => r.path === path && r.method === 'GET').length, before + 1, 'fetched again from the registry');
+    } finally {
+      await verifying.cleanup();
+    }
   });
 
   test('hoard starts with its upstream down and serves what it cached: tags (with a Warning once old), digests, a whole skopeo pull', async () => {
