@@ -220,6 +220,26 @@ describe('OCI mirror: real authenticating upstreams, sha512, start-up without th
     }
   });
 
+  test("a layer fetched with a private registry's credentials is not served under a public registry's name: that registry is asked", async () => {
+    // The expiring image's layer is only in the token registry, and hoard has it stored from there (the expiry test).
+    const layer = expiring.layers[1] as string;
+    const authed = await fetch(`${hoard.url}/v2/tokened/team/expiring/blobs/${layer}`, { headers: { authorization: alice } });
+    assert.equal(authed.status, 200);
+    await authed.arrayBuffer();
+    const path = `/v2/team/app/blobs/${layer}`;
+    const anonymous = await fetch(`${hoard.url}${path}`);
+    assert.equal(anonymous.status, 404, 'the public registry does not have it');
+    assert.equal(((await anonymous.json()) as OciErrorBody).errors[0]?.code, 'BLOB_UNKNOWN');
+    assert.equal(front.requests.filter((r) => r.path === path).length, 1, 'asked the public registry, not served from the store');
+    // A layer the public registry has is shared by digest as before: no request upstream for it.
+    const shared = app.layers[1] as string;
+    const seen = front.requests.length;
+    const sharedAnswer = await fetch(`${hoard.url}/v2/team/app/blobs/${shared}`);
+    assert.equal(sharedAnswer.status, 200);
+    await sharedAnswer.arrayBuffer();
+    assert.ok(front.requests.length - seen <= 1);
+  });
+
   test('the dashboard, stats.json and the metrics show pulls, hits and bytes saved per registry', async () => {
     // A second pull of the htpasswd image: every blob a hit of that registry.
     await pullThroughHoard(hoard, 'htpasswd/team/app:1', join(work, 'pulled-htpasswd-again'), app);

@@ -71,14 +71,16 @@ export function ociPolicy(endpoint: OciEndpoint, tagMaxAgeSeconds: number): Path
  * can carry the `Docker-Content-Digest` of the bytes, which clients resolve tags with; a tag list (small) too,
  * so that every answer carries one.
  */
+export function ociExpectation(path: string): Expectation | undefined {
+  const endpoint = endpointOfPath(path);
+  if (endpoint === undefined) return undefined;
+  if (endpoint.kind === 'tags') return { awaitAdmission: true, verification: 'unverified' };
+  if ('digest' in endpoint) return endpoint.digest.algorithm === 'sha256' ? { sha256: endpoint.digest.hex, verification: 'hash-verified' } : undefined;
+  return { awaitAdmission: true, verification: 'unverified' };
+}
+
 export const ociVerifier: ContentVerifier = {
-  expect(_upstream: string, path: string): Expectation | undefined {
-    const endpoint = endpointOfPath(path);
-    if (endpoint === undefined) return undefined;
-    if (endpoint.kind === 'tags') return { awaitAdmission: true, verification: 'unverified' };
-    if ('digest' in endpoint) return endpoint.digest.algorithm === 'sha256' ? { sha256: endpoint.digest.hex, verification: 'hash-verified' } : undefined;
-    return { awaitAdmission: true, verification: 'unverified' };
-  },
+  expect: (_upstream: string, path: string) => ociExpectation(path),
   admit(candidate) {
     const endpoint = endpointOfPath(candidate.path);
     const byDigest = endpoint !== undefined && 'digest' in endpoint;
@@ -128,6 +130,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
   // Registries reached with hoard's credentials are served only to clients that authenticate to hoard, unless public.
   const privateRegistries = new Set([...effectiveRegistries(oci)].filter(([, r]) => r.username !== undefined && !r.public).map(([name]) => name));
   const clients = new ClientAuth(oci.users);
+  const privateKeys = new Set([...privateRegistries].map((name) => `oci:${name}`));
   const classify = (path: string): PathPolicy | undefined => {
     const endpoint = endpointOfPath(path);
     return endpoint === undefined ? undefined : ociPolicy(endpoint, oci.tagMaxAgeSeconds);
@@ -224,7 +227,17 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       return key.startsWith('oci:') ? registries.get(key.slice('oci:'.length)) : undefined;
     },
     // A stored manifest teaches which blobs it names: those stay while it does.
-    verifier: { ...ociVerifier, learn: (_upstream, path, digest) => references.learn(path, digest) },
+    verifier: {
+      ...ociVerifier,
+      // Content is shared across registries by digest, but what hoard fetched with a private registry's credentials is
+      // not served under a public registry's name: that registry is asked (and must have the bytes) instead.
+      expect: (upstreamKey, path) => {
+        const expectation = ociExpectation(path);
+        const publicRoute = !privateRegistries.has(upstreamKey.slice('oci:'.length));
+        return expectation?.sha256 !== undefined && publicRoute ? { ...expectation, reuseFrom: (key) => !privateKeys.has(key) } : expectation;
+      },
+      learn: (_upstream, path, digest) => references.learn(path, digest),
+    },
     references,
     renderError: renderOciError,
     renderStatus(route: Route, status: number, reason: string) {
