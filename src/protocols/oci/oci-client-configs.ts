@@ -1,6 +1,6 @@
 // The OCI protocol's client settings: Docker's registry-mirrors, containerd's hosts.toml, podman's registries.conf, k3s's registries.yaml.
-import type { ClientConfigContext } from '../protocol.ts';
-import { effectiveRegistries } from './oci-config.ts';
+import type { CacheCertificate, ClientConfigContext, ClientConfigRenderer } from '../protocol.ts';
+import { effectiveRegistries, ociConfigSchema } from './oci-config.ts';
 
 /** `host:port` of the cache URL, as registries.conf writes a mirror location. */
 function hostOf(url: string): string {
@@ -13,11 +13,12 @@ function hostOf(url: string): string {
  * `lab/app` is `docker.io/lab/app`). Names like `lab` are still served, through the path segment
  * (`cache:3142/lab/app`) or as the default registry, but no per-registry client setting can name them.
  */
-function clientRegistries(context: ClientConfigContext): { named: string[]; unnamed: string[]; private: string[] } {
+function clientRegistries(context: ClientConfigContext | undefined): { named: string[]; unnamed: string[]; private: string[] } {
   const named: string[] = [];
   const unnamed: string[] = [];
   const privateOnes: string[] = [];
-  for (const [name, registry] of effectiveRegistries(context.config().oci)) {
+  // Without a configuration (a caller that has none), the defaults: Docker Hub only.
+  for (const [name, registry] of effectiveRegistries(context?.config().oci ?? ociConfigSchema.parse({}))) {
     if (name.includes('.') || name.includes(':') || name === 'localhost') named.push(name);
     else unnamed.push(name);
     if (registry.username !== undefined && !registry.public) privateOnes.push(name);
@@ -33,7 +34,7 @@ const docker = (url: string) => `{
 }
 `;
 
-const containerd = (url: string, context: ClientConfigContext) => {
+const containerd = (url: string, _certificate?: CacheCertificate, context?: ClientConfigContext) => {
   const { named, unnamed } = clientRegistries(context);
   const dirs = named.map((name) => `/etc/containerd/certs.d/${name}/hosts.toml`);
   return `# hoard registry mirror for containerd (and nerdctl; k3s has its own registries.yaml: client-config k3s).
@@ -49,7 +50,7 @@ ${unnamedNote(unnamed, '#')}# Needs config_path = "/etc/containerd/certs.d" in c
 ${url.startsWith('http://') ? '  # hoard is reached over plain http here: no TLS settings needed.\n' : ''}`;
 };
 
-const podman = (url: string, context: ClientConfigContext) => {
+const podman = (url: string, _certificate?: CacheCertificate, context?: ClientConfigContext) => {
   const host = hostOf(url);
   const insecure = url.startsWith('http://') ? '\ninsecure = true' : '';
   const { named, unnamed } = clientRegistries(context);
@@ -73,7 +74,7 @@ ${entries.join('\n')}`;
  * k3s (and RKE2) write containerd's hosts.toml from `/etc/rancher/k3s/registries.yaml`: one mirror per
  * registry, each with hoard as its endpoint. containerd sends `?ns=<registry>`, so no `rewrite` is needed.
  */
-const k3s = (url: string, context: ClientConfigContext) => {
+const k3s = (url: string, _certificate?: CacheCertificate, context?: ClientConfigContext) => {
   const { named, unnamed, private: privateOnes } = clientRegistries(context);
   const mirrors = named.map((name) => `  "${name}":\n    endpoint:\n      - "${url}"\n`).join('');
   const auth =
@@ -93,7 +94,7 @@ ${mirrors}${auth}`;
 };
 
 /** By target name. The apt protocol owns `docker` (apt inside Docker builds), so Docker's mirror is `docker-mirror`. */
-export const ociClientConfigs: Readonly<Record<string, (url: string, context: ClientConfigContext) => string>> = {
+export const ociClientConfigs: Readonly<Record<string, ClientConfigRenderer>> = {
   'docker-mirror': docker,
   containerd,
   podman,

@@ -71,6 +71,20 @@ test('routes: registry upstream key, upstream path, policy by endpoint; no clien
   assert.equal(p.route(req('http://mirror.example/v2/a/manifests/1')), undefined, 'proxy-mode targets are apt spellings');
 });
 
+test('a child hoard asks with the registry URL in absolute-form: routed to the registry configured at that URL', async () => {
+  const p = await oci({ ...lab, registries: { ...lab.registries, nested: { url: 'http://127.0.0.1:5000/mirror' } } });
+  const manifest = p.route(req('http://127.0.0.1:5000/v2/team/app/manifests/1'));
+  assert.deepEqual([manifest?.upstream.key, manifest?.path, manifest?.mode], ['oci:lab', '/v2/team/app/manifests/1', 'oci-absolute']);
+  const nested = p.route(req('http://127.0.0.1:5000/mirror/v2/team/app/blobs/sha256:' + 'a'.repeat(64)));
+  assert.deepEqual([nested?.upstream.key, nested?.policy.kind], ['oci:nested', 'blob']);
+  // The grammar still applies; another port is another registry (apt's to judge).
+  assert.throws(
+    () => p.route(req('http://127.0.0.1:5000/v2/Team/manifests/1')),
+    (err: unknown) => isHoardError(err, 'HOARD_ERR_OCI_NAME_INVALID'),
+  );
+  assert.equal(p.route(req('http://127.0.0.1:5001/v2/team/app/manifests/1')), undefined);
+});
+
 test('oci.enabled: false passes every target (apt decides, as before the mirror)', async () => {
   const p = await oci({ ...lab, enabled: false });
   assert.equal(p.answer?.(req('/v2/')), undefined);
@@ -194,9 +208,9 @@ test('dashboard items: manifests by tag or digest', async () => {
 test('client configs: docker-mirror JSON, containerd hosts.toml, podman registries.conf, k3s registries.yaml, per configured registry', () => {
   const url = 'http://cache.example:3142';
   const none = { config: () => configSchema.parse({}) };
-  assert.deepEqual(JSON.parse(ociClientConfigs['docker-mirror']?.(url, none) ?? ''), { 'registry-mirrors': [url] });
-  assert.match(ociClientConfigs.containerd?.(url, none) ?? '', /\[host\."http:\/\/cache\.example:3142"\]\n {2}capabilities = \["pull", "resolve"\]/);
-  assert.match(ociClientConfigs.podman?.(url, none) ?? '', /location = "cache\.example:3142\/docker\.io"\ninsecure = true/);
+  assert.deepEqual(JSON.parse(ociClientConfigs['docker-mirror']?.(url, undefined, none) ?? ''), { 'registry-mirrors': [url] });
+  assert.match(ociClientConfigs.containerd?.(url, undefined, none) ?? '', /\[host\."http:\/\/cache\.example:3142"\]\n {2}capabilities = \["pull", "resolve"\]/);
+  assert.match(ociClientConfigs.podman?.(url, undefined, none) ?? '', /location = "cache\.example:3142\/docker\.io"\ninsecure = true/);
   const several = {
     config: () =>
       configSchema.parse({
@@ -210,19 +224,19 @@ test('client configs: docker-mirror JSON, containerd hosts.toml, podman registri
         },
       }),
   };
-  const containerd = ociClientConfigs.containerd?.(url, several) ?? '';
+  const containerd = ociClientConfigs.containerd?.(url, undefined, several) ?? '';
   for (const name of ['docker.io', 'images.example', 'registry.lab:5000'])
     assert.ok(containerd.includes(`#   /etc/containerd/certs.d/${name}/hosts.toml`), name);
   assert.match(containerd, /Not listed: lab /);
-  const podman = ociClientConfigs.podman?.(url, several) ?? '';
+  const podman = ociClientConfigs.podman?.(url, undefined, several) ?? '';
   assert.deepEqual(
     [...podman.matchAll(/^prefix = "(.+)"$/gm)].map((m) => m[1]),
     ['docker.io', 'images.example', 'registry.lab:5000'],
   );
   assert.match(podman, /location = "cache\.example:3142\/registry\.lab:5000"\ninsecure = true/);
-  const k3s = parseYaml(ociClientConfigs.k3s?.(url, several) ?? '') as { mirrors: Record<string, { endpoint: string[] }>; configs?: unknown };
+  const k3s = parseYaml(ociClientConfigs.k3s?.(url, undefined, several) ?? '') as { mirrors: Record<string, { endpoint: string[] }>; configs?: unknown };
   assert.deepEqual(k3s, {
     mirrors: { 'docker.io': { endpoint: [url] }, 'images.example': { endpoint: [url] }, 'registry.lab:5000': { endpoint: [url] } },
   });
-  assert.match(ociClientConfigs.k3s?.(url, several) ?? '', /# registry\.lab:5000 is served only to oci\.users/);
+  assert.match(ociClientConfigs.k3s?.(url, undefined, several) ?? '', /# registry\.lab:5000 is served only to oci\.users/);
 });

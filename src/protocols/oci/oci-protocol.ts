@@ -5,6 +5,7 @@ import type { ContentVerifier, Expectation } from '../../cache/content-verifier.
 import { HoardError } from '../../errors.ts';
 import type { Upstream, UpstreamResponse } from '../../upstream/fetcher.ts';
 import type { ItemName, LocalAnswer, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
+import { absoluteTarget, underBase } from '../proxy-form-target.ts';
 import { splitQuery } from '../target-grammar.ts';
 import { ociClientConfigs } from './oci-client-configs.ts';
 import { effectiveRegistries, type OciConfig } from './oci-config.ts';
@@ -126,6 +127,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
     registries.set(name, new RegistryUpstream({ name, inner, credentials, tokens, tokenService, secure: url.protocol === 'https:', clock }));
   }
   const rules = { registries: new Set(registries.keys()), defaultRegistry: oci.defaultRegistry };
+  const registryUrls = [...effectiveRegistries(oci)].map(([name, r]) => [name, new URL(r.url)] as const);
   const references = new OciReferences(context.blobs, context.index);
   // Registries reached with hoard's credentials are served only to clients that authenticate to hoard, unless public.
   const privateRegistries = new Set([...effectiveRegistries(oci)].filter(([, r]) => r.username !== undefined && !r.public).map(([name]) => name));
@@ -137,12 +139,28 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
   };
 
   /**
+   * The /v2/ path and query of a target this protocol spells: origin-form under /v2/, or absolute-form under a
+   * configured registry's URL (a child hoard whose parent this is asks with the registry's own URL, `proxiedKey`
+   * naming that registry). Undefined for anything else (an absolute-form target elsewhere is an apt spelling).
+   */
+  const targetParts = (target: RequestTarget): { rawPath: string; query: string; proxiedKey: string | undefined } | undefined => {
+    if (!oci.enabled) return undefined;
+    const absolute = absoluteTarget(target.raw);
+    const proxied = absolute === undefined ? undefined : underBase(absolute, registryUrls, 'v2/');
+    if (absolute !== undefined && proxied === undefined) return undefined;
+    const { path: rawPath, query } = proxied === undefined ? splitQuery(target.raw) : { path: `/v2/${proxied.rest}`, query: proxied.query };
+    if (rawPath !== '/v2' && !rawPath.startsWith('/v2/')) return undefined;
+    return { rawPath, query, proxiedKey: proxied?.key };
+  };
+
+  /**
    * The registry and endpoint of a /v2/ target, checked (length, method, grammar, who may pull): undefined
    * when the target is not under /v2/; a HoardError for a refusal, before any upstream request.
    */
   const claim = (target: RequestTarget): { chosen: ChosenRegistry; restricted: boolean; ns: string | undefined } | undefined => {
-    const { path: rawPath, query } = splitQuery(target.raw);
-    if (!oci.enabled || (rawPath !== '/v2' && !rawPath.startsWith('/v2/'))) return undefined;
+    const parts = targetParts(target);
+    if (parts === undefined) return undefined;
+    const { rawPath, query, proxiedKey } = parts;
     if (target.raw.length > config.server.maxTargetLength) {
       throw new HoardError('HOARD_ERR_TARGET_TOO_LONG', `request target of ${target.raw.length} characters exceeds ${config.server.maxTargetLength}`);
     }
@@ -152,7 +170,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
         detail: 'this registry mirror is read-only: pushes and deletes are not supported',
       });
     }
-    const chosen = chooseRegistry(rawPath.slice('/v2/'.length), query, rules);
+    const chosen = chooseRegistry(rawPath.slice('/v2/'.length), query, rules, proxiedKey);
     const restricted = privateRegistries.has(chosen.registry);
     if (restricted && !clients.accepts(target.headers.authorization)) {
       throw unauthorized(`registry ${chosen.registry} is reached with credentials and is not public: ${target.method} ${rawPath} needs a configured user`);
@@ -188,13 +206,16 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
     name: 'oci',
     answer(target: RequestTarget): LocalAnswer | Promise<LocalAnswer> | undefined {
       if (!oci.enabled || (target.method !== 'GET' && target.method !== 'HEAD')) return undefined;
-      const { path, query } = splitQuery(target.raw);
-      if (path.endsWith('/tags/list') && path.startsWith('/v2/')) {
-        const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
+      const parts = targetParts(target);
+      if (parts === undefined) return undefined;
+      if (parts.rawPath.endsWith('/tags/list')) {
+        const params = new URLSearchParams(parts.query.startsWith('?') ? parts.query.slice(1) : parts.query);
         // An async answer: a refusal (a bad page, a private registry) is rendered by the OCI protocol as JSON.
-        if (params.has('n') || params.has('last')) return pagedTags(target, path, query);
+        if (params.has('n') || params.has('last')) return pagedTags(target, parts.rawPath, parts.query);
         return undefined;
       }
+      // The version check is answered for origin-form targets only (a child hoard's absolute-form one goes to the registry).
+      const { path } = splitQuery(target.raw);
       if (path !== '/v2/' && path !== '/v2') return undefined;
       // containers/image (podman, skopeo) sends credentials only when the version check challenges it; without
       // credentials it goes on anonymously, and public registries still serve it. The Docker daemon is not
@@ -209,7 +230,8 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       // OCI distribution spec v1.1, "Determining support": 200 means the registry implements the spec.
       return { status: 200, contentType: 'application/json', body: '{}\n', headers: apiVersionHeaders };
     },
-    // Claims origin-form targets under /v2/ only: apt, after it, never sees them.
+    // Claims origin-form targets under /v2/, and absolute-form targets under a configured registry's URL (a child
+    // hoard whose parent this is asks with the registry's own URL): apt, after it, never sees them.
     route(target: RequestTarget): Route | undefined {
       const claimed = claim(target);
       if (claimed === undefined) return undefined;
