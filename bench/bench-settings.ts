@@ -23,9 +23,9 @@ export interface BenchSettings {
 }
 
 /**
- * Sized to finish in about 8 minutes on a 2-core machine: 4 peers x 3 repetitions of 20-50 s each,
- * plus about 15 s to build the repository. `--quick` keeps the shape but runs once, with shorter
- * load runs (for development).
+ * The apt run is sized to finish in about 8 minutes on a 2-core machine: 4 peers x 3 repetitions of 20-50 s each,
+ * plus about 15 s to build the repository; the image scenario (bench/image/) about 8 more. `--quick` keeps
+ * the shape but runs once, with shorter load runs (for development).
  */
 export const defaultSettings: BenchSettings = {
   repetitions: 3,
