@@ -2,7 +2,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { aptScenarios, parseSettings, type BenchSettings } from './bench-settings.ts';
+import { aptRunScenarios, parseSettings, type BenchSettings } from './bench-settings.ts';
 import { runPeer, type PeerRunResult } from './peer-run.ts';
 import { aptCacherNgPeer } from './peers/apt-cacher-ng-peer.ts';
 import { hoardPeer } from './peers/hoard-peer.ts';
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   // The image scenario has its own upstream, peers and report; the apt run follows when one of its scenarios is asked.
   if (settings.scenarios.includes(imageScenario)) await runImage(settings);
-  if (!settings.scenarios.some((s) => aptScenarios.includes(s))) return;
+  if (!settings.scenarios.some((s) => aptRunScenarios.includes(s))) return;
   const peers = allPeers.filter((p) => settings.peers === undefined || settings.peers.includes(p.name));
   if (!peers.some((p) => p.name === 'hoard')) throw new Error('the bench compares hoard with its peers: --peers must include hoard');
   const started = performance.now();
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   log(`machine: ${machine.cores} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, kernel ${machine.kernel}`);
 
   log('building the signed repository');
-  const repository = await buildBenchRepository(settings.shape);
+  const repository = await buildBenchRepository(settings.shape, { image: settings.scenarios.includes('images') });
   log(`repository: ${repository.repo.packages.length} packages, ${(repository.totalBytes / 1e6).toFixed(0)} MB`);
   const originDir = await mkdtemp(join(tmpdir(), 'hoard-bench-origin-'));
   let origins: NginxOrigins | undefined;

@@ -92,8 +92,9 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
   const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
-  // Cache keys of the mirror sets the operator configured: bounded by the configuration, unlike the hosts clients name.
-  const configuredKeys = new Set<string>();
+  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, `oci:<registry>`): the metrics count each under its own label,
+  // a label the configuration bounds, unlike the hosts clients name.
+  const named = new Set<string>();
   const factory: UpstreamFactory = {
     origin(key, host, fetchFrom, rules) {
       return origins.get(key, () => {
@@ -111,8 +112,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
         mirrorFetcher = new HttpFetcher({ ...fetcherOptions, ca: [...extraCas, readCaFile(options.caFile, `${options.configKey}.caFile`)] });
         fetchers.push(mirrorFetcher);
       }
-      // Configured mirror sets (apt backends, OCI registries) get figures of their own on the dashboard and in the metrics.
-      configuredKeys.add(key);
+      named.add(key);
       // Configured mirrors stay in the health table however many hosts clients name.
       for (const mirror of mirrors) {
         health.pin(mirror.href);
@@ -122,7 +122,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
       return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock, redirectGuard: redirects });
     },
   };
-  return { factory, configured, configuredKeys, close: () => Promise.all(fetchers.map((f) => f.close())) };
+  return { factory, configured, named, close: () => Promise.all(fetchers.map((f) => f.close())) };
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
@@ -250,7 +250,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
 
   const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, {
     configuredUpstreams: upstreams.configured,
-    configuredUpstreamKeys: upstreams.configuredKeys,
+    namedUpstreams: upstreams.named,
     protocols: protocols.all.map((p) => p.name),
   }).start();
   const stopHousekeeping = startHousekeeping(config, janitor, logger);

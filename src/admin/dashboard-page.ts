@@ -1,5 +1,5 @@
 // The dashboard's HTML, rendered on the server from a stats snapshot: readable without JavaScript; the script only refreshes it and draws charts.
-import { maxUpstreamsTracked, type ConfiguredUpstreamFigures, type ProtocolFigures, type StatsSnapshot } from './metrics-collector.ts';
+import { maxUpstreamsTracked, type NamedUpstreamFigures, type ProtocolFigures, type StatsSnapshot } from './metrics-collector.ts';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -22,7 +22,7 @@ function ago(at: number | undefined, now: number): string {
 
 /** A number the page shows, with its exact value in data-value so tests (and scripts) need not parse the text. */
 function stat(name: string, value: number, text = String(value)): string {
-  return `<span data-stat="${name}" data-value="${value}">${escape(text)}</span>`;
+  return `<span data-stat="${escape(name)}" data-value="${value}">${escape(text)}</span>`;
 }
 
 /**
@@ -70,14 +70,17 @@ function protocolRow(name: string, f: ProtocolFigures): string {
   );
 }
 
-/** A configured upstream's row (an OCI registry, an apt backend): its pulls, hits, what it did not have to send again, its errors. */
-function configuredUpstreamRow(key: string, f: ConfiguredUpstreamFigures): string {
-  const ratio = f.hitRatio === undefined ? '—' : `${(f.hitRatio * 100).toFixed(1)}%`;
-  const id = `configuredUpstreams.${key}`;
+/** A named upstream's row (an image stream, an apt backend, an OCI registry): requests, hits, what it did not have to send again, its errors. */
+function namedUpstreamRow(u: NamedUpstreamFigures): string {
+  const key = `namedUpstreams.${u.upstream}`;
+  const ratio = u.hitRatio === undefined ? '—' : `${(u.hitRatio * 100).toFixed(1)}%`;
   return (
-    `<tr data-configured-upstream="${escape(key)}"><td>${escape(key)}</td><td class="num">${stat(`${id}.requests`, f.requests)}</td>` +
-    `<td class="num">${ratio}</td><td class="num">${stat(`${id}.servedFromCache`, f.servedFromCache, formatBytes(f.servedFromCache))}</td>` +
-    `<td class="num">${formatBytes(f.servedFromUpstream)}</td><td class="num${f.errors > 0 ? ' bad' : ''}">${stat(`${id}.errors`, f.errors)}</td></tr>`
+    `<tr data-named-upstream="${escape(u.upstream)}"><td class="key">${escape(u.upstream)}</td><td class="num">${stat(`${key}.requests`, u.requests)}</td>` +
+    `<td class="num">${stat(`${key}.hits`, u.hits)}</td><td class="num">${ratio}</td>` +
+    `<td class="num">${stat(`${key}.servedFromCache`, u.servedFromCache, formatBytes(u.servedFromCache))}</td>` +
+    `<td class="num">${formatBytes(u.servedFromUpstream)}</td>` +
+    `<td class="num">${stat(`${key}.saved`, u.saved, formatBytes(u.saved))}</td><td class="num">${stat(`${key}.downloadsInFlight`, u.downloadsInFlight)}</td>` +
+    `<td class="num${u.errors > 0 ? ' bad' : ''}">${stat(`${key}.errors`, u.errors)}</td></tr>`
   );
 }
 
@@ -135,14 +138,11 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
           .map(([name, f]) => protocolRow(name, f))
           .join('')}</table>`
   }</section>
-<section><h2>Registries and backends</h2>${
-    Object.keys(s.configuredUpstreams).length === 0
-      ? '<p class="empty">no request for a configured registry or backend yet</p>'
-      : `<table><tr><th>upstream</th><th class="num">requests</th><th class="num">hit ratio</th><th class="num">from cache (saved)</th><th class="num">from upstream</th><th class="num">upstream errors</th></tr>${Object.entries(
-          s.configuredUpstreams,
-        )
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([key, f]) => configuredUpstreamRow(key, f))
+<section><h2>Named upstreams</h2>${
+    s.namedUpstreams.length === 0
+      ? '<p class="empty">none configured</p>'
+      : `<table><tr><th>upstream</th><th class="num">requests</th><th class="num">hits</th><th class="num">hit ratio</th><th class="num">from cache</th><th class="num">from upstream</th><th class="num">saved</th><th class="num">downloading</th><th class="num">upstream errors</th></tr>${s.namedUpstreams
+          .map(namedUpstreamRow)
           .join('')}</table>`
   }</section>
 <section><h2>Downloads in progress</h2>${

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../clock.ts';
-import { publishRequest, publishUpstream } from '../events.ts';
+import { publishDownload, publishRequest, publishUpstream } from '../events.ts';
 import { MetricsCollector, maxUpstreamsListed, maxUpstreamsTracked } from './metrics-collector.ts';
 
 const sources = { activeDownloads: () => [], storeUsage: () => ({ bytes: 0, objects: 0, entries: 0, maxBytes: undefined }) };
@@ -115,10 +115,10 @@ test('requests are counted per protocol: a label bounded to the installed protoc
   }
 });
 
-test('requests of configured upstreams (an OCI registry) are counted per cache key: pulls, hits, bytes saved, upstream errors; other keys are not', async () => {
+test('an OCI registry is a named upstream under its key: pulls, hit ratio, bytes from cache, upstream errors; origins are not', async () => {
   const clock = new ManualClock();
-  const keys = new Set(['oci:lab']);
-  const c = new MetricsCollector(sources, clock, { protocols: ['oci'], configuredUpstreamKeys: keys }).start();
+  // A token realm's mirror set names an origin: it gets no series of its own.
+  const c = new MetricsCollector(sources, clock, { protocols: ['oci'], namedUpstreams: ['oci:lab', 'oci-token:http://auth.example'] }).start();
   try {
     const request = (upstream: string, result: string, bytes: number, errorCode?: string) =>
       publishRequest({ client: '127.0.0.1', method: 'GET', target: '/v2/x', result, status: 200, bytes, durationMs: 1, protocol: 'oci', upstream, errorCode });
@@ -126,20 +126,74 @@ test('requests of configured upstreams (an OCI registry) are counted per cache k
     request('oci:lab', 'hit', 100);
     request('oci:lab', 'hit', 100);
     request('oci:lab', 'error', 0, 'HOARD_ERR_UPSTREAM_RATE_LIMITED');
+    request('oci:lab', 'upstream-status', 0);
     request('oci:lab', 'refused', 0, 'HOARD_ERR_UPSTREAM_AUTH');
+    // Neither a client's bad request nor a name the registry does not have is the registry's error.
+    request('oci:lab', 'refused', 0, 'HOARD_ERR_BAD_REQUEST');
     request('oci:lab', 'not-found', 0);
-    // A key made after the collector started (a registry's mirror set) counts from then on.
-    keys.add('oci:images.example');
+    // A registry's key first seen after the collector started counts from then on.
     request('oci:images.example', 'hit', 5);
     request('http://client-chosen.example', 'hit', 1);
-    const s = c.snapshot();
-    assert.deepEqual(s.configuredUpstreams['oci:lab'], { requests: 6, hitRatio: 2 / 3, servedFromCache: 200, servedFromUpstream: 100, errors: 2 });
-    assert.equal(s.configuredUpstreams['oci:images.example']?.requests, 1);
-    assert.equal(s.configuredUpstreams['http://client-chosen.example'], undefined, 'hosts clients name open no series');
+    const figures = c.snapshot().namedUpstreams;
+    const lab = figures.find((f) => f.upstream === 'oci:lab');
+    assert.deepEqual(
+      lab && {
+        requests: lab.requests,
+        hits: lab.hits,
+        hitRatio: lab.hitRatio,
+        servedFromCache: lab.servedFromCache,
+        servedFromUpstream: lab.servedFromUpstream,
+        errors: lab.errors,
+      },
+      { requests: 8, hits: 2, hitRatio: 2 / 3, servedFromCache: 200, servedFromUpstream: 100, errors: 3 },
+    );
+    assert.equal(figures.find((f) => f.upstream === 'oci:images.example')?.requests, 1);
+    assert.deepEqual(figures.map((f) => f.upstream).sort(), ['oci:images.example', 'oci:lab'], 'hosts clients name and token realms open no figures');
     const text = await c.registry.metrics();
-    assert.match(text, /^hoard_configured_upstream_requests_total\{key="oci:lab",result="hit"\} 2$/m);
-    assert.match(text, /^hoard_configured_upstream_served_bytes_total\{key="oci:lab",source="cache"\} 200$/m);
-    assert.doesNotMatch(text, /client-chosen/);
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="oci:lab",result="hit"\} 2$/m);
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="oci:lab",result="upstream-status"\} 1$/m);
+    assert.match(text, /^hoard_named_upstream_served_bytes_total\{upstream="oci:lab",source="cache"\} 200$/m);
+    assert.doesNotMatch(text, /client-chosen|auth\.example/);
+  } finally {
+    c.stop();
+  }
+});
+
+test('named upstreams (image streams, backends) get figures and series of their own; origins do not', async () => {
+  const downloads = [{ key: 'image:ubuntu/streams/v1/x.squashfs', written: 10, expected: 100, relaying: false }];
+  const clock = new ManualClock();
+  const c = new MetricsCollector({ ...sources, activeDownloads: () => downloads }, clock, { namedUpstreams: ['image:ubuntu', 'image:idle'] }).start();
+  try {
+    const request = (upstream: string, result: string, bytes: number) =>
+      publishRequest({ client: '127.0.0.1', method: 'GET', target: '/x', result, status: 200, bytes, durationMs: 1, upstream, protocol: 'simplestreams' });
+    request('image:ubuntu', 'miss', 1000);
+    request('image:ubuntu', 'hit', 1000);
+    request('image:ubuntu', 'hit', 1000);
+    request('http://mirror.example', 'hit', 5);
+    publishDownload({ key: 'image:ubuntu/a/b.img', phase: 'end', bytes: 1000 });
+    const figures = c.snapshot().namedUpstreams;
+    assert.deepEqual(
+      figures.map((f) => f.upstream),
+      ['image:ubuntu', 'image:idle'],
+    );
+    assert.deepEqual(figures[0], {
+      upstream: 'image:ubuntu',
+      requests: 3,
+      hits: 2,
+      hitRatio: 2 / 3,
+      servedFromCache: 2000,
+      servedFromUpstream: 1000,
+      fetchedUpstream: 1000,
+      saved: 2000,
+      downloadsInFlight: 1,
+      errors: 0,
+    });
+    const text = await c.registry.metrics();
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="image:ubuntu",result="hit"\} 2$/m);
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="image:idle",result="hit"\} 0$/m);
+    assert.match(text, /^hoard_named_upstream_downloads_in_flight\{upstream="image:ubuntu"\} 1$/m);
+    assert.match(text, /^hoard_named_upstream_fetched_bytes_total\{upstream="image:ubuntu"\} 1000$/m);
+    assert.doesNotMatch(text, /upstream="http:\/\/mirror\.example",result=/);
   } finally {
     c.stop();
   }

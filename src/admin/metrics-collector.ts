@@ -76,8 +76,8 @@ export interface StatsSnapshot {
   topPackages: Array<{ name: string; protocol: string; requests: number; bytes: number }>;
   /** Figures per protocol, by name; `none` holds requests no protocol claimed. */
   protocols: Record<string, ProtocolFigures>;
-  /** Figures per configured upstream, by cache key (`oci:lab`, `debian`), for those that had requests. */
-  configuredUpstreams: Record<string, ConfiguredUpstreamFigures>;
+  /** Figures per named upstream (an image stream, an apt backend, an OCI registry), by its key, the busiest first. */
+  namedUpstreams: NamedUpstreamFigures[];
   store: { bytes: number; objects: number; entries: number; maxBytes: number | undefined; full: boolean; fullDetail: string | undefined };
   verificationFailures: { total: number; recent: Array<VerificationEvent & { at: number }> };
   evictions: { total: number; bytes: number; byReason: Record<string, number> };
@@ -91,16 +91,45 @@ export interface CollectorOptions {
   /** The installed protocols' names: the `protocol` label takes only these (and `none`), so it stays bounded. */
   protocols?: readonly string[] | undefined;
   /**
-   * Cache keys of configured mirror sets (`oci:<registry>`, an apt backend's): their requests are also counted
-   * per key, a label the configuration bounds. Read when a request is counted (sets made later still count).
+   * Keys of the named upstreams the configuration made (`image:<name>`, `backend:<name>`, `oci:<registry>`): their
+   * series exist from the start. Keys that name an origin (an OCI token realm's) are left out, as in `namedUpstreamOf`.
    */
-  configuredUpstreamKeys?: ReadonlySet<string> | undefined;
+  namedUpstreams?: Iterable<string> | undefined;
 }
 
-/** One configured upstream's share of the traffic (an OCI registry, an apt backend): pulls, hits, bytes saved, errors. */
-export interface ConfiguredUpstreamFigures extends ProtocolFigures {
-  /** Requests that failed on the upstream's side: an error, a relayed upstream status other than 404, the upstream refusing hoard's credentials. */
+/**
+ * One named upstream's traffic. Named upstreams exist only by configuration (a client cannot make one up), so
+ * a label each stays bounded; origins that clients name in proxy and prefix mode are not among them.
+ */
+export interface NamedUpstreamFigures {
+  upstream: string;
+  requests: number;
+  /** Requests answered from the store (hit, revalidated, stale). */
+  hits: number;
+  /** hits / (hits + requests answered from the upstream: miss, coalesced, passthrough); undefined before any such request. */
+  hitRatio: number | undefined;
+  servedFromCache: number;
+  servedFromUpstream: number;
+  /** Body bytes fetched from this upstream (downloads that ended, stored or failed). */
+  fetchedUpstream: number;
+  /** Served minus fetched: what clients got without it crossing the upstream link again. */
+  saved: number;
+  downloadsInFlight: number;
+  /**
+   * Requests that failed on the upstream's side: an error, a relayed upstream status other than 404, the upstream
+   * refusing hoard's credentials. A client's bad request or a name the upstream does not have is not one.
+   */
   errors: number;
+}
+
+/** Bound on named upstreams tracked; configuration names a handful, this only guards against a bug. */
+const maxNamedUpstreams = 256;
+
+/** The named upstream a cache key (or an upstream key) belongs to: `image:ubuntu/streams/...` -> `image:ubuntu`; none for origins. */
+export function namedUpstreamOf(key: string | undefined): string | undefined {
+  if (key === undefined || key.includes('://')) return undefined;
+  const slash = key.indexOf('/');
+  return slash === -1 ? key : key.slice(0, slash);
 }
 
 /** The `protocol` label of requests no protocol claimed (admin pages excepted: refused before routing, usage page). */
@@ -133,8 +162,10 @@ export class MetricsCollector {
     string,
     { requests: number; cacheRequests: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number }
   >();
-  readonly #configuredKeys: ReadonlySet<string>;
-  readonly #byConfiguredUpstream = new Map<string, ConfiguredUpstreamFigures & { cacheRequests: number; upstreamRequests: number }>();
+  readonly #named = new Map<
+    string,
+    { requests: number; hits: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number; fetchedUpstream: number; errors: number }
+  >();
   readonly #verification = { total: 0, recent: [] as Array<VerificationEvent & { at: number }> };
   readonly #evictions = { total: 0, bytes: 0, byReason: {} as Record<string, number> };
   #storeFull: string | undefined;
@@ -147,7 +178,6 @@ export class MetricsCollector {
     this.#sources = sources;
     this.#labels = new UpstreamLabelSet(options.configuredUpstreams ?? [], maxUpstreamsTracked);
     this.#protocolNames = new Set(options.protocols ?? []);
-    this.#configuredKeys = options.configuredUpstreamKeys ?? new Set();
     this.#clock = clock;
     this.#startedAt = clock.now();
     const registers = [this.registry];
@@ -194,16 +224,22 @@ export class MetricsCollector {
         registers,
       }),
       evictedBytes: new Counter({ name: 'hoard_evicted_bytes_total', help: 'Bytes removed from the store, by reason.', labelNames: ['reason'], registers }),
-      configuredRequests: new Counter({
-        name: 'hoard_configured_upstream_requests_total',
-        help: 'Client requests routed to a configured upstream (an OCI registry, an apt backend), by its cache key and how they were answered.',
-        labelNames: ['key', 'result'],
+      namedRequests: new Counter({
+        name: 'hoard_named_upstream_requests_total',
+        help: 'Client requests per named upstream (image streams, apt backends, registries), by how they were answered.',
+        labelNames: ['upstream', 'result'],
         registers,
       }),
-      configuredServedBytes: new Counter({
-        name: 'hoard_configured_upstream_served_bytes_total',
-        help: 'Body bytes sent to clients for a configured upstream, by its cache key and source: cache (bytes that upstream did not send again) or upstream.',
-        labelNames: ['key', 'source'],
+      namedServedBytes: new Counter({
+        name: 'hoard_named_upstream_served_bytes_total',
+        help: 'Body bytes sent to clients per named upstream, by source (cache or upstream).',
+        labelNames: ['upstream', 'source'],
+        registers,
+      }),
+      namedFetchedBytes: new Counter({
+        name: 'hoard_named_upstream_fetched_bytes_total',
+        help: 'Body bytes fetched from each named upstream.',
+        labelNames: ['upstream'],
         registers,
       }),
       upstreamUp: new Gauge({
@@ -219,6 +255,19 @@ export class MetricsCollector {
       for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ protocol, source }, 0);
     }
     for (const outcome of ['ok', 'error']) this.#m.upstreamLatency.zero({ upstream: otherUpstream, outcome });
+    for (const key of options.namedUpstreams ?? []) this.#namedFigures(namedUpstreamOf(key));
+    const sourcesForGauge = this.#sources;
+    const named = this.#named;
+    new Gauge({
+      name: 'hoard_named_upstream_downloads_in_flight',
+      help: 'Upstream downloads in progress per named upstream.',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        const counts = inFlightByNamed(sourcesForGauge.activeDownloads());
+        for (const upstream of named.keys()) this.set({ upstream }, counts.get(upstream) ?? 0);
+      },
+    });
     const live = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,
@@ -307,29 +356,38 @@ export class MetricsCollector {
       point.otherRequests += 1;
     }
     if (e.item !== undefined && (cacheResults.has(result) || upstreamResults.has(result))) this.#countItem(e.item, protocol, e.bytes);
-    if (e.upstream !== undefined && this.#configuredKeys.has(e.upstream)) this.#countConfigured(e.upstream, result, e.bytes, e.errorCode);
+    const upstream = namedUpstreamOf(e.upstream);
+    const named = this.#namedFigures(upstream);
+    if (named !== undefined && upstream !== undefined) {
+      named.requests += 1;
+      this.#m.namedRequests.inc({ upstream, result });
+      if (cacheResults.has(result)) {
+        named.hits += 1;
+        named.servedFromCache += e.bytes;
+        this.#m.namedServedBytes.inc({ upstream, source: 'cache' }, e.bytes);
+      } else if (upstreamResults.has(result)) {
+        named.upstreamRequests += 1;
+        named.servedFromUpstream += e.bytes;
+        this.#m.namedServedBytes.inc({ upstream, source: 'upstream' }, e.bytes);
+      } else if (result === 'error' || result === 'upstream-status' || e.errorCode === 'HOARD_ERR_UPSTREAM_AUTH') {
+        // Failures of the upstream (or of hoard reaching it), not a client's bad request or a name it does not have.
+        named.errors += 1;
+      }
+    }
   }
 
-  #countConfigured(key: string, result: string, bytes: number, errorCode: string | undefined): void {
-    let f = this.#byConfiguredUpstream.get(key);
-    if (f === undefined) {
-      f = { requests: 0, hitRatio: undefined, servedFromCache: 0, servedFromUpstream: 0, errors: 0, cacheRequests: 0, upstreamRequests: 0 };
-      this.#byConfiguredUpstream.set(key, f);
+  /** The figures of a named upstream, made on first sight (with zeroed series) while under the bound. */
+  #namedFigures(upstream: string | undefined) {
+    if (upstream === undefined) return undefined;
+    let figures = this.#named.get(upstream);
+    if (figures === undefined && this.#named.size < maxNamedUpstreams) {
+      figures = { requests: 0, hits: 0, upstreamRequests: 0, servedFromCache: 0, servedFromUpstream: 0, fetchedUpstream: 0, errors: 0 };
+      this.#named.set(upstream, figures);
+      for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.namedRequests.inc({ upstream, result }, 0);
+      for (const source of ['cache', 'upstream']) this.#m.namedServedBytes.inc({ upstream, source }, 0);
+      this.#m.namedFetchedBytes.inc({ upstream }, 0);
     }
-    f.requests += 1;
-    this.#m.configuredRequests.inc({ key, result });
-    if (cacheResults.has(result)) {
-      f.cacheRequests += 1;
-      f.servedFromCache += bytes;
-      this.#m.configuredServedBytes.inc({ key, source: 'cache' }, bytes);
-    } else if (upstreamResults.has(result)) {
-      f.upstreamRequests += 1;
-      f.servedFromUpstream += bytes;
-      this.#m.configuredServedBytes.inc({ key, source: 'upstream' }, bytes);
-    } else if (result === 'error' || result === 'upstream-status' || errorCode === 'HOARD_ERR_UPSTREAM_AUTH') {
-      // Failures of the upstream (or of hoard reaching it), not a client's bad request or a name it does not have.
-      f.errors += 1;
-    }
+    return figures;
   }
 
   #figures(protocol: string) {
@@ -431,6 +489,12 @@ export class MetricsCollector {
   #onDownload(e: DownloadEvent): void {
     if (e.phase === 'start') return;
     this.#bytes.fetchedUpstream += e.bytes;
+    const upstream = namedUpstreamOf(e.key);
+    const named = this.#namedFigures(upstream);
+    if (named !== undefined && upstream !== undefined) {
+      named.fetchedUpstream += e.bytes;
+      this.#m.namedFetchedBytes.inc({ upstream }, e.bytes);
+    }
     this.#m.upstreamBytes.inc(e.bytes);
     this.#point().upstreamBytes += e.bytes;
     if (e.phase === 'end') this.#downloads.completed += 1;
@@ -461,6 +525,24 @@ export class MetricsCollector {
     let n = 0;
     for (const u of this.#upstreams.values()) if (u.state === 'failing') n += 1;
     return n;
+  }
+
+  #namedSnapshot(): NamedUpstreamFigures[] {
+    const inFlight = inFlightByNamed(this.#sources.activeDownloads());
+    return [...this.#named]
+      .map(([upstream, f]): NamedUpstreamFigures => ({
+        upstream,
+        requests: f.requests,
+        hits: f.hits,
+        hitRatio: f.hits + f.upstreamRequests === 0 ? undefined : f.hits / (f.hits + f.upstreamRequests),
+        servedFromCache: f.servedFromCache,
+        servedFromUpstream: f.servedFromUpstream,
+        fetchedUpstream: f.fetchedUpstream,
+        saved: Math.max(0, f.servedFromCache + f.servedFromUpstream - f.fetchedUpstream),
+        downloadsInFlight: inFlight.get(upstream) ?? 0,
+        errors: f.errors,
+      }))
+      .sort((a, b) => b.requests - a.requests || a.upstream.localeCompare(b.upstream));
   }
 
   snapshot(): StatsSnapshot {
@@ -499,25 +581,23 @@ export class MetricsCollector {
           return [name, figures];
         }),
       ),
-      configuredUpstreams: Object.fromEntries(
-        [...this.#byConfiguredUpstream].map(([key, f]) => {
-          const decided = f.cacheRequests + f.upstreamRequests;
-          const figures: ConfiguredUpstreamFigures = {
-            requests: f.requests,
-            hitRatio: decided === 0 ? undefined : f.cacheRequests / decided,
-            servedFromCache: f.servedFromCache,
-            servedFromUpstream: f.servedFromUpstream,
-            errors: f.errors,
-          };
-          return [key, figures];
-        }),
-      ),
+      namedUpstreams: this.#namedSnapshot(),
       store: { ...usage, full: this.#storeFull !== undefined, fullDetail: this.#storeFull },
       verificationFailures: { total: this.#verification.total, recent: [...this.#verification.recent] },
       evictions: { ...this.#evictions, byReason: { ...this.#evictions.byReason } },
       series: this.#series.map((p) => ({ ...p })),
     };
   }
+}
+
+/** Downloads in progress per named upstream. */
+function inFlightByNamed(downloads: ReturnType<LiveSources['activeDownloads']>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const d of downloads) {
+    const upstream = namedUpstreamOf(d.key);
+    if (upstream !== undefined) counts.set(upstream, (counts.get(upstream) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** An error kept per upstream is shown in health and on the dashboard; it may quote a client-chosen URL of 4 KB. */

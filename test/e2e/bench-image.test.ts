@@ -4,16 +4,21 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { aptScenarios, defaultSettings, parseSettings } from '../../bench/bench-settings.ts';
+import { aptRunScenarios, aptScenarios, defaultSettings, parseSettings } from '../../bench/bench-settings.ts';
 import { imageScenario } from '../../bench/image/image-scenario.ts';
 import { RateLimitedForwarder } from '../../bench/image/rate-limited-forwarder.ts';
 
-test('bench settings: the apt scenario letters and `image` are accepted alone or together; the default runs them all', () => {
+test('bench settings: the apt scenario letters, `image` and `images` are accepted alone or together; the default runs all but `images`', () => {
   assert.deepEqual(parseSettings(['--scenarios', 'a,b,c,e']).scenarios, ['a', 'b', 'c', 'e']);
   assert.deepEqual(parseSettings(['--scenarios', 'image']).scenarios, [imageScenario]);
-  assert.deepEqual(parseSettings(['--quick', '--scenarios', 'c,image']).scenarios, ['c', 'image']);
+  assert.deepEqual(parseSettings(['--quick', '--scenarios', 'c,image,images']).scenarios, ['c', 'image', 'images']);
   assert.deepEqual(aptScenarios, ['a', 'b', 'c', 'e']);
   for (const name of [...aptScenarios, imageScenario]) assert.ok(defaultSettings.scenarios.includes(name), name);
+  // The image stream item runs only when named, inside the apt run (it alone still starts that run).
+  assert.ok(!defaultSettings.scenarios.includes('images'));
+  assert.ok(aptRunScenarios.includes('images') && !aptRunScenarios.includes(imageScenario));
+  assert.throws(() => parseSettings(['--scenarios', 'a,imgs']), /unknown scenario imgs; --scenarios takes a,b,c,e,images,image/);
+  assert.throws(() => parseSettings(['--frobnicate']), /--scenarios a,b,c,e,images,image/);
 });
 
 test('the forwarder gives all responses together its rate (never faster), and counts their bytes and requests', async () => {

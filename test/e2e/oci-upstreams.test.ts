@@ -212,9 +212,10 @@ describe('OCI mirror: real authenticating upstreams, sha512, start-up without th
         'the token server refused the wrong password',
       );
       assert.ok(tokens.requests.slice(before).every((r) => r.status === 401));
-      const stats = (await (await fetch(`${wrong.url}/_hoard/stats.json`)).json()) as { configuredUpstreams: Record<string, { errors: number }> };
-      assert.equal(stats.configuredUpstreams['oci:tokened']?.errors, 1, 'the refusal is an upstream error of that registry');
-      assert.equal(stats.configuredUpstreams['oci:htpasswd']?.errors, 1);
+      const stats = (await (await fetch(`${wrong.url}/_hoard/stats.json`)).json()) as { namedUpstreams: Array<{ upstream: string; errors: number }> };
+      const errorsOf = (key: string) => stats.namedUpstreams.find((u) => u.upstream === key)?.errors;
+      assert.equal(errorsOf('oci:tokened'), 1, 'the refusal is an upstream error of that registry');
+      assert.equal(errorsOf('oci:htpasswd'), 1);
     } finally {
       await wrong.cleanup();
     }
@@ -244,17 +245,24 @@ describe('OCI mirror: real authenticating upstreams, sha512, start-up without th
     // A second pull of the htpasswd image: every blob a hit of that registry.
     await pullThroughHoard(hoard, 'htpasswd/team/app:1', join(work, 'pulled-htpasswd-again'), app);
     const stats = (await (await fetch(`${hoard.url}/_hoard/stats.json`)).json()) as {
-      configuredUpstreams: Record<string, { requests: number; hitRatio: number; servedFromCache: number; errors: number }>;
+      namedUpstreams: Array<{ upstream: string; requests: number; hits: number; hitRatio: number; servedFromCache: number; saved: number; errors: number }>;
     };
-    const basicFigures = stats.configuredUpstreams['oci:htpasswd'];
-    assert.ok(basicFigures !== undefined && basicFigures.requests >= 8, JSON.stringify(stats.configuredUpstreams));
-    assert.ok(basicFigures.hitRatio > 0 && basicFigures.servedFromCache > 1024 * 1024, JSON.stringify(basicFigures));
-    assert.ok((stats.configuredUpstreams['oci:tokened']?.requests ?? 0) > 0);
+    const figuresOf = (key: string) => stats.namedUpstreams.find((u) => u.upstream === key);
+    const basicFigures = figuresOf('oci:htpasswd');
+    assert.ok(basicFigures !== undefined && basicFigures.requests >= 8, JSON.stringify(stats.namedUpstreams));
+    assert.ok(basicFigures.hits > 0 && basicFigures.hitRatio > 0 && basicFigures.servedFromCache > 1024 * 1024, JSON.stringify(basicFigures));
+    assert.ok(basicFigures.saved > 1024 * 1024, 'the second pull did not cross the registry link again');
+    assert.ok((figuresOf('oci:tokened')?.requests ?? 0) > 0);
+    assert.ok(
+      stats.namedUpstreams.every((u) => !u.upstream.includes('://')),
+      'token realms and hosts clients name are not named upstreams',
+    );
     const page = await (await fetch(`${hoard.url}/_hoard/`)).text();
-    assert.match(page, /data-configured-upstream="oci:htpasswd"/);
+    assert.match(page, /data-named-upstream="oci:htpasswd"/);
     const metrics = await (await fetch(`${hoard.url}/_hoard/metrics`)).text();
-    assert.match(metrics, /^hoard_configured_upstream_requests_total\{key="oci:htpasswd",result="hit"\} [1-9]/m);
-    assert.match(metrics, /^hoard_configured_upstream_served_bytes_total\{key="oci:htpasswd",source="cache"\} [1-9]/m);
+    assert.match(metrics, /^hoard_named_upstream_requests_total\{upstream="oci:htpasswd",result="hit"\} [1-9]/m);
+    assert.match(metrics, /^hoard_named_upstream_served_bytes_total\{upstream="oci:htpasswd",source="cache"\} [1-9]/m);
+    assert.match(metrics, /^hoard_named_upstream_fetched_bytes_total\{upstream="oci:htpasswd"\} [1-9]/m);
   });
 
   test('a blob addressed by a sha512 digest in the real registry is verified while it streams, stored once, and a corrupted one is refused', async () => {
