@@ -149,6 +149,7 @@ describe('hoard client-config', () => {
       'containerd',
       'docker',
       'docker-mirror',
+      'glance',
       'juju',
       'k3s',
       'lxd',
