@@ -78,7 +78,7 @@ export class SwiftObjectStore {
     } catch (err) {
       const logs = store.#logs.join('').slice(-4000);
       await store.stop();
-      throw new Error(`Swift did not start: ${err instanceof Error ? err.message : String(err)}\n${logs}`);
+      throw new Error(`Swift did not start: ${err instanceof Error ? err.message : String(err)}\n${logs}`, { cause: err });
     }
   }
 
@@ -245,7 +245,9 @@ async function requireXattrs(dir: string): Promise<void> {
   try {
     await runChecked('/usr/bin/python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "user.hoard", b"1")', probe], { env: loopbackOnlyEnv });
   } catch (err) {
-    throw new Error(`${dir} does not support user xattrs, which Swift's object server needs: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`${dir} does not support user xattrs, which Swift's object server needs: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   } finally {
     await rm(probe, { force: true });
   }
