@@ -1,0 +1,194 @@
+// Tests of S3BlobStore on a real OpenStack Swift (s3api): the BlobStore contract, multipart, the local level, two nodes on one bucket.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { SwiftObjectStore } from '../../../test/support/swift-object-store.ts';
+import { makeTempDir, removeDir } from '../../../test/support/temp-dir.ts';
+import { systemClock } from '../../clock.ts';
+import { blobStoreContract, readAll, sha256, storeBytes } from '../blob-store.contract.ts';
+import { FsBlobStore } from '../fs-blob-store.ts';
+import { BucketCollector } from './bucket-collector.ts';
+import { BucketLease } from './bucket-lease.ts';
+import { S3BlobStore } from './s3-blob-store.ts';
+import { S3Bucket } from './s3-bucket.ts';
+
+const bucketName = 'hoard-blobs';
+let swift: SwiftObjectStore;
+const dirs: string[] = [];
+const buckets: S3Bucket[] = [];
+
+before(async () => {
+  swift = await SwiftObjectStore.start({ buckets: [bucketName] });
+});
+
+after(async () => {
+  for (const bucket of buckets) bucket.close();
+  await swift.stop();
+  await Promise.all(dirs.map((dir) => removeDir(dir)));
+});
+
+interface Node {
+  readonly store: S3BlobStore;
+  readonly bucket: S3Bucket;
+  readonly collector: BucketCollector;
+  readonly localRoot: string;
+}
+
+/** One node's store: its own local dir, on `prefix` of the shared bucket. */
+async function makeNode(prefix: string, options: { nodeId?: string; graceMs?: number; localMaxBytes?: number; partSize?: number } = {}): Promise<Node> {
+  const localRoot = await makeTempDir('s3-local');
+  dirs.push(localRoot);
+  const bucket = new S3Bucket({
+    endpoint: swift.endpoint,
+    region: swift.region,
+    bucket: bucketName,
+    prefix,
+    forcePathStyle: true,
+    credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: swift.secretAccessKey },
+  });
+  buckets.push(bucket);
+  const graceMs = options.graceMs ?? 0;
+  const lease = new BucketLease({ bucket, nodeId: options.nodeId ?? 'node-a', clock: systemClock, ttlMs: 60_000, settleMs: 50 });
+  const collector = new BucketCollector({ bucket, lease, clock: systemClock, graceMs });
+  const store = new S3BlobStore({
+    bucket,
+    local: new FsBlobStore(localRoot),
+    localMaxBytes: options.localMaxBytes,
+    collector,
+    partSize: options.partSize ?? 5 * 1024 * 1024,
+    sweepOnDelete: graceMs === 0,
+  });
+  await store.init();
+  return { store, bucket, collector, localRoot };
+}
+
+const freshPrefix = () => `t-${randomBytes(6).toString('hex')}/`;
+
+blobStoreContract('S3BlobStore on Swift', async () => {
+  const node = await makeNode(freshPrefix());
+  return {
+    store: node.store,
+    // A rotting disk and a rotting bucket: the local copy and the bucket's both get the flipped byte.
+    corrupt: async (digest, offset) => {
+      const localPath = join(node.localRoot, 'blobs', 'sha256', digest.slice(0, 2), digest);
+      const bytes = await readFile(localPath);
+      bytes[offset] = (bytes[offset] ?? 0) ^ 0xff;
+      await writeFile(localPath, bytes);
+      await node.bucket.put(node.bucket.blobKey(digest), bytes);
+    },
+  };
+});
+
+void describe('S3BlobStore', () => {
+  void it('uploads a large blob in parts, and another node reads it from the bucket, checked', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix, { partSize: 5 * 1024 * 1024 });
+    const bytes = randomBytes(12 * 1024 * 1024 + 5);
+    const info = await storeBytes(a.store, bytes, 256 * 1024);
+    const listed = await a.bucket.client.send(new ListObjectsV2Command({ Bucket: bucketName, Prefix: `${prefix}v1/blobs/` }));
+    assert.equal(listed.Contents?.length, 1);
+    assert.match(listed.Contents?.[0]?.ETag ?? '', /-3"$/, 'a multipart ETag: three parts of 5 MiB at most');
+
+    const b = await makeNode(prefix, { nodeId: 'node-b' });
+    assert.deepEqual(await b.store.stat(info.digest), info);
+    assert.equal(b.store.localBytes, 0);
+    assert.ok((await readAll(b.store.createReadStream(info.digest, 1000, 2999))).equals(bytes.subarray(1000, 3000)));
+    assert.equal(b.store.localBytes, bytes.length, 'read through into the local level');
+  });
+
+  void it('makes nothing visible before the upload is done, and a failed upload leaves nothing behind', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix);
+    const bytes = randomBytes(10_000);
+    const writer = await a.store.createWriter();
+    await writer.write(bytes);
+    await writer.seal({ sha256: sha256(bytes) });
+    assert.equal(await a.store.stat(sha256(bytes)), undefined, 'sealed, not yet uploaded: invisible');
+    assert.equal(await a.bucket.head(a.bucket.blobKey(sha256(bytes))), undefined);
+    await writer.commit();
+    assert.ok((await a.bucket.head(a.bucket.blobKey(sha256(bytes)))) !== undefined);
+
+    // A bucket that refuses (wrong credentials): the commit fails, nothing is stored locally either.
+    const broken = new S3Bucket({
+      endpoint: swift.endpoint,
+      region: swift.region,
+      bucket: bucketName,
+      prefix,
+      forcePathStyle: true,
+      credentials: { accessKeyId: swift.accessKeyId, secretAccessKey: 'wrong' },
+    });
+    buckets.push(broken);
+    const root = await makeTempDir('s3-local');
+    dirs.push(root);
+    const lease = new BucketLease({ bucket: broken, nodeId: 'x', clock: systemClock, ttlMs: 1000, settleMs: 1 });
+    const store = new S3BlobStore({
+      bucket: broken,
+      local: new FsBlobStore(root),
+      collector: new BucketCollector({ bucket: broken, lease, clock: systemClock, graceMs: 0 }),
+      partSize: 5 * 1024 * 1024,
+    });
+    await new FsBlobStore(root).init();
+    const other = randomBytes(1000);
+    const w = await store.createWriter();
+    await w.write(other);
+    await assert.rejects(w.commit(), (err: Error & { code?: string }) => err.code === 'HOARD_ERR_STORE_IO');
+    assert.equal(await new FsBlobStore(root).stat(sha256(other)), undefined);
+    await w.abort();
+  });
+
+  void it('keeps the local level within its bound, least recently used out first, and reads dropped copies back from the bucket', async () => {
+    const a = await makeNode(freshPrefix(), { localMaxBytes: 250_000 });
+    const blobs = [randomBytes(100_000), randomBytes(100_000), randomBytes(100_000)];
+    const infos = [];
+    for (const bytes of blobs) infos.push(await storeBytes(a.store, bytes));
+    assert.ok(a.store.localBytes <= 250_000, `local level holds ${a.store.localBytes}`);
+    const first = infos[0];
+    assert.ok(first !== undefined);
+    assert.equal(await new FsBlobStore(a.localRoot).stat(first.digest), undefined, 'the oldest copy went');
+    assert.ok((await readAll(a.store.createReadStream(first.digest))).equals(blobs[0] ?? Buffer.alloc(0)));
+  });
+
+  void it('never deletes from the bucket a blob another node refers to; deletes it once nobody does, after the grace period', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix, { nodeId: 'node-a', graceMs: 1500 });
+    const b = await makeNode(prefix, { nodeId: 'node-b', graceMs: 1500 });
+    const shared = await storeBytes(a.store, randomBytes(5000));
+    const lonely = await storeBytes(a.store, randomBytes(5000));
+    // Node b refers to `shared` (what its index wrapper publishes when it stores an entry).
+    await b.bucket.put(`${b.bucket.refPrefix(shared.digest)}node-b`, '');
+
+    await a.store.delete(shared.digest);
+    await a.store.delete(lonely.digest);
+    const early = await a.collector.sweep();
+    assert.deepEqual(early.deleted, [], 'nothing goes within the grace period');
+    assert.ok((await a.bucket.head(a.bucket.blobKey(lonely.digest))) !== undefined);
+
+    await new Promise((resolve) => setTimeout(resolve, 2600));
+    const late = await b.collector.sweep();
+    assert.ok(late.ran);
+    assert.deepEqual(late.deleted, [lonely.digest]);
+    assert.deepEqual(late.rescued, [shared.digest]);
+    assert.ok((await b.bucket.head(b.bucket.blobKey(shared.digest))) !== undefined, 'another node refers to it: kept');
+    assert.equal(await b.bucket.head(b.bucket.blobKey(lonely.digest)), undefined);
+    assert.ok((await readAll(b.store.createReadStream(shared.digest))).length === 5000);
+  });
+
+  void it('lets one node at a time hold the deletion lease', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix, { nodeId: 'node-a' });
+    const b = await makeNode(prefix, { nodeId: 'node-b' });
+    const leaseA = new BucketLease({ bucket: a.bucket, nodeId: 'node-a', clock: systemClock, ttlMs: 60_000, settleMs: 100 });
+    const leaseB = new BucketLease({ bucket: b.bucket, nodeId: 'node-b', clock: systemClock, ttlMs: 60_000, settleMs: 100 });
+    const [gotA, gotB] = await Promise.all([leaseA.acquire(), leaseB.acquire()]);
+    assert.equal(Number(gotA) + Number(gotB), 1, `exactly one holds it (a: ${gotA}, b: ${gotB})`);
+    const holder = gotA ? leaseA : leaseB;
+    const other = gotA ? leaseB : leaseA;
+    assert.equal(await other.acquire(), false, 'held and not expired: refused');
+    await holder.release();
+    assert.equal(await other.acquire(), true, 'released: the other takes it');
+    await other.release();
+  });
+});
