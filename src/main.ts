@@ -29,6 +29,9 @@ import { protocolModules } from './protocols/installed-protocols.ts';
 import type { UpstreamFactory } from './protocols/protocol.ts';
 import { ProtocolSet } from './protocols/protocol-set.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
+import type { MetadataIndex } from './storage/metadata-index.ts';
+import { loadNodeId } from './storage/node-identity.ts';
+import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
@@ -47,15 +50,20 @@ export interface RunningHoard {
   close(): Promise<void>;
 }
 
-/** The shared seams every protocol builds on: the content-addressed store and the metadata index. */
-async function openStore(dataDir: string, logger: Logger) {
+/** The shared seams every protocol builds on: the content-addressed store and the metadata index (on a shared bucket: docs/fleet.md). */
+async function openStore(config: HoardConfig, dataDir: string, clock: Clock, logger: Logger) {
+  const localIndex = new SqliteMetadataIndex(dataDir);
+  const s3 = config.storage.s3;
+  if (s3 !== undefined) {
+    const fleet = await openFleetStore({ settings: s3, dataDir, nodeId: loadNodeId(dataDir, config.node.id), localIndex, clock, logger });
+    return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet };
+  }
   const fsBlobs = new FsBlobStore(dataDir);
   await fsBlobs.init();
   // Counts open read streams per blob, so eviction never removes an object a client is reading.
   const blobs = new ReaderTrackingBlobStore(fsBlobs);
-  const index = new SqliteMetadataIndex(dataDir);
   logger.debug({ dataDir }, 'store opened');
-  return { blobs, index };
+  return { blobs, index: localIndex as MetadataIndex, fleet: undefined };
 }
 
 /**
@@ -177,7 +185,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const clock = systemClock;
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const { blobs, index } = await openStore(dataDir, logger);
+  const { blobs, index, fleet } = await openStore(config, dataDir, clock, logger);
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   const upstreams = buildUpstreams(config, clock, viaToken);
 
@@ -195,6 +203,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       maxObjectSize: config.cache.maxObjectSize,
       rateFloor: { minBytesPerSecond: config.upstream.minBytesPerSecond, windowMs: config.upstream.slowWindowSeconds * 1000 },
     },
+    sharedEntries: fleet?.index,
   });
   const janitor = new StoreJanitor({
     index,
@@ -205,8 +214,11 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
     logger,
   });
-  const reconciled = await reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) });
-  if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
+  // On a shared bucket the local disk holds copies, not the store: an entry without a local copy is not broken.
+  if (fleet === undefined) {
+    const reconciled = await reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) });
+    if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
+  }
   // Knowledge kept in the store (stored Releases) is checked again and made current before the first request.
   await protocols.start();
 
@@ -234,7 +246,12 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial).
       hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.admin.hosts]),
       actions: {
-        gc: (dryRun) => janitor.collectGarbage({ dryRun }),
+        gc: async (dryRun) => {
+          const report = await janitor.collectGarbage({ dryRun });
+          // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
+          if (!dryRun && fleet !== undefined) logger.info({ sweep: await fleet.sweep() }, 'bucket swept after gc');
+          return report;
+        },
         evict: (target) => janitor.evict(target),
         importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
       },
@@ -266,6 +283,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       // Responses end before their objects are fsynced and indexed: let those finish before the index closes.
       await cache.idle();
       await janitor.idle();
+      await fleet?.close();
       index.close();
     },
   };
