@@ -87,7 +87,19 @@ export class SwiftObjectStore {
     const { S3Client, CreateBucketCommand, HeadBucketCommand } = await import('@aws-sdk/client-s3');
     const client = new S3Client(this.clientConfig());
     try {
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      // Bounded: 40 tries, 500 ms apart. Right after start-up the account is created on first use, and on a
+      // loaded machine the proxy may answer 503 SlowDown ("Please reduce your request rate") meanwhile.
+      for (let i = 0; ; i++) {
+        try {
+          await client.send(new CreateBucketCommand({ Bucket: bucket }));
+          break;
+        } catch (err) {
+          const name = (err as { name?: string }).name;
+          if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') break;
+          if (i >= 39) throw err;
+          await sleep(500);
+        }
+      }
       // Bounded: 50 tries, 100 ms apart; the container server may answer a moment later.
       for (let i = 0; i < 50; i++) {
         const ok = await client.send(new HeadBucketCommand({ Bucket: bucket })).then(
