@@ -138,7 +138,7 @@ describe('a fleet of three hoard nodes on one bucket behind haproxy', () => {
       assert.equal(updated.exitCode, 0, updated.stderr);
     }
     const downloads = await Promise.all(first.map((client) => client.download(packageNames)));
-    for (const [i, got] of downloads.entries()) {
+    for (const got of downloads) {
       assert.equal(got.exitCode, 0, got.stderr);
       await checkDebs(got.debs);
     }
