@@ -1,4 +1,4 @@
-// Tests of S3BlobStore on a real OpenStack Swift (s3api): the BlobStore contract, multipart, the local level, two nodes on one bucket.
+// Tests of the store on a shared bucket, on a real OpenStack Swift (s3api, one per file): S3BlobStore (the BlobStore contract, multipart, the local level, two-step deletion, the lease) and FleetMetadataIndex.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -10,6 +10,9 @@ import { makeTempDir, removeDir } from '../../../test/support/temp-dir.ts';
 import { systemClock } from '../../clock.ts';
 import { blobStoreContract, readAll, sha256, storeBytes } from '../blob-store.contract.ts';
 import { FsBlobStore } from '../fs-blob-store.ts';
+import { MemoryMetadataIndex } from '../memory-metadata-index.ts';
+import type { ObjectEntry } from '../metadata-index.ts';
+import { FleetMetadataIndex } from './fleet-metadata-index.ts';
 import { BucketCollector } from './bucket-collector.ts';
 import { BucketLease } from './bucket-lease.ts';
 import { S3BlobStore } from './s3-blob-store.ts';
@@ -190,5 +193,69 @@ void describe('S3BlobStore', () => {
     await holder.release();
     assert.equal(await other.acquire(), true, 'released: the other takes it');
     await other.release();
+  });
+});
+
+void describe('FleetMetadataIndex', () => {
+  const entryFor = (key: string, digest: string, size: number): ObjectEntry => ({
+    key,
+    protocol: 'apt',
+    upstream: 'http://mirror.example:80',
+    path: key.slice('http://mirror.example:80'.length),
+    digest,
+    size,
+    storedAt: 1,
+    validatedAt: 1,
+    lastAccessAt: 1,
+    verification: 'unverified',
+  });
+
+  void it('publishes a reference per blob while an entry names it, and the entry itself; another node finds it by key and refers to it too', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix, { nodeId: 'node-a' });
+    const b = await makeNode(prefix, { nodeId: 'node-b' });
+    const indexA = new FleetMetadataIndex(new MemoryMetadataIndex(), { bucket: a.bucket, nodeId: 'node-a' });
+    const indexB = new FleetMetadataIndex(new MemoryMetadataIndex(), { bucket: b.bucket, nodeId: 'node-b' });
+    const bytes = randomBytes(2000);
+    const info = await storeBytes(a.store, bytes);
+    const key1 = 'http://mirror.example:80/debian/pool/main/a/alpha_1.0_amd64.deb';
+    const key2 = 'http://mirror.example:80/other/pool/main/a/alpha_1.0_amd64.deb';
+    indexA.put(entryFor(key1, info.digest, info.size));
+    indexA.put(entryFor(key2, info.digest, info.size));
+    await indexA.flush();
+    const refs = async () => (await a.bucket.list(a.bucket.refPrefix(info.digest), 10)).map((r) => r.key.split('/').at(-1)).sort();
+    assert.deepEqual(await refs(), ['node-a']);
+
+    const found = await indexB.find(key1, 5);
+    assert.equal(found?.digest, info.digest);
+    assert.equal(found?.lastAccessAt, 5);
+    assert.equal(indexB.get(key1)?.digest, info.digest, 'taken into the finding node index');
+    await indexB.flush();
+    assert.deepEqual(await refs(), ['node-a', 'node-b']);
+    assert.equal(await indexB.find('http://mirror.example:80/never/stored.deb', 5), undefined);
+
+    indexA.delete(key1);
+    await indexA.flush();
+    assert.deepEqual(await refs(), ['node-a', 'node-b'], 'another entry of node-a still names the blob');
+    indexA.delete(key2);
+    indexB.delete(key1);
+    await Promise.all([indexA.flush(), indexB.flush()]);
+    assert.deepEqual(await refs(), [], 'no entry names it any more: no reference');
+  });
+
+  void it('finds nothing when the blob an entry names is gone from the bucket, and keeps no entry for it', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix, { nodeId: 'node-a' });
+    const indexA = new FleetMetadataIndex(new MemoryMetadataIndex(), { bucket: a.bucket, nodeId: 'node-a' });
+    const indexB = new FleetMetadataIndex(new MemoryMetadataIndex(), { bucket: a.bucket, nodeId: 'node-b' });
+    const info = await storeBytes(a.store, randomBytes(100));
+    const key = 'http://mirror.example:80/debian/pool/gone.deb';
+    indexA.put(entryFor(key, info.digest, info.size));
+    await indexA.flush();
+    await a.bucket.delete(a.bucket.blobKey(info.digest));
+    assert.equal(await indexB.find(key, 5), undefined);
+    assert.equal(indexB.get(key), undefined);
+    await indexB.flush();
+    assert.deepEqual(await a.bucket.list(a.bucket.refPrefix(info.digest), 10).then((r) => r.map((x) => x.key.split('/').at(-1))), ['node-a']);
   });
 });
