@@ -123,7 +123,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
-function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: Logger) {
+function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: Logger, relieve: () => Promise<unknown> = () => janitor.relieve()) {
   // Every stored download may push the store over its cap; a full disk below the cap frees a share of it.
   const onDownload = (message: unknown) => {
     if ((message as { phase: string }).phase === 'end') janitor.requestEviction();
@@ -131,7 +131,7 @@ function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: L
   const onStore = (message: unknown) => {
     if ((message as { state: string }).state !== 'full') return;
     logger.warn({ detail: (message as { detail?: string }).detail }, 'disk full: passing downloads through uncached, evicting to make room');
-    void janitor.relieve().catch((err: unknown) => logger.error({ err }, 'eviction after a full disk failed'));
+    void relieve().catch((err: unknown) => logger.error({ err }, 'eviction after a full disk failed'));
   };
   channels.download.subscribe(onDownload);
   channels.store.subscribe(onStore);
@@ -226,7 +226,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     configuredUpstreams: upstreams.configured,
     protocols: protocols.all.map((p) => p.name),
   }).start();
-  const stopHousekeeping = startHousekeeping(config, janitor, logger);
+  // On a shared bucket a full local disk drops local copies, never the fleet's objects.
+  const stopHousekeeping = startHousekeeping(config, janitor, logger, fleet === undefined ? undefined : () => fleet.relieveLocal());
   const stopRequestLogging = startRequestLogging(logger, logRequest);
   const tunnels = new ConnectTunnels({
     allow: config.connect.allow,
@@ -318,6 +319,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'verify') {
     const { config } = loadConfig(overrides);
+    if (config.storage.s3 !== undefined) {
+      // Its local disk holds copies of the bucket: an entry without a local copy is not missing, and verify would drop it.
+      process.stderr.write(
+        'hoard: verify checks a disk store; with storage.s3 the local disk holds copies of the bucket, each checked when fetched (docs/fleet.md)\n',
+      );
+      return 2;
+    }
     const dataDir = resolve(config.dataDir);
     const blobs = new FsBlobStore(dataDir);
     await blobs.init();

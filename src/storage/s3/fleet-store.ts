@@ -32,6 +32,8 @@ export interface FleetStore {
   readonly index: FleetMetadataIndex;
   /** Deletes condemned blobs past their grace period, if this node gets the lease. */
   sweep(): Promise<SweepReport>;
+  /** A full local disk: drops a share of the local copies (the bucket keeps them); resolves with the bytes freed. */
+  relieveLocal(share?: number): Promise<number>;
   /** Stops the sweeps and lands what is still being published; the caller closes the index after. */
   close(): Promise<void>;
 }
@@ -84,6 +86,7 @@ export async function openFleetStore(options: {
     blobs,
     index,
     sweep: () => collector.sweep(),
+    relieveLocal: (share = 0.1) => blobs.dropLocalCopies(share),
     async close() {
       await collector.stop();
       await index.flush();

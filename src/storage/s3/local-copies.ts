@@ -38,6 +38,19 @@ export class LocalCopies {
     this.#bytes -= size;
   }
 
+  /** Takes the least recently used copies out until `share` of the bytes held is gone, and names them. */
+  oldest(share: number): string[] {
+    const target = this.#bytes * (1 - share);
+    const victims: string[] = [];
+    for (const [digest, size] of this.#sizes) {
+      if (this.#bytes <= target || this.#sizes.size <= 1) break;
+      this.#sizes.delete(digest);
+      this.#bytes -= size;
+      victims.push(digest);
+    }
+    return victims;
+  }
+
   /**
    * Takes the least recently used copies out until the rest fits the bound, and names them (the
    * caller deletes the files). The most recent copy always stays, even alone above the bound: it is

@@ -123,6 +123,21 @@ export class S3BlobStore implements BlobStore {
     return hash.digest('hex') === digest;
   }
 
+  /**
+   * The disk under the local level filled up before its bound: drops `share` of the local copies, least
+   * recently used first. They stay in the bucket; nothing is condemned (that is what the janitor's relief
+   * would do on a disk store, and here it would delete the fleet's objects for one node's full disk).
+   */
+  async dropLocalCopies(share: number): Promise<number> {
+    let freed = 0;
+    for (const digest of this.#copies.oldest(share)) {
+      const info = await this.#o.local.stat(digest).catch(() => undefined);
+      await this.#o.local.delete(digest).catch((err: unknown) => this.#o.logger?.warn({ err, digest }, 'cannot drop a local copy'));
+      freed += info?.size ?? 0;
+    }
+    return freed;
+  }
+
   /** For tests and the dashboard: bytes the local level holds. */
   get localBytes(): number {
     return this.#copies.bytes;
