@@ -23,6 +23,8 @@ export const errorCodes = {
     'The upstream answered 429 and nothing cached could serve; its `Retry-After` is passed on (`TOOMANYREQUESTS` for OCI clients).',
   HOARD_ERR_UPSTREAM_AUTH: 'The upstream registry refused the credentials or token hoard presented, or its token service failed (`DENIED` for OCI clients).',
   HOARD_ERR_UPSTREAM_UNREACHABLE: 'No upstream answered (connection refused, DNS failure, reset).',
+  HOARD_ERR_UPSTREAM_PROXY:
+    'The outbound proxy (`upstream.proxy`, HTTP_PROXY/HTTPS_PROXY) or the parent hoard (`upstream.parent`) could not be reached, refused the CONNECT, or asked for credentials (407).',
   HOARD_ERR_UPSTREAM_TIMEOUT: 'The upstream stalled past the configured timeout.',
   HOARD_ERR_UPSTREAM_STATUS: 'The upstream answered with an error status.',
   HOARD_ERR_UPSTREAM_TRUNCATED: 'The upstream closed the connection before the whole body arrived.',
@@ -39,6 +41,8 @@ export const errorCodes = {
   HOARD_ERR_STORE_FULL: 'The disk holding the store is full.',
   HOARD_ERR_STORE_IO: 'Reading or writing the store failed.',
   HOARD_ERR_CONFIG: 'The configuration is invalid.',
+  HOARD_ERR_TLS_CERTIFICATE:
+    "The HTTPS listener's certificate or key (`https.certFile`, `https.keyFile`, or the generated pair in `<dataDir>/tls/`) cannot be read, is not PEM, has expired, or the key does not match the certificate; hoard does not start.",
   HOARD_ERR_UNAUTHORIZED: 'An admin action needs a valid token.',
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 'The admin pages were asked for under a Host name that is not one of this cache (DNS rebinding defence; see admin.hosts).',
   HOARD_ERR_CLIENT_GONE: 'The client closed the connection before the response was complete.',

@@ -59,6 +59,8 @@ export interface GetOptions {
   readonly query?: string | undefined;
   /** Request headers sent upstream, already picked by the policy's `forwardHeaders`. */
   readonly forward?: Readonly<Record<string, string>> | undefined;
+  /** The client request's `Via` (a chain of caches), passed upstream so that a loop is seen where it closes. */
+  readonly via?: string | undefined;
 }
 
 /** Where no protocol is known for a policy (it cannot happen through the server): nothing is vouched for. */
@@ -222,7 +224,7 @@ export class ReadThroughCache {
     const paths = expectation?.upstreamPaths !== undefined && expectation.upstreamPaths.length > 0 ? expectation.upstreamPaths : [path];
     for (const [i, upstreamPath] of paths.entries()) {
       try {
-        response = await upstream.fetch(encodePath(upstreamPath) + (options.query ?? ''), { method: 'GET', headers });
+        response = await upstream.fetch(encodePath(upstreamPath) + (options.query ?? ''), { method: 'GET', headers, via: options.via });
       } catch (err) {
         if (entry) return this.#serveStale(entry, isHoardError(err) ? err.message : String(err));
         throw err;

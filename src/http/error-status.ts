@@ -24,6 +24,7 @@ export const statusForCode: Record<ErrorCode, number> = {
   // The client did nothing wrong and cannot fix it by authenticating to hoard: the upstream refused hoard's own credentials.
   HOARD_ERR_UPSTREAM_AUTH: 403,
   HOARD_ERR_UPSTREAM_UNREACHABLE: 502,
+  HOARD_ERR_UPSTREAM_PROXY: 502,
   HOARD_ERR_UPSTREAM_TIMEOUT: 504,
   HOARD_ERR_UPSTREAM_STATUS: 502,
   HOARD_ERR_UPSTREAM_TRUNCATED: 502,
@@ -43,6 +44,8 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_STORE_FULL: 507,
   HOARD_ERR_STORE_IO: 500,
   HOARD_ERR_CONFIG: 500,
+  // Never sent: a start-up failure.
+  HOARD_ERR_TLS_CERTIFICATE: 500,
   HOARD_ERR_UNAUTHORIZED: 401,
   // RFC 9110 15.5.20: 421 Misdirected Request, the server will not produce an authoritative response for this target's authority.
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 421,

@@ -215,7 +215,10 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const upstream = route.upstream;
     let lookup: CacheLookup;
     try {
-      lookup = await deps.cache.get(upstream, route.path, route.policy, { query: route.query, forward: route.forward });
+      // The chain of caches before this one goes upstream with it (bounded: 80-odd hops fit), so a loop ends at the first repeat.
+      const via = req.headers.via;
+      const chain = via !== undefined && via.length <= 2048 ? via : undefined;
+      lookup = await deps.cache.get(upstream, route.path, route.policy, { query: route.query, forward: route.forward, via: chain });
     } catch (err) {
       const outcome = sendError(res, err, deps.logger, protocol);
       return { ...outcome, upstream: upstream.key, protocol };
