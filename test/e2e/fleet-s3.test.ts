@@ -193,16 +193,20 @@ describe('a fleet of three hoard nodes on one bucket behind haproxy', () => {
       assert.equal(got.exitCode, 0, `client ${i}: ${got.stderr}`);
       await checkDebs(got.debs);
     }
-    for (const name of itsPackages) {
+    // And a client that starts after the death: everything, every package of the dead node from the others.
+    const third = await newClient();
+    assert.equal((await third.update()).exitCode, 0);
+    const late = await third.download(packageNames);
+    assert.equal(late.exitCode, 0, late.stderr);
+    await checkDebs(late.debs);
+    for (const name of packageNames) {
       assert.equal(upstream.hits(repo.package(name).poolPath), before.get(name), `${name} not fetched upstream again`);
     }
-    // The survivors took the dead node's packages into their own index: they refer to them now too.
-    const adopted = [];
-    for (const name of packageNames) {
+    // The survivors took the dead node's packages into their own index (from the bucket): they refer to them now too.
+    for (const name of itsPackages) {
       const refs = await referrers(repo.package(name).sha256);
-      if (refs.includes(victimId) && refs.length > 1) adopted.push(name);
+      assert.ok(refs.includes(victimId) && refs.length > 1, `${name} of ${victimId} is now served by another node too (${refs.join(', ')})`);
     }
-    assert.ok(adopted.length > 0, `another node served at least one of ${victimId}'s packages from the bucket`);
     assert.match(front.output(), new RegExp(`node${killed + 1} is DOWN`), 'haproxy saw the node go');
   });
 
