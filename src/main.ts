@@ -289,9 +289,11 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       actions: {
         gc: async (dryRun) => {
           const report = await janitor.collectGarbage({ dryRun });
+          if (dryRun || fleet === undefined) return report;
           // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
-          if (!dryRun && fleet !== undefined) logger.info({ sweep: await fleet.sweep() }, 'bucket swept after gc');
-          return report;
+          const sweep = await fleet.sweep();
+          logger.info({ sweep }, 'bucket swept after gc');
+          return { ...report, bucket: { ran: sweep.ran, deleted: sweep.deleted.length, rescued: sweep.rescued.length, waiting: sweep.waiting } };
         },
         evict: (target) => janitor.evict(target),
         importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),

@@ -242,6 +242,7 @@ describe('a fleet of three hoard nodes on one bucket behind haproxy', () => {
       timeoutMs: 60_000,
     });
     assert.equal(gc.exitCode, 0, gc.stderr + gc.stdout);
+    assert.match(gc.stdout, new RegExp(`^bucket: deleted ${alone.length} blobs no node refers to; ${shared.length} kept`, 'm'), gc.stdout);
     for (const digest of shared) {
       assert.ok(await blobInBucket(digest), `${digest}: another node refers to it, still in the bucket`);
       assert.ok(!(await referrers(digest)).includes(gcId));
