@@ -102,6 +102,33 @@ void describe('S3BlobStore', () => {
     assert.equal(b.store.localBytes, bytes.length, 'read through into the local level');
   });
 
+  void it('serves positional reads of a blob it has no local copy of from the bucket at once, and fills the local copy meanwhile', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix);
+    const bytes = randomBytes(3 * 1024 * 1024 + 11);
+    const info = await storeBytes(a.store, bytes);
+    const b = await makeNode(prefix, { nodeId: 'node-b' });
+    const reader = await b.store.openReader(info.digest);
+    const buffer = new Uint8Array(512 * 1024);
+    const got: Buffer[] = [];
+    for (let position = 0; position < bytes.length;) {
+      const n = await reader.read(buffer, 0, buffer.length, position);
+      assert.ok(n > 0);
+      got.push(Buffer.from(buffer.subarray(0, n)));
+      position += n;
+    }
+    assert.ok(Buffer.concat(got).equals(bytes), 'front to back');
+    const jump = await reader.read(buffer, 0, 100, 1_000_000);
+    assert.equal(jump, 100);
+    assert.ok(Buffer.from(buffer.subarray(0, 100)).equals(bytes.subarray(1_000_000, 1_000_100)), 'a jump opens another range');
+    assert.equal(await reader.read(buffer, 0, 100, bytes.length), 0, 'past the end: nothing');
+    await reader.close();
+    // Bounded: 100 tries, 50 ms apart.
+    for (let i = 0; i < 100 && b.store.localBytes === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(b.store.localBytes, bytes.length, 'the local copy was filled in the background');
+    await assert.rejects(b.store.openReader(sha256(Buffer.from('never stored'))), (err: Error & { code?: string }) => err.code === 'HOARD_ERR_STORE_IO');
+  });
+
   void it('makes nothing visible before the upload is done, and a failed upload leaves nothing behind', async () => {
     const prefix = freshPrefix();
     const a = await makeNode(prefix);

@@ -9,6 +9,7 @@ import { assertBlobDigest } from '../blob-digest.ts';
 import type { BlobInfo, BlobReader, BlobStore, BlobWriter } from '../blob-store.ts';
 import type { FsBlobStore } from '../fs-blob-store.ts';
 import { StagedBlobWriter, type BlobStaging } from '../staged-blob-writer.ts';
+import { BucketBlobReader } from './bucket-blob-reader.ts';
 import type { BucketCollector } from './bucket-collector.ts';
 import { LocalCopies } from './local-copies.ts';
 import { bucketError, type S3Bucket } from './s3-bucket.ts';
@@ -38,8 +39,9 @@ const uploadReadBytes = 1024 * 1024;
  * temp file, so followers of a download read it as they do on a plain disk store); its commit checks size
  * and digest (the shared writer), uploads the verified bytes (multipart above `partSize`), and only then
  * renames the local copy into place: nothing is visible, here or to another node, before the bucket has
- * it. Reads go to the local copy, fetching a missing one from the bucket first (checked against its
- * digest on the way). `list` names the local copies only: the bucket is never listed at start-up.
+ * it. Reads go to the local copy; a missing one is fetched from the bucket into the local level (checked
+ * against its digest on the way), and positional readers (what the server sends with) read the bucket
+ * meanwhile. `list` names the local copies only: the bucket is never listed at start-up.
  */
 export class S3BlobStore implements BlobStore {
   readonly #o: S3BlobStoreOptions;
@@ -84,10 +86,21 @@ export class S3BlobStore implements BlobStore {
     return out;
   }
 
+  /**
+   * The local copy when there is one. Otherwise the bucket's bytes, straight away (the first byte does not
+   * wait for the whole blob), while the local copy is filled in the background for the next reader.
+   */
   async openReader(digest: string): Promise<BlobReader> {
     assertBlobDigest(digest);
-    await this.#ensureLocal(digest);
-    return this.#o.local.openReader(digest);
+    if (this.#copies.has(digest)) {
+      this.#copies.touch(digest);
+      return this.#o.local.openReader(digest);
+    }
+    const key = this.#o.bucket.blobKey(digest);
+    const remote = await this.#o.bucket.head(key);
+    if (remote === undefined) throw new HoardError('HOARD_ERR_STORE_IO', `blob ${digest} is not in the store`);
+    this.#ensureLocal(digest).catch((err: unknown) => this.#o.logger?.warn({ err, digest }, 'cannot copy a blob from the bucket to the local disk'));
+    return new BucketBlobReader(this.#o.bucket, key, remote.size);
   }
 
   async createWriter(): Promise<BlobWriter> {
