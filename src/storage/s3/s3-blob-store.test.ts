@@ -210,8 +210,9 @@ void describe('S3BlobStore', () => {
     const prefix = freshPrefix();
     const a = await makeNode(prefix, { nodeId: 'node-a' });
     const b = await makeNode(prefix, { nodeId: 'node-b' });
-    const leaseA = new BucketLease({ bucket: a.bucket, nodeId: 'node-a', clock: systemClock, ttlMs: 60_000, settleMs: 100 });
-    const leaseB = new BucketLease({ bucket: b.bucket, nodeId: 'node-b', clock: systemClock, ttlMs: 60_000, settleMs: 100 });
+    // The settle time hoard uses: a PUT delayed past the other node's read-back would let both in (bucket-lease.ts).
+    const leaseA = new BucketLease({ bucket: a.bucket, nodeId: 'node-a', clock: systemClock, ttlMs: 60_000, settleMs: 500 });
+    const leaseB = new BucketLease({ bucket: b.bucket, nodeId: 'node-b', clock: systemClock, ttlMs: 60_000, settleMs: 500 });
     const [gotA, gotB] = await Promise.all([leaseA.acquire(), leaseB.acquire()]);
     assert.equal(Number(gotA) + Number(gotB), 1, `exactly one holds it (a: ${gotA}, b: ${gotB})`);
     const holder = gotA ? leaseA : leaseB;
