@@ -43,7 +43,7 @@ export function deriveHaproxyConfig(shipped: string, port: number, options: Hapr
     }
     lines.push(line);
   }
-  lines.push(...options.servers.map((server, i) => `    server node${i + 1} ${server} check`), '');
+  lines.push(...options.servers.map((server, i) => `    server node${i + 1} ${server} id ${i + 1} check`), '');
   return lines.join('\n');
 }
 
