@@ -75,10 +75,15 @@ export async function openFleetStore(options: {
   });
   await blobs.init();
   const index = new FleetMetadataIndex(options.localIndex, { bucket, nodeId, logger });
-  // Who is out there, for operators and for a later "forget a node that is gone" step; not read by the nodes.
-  await bucket.putJson(bucket.nodeKey(nodeId), { id: nodeId, startedAt: new Date(clock.now()).toISOString() }).catch((err: unknown) => {
-    logger.warn({ err }, 'cannot announce this node in the bucket');
-  });
+  // Who is out there and when each node was last seen, for operators deciding that a node is gone for good
+  // (docs/fleet.md); not read by the nodes. Renewed at every sweep interval.
+  const startedAt = new Date(clock.now()).toISOString();
+  const announce = () =>
+    bucket.putJson(bucket.nodeKey(nodeId), { id: nodeId, startedAt, lastSeen: new Date(clock.now()).toISOString() }).catch((err: unknown) => {
+      logger.warn({ err }, 'cannot announce this node in the bucket');
+    });
+  await announce();
+  const heartbeat = setInterval(() => void announce(), settings.sweepIntervalSeconds * 1000).unref();
   collector.start(settings.sweepIntervalSeconds * 1000);
   logger.info({ nodeId, bucket: settings.bucket, prefix: settings.prefix, endpoint: settings.endpoint }, 'store on a shared bucket');
   return {
@@ -88,6 +93,7 @@ export async function openFleetStore(options: {
     sweep: () => collector.sweep(),
     relieveLocal: (share = 0.1) => blobs.dropLocalCopies(share),
     async close() {
+      clearInterval(heartbeat);
       await collector.stop();
       await index.flush();
       bucket.close();
