@@ -129,6 +129,47 @@ void describe('S3BlobStore', () => {
     await assert.rejects(b.store.openReader(sha256(Buffer.from('never stored'))), (err: Error & { code?: string }) => err.code === 'HOARD_ERR_STORE_IO');
   });
 
+  void it('starts without listing the bucket (one LIST of at most one key), and takes credentials from AWS_* variables when the config has none', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix);
+    for (let i = 0; i < 3; i++) await storeBytes(a.store, randomBytes(100));
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = swift.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = swift.secretAccessKey;
+    try {
+      const bucket = new S3Bucket({ endpoint: swift.endpoint, region: swift.region, bucket: bucketName, prefix, forcePathStyle: true });
+      buckets.push(bucket);
+      const sent: Array<{ command: string; input: unknown }> = [];
+      bucket.client.middlewareStack.add(
+        (next, context) => (args) => {
+          sent.push({ command: context.commandName ?? '?', input: args.input });
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const root = await makeTempDir('s3-local');
+      dirs.push(root);
+      const lease = new BucketLease({ bucket, nodeId: 'node-env', clock: systemClock, ttlMs: 1000, settleMs: 1 });
+      const store = new S3BlobStore({
+        bucket,
+        local: new FsBlobStore(root),
+        collector: new BucketCollector({ bucket, lease, clock: systemClock, graceMs: 0 }),
+        partSize: 5 * 1024 * 1024,
+      });
+      await store.init();
+      assert.deepEqual(
+        sent.map((s) => s.command),
+        ['ListObjectsV2Command'],
+      );
+      assert.equal((sent[0]?.input as { MaxKeys?: number }).MaxKeys, 1);
+    } finally {
+      if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+      else process.env.AWS_ACCESS_KEY_ID = saved.id;
+      if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+      else process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+    }
+  });
+
   void it('makes nothing visible before the upload is done, and a failed upload leaves nothing behind', async () => {
     const prefix = freshPrefix();
     const a = await makeNode(prefix);
