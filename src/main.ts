@@ -100,6 +100,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
   const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
+  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, ...): the metrics count each under its own label.
+  const named = new Set<string>();
   const factory: UpstreamFactory = {
     origin(key, host, fetchFrom, rules) {
       return origins.get(key, () => {
@@ -117,6 +119,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
         mirrorFetcher = new HttpFetcher({ ...fetcherOptions, ca: [...extraCas, readCaFile(options.caFile, `${options.configKey}.caFile`)] });
         fetchers.push(mirrorFetcher);
       }
+      named.add(key);
       // Configured mirrors stay in the health table however many hosts clients name.
       for (const mirror of mirrors) {
         health.pin(mirror.href);
@@ -126,7 +129,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
       return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock, redirectGuard: redirects });
     },
   };
-  return { factory, configured, close: () => Promise.all(fetchers.map((f) => f.close())) };
+  return { factory, configured, named, close: () => Promise.all(fetchers.map((f) => f.close())) };
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
@@ -258,6 +261,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
 
   const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, {
     configuredUpstreams: upstreams.configured,
+    namedUpstreams: upstreams.named,
     protocols: protocols.all.map((p) => p.name),
   }).start();
   // On a shared bucket a full local disk drops local copies, never the fleet's objects.
@@ -365,9 +369,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, sub] = args.command;
   const overrides = { configPath: args.configPath, listen: args.listen, dataDir: args.dataDir, logLevel: args.logLevel };
   if (command === 'config' && sub === 'check') {
-    const { source, warnings } = loadConfig(overrides);
+    const { config, source, warnings } = loadConfig(overrides);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n`);
+    // The proxy variables count as configuration (a bad one stops `serve`): checked here too, and the route they give shown.
+    const outbound = outboundSettings(config.upstream, process.env);
+    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n${outbound.description}\n`);
     return 0;
   }
   if (command === 'serve') {

@@ -86,6 +86,8 @@ export class ReadThroughCache {
   readonly #tainted = new Map<string, number>();
   /** Finished downloads whose followers still read the blob through the writer; eviction must wait for them. */
   readonly #draining = new Set<SharedDownload>();
+  /** The verifiers' fetch for each upstream and protocol (see #fetchFor); weak, as origins come and go. */
+  readonly #fetches = new WeakMap<Upstream, Map<string, ObjectFetch>>();
 
   constructor(options: ReadThroughCacheOptions) {
     this.#o = options;
@@ -125,7 +127,7 @@ export class ReadThroughCache {
   async get(upstream: Upstream, path: string, policy: PathPolicy, options: GetOptions = {}): Promise<CacheLookup> {
     const key = upstream.key + path;
     // May wait while the verifier is still reading the index that covers this path, or refuse (strict).
-    const expectation = await this.#verifier(policy).expect(upstream.key, path);
+    const expectation = await this.#verifier(policy).expect(upstream.key, path, this.#fetchFor(upstream, policy.protocol));
     const now = this.#o.clock.now();
     let entry = this.#o.index.get(key);
     // A verified index naming other bytes for this file means what is stored is not current (same name, new bytes).
@@ -413,8 +415,13 @@ export class ReadThroughCache {
    * (stored and indexed or not): the verifier reads what it fetched from the store right after.
    */
   #fetchFor(upstream: Upstream, protocolName: string): ObjectFetch {
-    return async (path, fetchOptions) => {
-      const policy = this.#o.protocol(protocolName)?.classify(path);
+    // One closure per (upstream, protocol), made once: `get` hands it to every `expect`, hits included.
+    let byProtocol = this.#fetches.get(upstream);
+    if (byProtocol === undefined) this.#fetches.set(upstream, (byProtocol = new Map<string, ObjectFetch>()));
+    const known = byProtocol.get(protocolName);
+    if (known !== undefined) return known;
+    const fetch: ObjectFetch = async (path, fetchOptions) => {
+      const policy = this.#o.protocol(protocolName)?.classify(path, upstream.key);
       if (policy === undefined) return { ok: false, reason: `${path} is not a file the ${protocolName} protocol fetches` };
       try {
         const lookup = await this.get(upstream, path, policy, { revalidate: fetchOptions?.revalidate === true });
@@ -426,6 +433,8 @@ export class ReadThroughCache {
         return { ok: false, reason: err instanceof Error ? err.message : String(err) };
       }
     };
+    byProtocol.set(protocolName, fetch);
+    return fetch;
   }
 
   #taint(key: string): void {

@@ -13,6 +13,7 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_CONNECT_REFUSED: 403,
   HOARD_ERR_LOOP_DETECTED: 508,
   HOARD_ERR_UNKNOWN_BACKEND: 404,
+  HOARD_ERR_UNKNOWN_IMAGE_UPSTREAM: 404,
   // OCI distribution spec, "Error Codes": NAME_INVALID, MANIFEST_INVALID and DIGEST_INVALID are 400, NAME_UNKNOWN 404, UNSUPPORTED 405.
   HOARD_ERR_OCI_NAME_INVALID: 400,
   HOARD_ERR_OCI_NAME_UNKNOWN: 404,
@@ -40,6 +41,8 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_NOT_AUTHENTICATED: 403,
   // Not sent while the index is read in the background; 502 where it reaches a client: the upstream served it.
   HOARD_ERR_INDEX_TOO_LARGE: 502,
+  // The upstream's answer is one hoard will not pass on as the stream's: RFC 9110 15.6.3.
+  HOARD_ERR_STREAM_REFUSED: 502,
   HOARD_ERR_GENERATION_INCOMPLETE: 502,
   HOARD_ERR_STORE_FULL: 507,
   HOARD_ERR_STORE_IO: 500,

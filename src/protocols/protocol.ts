@@ -75,7 +75,7 @@ export interface Protocol {
    */
   route(target: RequestTarget): Route | undefined;
   /** The policy for another path of the same upstream (the verifier fetching an index through the cache). */
-  classify(path: string): PathPolicy | undefined;
+  classify(path: string, upstream?: string): PathPolicy | undefined;
   /** The Upstream behind a cache key's upstream part, for fetches that no client asked for. */
   upstreamFor(key: string): Upstream | undefined;
   readonly verifier: ContentVerifier;
