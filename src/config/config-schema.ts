@@ -235,6 +235,8 @@ export const configSchema = z
             sweepIntervalSeconds: z.number().positive().default(600),
             /** How long the deletion lease lasts. */
             leaseSeconds: z.number().positive().default(300),
+            /** References of a node not seen (its announcement) for this long stop keeping blobs; 0: never. */
+            forgetNodesAfterHours: z.number().nonnegative().default(0),
           })
           .strict()
           .refine((s) => (s.accessKeyId === undefined) === (s.secretAccessKey === undefined), {

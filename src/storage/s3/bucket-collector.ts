@@ -10,6 +10,11 @@ export interface BucketCollectorOptions {
   readonly clock: Clock;
   /** A condemned blob is deleted only when it has been condemned this long and still nobody refers to it. */
   readonly graceMs: number;
+  /**
+   * References of a node whose announcement (`nodes/<id>`, `lastSeen`) is older than this do not keep a
+   * blob; 0 or absent: every reference counts, however old its node's announcement.
+   */
+  readonly forgetNodesAfterMs?: number | undefined;
   /** Condemned blobs looked at per sweep (one LIST per 1,000, one LIST of refs and up to two DELETEs each). */
   readonly maxPerSweep?: number | undefined;
   readonly logger?: Logger | undefined;
@@ -24,6 +29,9 @@ export interface SweepReport {
   /** Condemned less than the grace period ago: looked at again by a later sweep. */
   readonly waiting: number;
 }
+
+/** References listed per condemned blob when some may belong to nodes gone for good; more count as live. */
+const maxRefsJudged = 100;
 
 /** Lease time a sweep keeps in reserve: it stops deleting when less than this is left. */
 const leaseMarginMs = 10_000;
@@ -74,12 +82,37 @@ export class BucketCollector {
     await this.#sweeping?.catch(() => undefined);
   }
 
+  #forgetting(): boolean {
+    return (this.#o.forgetNodesAfterMs ?? 0) > 0;
+  }
+
+  /** The references whose node is not gone for good; a node without an announcement counts as alive. */
+  async #live(refs: ReadonlyArray<{ key: string }>, digest: string, seen: Map<string, boolean>): Promise<Array<{ key: string }>> {
+    if (refs.length >= maxRefsJudged) return [...refs];
+    const { bucket, clock } = this.#o;
+    const live = [];
+    for (const ref of refs) {
+      const nodeId = ref.key.slice(bucket.refPrefix(digest).length);
+      let gone = seen.get(nodeId);
+      if (gone === undefined) {
+        const announced = await bucket.getJson<{ lastSeen?: unknown }>(bucket.nodeKey(nodeId)).catch(() => undefined);
+        const lastSeen = typeof announced?.lastSeen === 'string' ? Date.parse(announced.lastSeen) : Number.NaN;
+        gone = Number.isFinite(lastSeen) && clock.now() - lastSeen > (this.#o.forgetNodesAfterMs ?? 0);
+        seen.set(nodeId, gone);
+      }
+      if (!gone) live.push(ref);
+    }
+    return live;
+  }
+
   async #sweep(): Promise<SweepReport> {
     const { bucket, lease, clock, graceMs } = this.#o;
     if (!(await lease.acquire())) return { ran: false, deleted: [], rescued: [], waiting: 0 };
     const deleted: string[] = [];
     const rescued: string[] = [];
     let waiting = 0;
+    /** Node id -> gone for good, read once per sweep. */
+    const seen = new Map<string, boolean>();
     try {
       const marks = await bucket.list(bucket.condemnedPrefix(), this.#o.maxPerSweep ?? 1000);
       for (const mark of marks) {
@@ -90,12 +123,15 @@ export class BucketCollector {
           waiting += 1;
           continue;
         }
-        const refs = await bucket.list(bucket.refPrefix(digest), 1);
-        if (refs.length > 0) {
+        const refs = await bucket.list(bucket.refPrefix(digest), this.#forgetting() ? maxRefsJudged : 1);
+        const live = this.#forgetting() ? await this.#live(refs, digest, seen) : refs;
+        if (live.length > 0) {
           await bucket.delete(mark.key);
           rescued.push(digest);
           continue;
         }
+        // Only references of nodes gone for good are left: they go with the blob.
+        for (const ref of refs) await bucket.delete(ref.key);
         await bucket.delete(bucket.blobKey(digest));
         await bucket.delete(mark.key);
         deleted.push(digest);

@@ -24,6 +24,7 @@ export interface FleetStoreSettings {
   readonly deleteGraceSeconds: number;
   readonly sweepIntervalSeconds: number;
   readonly leaseSeconds: number;
+  readonly forgetNodesAfterHours: number;
 }
 
 export interface FleetStore {
@@ -63,7 +64,7 @@ export async function openFleetStore(options: {
   });
   const graceMs = settings.deleteGraceSeconds * 1000;
   const lease = new BucketLease({ bucket, nodeId, clock, ttlMs: settings.leaseSeconds * 1000, settleMs: leaseSettleMs });
-  const collector = new BucketCollector({ bucket, lease, clock, graceMs, logger });
+  const collector = new BucketCollector({ bucket, lease, clock, graceMs, logger, forgetNodesAfterMs: settings.forgetNodesAfterHours * 3600 * 1000 });
   const blobs = new S3BlobStore({
     bucket,
     local: new FsBlobStore(options.dataDir),

@@ -247,6 +247,28 @@ void describe('S3BlobStore', () => {
     assert.ok((await readAll(b.store.createReadStream(shared.digest))).length === 5000);
   });
 
+  void it('stops counting the references of a node not seen for forgetNodesAfterHours, and only those', async () => {
+    const prefix = freshPrefix();
+    const a = await makeNode(prefix, { nodeId: 'node-a' });
+    const gone = await storeBytes(a.store, randomBytes(300));
+    const kept = await storeBytes(a.store, randomBytes(300));
+    await a.bucket.putJson(a.bucket.nodeKey('node-old'), { id: 'node-old', lastSeen: new Date(Date.now() - 48 * 3600 * 1000).toISOString() });
+    await a.bucket.putJson(a.bucket.nodeKey('node-live'), { id: 'node-live', lastSeen: new Date().toISOString() });
+    await a.bucket.put(`${a.bucket.refPrefix(gone.digest)}node-old`, '');
+    await a.bucket.put(`${a.bucket.refPrefix(kept.digest)}node-old`, '');
+    await a.bucket.put(`${a.bucket.refPrefix(kept.digest)}node-live`, '');
+    const lease = new BucketLease({ bucket: a.bucket, nodeId: 'node-a', clock: systemClock, ttlMs: 60_000, settleMs: 50 });
+    const collector = new BucketCollector({ bucket: a.bucket, lease, clock: systemClock, graceMs: 0, forgetNodesAfterMs: 24 * 3600 * 1000 });
+    await collector.condemn(gone.digest);
+    await collector.condemn(kept.digest);
+    const report = await collector.sweep();
+    assert.deepEqual(report.deleted, [gone.digest]);
+    assert.deepEqual(report.rescued, [kept.digest]);
+    assert.equal(await a.bucket.head(a.bucket.blobKey(gone.digest)), undefined);
+    assert.deepEqual(await a.bucket.list(a.bucket.refPrefix(gone.digest), 10), [], 'the forgotten reference went with the blob');
+    assert.ok((await a.bucket.head(a.bucket.blobKey(kept.digest))) !== undefined, 'a live node still refers to it');
+  });
+
   void it('lets one node at a time hold the deletion lease', async () => {
     const prefix = freshPrefix();
     const a = await makeNode(prefix, { nodeId: 'node-a' });
