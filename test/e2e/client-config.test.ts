@@ -103,6 +103,7 @@ describe('hoard client-config', () => {
       'containerd',
       'docker',
       'docker-mirror',
+      'glance',
       'juju',
       'lxd',
       'maas',
