@@ -6,6 +6,7 @@ import type { Upstream } from '../../upstream/fetcher.ts';
 import { readKeyringFile } from '../apt/verification/keyring-loader.ts';
 import { ReleaseSignatureChecker } from '../apt/verification/release-signature-checker.ts';
 import type { ItemName, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
+import { absoluteTarget, underBase } from '../proxy-form-target.ts';
 import { normalizePath, splitQuery } from '../target-grammar.ts';
 import { simplestreamsClientConfigs } from './simplestreams-client-configs.ts';
 import type { ImageUpstreamConfig } from './simplestreams-config.ts';
@@ -43,15 +44,20 @@ async function createSimplestreamsProtocol(context: ProtocolContext): Promise<Pr
     rules.set(upstream.key, { signatures, strict: image.strict, maxAgeSeconds: image.maxAgeSeconds });
   }
   const verifier = new StreamVerifier({ blobs: context.blobs, index: context.index, clock: context.clock, logger, upstreams: rules });
+  const sourceUrls = [...byName].map(([name, image]) => [name, new URL(image.config.url)] as const);
   // An apt backend that happens to be named `images` keeps its URLs when no image upstream is configured.
   const aptOwnsPrefix = byName.size === 0 || Object.hasOwn(config.apt.backends, 'images');
 
   return {
     name: 'simplestreams',
-    // Claims `/images/<configured name>/...`; any other target passes, so apt (after it) behaves as before.
+    // Claims `/images/<configured name>/...`, and absolute-form targets under a configured image URL (a child hoard
+    // whose parent this is asks with the stream's own URL); any other target passes, so apt behaves as before.
     route(target: RequestTarget): Route | undefined {
-      if (!target.raw.startsWith(imagesPrefix)) return undefined;
-      const { path: rawPath } = splitQuery(target.raw);
+      const absolute = absoluteTarget(target.raw);
+      const proxied = absolute === undefined ? undefined : underBase(absolute, sourceUrls, '');
+      if (proxied === undefined && !target.raw.startsWith(imagesPrefix)) return undefined;
+      // The same spelling as a client's: `/images/<name>/<rest>` (the rest still percent-encoded, checked below).
+      const rawPath = proxied === undefined ? splitQuery(target.raw).path : `${imagesPrefix}${proxied.key}/${proxied.rest}`;
       const slash = rawPath.indexOf('/', imagesPrefix.length);
       const name = rawPath.slice(imagesPrefix.length, slash === -1 ? undefined : slash);
       const image = byName.get(name);
@@ -76,7 +82,7 @@ async function createSimplestreamsProtocol(context: ProtocolContext): Promise<Pr
         });
       }
       // The query is dropped: stream files are named by their path alone, and it is never part of the key.
-      return { upstream: image.upstream, path, policy, mode: 'images' };
+      return { upstream: image.upstream, path, policy, mode: proxied === undefined ? 'images' : 'images-proxied' };
     },
     classify(path: string, upstream?: string) {
       const image = upstream?.startsWith('image:') === true ? byName.get(upstream.slice('image:'.length)) : undefined;
