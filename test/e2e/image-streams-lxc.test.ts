@@ -1,10 +1,10 @@
-// End-to-end: Debian's lxc client uses hoard's HTTPS port as a simplestreams remote (list, info, export by alias and fingerprint), set up by `hoard client-config lxd`.
+// End-to-end: Debian's lxc client uses hoard as a simplestreams remote (list, info, export by alias and fingerprint), over hoard's own https listener.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCommand, type CommandResult } from '../support/command-runner.ts';
+import { runChecked, runCommand, type CommandResult } from '../support/command-runner.ts';
 import { FakeUpstreamServer, faults } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort, repoRoot } from '../support/hoard-process.ts';
 import { ImageStream, lxdAlias, unifiedAlias } from '../support/image-stream-builder.ts';
@@ -36,14 +36,16 @@ describe('lxc (lxd-client) with hoard as a simplestreams remote', () => {
   before(async () => {
     stream = await ImageStream.create();
     upstream = await FakeUpstreamServer.start({ root: stream.root, prefix: '/lxd' });
-    // lxc accepts only https remotes: hoard's HTTPS port, with the certificate it makes at its first start.
     const httpsPort = await findFreePort();
     hoard = await HoardProcess.start({
       config: {
-        https: { listen: `127.0.0.1:${httpsPort}` },
+        logLevel: 'info',
         images: { test: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath, maxAgeSeconds: 300 } },
+        // lxc accepts only https remotes: hoard's own listener, with the certificate it makes at the first start.
+        https: { listen: `127.0.0.1:${httpsPort}` },
       },
     });
+    await hoard.waitForLog(/https listener up/);
     lxdConf = await makeTempDir('lxd-conf');
     scratch = await makeTempDir('lxc-export');
     const closed = await findFreePort();
@@ -57,17 +59,18 @@ describe('lxc (lxd-client) with hoard as a simplestreams remote', () => {
       NO_PROXY: '127.0.0.1,localhost',
       LC_ALL: 'C',
     };
-    // What an operator runs: the script `hoard client-config lxd` prints pins the certificate and adds the remote `hoard-test`.
-    const { NODE_TEST_CONTEXT: _context, ...nodeEnv } = process.env;
-    const script = await runCommand(
-      join(repoRoot, 'node_modules/.bin/node'),
-      ['src/main.ts', 'client-config', 'lxd', '--url', `https://127.0.0.1:${httpsPort}/images/test`],
-      { cwd: repoRoot, env: nodeEnv },
-    );
-    assert.equal(script.exitCode, 0, script.stderr);
-    await writeFile(join(scratch, 'hoard-lxd.sh'), script.stdout);
-    const added = await runCommand('sh', [join(scratch, 'hoard-lxd.sh')], { env, timeoutMs: 60_000 });
+    // What an operator runs: `hoard client-config lxd` reads the certificate the listener presents, prints its
+    // fingerprint (the one /_hoard/health shows) and a script that pins it and adds the remote.
+    const imagesUrl = `https://127.0.0.1:${httpsPort}/images/test`;
+    const settings = await runChecked(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'client-config', 'lxd', '--url', imagesUrl], { cwd: repoRoot });
+    const health = (await (await fetch(`${hoard.url}/_hoard/health`)).json()) as { https: { fingerprint256: string } };
+    assert.ok(settings.stderr.includes(`  ${health.https.fingerprint256}\n`), settings.stderr);
+    assert.ok(settings.stdout.includes(`\nlxc remote add hoard-test ${imagesUrl} --protocol simplestreams --public\n`), settings.stdout);
+    const script = join(scratch, 'hoard-lxd.sh');
+    await writeFile(script, settings.stdout);
+    const added = await runCommand('sh', [script], { env });
     assert.equal(added.exitCode, 0, added.stdout + added.stderr);
+    assert.equal(await readFile(join(lxdConf, 'servercerts', 'hoard-test.crt'), 'utf8'), await readFile(join(hoard.dataDir, 'tls', 'hoard.crt'), 'utf8'));
   });
 
   after(async () => {
