@@ -348,9 +348,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, sub] = args.command;
   const overrides = { configPath: args.configPath, listen: args.listen, dataDir: args.dataDir, logLevel: args.logLevel };
   if (command === 'config' && sub === 'check') {
-    const { source, warnings } = loadConfig(overrides);
+    const { config, source, warnings } = loadConfig(overrides);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n`);
+    // The proxy variables count as configuration (a bad one stops `serve`): checked here too, and the route they give shown.
+    const outbound = outboundSettings(config.upstream, process.env);
+    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n${outbound.description}\n`);
     return 0;
   }
   if (command === 'serve') {

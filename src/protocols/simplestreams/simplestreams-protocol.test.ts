@@ -64,6 +64,7 @@ test('refusals: unknown names 404, traversal and bad encodings 400, listings 403
   refused(p, '/images/ubuntu/a/%zz', 'HOARD_ERR_BAD_REQUEST');
   refused(p, '/images/ubuntu/streams/v1/', 'HOARD_ERR_NOT_REPOSITORY_PATH');
   refused(p, '/images/ubuntu/streams/v1/index.json', 'HOARD_ERR_METHOD_NOT_ALLOWED', 'PUT');
+  // Proxy-mode targets are apt's, unless under a configured image upstream's URL (what a child hoard asks its parent).
   for (const raw of ['/debian/dists/stable/InRelease', '/imagesx/ubuntu/a', 'http://mirror.example/images/ubuntu/a', '/v2/']) {
     assert.equal(p.route(req(raw)), undefined, raw);
   }
@@ -95,15 +96,16 @@ test('configuration: names, URLs, strict without keyring, and a keyring that is 
   );
 });
 
-test('as a parent: absolute-form targets under a configured image URL are that upstream, others stay apt', async () => {
-  const p = await images({ images: { ubuntu: { url: 'https://images.example/releases/' }, deep: { url: 'https://images.example/releases/deep/' } } });
-  const proxied = p.route(req('https://images.example/releases/streams/v1/com.example%3Aimages.sjson'));
-  assert.deepEqual([proxied?.upstream.key, proxied?.path, proxied?.mode], ['image:ubuntu', '/streams/v1/com.example:images.sjson', 'images-proxied']);
-  assert.equal(p.route(req('https://images.example/releases/deep/a/disk.img'))?.upstream.key, 'image:deep', 'the longest base wins');
-  // The URL parser resolves dot segments first: what climbs out of the base is no longer under it.
-  assert.equal(p.route(req('https://images.example/releases/a/%2e%2e/%2e%2e/etc/passwd')), undefined);
-  refused(p, 'https://images.example/releases/a/%zz', 'HOARD_ERR_BAD_REQUEST');
-  for (const raw of ['http://images.example/releases/streams/v1/index.json', 'https://images.example/other/x', 'https://mirror.example/debian/dists/x']) {
-    assert.equal(p.route(req(raw)), undefined, raw);
-  }
+test('a child hoard asks with the image upstream URL in absolute-form: routed to the upstream configured at that URL', async () => {
+  const p = await images({
+    images: { ubuntu: { url: 'https://images.example/releases/' }, daily: { url: 'https://images.example/releases/daily/' } },
+  });
+  const index = p.route(req('https://images.example/releases/streams/v1/index.json'));
+  assert.deepEqual([index?.upstream.key, index?.path, index?.mode], ['image:ubuntu', '/streams/v1/index.json', 'images']);
+  // The longest matching URL wins.
+  assert.equal(p.route(req('https://images.example/releases/daily/streams/v1/index.json'))?.upstream.key, 'image:daily');
+  // The same refusals as the /images/ spelling; another origin is apt's (proxy mode).
+  refused(p, 'https://images.example/releases/server/', 'HOARD_ERR_NOT_REPOSITORY_PATH');
+  assert.equal(p.route(req('http://images.example/releases/streams/v1/index.json')), undefined);
+  assert.equal(p.route(req('https://other.example/releases/streams/v1/index.json')), undefined);
 });

@@ -44,20 +44,19 @@ async function createSimplestreamsProtocol(context: ProtocolContext): Promise<Pr
     rules.set(upstream.key, { signatures, strict: image.strict, maxAgeSeconds: image.maxAgeSeconds });
   }
   const verifier = new StreamVerifier({ blobs: context.blobs, index: context.index, clock: context.clock, logger, upstreams: rules });
-  const sourceUrls = [...byName].map(([name, image]) => [name, new URL(image.config.url)] as const);
   // An apt backend that happens to be named `images` keeps its URLs when no image upstream is configured.
+  const imageUrls = [...byName].map(([name, image]) => [name, new URL(image.config.url)] as const);
   const aptOwnsPrefix = byName.size === 0 || Object.hasOwn(config.apt.backends, 'images');
 
   return {
     name: 'simplestreams',
-    // Claims `/images/<configured name>/...`, and absolute-form targets under a configured image URL (a child hoard
-    // whose parent this is asks with the stream's own URL); any other target passes, so apt behaves as before.
+    // Claims `/images/<configured name>/...`; any other target passes, so apt (after it) behaves as before.
     route(target: RequestTarget): Route | undefined {
-      const absolute = absoluteTarget(target.raw);
-      const proxied = absolute === undefined ? undefined : underBase(absolute, sourceUrls, '');
-      if (proxied === undefined && !target.raw.startsWith(imagesPrefix)) return undefined;
-      // The same spelling as a client's: `/images/<name>/<rest>` (the rest still percent-encoded, checked below).
-      const rawPath = proxied === undefined ? splitQuery(target.raw).path : `${imagesPrefix}${proxied.key}/${proxied.rest}`;
+      // A child hoard whose parent this is asks with the image upstream's own URL (absolute-form): it is that upstream's `/images/<name>/...`.
+      const proxied = imageUrls.length === 0 ? undefined : underImageUrl(target.raw, imageUrls);
+      const raw = proxied ?? target.raw;
+      if (!raw.startsWith(imagesPrefix)) return undefined;
+      const { path: rawPath } = splitQuery(raw);
       const slash = rawPath.indexOf('/', imagesPrefix.length);
       const name = rawPath.slice(imagesPrefix.length, slash === -1 ? undefined : slash);
       const image = byName.get(name);
@@ -82,7 +81,7 @@ async function createSimplestreamsProtocol(context: ProtocolContext): Promise<Pr
         });
       }
       // The query is dropped: stream files are named by their path alone, and it is never part of the key.
-      return { upstream: image.upstream, path, policy, mode: proxied === undefined ? 'images' : 'images-proxied' };
+      return { upstream: image.upstream, path, policy, mode: 'images' };
     },
     classify(path: string, upstream?: string) {
       const image = upstream?.startsWith('image:') === true ? byName.get(upstream.slice('image:'.length)) : undefined;
@@ -111,4 +110,11 @@ async function keyringOf(path: string, configKey: string, logger: Logger) {
   } catch (cause) {
     throw new HoardError('HOARD_ERR_CONFIG', `${configKey}.keyring: ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
+}
+
+/** `/images/<name>/<rest>` for an absolute-form target under a configured image upstream's URL (the longest matching), else undefined. */
+function underImageUrl(raw: string, urls: readonly (readonly [string, URL])[]): string | undefined {
+  const url = absoluteTarget(raw);
+  const under = url === undefined ? undefined : underBase(url, urls, '');
+  return under === undefined ? undefined : `${imagesPrefix}${under.key}/${under.rest}${under.query}`;
 }
