@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
+import { updateAndDownloadVerbatim } from '../support/apt-checks.ts';
 import { FakeUpstreamServer, faults } from '../support/fake-upstream-server.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
@@ -45,19 +46,7 @@ describe('apt-get through hoard', () => {
       route: route === 'proxy' ? { kind: 'proxy', proxyUrl: hoard.url } : { kind: 'prefix', cacheUrl: hoard.url },
     });
     try {
-      const update = await apt.update();
-      assert.equal(update.exitCode, 0, update.stderr);
-      assert.deepEqual(update.warnings, [], update.stderr);
-      const download = await apt.download(packages);
-      assert.equal(download.exitCode, 0, download.stderr);
-      assert.deepEqual([...download.warnings, ...download.errors], []);
-      assert.equal(download.debs.length, packages.length);
-      for (const deb of download.debs) {
-        const bytes = await readFile(deb);
-        const original = repo.packages.find((p) => basename(deb).startsWith(`${p.name}_`));
-        assert.ok(original, `unexpected file ${deb}`);
-        assert.equal(sha256(bytes), original.sha256, `${deb} differs from the original`);
-      }
+      await updateAndDownloadVerbatim(apt, repo, packages);
     } finally {
       await apt.cleanup();
     }

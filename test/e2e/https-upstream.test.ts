@@ -1,12 +1,11 @@
 // End-to-end: HTTPS repositories through hoard (HTTPS/// in prefix and proxy mode, https backends, the upgrade rule, CONNECT) with a throwaway CA.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { basename } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AptClient, type AptRoute } from '../support/apt-client.ts';
+import { updateAndDownloadVerbatim } from '../support/apt-checks.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
@@ -79,17 +78,7 @@ describe('HTTPS repositories through hoard', () => {
   async function aptRun(url: string, route: AptRoute, options: Record<string, string> = {}) {
     const apt = await AptClient.create({ sources: [{ url, suite: repo.suite, keyringPath: repo.keyringPath }], route, options, timeoutMs: 30_000 });
     try {
-      const update = await apt.update();
-      assert.equal(update.exitCode, 0, update.stdout + update.stderr);
-      assert.deepEqual(update.warnings, [], update.stderr);
-      const download = await apt.download(packages);
-      assert.equal(download.exitCode, 0, download.stdout + download.stderr);
-      assert.equal(download.debs.length, packages.length);
-      for (const deb of download.debs) {
-        const original = repo.packages.find((p) => basename(deb).startsWith(`${p.name}_`));
-        assert.ok(original, `unexpected file ${deb}`);
-        assert.equal(sha256(await readFile(deb)), original.sha256, `${deb} differs from the original`);
-      }
+      await updateAndDownloadVerbatim(apt, repo, packages);
     } finally {
       await apt.cleanup();
     }

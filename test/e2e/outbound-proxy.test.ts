@@ -1,14 +1,14 @@
 // End-to-end: the real apt-get (and skopeo) through hoard whose only way out is a counting forward proxy (upstream.proxy and the standard variables).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
+import { updateAndDownloadVerbatim } from '../support/apt-checks.ts';
 import { CountingForwardProxy, SourceGate } from '../support/counting-forward-proxy.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { runCommand } from '../support/command-runner.ts';
@@ -20,7 +20,6 @@ import { SignedRepo } from '../support/signed-repo-builder.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 import { ThrowawayCa } from '../support/throwaway-ca.ts';
 
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 /** A client's https GET through a CONNECT tunnel opened by hoard (what curl or apt do with an https source and a proxy). */
 async function getThroughTunnel(hoardPort: number, authority: string, path: string, caPem: string): Promise<Buffer> {
   const socket: Socket = connect({ host: '127.0.0.1', port: hoardPort });
@@ -116,15 +115,7 @@ describe('hoard behind an outbound proxy', () => {
       route: { kind: 'proxy', proxyUrl: cacheUrl },
     });
     try {
-      const update = await apt.update();
-      assert.equal(update.exitCode, 0, update.stderr);
-      const download = await apt.download(['alpha', 'bravo']);
-      assert.equal(download.exitCode, 0, download.stderr);
-      assert.equal(download.debs.length, 2);
-      for (const deb of download.debs) {
-        const original = repo.packages.find((p) => basename(deb).startsWith(`${p.name}_`));
-        assert.equal(sha256(await readFile(deb)), original?.sha256, deb);
-      }
+      await updateAndDownloadVerbatim(apt, repo, ['alpha', 'bravo']);
     } finally {
       await apt.cleanup();
     }

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
+import { updateAndDownloadVerbatim } from '../support/apt-checks.ts';
 import { CountingForwardProxy } from '../support/counting-forward-proxy.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
@@ -15,8 +16,6 @@ import { RegistryFront } from '../support/registry-front.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
 import { ThrowawayCa } from '../support/throwaway-ca.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
-
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 describe('a parent chain: site hoard -> central hoard -> mirror', () => {
   let repo: SignedRepo;
@@ -59,15 +58,7 @@ describe('a parent chain: site hoard -> central hoard -> mirror', () => {
       route: { kind: 'proxy', proxyUrl: cache.url },
     });
     try {
-      const update = await apt.update();
-      assert.equal(update.exitCode, 0, update.stderr);
-      const download = await apt.download(['alpha', 'bravo']);
-      assert.equal(download.exitCode, 0, download.stderr);
-      assert.equal(download.debs.length, 2);
-      for (const deb of download.debs) {
-        const original = repo.packages.find((p) => basename(deb).startsWith(`${p.name}_`));
-        assert.equal(sha256(await readFile(deb)), original?.sha256, deb);
-      }
+      await updateAndDownloadVerbatim(apt, repo, ['alpha', 'bravo']);
     } finally {
       await apt.cleanup();
     }

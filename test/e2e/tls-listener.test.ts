@@ -4,11 +4,12 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { Agent, get } from 'node:https';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { presentedCertificate } from '../../src/cli/cache-certificate.ts';
 import { AptClient } from '../support/apt-client.ts';
+import { updateAndDownloadVerbatim } from '../support/apt-checks.ts';
 import { runCommand } from '../support/command-runner.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { findFreePort, HoardProcess } from '../support/hoard-process.ts';
@@ -135,16 +136,7 @@ describe('the https listener', () => {
           options: { 'Acquire::https::CaInfo': certFile, 'Acquire::Retries': '0' },
         });
         try {
-          const update = await apt.update();
-          assert.equal(update.exitCode, 0, update.stderr);
-          assert.deepEqual(update.warnings, [], update.stderr);
-          const download = await apt.download(['alpha', 'bravo']);
-          assert.equal(download.exitCode, 0, download.stderr);
-          assert.equal(download.debs.length, 2);
-          for (const deb of download.debs) {
-            const original = repo.packages.find((p) => basename(deb).startsWith(`${p.name}_`));
-            assert.equal(sha256(await readFile(deb)), original?.sha256, deb);
-          }
+          await updateAndDownloadVerbatim(apt, repo, ['alpha', 'bravo']);
         } finally {
           await apt.cleanup();
         }
