@@ -132,14 +132,15 @@ const directTarget: Target = { label: 'direct', start: () => Promise.resolve({ b
  * CPU seconds (user + system, all threads) the processes have used so far: the load-independent figure. The
  * machine the bench shares makes wall-clock speeds swing by 3x between runs; the CPU one download costs does not.
  */
-function cpuSeconds(pids: readonly number[], mainThreadOnly = false): number {
+function cpuSeconds(pids: readonly number[], which: 'all' | 'main' | 'system' | 'faults' = 'all'): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
       // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-      const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
+      const stat = readFileSync(which === 'main' ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      if (which === 'faults') ticks += Number(fields[7]) * 100;
+      else ticks += (which === 'system' ? 0 : Number(fields[11])) + Number(fields[12]);
     } catch {
       // Gone: counts nothing.
     }
@@ -180,14 +181,18 @@ async function main(): Promise<void> {
         try {
           const url = server.base === undefined ? `${origin.base}${urlPrefix}${filePath}` : `${server.base}${prefixPath(origin, urlPrefix + filePath)}`;
           const cpuBefore = cpuSeconds(server.pids());
-          const mainBefore = cpuSeconds(server.pids(), true);
+          const mainBefore = cpuSeconds(server.pids(), 'main');
+          const systemBefore = cpuSeconds(server.pids(), 'system');
+          const faultsBefore = cpuSeconds(server.pids(), 'faults');
           const speed = await curlSpeed(url, size);
           const used = cpuSeconds(server.pids()) - cpuBefore;
-          const mainUsed = cpuSeconds(server.pids(), true) - mainBefore;
+          const mainUsed = cpuSeconds(server.pids(), 'main') - mainBefore;
+          const systemUsed = cpuSeconds(server.pids(), 'system') - systemBefore;
+          const faults = cpuSeconds(server.pids(), 'faults') - faultsBefore;
           speeds.get(target.label)?.push(speed);
           cpu.get(target.label)?.push(used);
           line.push(
-            `${target.label} ${speed.toFixed(0)}${server.base === undefined ? '' : ` (CPU ${used.toFixed(2)} s, main thread ${mainUsed.toFixed(2)} s)`}`,
+            `${target.label} ${speed.toFixed(0)}${server.base === undefined ? '' : ` (CPU ${used.toFixed(2)} s: kernel ${systemUsed.toFixed(2)}, main thread ${mainUsed.toFixed(2)}, ${faults} page faults)`}`,
           );
         } finally {
           await server.stop();

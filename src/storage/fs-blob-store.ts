@@ -26,7 +26,6 @@ import { Readable } from 'node:stream';
 import { HoardError } from '../errors.ts';
 import { assertBlobDigest, isBlobDigest } from './blob-digest.ts';
 import type { BlobInfo, BlobReader, BlobStore, BlobWriter } from './blob-store.ts';
-import { fileHasher, type FileHashJob } from './file-hasher.ts';
 import { StagedBlobWriter } from './staged-blob-writer.ts';
 import type { BlobStaging } from './staged-blob-writer.ts';
 import { isNotFound, toStoreError } from './store-errors.ts';
@@ -275,16 +274,14 @@ class FsBlobStaging implements BlobStaging {
   #flushingBytes = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
-  // The last chunk moved to the file, still readable by peekAt; dropped with the handle.
-  #lastFlushed: { readonly buffer: Buffer; readonly start: number } | undefined;
+  // The last batch moved to the file, still readable by peekAt; dropped with the handle.
+  #lastFlushed: { readonly buffers: readonly Buffer[]; readonly start: number } | undefined;
   // The background loop moving #pending to the file; undefined when idle.
   #flushLoop: Promise<void> | undefined;
   // Appends waiting for the memory held to drop below writeBehindBytes.
   #waiters: Waiter[] = [];
   // drain() was called: the loop writes what is pending whatever its size.
   #draining = false;
-  // The hashing thread's job on this file, once the writer handed the hashing over.
-  #hashJob: FileHashJob | undefined;
   #readsInFlight = 0;
   #closeScheduled = false;
   // Publish or discard has completed: the handle is no longer needed once reads stop.
@@ -314,13 +311,10 @@ class FsBlobStaging implements BlobStaging {
 
   peekAt(position: number, maxLength: number): Uint8Array | undefined {
     if (this.#handle === undefined) return undefined;
-    if (position < this.#onDisk) {
-      const last = this.#lastFlushed;
-      if (last === undefined || position < last.start) return undefined;
-      return last.buffer.subarray(position - last.start, Math.min(last.buffer.length, position - last.start + maxLength));
-    }
-    let offset = this.#onDisk;
-    for (const list of [this.#flushing, this.#pending]) {
+    const last = this.#lastFlushed;
+    if (position < this.#onDisk && (last === undefined || position < last.start)) return undefined;
+    let offset = position < this.#onDisk && last !== undefined ? last.start : this.#onDisk;
+    for (const list of position < this.#onDisk ? [last?.buffers ?? []] : [this.#flushing, this.#pending]) {
       for (const buffer of list) {
         const bufferEnd = offset + buffer.length;
         if (position < bufferEnd) return buffer.subarray(position - offset, Math.min(buffer.length, position - offset + maxLength));
@@ -351,49 +345,6 @@ class FsBlobStaging implements BlobStaging {
       this.#readsInFlight -= 1;
       if (this.#finished && this.#readsInFlight === 0) this.#closeAfterThisTurn();
     }
-  }
-
-  /**
-   * The hashing thread reads the temp file as the write loop lands it (through this handle's descriptor,
-   * open until the job has settled: publish comes after the seal, discard cancels the job first). A disk
-   * failure or a failed thread does not fail the check: the bytes are then hashed here, read back through
-   * `read` (from the file and from memory), as the writer would have hashed them.
-   */
-  hashOffThread(): (() => Promise<string>) | undefined {
-    const handle = this.#handle;
-    if (handle === undefined || this.#failure !== undefined || this.#hashJob !== undefined) return undefined;
-    let job: FileHashJob;
-    try {
-      job = fileHasher.start(handle.fd);
-    } catch {
-      return undefined;
-    }
-    this.#hashJob = job;
-    if (this.#onDisk > 0) job.landed(this.#onDisk);
-    return async () => {
-      await this.drain();
-      const end = this.#onDisk + this.#flushingBytes + this.#pendingBytes;
-      if (this.#failure === undefined && end === this.#onDisk) {
-        try {
-          return await job.digest(end);
-        } catch {
-          // Hashed again below, on this thread.
-        }
-      } else {
-        await job.cancel();
-      }
-      return this.#hashInLine(end);
-    };
-  }
-
-  async #hashInLine(end: number): Promise<string> {
-    const hash = createHash('sha256');
-    for (let position = 0; position < end;) {
-      const bytes = await this.read(position, Math.min(blobReadChunkBytes, end - position));
-      hash.update(bytes);
-      position += bytes.byteLength;
-    }
-    return hash.digest('hex');
   }
 
   async drain(): Promise<void> {
@@ -430,8 +381,6 @@ class FsBlobStaging implements BlobStaging {
     this.#wakeWaiters();
     return (async () => {
       await this.#flushLoop;
-      // The hashing thread reads through this handle's descriptor: it must be done before the handle closes.
-      await this.#hashJob?.cancel();
       await unlink(this.#tmpPath).catch(noop);
       this.#finished = true;
       await this.#closeWhenIdle();
@@ -462,13 +411,12 @@ class FsBlobStaging implements BlobStaging {
         }
         // Only now may read look for these bytes in the file.
         this.#onDisk += this.#flushingBytes;
-        // The newest chunk on disk stays at hand for peekAt: a follower held one byte short of the
-        // head (the last byte waits for the seal) resumes inside it when the next chunk comes.
-        const newest = this.#flushing.at(-1);
-        if (newest !== undefined) this.#lastFlushed = { buffer: newest, start: this.#onDisk - newest.length };
+        // The newest batch on disk stays at hand for peekAt: a follower held one byte short of the head
+        // (the last byte waits for the seal), or a chunk or two behind it, reads on from memory instead of
+        // going to the file (a thread-pool round trip and a copy per step).
+        this.#lastFlushed = { buffers: this.#flushing, start: this.#onDisk - this.#flushingBytes };
         this.#flushing = [];
         this.#flushingBytes = 0;
-        this.#hashJob?.landed(this.#onDisk);
         this.#wakeWaiters();
       }
     } finally {

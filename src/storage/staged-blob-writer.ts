@@ -1,5 +1,5 @@
 // StagedBlobWriter: the one BlobWriter state machine every blob store shares; a store supplies only where the bytes go (BlobStaging).
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { HoardError } from '../errors.ts';
 import { checkExpectedContent } from './blob-digest.ts';
 import type { BlobInfo, BlobWriter, ExpectedContent } from './blob-store.ts';
@@ -35,13 +35,6 @@ export interface BlobStaging {
   read(position: number, length: number): Promise<Uint8Array>;
   /** Accepted bytes still held in memory at `position`, as in `BlobWriter.peekAt`. Optional: without it the writer offers no `peekAt`. */
   peekAt?(position: number, maxLength: number): Uint8Array | undefined;
-  /**
-   * Takes the hashing over, for a blob past `offThreadHashBytes`: the staging hashes every accepted byte
-   * (from the first, the ones already accepted included) off the main thread, and the returned function
-   * gives the SHA-256 (hex) of all of them once no more will come. Undefined: the writer keeps hashing.
-   * Optional: a staging without it is hashed by the writer as the bytes arrive.
-   */
-  hashOffThread?(): (() => Promise<string>) | undefined;
   /** Resolves once `landed` has caught up with every byte accepted so far; the seal waits for it. Only with `landed`. */
   whenLanded?(): Promise<void>;
   /** Resolves once every accepted byte has reached the medium or failed to (then `failure` says so); never rejects. */
@@ -57,29 +50,19 @@ export interface BlobStaging {
  * (bytes discarded); a failed durable commit -> stranded (bytes kept, readable until abort); anything not
  * committed -> aborted.
  */
-/**
- * Bytes after which a staging that can hash off the main thread (`BlobStaging.hashOffThread`) takes the
- * hashing over. Below it the writer hashes in line: a small object is hashed sooner than a thread could be
- * told about it. Above it the bytes hashed so far are hashed again by the staging (at most this many).
- */
-export const offThreadHashBytes = 4 * 1024 * 1024;
-
 type WriterState = 'writing' | 'sealed' | 'committing' | 'committed' | 'stranded' | 'aborted' | 'failed';
 
 /**
  * The BlobWriter contract (storage/blob-store.ts) over a BlobStaging. It counts the accepted bytes and
  * hashes them as they arrive, so `seal` answers without reading anything back: on the download path the
  * last byte goes to the clients as soon as the seal checked it, while the staging may still be landing the
- * bytes. Past `offThreadHashBytes` a staging that offers it hashes instead, off the main thread (the seal
- * then waits for that hash to catch up). Chunks are handed to the staging as they are, never copied.
+ * bytes. Chunks are handed to the staging as they are, never copied.
  */
 export class StagedBlobWriter implements BlobWriter {
   /** Present only when the staging keeps chunks in memory (`BlobStaging.peekAt`). */
   readonly peekAt?: (position: number, maxLength: number) => Uint8Array | undefined;
   readonly #staging: BlobStaging;
-  // The in-line hash; dropped once the staging hashes off the main thread (#offThreadDigest).
-  #hash: Hash | undefined = createHash('sha256');
-  #offThreadDigest: (() => Promise<string>) | undefined;
+  readonly #hash = createHash('sha256');
   #accepted = 0;
   #state: WriterState = 'writing';
   #seal: Promise<BlobInfo> | undefined;
@@ -114,16 +97,8 @@ export class StagedBlobWriter implements BlobWriter {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    this.#hash.update(chunk);
     this.#accepted += chunk.byteLength;
-    const hash = this.#hash;
-    if (hash !== undefined) {
-      const offThread = this.#accepted > offThreadHashBytes ? this.#staging.hashOffThread?.() : undefined;
-      if (offThread === undefined) hash.update(chunk);
-      else {
-        this.#offThreadDigest = offThread;
-        this.#hash = undefined;
-      }
-    }
     return wait ?? Promise.resolve();
   }
 
@@ -183,16 +158,14 @@ export class StagedBlobWriter implements BlobWriter {
   }
 
   /** The first seal's check; the digest is final once taken, so it runs once per writer. */
-  async #check(expected: ExpectedContent): Promise<BlobInfo> {
-    const digest = this.#hash?.digest('hex') ?? (await this.#offThreadDigest?.());
-    if (digest === undefined) throw new HoardError('HOARD_ERR_INTERNAL', 'a blob writer without a hash');
-    const info: BlobInfo = { digest, size: this.#accepted };
+  #check(expected: ExpectedContent): Promise<BlobInfo> {
+    const info: BlobInfo = { digest: this.#hash.digest('hex'), size: this.#accepted };
     try {
       checkExpectedContent(expected, info.size, info.digest);
     } catch (err) {
       return this.#fail(err);
     }
-    return info;
+    return Promise.resolve(info);
   }
 
   /** A later seal's expectation, checked against what the first one found; a mismatch discards the bytes all the same. */
