@@ -92,7 +92,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
   const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
-  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, ...): the metrics count each under its own label.
+  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, `oci:<registry>`): the metrics count each under its own label,
+  // a label the configuration bounds, unlike the hosts clients name.
   const named = new Set<string>();
   const factory: UpstreamFactory = {
     origin(key, host, fetchFrom, rules) {
@@ -348,9 +349,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, sub] = args.command;
   const overrides = { configPath: args.configPath, listen: args.listen, dataDir: args.dataDir, logLevel: args.logLevel };
   if (command === 'config' && sub === 'check') {
-    const { source, warnings } = loadConfig(overrides);
+    const { config, source, warnings } = loadConfig(overrides);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n`);
+    // The proxy variables count as configuration (a bad one stops `serve`): checked here too, and the route they give shown.
+    const outbound = outboundSettings(config.upstream, process.env);
+    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n${outbound.description}\n`);
     return 0;
   }
   if (command === 'serve') {

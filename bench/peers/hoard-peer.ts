@@ -20,12 +20,13 @@ export const hoardPeer: Peer = {
     const dir = join(context.workDir, 'hoard');
     await mkdir(join(dir, 'data'), { recursive: true });
     const configPath = join(dir, 'hoard.yaml');
-    // The bench's upstream is on loopback, which deniedUpstreamNetworks denies to client-chosen hosts by default.
+    // The bench's upstream is on loopback, which deniedUpstreamNetworks denies to client-chosen hosts by default;
+    // and it is reached directly, whatever proxy the machine's environment names.
     // The image stream is an image upstream of its own, on the rate-limited origin (`images` scenario).
     const limited = context.origins.find((o) => o.rateLimit !== undefined);
     const images =
       context.imageStreamPath === undefined || limited === undefined ? '' : `images:\n  bench:\n    url: ${limited.base}${context.imageStreamPath}/\n`;
-    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\n${images}`);
+    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\nupstream:\n  proxy: none\n${images}`);
     const hoard = ManagedProcess.start('hoard', {
       command: join(repoRoot, 'bin/hoard'),
       args: ['serve', '--config', configPath],

@@ -8,11 +8,12 @@ import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
 import { connectionGarbage } from '../runtime/connection-garbage.ts';
-import type { Protocol } from '../protocols/protocol.ts';
+import type { LocalAnswer, Protocol } from '../protocols/protocol.ts';
 import type { Claimed, ProtocolSet, RouteScope } from '../protocols/protocol-set.ts';
 import { ClientAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
 import { ResponseOrder } from './response-order.ts';
+import { viaChain } from './via-chain.ts';
 import { nosniffHeaders, nosniffLine } from './security-headers.ts';
 import { SendBufferPool } from './body-sender.ts';
 import { HotBodyCache } from './hot-body-cache.ts';
@@ -176,7 +177,12 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const target = { method, raw: rawTarget, headers: req.headers };
     const local = deps.protocols.answer(target);
     if (local !== undefined) {
-      const { answer } = local;
+      let answer: LocalAnswer;
+      try {
+        answer = await local.answer;
+      } catch (err) {
+        return { ...sendError(res, err, deps.logger, local.protocol), protocol: local.protocol };
+      }
       res.writeHead(answer.status, {
         ...answer.headers,
         'content-type': answer.contentType,
@@ -215,10 +221,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const upstream = route.upstream;
     let lookup: CacheLookup;
     try {
-      // The chain of caches before this one goes upstream with it (bounded: 80-odd hops fit), so a loop ends at the first repeat.
-      const via = req.headers.via;
-      const chain = via !== undefined && via.length <= 2048 ? via : undefined;
-      lookup = await deps.cache.get(upstream, route.path, route.policy, { query: route.query, forward: route.forward, via: chain });
+      // The chain of caches before this one goes upstream with it, so a loop ends at the first repeat.
+      lookup = await deps.cache.get(upstream, route.path, route.policy, { query: route.query, forward: route.forward, via: viaChain(req.headers.via) });
     } catch (err) {
       const outcome = sendError(res, err, deps.logger, protocol);
       return { ...outcome, upstream: upstream.key, protocol };

@@ -47,6 +47,8 @@ test('a parent takes http and https alike, ignores the proxy variables, and skip
     assert.equal(r.kind === 'parent' && r.via.origin, 'http://central.example:3142', url);
   }
   assert.equal(routeOf(config, env, 'http://10.1.1.1/').kind, 'direct');
+  // NO_PROXY is about proxies: it does not exempt hosts from the parent.
+  assert.equal(routeOf({ parent: 'http://central.example:3142' }, { NO_PROXY: 'deb.example' }, 'http://deb.example/').kind, 'parent');
 });
 
 test('credentials stay in the URL the agent uses, never in the label or the description', () => {

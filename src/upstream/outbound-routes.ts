@@ -29,12 +29,12 @@ const direct: OutboundRoute = { kind: 'direct' };
 
 /**
  * Precedence, one rule: a configuration key wins over its environment variables, whole.
- * - `upstream.parent` set: everything goes to the parent (except `noProxy` matches); proxy keys and the
- *   proxy variables are not read (the parent reaches out through its own proxy).
+ * - `upstream.parent` set: everything goes to the parent (except `upstream.noProxy` matches); the proxy key
+ *   and all the proxy variables, NO_PROXY included, are not read (the parent reaches out through its own proxy).
  * - `upstream.proxy` set: that proxy for http and https; `none` means direct, whatever the environment says.
  * - otherwise `http_proxy`/`HTTP_PROXY` for http:// upstreams and `https_proxy`/`HTTPS_PROXY` for https://
  *   ones, the lower-case spelling first (curl, wget and undici read it first).
- * - `upstream.noProxy` set: it; otherwise `no_proxy`/`NO_PROXY` (curl: `--noproxy` over NO_PROXY).
+ * - `upstream.noProxy` set: it; otherwise, for proxies, `no_proxy`/`NO_PROXY` (curl: `--noproxy` over NO_PROXY).
  */
 export function outboundSettings(config: OutboundConfig, env: Readonly<Record<string, string | undefined>>): OutboundSettings {
   const envNoProxy = pick(env, 'no_proxy');
@@ -42,8 +42,10 @@ export function outboundSettings(config: OutboundConfig, env: Readonly<Record<st
   const noProxyFrom = config.noProxy !== undefined ? 'upstream.noProxy' : envNoProxy !== undefined ? envNoProxy.name : undefined;
   const skipping = noProxyFrom === undefined ? '' : `, except what ${noProxyFrom} names`;
   if (config.parent !== undefined) {
+    // The environment describes proxies, not parents: only upstream.noProxy exempts hosts from the parent.
     const parent = new URL(config.parent);
-    return { parent, noProxy, description: `upstream requests go to the parent ${label(parent)} (upstream.parent)${skipping}` };
+    const exempt = config.noProxy === undefined ? '' : ', except what upstream.noProxy names';
+    return { parent, noProxy: config.noProxy ?? [], description: `upstream requests go to the parent ${label(parent)} (upstream.parent)${exempt}` };
   }
   if (config.proxy !== undefined) {
     if (config.proxy === 'none') return { noProxy: [], description: 'upstream requests go direct (upstream.proxy: none)' };

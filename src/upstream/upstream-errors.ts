@@ -109,6 +109,10 @@ export function proxyErrorFrom(err: unknown, url: string, route: Exclude<Outboun
   const refused = /Proxy response \((\d{3})\)/.exec(message);
   if (refused) why = `${what} refused CONNECT to ${originOf(url)} with ${refused[1]}`;
   if (/Proxy Authentication Required/.test(message)) why = `${what} asks for credentials (407): check the user and password in the proxy URL`;
-  if (why === undefined) return upstreamErrorFrom(err, url);
+  if (why === undefined) {
+    // Past the proxy, or not clearly the proxy's: the upstream's code, the route named for whoever reads the log.
+    const error = upstreamErrorFrom(err, url);
+    return new HoardError(error.code, `${error.message} (through ${what})`, { cause: err, ...(error.detail === undefined ? {} : { detail: error.detail }) });
+  }
   return new HoardError('HOARD_ERR_UPSTREAM_PROXY', `${why}, asked for ${url}`, { cause: err, detail: why });
 }

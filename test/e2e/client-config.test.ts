@@ -8,7 +8,6 @@ import { parse as parseYaml } from 'yaml';
 import { presentedCertificate } from '../../src/cli/cache-certificate.ts';
 import { ClientConfigCatalog, clientConfig, clientConfigTargets } from '../../src/cli/client-config.ts';
 import { protocolModules } from '../../src/protocols/installed-protocols.ts';
-import { simplestreamsClientConfigs } from '../../src/protocols/simplestreams/simplestreams-client-configs.ts';
 import { runChecked, runCommand } from '../support/command-runner.ts';
 import { findFreePort, HoardProcess, repoRoot } from '../support/hoard-process.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
@@ -95,6 +94,52 @@ describe('hoard client-config', () => {
     });
   });
 
+  test('containerd, podman and k3s list the configured registries (through the real CLI with --config); k3s registries.yaml has a mirror for each', async () => {
+    const config = join(dir, 'hoard.yaml');
+    await writeFile(
+      config,
+      `oci:
+  registries:
+    images.example: { url: "https://images.example" }
+    registry.lab:5000: { url: "http://registry.lab:5000", username: puller, password: secret }
+    lab: { url: "http://127.0.0.1:5000" }
+  users:
+    alice: { password: "correct horse" }
+`,
+    );
+    const cli = (target: string) =>
+      runChecked(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'client-config', target, '--url', url, '--config', config], { cwd: repoRoot });
+    const k3s = parseYaml((await cli('k3s')).stdout) as Record<string, unknown>;
+    assert.deepEqual(k3s, {
+      mirrors: { 'docker.io': { endpoint: [url] }, 'images.example': { endpoint: [url] }, 'registry.lab:5000': { endpoint: [url] } },
+    });
+    const podmanFile = join(dir, 'podman-several.toml');
+    await writeFile(podmanFile, (await cli('podman')).stdout);
+    const podman = await runChecked('python3', ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1],"rb"))))', podmanFile], { env });
+    assert.deepEqual(
+      (JSON.parse(podman.stdout) as { registry: Array<{ prefix: string; mirror: Array<{ location: string }> }> }).registry.map((r) => [
+        r.prefix,
+        r.mirror[0]?.location,
+      ]),
+      [
+        ['docker.io', 'cache.example:3142/docker.io'],
+        ['images.example', 'cache.example:3142/images.example'],
+        ['registry.lab:5000', 'cache.example:3142/registry.lab:5000'],
+      ],
+    );
+    assert.match((await cli('containerd')).stdout, /for r in docker\.io images\.example registry\.lab:5000; do/);
+    // apt's targets never read the configuration: a broken file does not stop them.
+    await writeFile(join(dir, 'broken.yaml'), 'oci: [not, a, mapping]\n');
+    const apt = await runChecked(
+      join(repoRoot, 'node_modules/.bin/node'),
+      ['src/main.ts', 'client-config', 'apt', '--url', url, '--config', join(dir, 'broken.yaml')],
+      {
+        cwd: repoRoot,
+      },
+    );
+    assert.match(apt.stdout, /Acquire::http::Proxy/);
+  });
+
   test('every target is covered, and a URL with quotes or credentials is refused', () => {
     assert.deepEqual([...clientConfigTargets].sort(), [
       'apt',
@@ -105,6 +150,7 @@ describe('hoard client-config', () => {
       'docker-mirror',
       'glance',
       'juju',
+      'k3s',
       'lxd',
       'maas',
       'podman',
@@ -115,8 +161,8 @@ describe('hoard client-config', () => {
   });
 
   describe('image settings over the https listener', () => {
-    // The images protocol's renderers ahead of apt's, as the routing order installs them (apt, the catch-all, last).
-    const catalog = new ClientConfigCatalog([{ clientConfigs: simplestreamsClientConfigs }, ...protocolModules]);
+    // The installed protocols' renderers: the images protocol's ahead of apt's, as the routing order has them (apt, the catch-all, last).
+    const catalog = new ClientConfigCatalog(protocolModules);
     let hoard: HoardProcess;
     let httpsUrl: string;
     let certFile: string;
@@ -142,7 +188,7 @@ describe('hoard client-config', () => {
         'container-image-metadata-url',
         'image-metadata-url',
       ]);
-      assert.deepEqual([...catalog.targets].sort(), [...clientConfigTargets, 'glance'].filter((t, i, all) => all.indexOf(t) === i).sort());
+      assert.ok(catalog.targets.includes('glance'));
     });
 
     test('lxd: the script, run with the real lxc client, adds the remote and pins the certificate hoard presents', async () => {
@@ -212,10 +258,13 @@ describe('hoard client-config', () => {
       const unreachable = await runChecked(node, ['src/main.ts', 'client-config', 'docker-mirror', '--url', 'https://127.0.0.1:9'], { cwd: repoRoot });
       assert.match(unreachable.stderr, /cannot read the certificate of 127\.0\.0\.1:9/);
       const refused = await runCommand(node, ['src/main.ts', 'client-config', 'glance', '--url', `${httpsUrl}/images/ubuntu`], { cwd: repoRoot });
-      if (clientConfigTargets.includes('glance')) {
-        assert.equal(refused.exitCode, 2);
-        assert.match(refused.stderr, /glance needs the URL of one image file/);
-      }
+      assert.equal(refused.exitCode, 2);
+      assert.match(refused.stderr, /glance needs the URL of one image file/);
+      // Through the real CLI: an https images URL gets the lxc remote, the plain http one apt's LXD profile.
+      const lxd = await runChecked(node, ['src/main.ts', 'client-config', 'lxd', '--url', `${httpsUrl}/images/ubuntu`], { cwd: repoRoot });
+      assert.ok(lxd.stdout.includes(`\nlxc remote add hoard-ubuntu ${httpsUrl}/images/ubuntu --protocol simplestreams --public\n`), lxd.stdout);
+      const aptLxd = await runChecked(node, ['src/main.ts', 'client-config', 'lxd', '--url', hoard.url], { cwd: repoRoot });
+      assert.equal((parseYaml(aptLxd.stdout) as { name: string }).name, 'hoard-apt');
     });
   });
 });

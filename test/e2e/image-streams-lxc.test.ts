@@ -1,16 +1,14 @@
-// End-to-end: Debian's lxc client uses hoard as a simplestreams remote (list, info, export by alias and fingerprint), through a TLS front.
+// End-to-end: Debian's lxc client uses hoard as a simplestreams remote (list, info, export by alias and fingerprint), over hoard's own https listener.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCommand, type CommandResult } from '../support/command-runner.ts';
+import { runChecked, runCommand, type CommandResult } from '../support/command-runner.ts';
 import { FakeUpstreamServer, faults } from '../support/fake-upstream-server.ts';
-import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
+import { HoardProcess, findFreePort, repoRoot } from '../support/hoard-process.ts';
 import { ImageStream, lxdAlias, unifiedAlias } from '../support/image-stream-builder.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
-import { ThrowawayCa } from '../support/throwaway-ca.ts';
-import { TlsForwarder } from '../support/tls-forwarder.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -18,8 +16,6 @@ describe('lxc (lxd-client) with hoard as a simplestreams remote', () => {
   let stream: ImageStream;
   let upstream: FakeUpstreamServer;
   let hoard: HoardProcess;
-  let ca: ThrowawayCa;
-  let front: TlsForwarder;
   let lxdConf: string;
   let scratch: string;
   let env: NodeJS.ProcessEnv;
@@ -31,7 +27,7 @@ describe('lxc (lxd-client) with hoard as a simplestreams remote', () => {
   async function exportImage(ref: string): Promise<{ result: CommandResult; files: Map<string, string> }> {
     const dir = join(scratch, `export-${++exports}`);
     await runCommand('mkdir', ['-p', dir]);
-    const result = await lxc(['image', 'export', `hoard:${ref}`, join(dir, 'image')]);
+    const result = await lxc(['image', 'export', `hoard-test:${ref}`, join(dir, 'image')]);
     const files = new Map<string, string>();
     for (const name of await readdir(dir)) files.set(name, sha256(await readFile(join(dir, name))));
     return { result, files };
@@ -40,13 +36,16 @@ describe('lxc (lxd-client) with hoard as a simplestreams remote', () => {
   before(async () => {
     stream = await ImageStream.create();
     upstream = await FakeUpstreamServer.start({ root: stream.root, prefix: '/lxd' });
+    const httpsPort = await findFreePort();
     hoard = await HoardProcess.start({
-      config: { images: { test: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath, maxAgeSeconds: 300 } } },
+      config: {
+        logLevel: 'info',
+        images: { test: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath, maxAgeSeconds: 300 } },
+        // lxc accepts only https remotes: hoard's own listener, with the certificate it makes at the first start.
+        https: { listen: `127.0.0.1:${httpsPort}` },
+      },
     });
-    // lxc accepts only https remotes: a TLS front with a throwaway CA, trusted through SSL_CERT_FILE.
-    ca = await ThrowawayCa.create('lxc');
-    const certificate = await ca.issueServerCertificate();
-    front = await TlsForwarder.start({ key: certificate.keyPem, cert: certificate.certPem, targetPort: hoard.port });
+    await hoard.waitForLog(/https listener up/);
     lxdConf = await makeTempDir('lxd-conf');
     scratch = await makeTempDir('lxc-export');
     const closed = await findFreePort();
@@ -54,33 +53,40 @@ describe('lxc (lxd-client) with hoard as a simplestreams remote', () => {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: lxdConf,
       LXD_CONF: lxdConf,
-      SSL_CERT_FILE: ca.certPath,
       // Nothing lxc does may leave the machine: a proxy at a closed port, loopback exempt.
       HTTP_PROXY: `http://127.0.0.1:${closed}`,
       HTTPS_PROXY: `http://127.0.0.1:${closed}`,
       NO_PROXY: '127.0.0.1,localhost',
       LC_ALL: 'C',
     };
-    const added = await lxc(['remote', 'add', 'hoard', `${front.url}/images/test`, '--protocol', 'simplestreams', '--public']);
+    // What an operator runs: `hoard client-config lxd` reads the certificate the listener presents, prints its
+    // fingerprint (the one /_hoard/health shows) and a script that pins it and adds the remote.
+    const imagesUrl = `https://127.0.0.1:${httpsPort}/images/test`;
+    const settings = await runChecked(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'client-config', 'lxd', '--url', imagesUrl], { cwd: repoRoot });
+    const health = (await (await fetch(`${hoard.url}/_hoard/health`)).json()) as { https: { fingerprint256: string } };
+    assert.ok(settings.stderr.includes(`  ${health.https.fingerprint256}\n`), settings.stderr);
+    assert.ok(settings.stdout.includes(`\nlxc remote add hoard-test ${imagesUrl} --protocol simplestreams --public\n`), settings.stdout);
+    const script = join(scratch, 'hoard-lxd.sh');
+    await writeFile(script, settings.stdout);
+    const added = await runCommand('sh', [script], { env });
     assert.equal(added.exitCode, 0, added.stdout + added.stderr);
+    assert.equal(await readFile(join(lxdConf, 'servercerts', 'hoard-test.crt'), 'utf8'), await readFile(join(hoard.dataDir, 'tls', 'hoard.crt'), 'utf8'));
   });
 
   after(async () => {
-    await front?.close();
     await hoard?.cleanup();
     await upstream?.close();
     await stream?.cleanup();
-    if (ca !== undefined) await ca.cleanup();
     if (lxdConf !== undefined) await removeDir(lxdConf);
     if (scratch !== undefined) await removeDir(scratch);
   });
 
   test('image list and image info see the stream through hoard', async () => {
-    const list = await lxc(['image', 'list', 'hoard:', '--format', 'csv', '-c', 'lfd']);
+    const list = await lxc(['image', 'list', 'hoard-test:', '--format', 'csv', '-c', 'lfd']);
     assert.equal(list.exitCode, 0, list.stderr);
     assert.match(list.stdout, new RegExp(lxdAlias.replace('/', '\\/')));
     assert.match(list.stdout, new RegExp(stream.fingerprints.squashfs.slice(0, 12)));
-    const info = await lxc(['image', 'info', `hoard:${lxdAlias}`]);
+    const info = await lxc(['image', 'info', `hoard-test:${lxdAlias}`]);
     assert.equal(info.exitCode, 0, info.stderr);
     assert.match(info.stdout, /Fingerprint: [0-9a-f]{64}/);
   });

@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { AptClient } from '../support/apt-client.ts';
 import { CountingForwardProxy, SourceGate } from '../support/counting-forward-proxy.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
-import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
+import { runCommand } from '../support/command-runner.ts';
+import { HoardProcess, findFreePort, repoRoot } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
 import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
@@ -215,6 +216,21 @@ describe('hoard behind an outbound proxy', () => {
     assert.equal(https.headers['x-hoard-error'], 'HOARD_ERR_UPSTREAM_PROXY');
     await down.stop();
     assert.doesNotMatch(down.output(), /hunter2/);
+  });
+
+  test('hoard config check reads the proxy variables too: a bad one fails the check (exit 78) without repeating its password', async () => {
+    const check = (env: Record<string, string>) =>
+      runCommand(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'config', 'check', '--config', '/dev/null'], {
+        cwd: repoRoot,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      });
+    const good = await check({ https_proxy: 'http://lab:pw-secret@proxy.example:3128', no_proxy: '.lab.example' });
+    assert.equal(good.exitCode, 0, good.stderr);
+    assert.match(good.stdout, /https:\/\/ upstreams through http:\/\/proxy\.example:3128 \(https_proxy\), except what no_proxy names/);
+    const bad = await check({ HTTPS_PROXY: 'socks5://lab:pw-secret@proxy.example:1080' });
+    assert.equal(bad.exitCode, 78);
+    assert.match(bad.stderr, /HOARD_ERR_CONFIG: HTTPS_PROXY: the proxy must be an http:\/\/ URL/);
+    assert.doesNotMatch(good.stdout + good.stderr + bad.stdout + bad.stderr, /pw-secret/);
   });
 
   test('a proxy that refuses: CONNECT answered 403 is HOARD_ERR_UPSTREAM_PROXY', async () => {

@@ -1,4 +1,4 @@
-// End-to-end: site hoards whose parent is a central hoard in front of the test mirror (real apt-get) and registries (skopeo), and a loop between two hoards.
+// End-to-end: site hoards whose parent is a central hoard in front of the test mirror (real apt-get), registries (skopeo) and image streams, and a loop between two hoards.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -8,6 +8,7 @@ import { AptClient } from '../support/apt-client.ts';
 import { CountingForwardProxy } from '../support/counting-forward-proxy.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
+import { ImageStream } from '../support/image-stream-builder.ts';
 import { probe } from '../support/http-probe.ts';
 import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
@@ -137,6 +138,25 @@ describe('a parent chain: site hoard -> central hoard -> mirror', () => {
     }
   });
 
+  test("an https parent (hoard's own TLS listener): the site checks its certificate with tls.extraCaFiles", async () => {
+    const httpsPort = await findFreePort();
+    const tlsCentral = await HoardProcess.start({ config: { logLevel: 'info', https: { listen: `127.0.0.1:${httpsPort}` } } });
+    hoards.push(tlsCentral);
+    await tlsCentral.waitForLog(/https listener up/);
+    const certFile = join(tlsCentral.dataDir, 'tls', 'hoard.crt');
+    const trusting = await HoardProcess.start({
+      config: { logLevel: 'warn', upstream: { parent: `https://127.0.0.1:${httpsPort}` }, tls: { extraCaFiles: [certFile] } },
+    });
+    hoards.push(trusting);
+    const answer = await probe(`${upstream.baseUrl}/dists/stable/InRelease`, { proxy: trusting.url });
+    assert.equal(answer.status, 200, answer.body.toString());
+    // A site that does not trust the parent's certificate refuses to talk to it.
+    const wary = await site(`https://127.0.0.1:${httpsPort}`);
+    const refused = await probe(`${upstream.baseUrl}/dists/stable/Release`, { proxy: wary.url });
+    assert.equal(refused.status, 502);
+    assert.equal(refused.headers['x-hoard-error'], 'HOARD_ERR_UPSTREAM_TLS');
+  });
+
   test('a parent that is down: 502 HOARD_ERR_UPSTREAM_PROXY naming the parent', async () => {
     const closed = await findFreePort();
     const orphan = await site(`http://127.0.0.1:${closed}`);
@@ -173,6 +193,7 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
   let front: RegistryFront;
   let storage: RegistryFront;
   let bearerFront: RegistryFront;
+  let privateFront: RegistryFront;
   let central: HoardProcess;
   let work: string;
   let app: BuiltImage;
@@ -204,13 +225,20 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
     front = await RegistryFront.start(registry.url);
     storage = await RegistryFront.start(registry.url, { storage: true });
     bearerFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' }, blobRedirect: storage.url });
+    privateFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' } });
     // The central hoard holds the credentials and follows token realms and blob redirects; the sites know only the URLs.
     central = await HoardProcess.start({
       config: {
         logLevel: 'warn',
         oci: {
-          registries: { lab: { url: front.url }, secure: { url: bearerFront.url, username: 'puller', password: 'secret', public: true } },
+          registries: {
+            lab: { url: front.url },
+            secure: { url: bearerFront.url, username: 'puller', password: 'secret', public: true },
+            // Served only to clients that authenticate as one of oci.users: a site does, with its registry credentials.
+            private: { url: privateFront.url, username: 'puller', password: 'secret' },
+          },
           defaultRegistry: 'lab',
+          users: { site: { password: 'site-password' } },
         },
       },
     });
@@ -221,6 +249,7 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
     for (const h of hoards) await h.cleanup();
     await front?.stop();
     await bearerFront?.stop();
+    await privateFront?.stop();
     await storage?.stop();
     await registry?.stop();
     if (work !== undefined) await removeDir(work);
@@ -273,5 +302,66 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
       bearerFront.requests.filter((r) => r.authorization !== undefined).every((r) => r.authorization?.startsWith('Bearer ')),
       'only the central hoard tokens reached the registry',
     );
+  });
+
+  test('a registry the parent serves only to its users: the site presents its registry credentials to the parent', async () => {
+    const withCredentials = await HoardProcess.start({
+      config: {
+        logLevel: 'warn',
+        upstream: { parent: central.url },
+        oci: { registries: { private: { url: privateFront.url, username: 'site', password: 'site-password', public: true } }, defaultRegistry: 'private' },
+      },
+    });
+    hoards.push(withCredentials);
+    await pull(withCredentials, 'team/other:1', join(work, 'private'), other);
+    assert.ok(privateFront.tokenRequests.length >= 1, 'the central hoard authenticated upstream with its own credentials');
+    // A site without them: the parent answers 401, which the site reports as its upstream refusing it (DENIED).
+    const without = await HoardProcess.start({
+      config: { logLevel: 'warn', upstream: { parent: central.url }, oci: { registries: { private: { url: privateFront.url } }, defaultRegistry: 'private' } },
+    });
+    hoards.push(without);
+    const host = without.url.slice('http://'.length);
+    const refused = await skopeo(['inspect', '--tls-verify=false', '--no-creds', `docker://${host}/team/app:1`], work);
+    assert.notEqual(refused.exitCode, 0);
+    assert.match(refused.stderr, /denied: the upstream registry refused the credentials or token of this mirror/);
+  });
+});
+
+describe('image streams through a parent', () => {
+  let stream: ImageStream;
+  let upstream: FakeUpstreamServer;
+  const hoards: HoardProcess[] = [];
+
+  before(async () => {
+    stream = await ImageStream.create({ squashfsSize: 512 * 1024 });
+    upstream = await FakeUpstreamServer.start({ root: stream.root, prefix: '/mirror' });
+  });
+
+  after(async () => {
+    for (const h of hoards) await h.cleanup();
+    await upstream?.close();
+    await stream?.cleanup();
+  });
+
+  test('sites list the stream with the same URL as the central hoard: fetched upstream once for all of them', async () => {
+    const images = { test: { url: `${upstream.baseUrl}/`, keyring: stream.keyring.publicKeyringPath } };
+    const central = await HoardProcess.start({ config: { logLevel: 'warn', images } });
+    hoards.push(central);
+    const sites: HoardProcess[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = await HoardProcess.start({ config: { logLevel: 'warn', upstream: { parent: central.url }, images } });
+      hoards.push(s);
+      sites.push(s);
+    }
+    const squashfs = stream.file('squashfs');
+    for (const s of sites) {
+      for (const file of [stream.file('lxd-meta'), squashfs]) {
+        const got = await probe(`${s.url}/images/test/${file.path}`);
+        assert.equal(got.status, 200, `${file.path}: ${got.body.toString().slice(0, 200)}`);
+        assert.equal(createHash('sha256').update(got.body).digest('hex'), file.sha256, file.path);
+      }
+      await s.waitForDownloadsSettled();
+    }
+    assert.equal(upstream.hits(squashfs.path, 'GET'), 1, 'one upstream fetch for both sites');
   });
 });

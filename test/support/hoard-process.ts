@@ -201,9 +201,7 @@ export class HoardProcess {
     if (this.configPath !== undefined) args.push('--config', this.configPath);
     args.push(...(this.#options.extraArgs ?? []));
     // The test runner marks its own children with NODE_TEST_CONTEXT; hoard is not a test file.
-    const { NODE_TEST_CONTEXT: _testContext, ...inherited } = process.env;
-    // The machine's own proxy settings would send test upstream requests elsewhere: a test that wants them passes them in `env`.
-    for (const name of proxyVariables) delete inherited[name];
+    const { NODE_TEST_CONTEXT: _testContext, ...inherited } = withoutProxyVariables(process.env);
     const child = spawn(join(repoRoot, 'node_modules/.bin/node'), args, {
       cwd: repoRoot,
       env: { ...inherited, ...this.#options.env },
@@ -260,6 +258,16 @@ export class HoardProcess {
 
 /** The standard proxy variables hoard honours (upstream.proxy unset); never inherited from the test runner. */
 export const proxyVariables = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY', 'all_proxy', 'ALL_PROXY'];
+
+/**
+ * `env` without the proxy variables: the machine's own proxy would send test upstream requests elsewhere (or
+ * stop start-up, if it is not an http:// URL). A test that wants them passes them in `env`.
+ */
+export function withoutProxyVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = { ...env };
+  for (const name of proxyVariables) delete kept[name];
+  return kept;
+}
 
 /**
  * Test upstreams listen on 127.0.0.1, which `deniedUpstreamNetworks` denies to client-chosen hosts by

@@ -64,7 +64,8 @@ test('refusals: unknown names 404, traversal and bad encodings 400, listings 403
   refused(p, '/images/ubuntu/a/%zz', 'HOARD_ERR_BAD_REQUEST');
   refused(p, '/images/ubuntu/streams/v1/', 'HOARD_ERR_NOT_REPOSITORY_PATH');
   refused(p, '/images/ubuntu/streams/v1/index.json', 'HOARD_ERR_METHOD_NOT_ALLOWED', 'PUT');
-  for (const raw of ['/debian/dists/stable/InRelease', '/imagesx/ubuntu/a', 'http://images.example/images/ubuntu/a', '/v2/']) {
+  // Proxy-mode targets are apt's, unless under a configured image upstream's URL (what a child hoard asks its parent).
+  for (const raw of ['/debian/dists/stable/InRelease', '/imagesx/ubuntu/a', 'http://mirror.example/images/ubuntu/a', '/v2/']) {
     assert.equal(p.route(req(raw)), undefined, raw);
   }
 });
@@ -93,4 +94,18 @@ test('configuration: names, URLs, strict without keyring, and a keyring that is 
     images({ images: { ubuntu: { url: 'http://images.example/', keyring: '/nonexistent/key.gpg' } } }),
     (err) => isHoardError(err, 'HOARD_ERR_CONFIG') && err.message.includes('images.ubuntu.keyring'),
   );
+});
+
+test('a child hoard asks with the image upstream URL in absolute-form: routed to the upstream configured at that URL', async () => {
+  const p = await images({
+    images: { ubuntu: { url: 'https://images.example/releases/' }, daily: { url: 'https://images.example/releases/daily/' } },
+  });
+  const index = p.route(req('https://images.example/releases/streams/v1/index.json'));
+  assert.deepEqual([index?.upstream.key, index?.path, index?.mode], ['image:ubuntu', '/streams/v1/index.json', 'images']);
+  // The longest matching URL wins.
+  assert.equal(p.route(req('https://images.example/releases/daily/streams/v1/index.json'))?.upstream.key, 'image:daily');
+  // The same refusals as the /images/ spelling; another origin is apt's (proxy mode).
+  refused(p, 'https://images.example/releases/server/', 'HOARD_ERR_NOT_REPOSITORY_PATH');
+  assert.equal(p.route(req('http://images.example/releases/streams/v1/index.json')), undefined);
+  assert.equal(p.route(req('https://other.example/releases/streams/v1/index.json')), undefined);
 });

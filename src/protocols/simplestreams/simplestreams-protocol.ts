@@ -6,6 +6,7 @@ import type { Upstream } from '../../upstream/fetcher.ts';
 import { readKeyringFile } from '../apt/verification/keyring-loader.ts';
 import { ReleaseSignatureChecker } from '../apt/verification/release-signature-checker.ts';
 import type { ItemName, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
+import { absoluteTarget, underBase } from '../proxy-form-target.ts';
 import { normalizePath, splitQuery } from '../target-grammar.ts';
 import { simplestreamsClientConfigs } from './simplestreams-client-configs.ts';
 import type { ImageUpstreamConfig } from './simplestreams-config.ts';
@@ -44,14 +45,18 @@ async function createSimplestreamsProtocol(context: ProtocolContext): Promise<Pr
   }
   const verifier = new StreamVerifier({ blobs: context.blobs, index: context.index, clock: context.clock, logger, upstreams: rules });
   // An apt backend that happens to be named `images` keeps its URLs when no image upstream is configured.
+  const imageUrls = [...byName].map(([name, image]) => [name, new URL(image.config.url)] as const);
   const aptOwnsPrefix = byName.size === 0 || Object.hasOwn(config.apt.backends, 'images');
 
   return {
     name: 'simplestreams',
     // Claims `/images/<configured name>/...`; any other target passes, so apt (after it) behaves as before.
     route(target: RequestTarget): Route | undefined {
-      if (!target.raw.startsWith(imagesPrefix)) return undefined;
-      const { path: rawPath } = splitQuery(target.raw);
+      // A child hoard whose parent this is asks with the image upstream's own URL (absolute-form): it is that upstream's `/images/<name>/...`.
+      const proxied = imageUrls.length === 0 ? undefined : underImageUrl(target.raw, imageUrls);
+      const raw = proxied ?? target.raw;
+      if (!raw.startsWith(imagesPrefix)) return undefined;
+      const { path: rawPath } = splitQuery(raw);
       const slash = rawPath.indexOf('/', imagesPrefix.length);
       const name = rawPath.slice(imagesPrefix.length, slash === -1 ? undefined : slash);
       const image = byName.get(name);
@@ -105,4 +110,11 @@ async function keyringOf(path: string, configKey: string, logger: Logger) {
   } catch (cause) {
     throw new HoardError('HOARD_ERR_CONFIG', `${configKey}.keyring: ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
+}
+
+/** `/images/<name>/<rest>` for an absolute-form target under a configured image upstream's URL (the longest matching), else undefined. */
+function underImageUrl(raw: string, urls: readonly (readonly [string, URL])[]): string | undefined {
+  const url = absoluteTarget(raw);
+  const under = url === undefined ? undefined : underBase(url, urls, '');
+  return under === undefined ? undefined : `${imagesPrefix}${under.key}/${under.rest}${under.query}`;
 }
