@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isHoardError } from '../errors.ts';
 import { blobStoreContract, listAll, readAll, sha256, storeBytes } from './blob-store.contract.ts';
-import { blobReadChunkBytes, FsBlobStore, writeBatchBytes } from './fs-blob-store.ts';
+import { blobReadChunkBytes, FsBlobStore } from './fs-blob-store.ts';
 
 const roots: string[] = [];
 after(async () => {
@@ -78,34 +78,6 @@ void describe('FsBlobStore on disk', () => {
     await aborted.abort();
     await storeBytes(store, bytes);
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
-  });
-
-  void it('writes the temp file in batches of writeBatchBytes, the rest at commit, and peeks into the whole last batch written', async () => {
-    const root = await newRoot();
-    const store = new FsBlobStore(root);
-    await store.init();
-    const chunk = 64 * 1024;
-    const bytes = randomBytes(writeBatchBytes + 3 * chunk);
-    const writer = await store.createWriter();
-    const tempSize = async () => {
-      const [name] = await readdir(join(root, 'tmp'));
-      return (await stat(join(root, 'tmp', name ?? 'none'))).size;
-    };
-    // Less than a batch: held in memory (and readable there), nothing written yet.
-    for (let at = 0; at < writeBatchBytes - chunk; at += chunk) await writer.write(bytes.subarray(at, at + chunk));
-    for (let turn = 0; turn < 5; turn++) await waitTurn();
-    assert.equal(await tempSize(), 0);
-    assert.ok(Buffer.from(await writer.readAt(0, chunk)).equals(bytes.subarray(0, chunk)));
-    // The chunk that completes a batch sends the batch to the file in one go.
-    await writer.write(bytes.subarray(writeBatchBytes - chunk, writeBatchBytes));
-    for (let turn = 0; turn < 50 && (await tempSize()) < writeBatchBytes; turn++) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.equal(await tempSize(), writeBatchBytes);
-    // Its first chunk is on disk and still at hand in memory: a follower a few chunks behind the head needs no read.
-    assert.ok(Buffer.from(writer.peekAt?.(0, chunk) ?? new Uint8Array(0)).equals(bytes.subarray(0, chunk)));
-    await writer.write(bytes.subarray(writeBatchBytes));
-    const info = await writer.commit();
-    assert.equal(info.size, bytes.length);
-    assert.ok((await readFile(blobPath(root, info.digest))).equals(bytes));
   });
 
   void it('init() deletes whatever a crash left in tmp/', async () => {

@@ -110,6 +110,11 @@ export class FsBlobStore implements BlobStore {
   }
 
   async createWriter(): Promise<BlobWriter> {
+    return new StagedBlobWriter(await this.createStaging());
+  }
+
+  /** A temp file under this root that publishes into it: the local stage of a store layered on this one (S3). */
+  async createStaging(): Promise<BlobStaging> {
     const tmpPath = `${this.#tmpDir}/${randomBytes(16).toString('hex')}`;
     let handle: FileHandle;
     try {
@@ -117,7 +122,7 @@ export class FsBlobStore implements BlobStore {
     } catch (err) {
       throw toStoreError(err, 'cannot create a temporary blob file');
     }
-    return new StagedBlobWriter(new FsBlobStaging(handle, tmpPath, (digest) => this.#blobPath(digest), this.#shaDir));
+    return new FsBlobStaging(handle, tmpPath, (digest) => this.#blobPath(digest), this.#shaDir);
   }
 
   async delete(digest: string): Promise<void> {
@@ -230,13 +235,6 @@ const noop = (): void => {};
  */
 export const writeBehindBytes = 1024 * 1024;
 
-/**
- * Bytes gathered before the background loop writes them: the upstream hands over 64 KB chunks, and one
- * writev per chunk (what the loop did when the disk kept up) cost a thread-pool round trip and a
- * syscall for each of the 3,200 chunks of a 200 MB download. Smaller rests go out at drain().
- */
-export const writeBatchBytes = 256 * 1024;
-
 interface Waiter {
   resolve(): void;
   reject(err: Error): void;
@@ -274,14 +272,12 @@ class FsBlobStaging implements BlobStaging {
   #flushingBytes = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
-  // The last batch moved to the file, still readable by peekAt; dropped with the handle.
-  #lastFlushed: { readonly buffers: readonly Buffer[]; readonly start: number } | undefined;
+  // The last chunk moved to the file, still readable by peekAt; dropped with the handle.
+  #lastFlushed: { readonly buffer: Buffer; readonly start: number } | undefined;
   // The background loop moving #pending to the file; undefined when idle.
   #flushLoop: Promise<void> | undefined;
   // Appends waiting for the memory held to drop below writeBehindBytes.
   #waiters: Waiter[] = [];
-  // drain() was called: the loop writes what is pending whatever its size.
-  #draining = false;
   #readsInFlight = 0;
   #closeScheduled = false;
   // Publish or discard has completed: the handle is no longer needed once reads stop.
@@ -304,17 +300,20 @@ class FsBlobStaging implements BlobStaging {
     // cold download, and followers at the head read these very bytes through peekAt.
     this.#pending.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.#pendingBytes += chunk.byteLength;
-    if (this.#pendingBytes >= writeBatchBytes) this.#flushLoop ??= this.#runFlushLoop();
+    this.#flushLoop ??= this.#runFlushLoop();
     if (this.#pendingBytes + this.#flushingBytes <= writeBehindBytes) return undefined;
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   peekAt(position: number, maxLength: number): Uint8Array | undefined {
     if (this.#handle === undefined) return undefined;
-    const last = this.#lastFlushed;
-    if (position < this.#onDisk && (last === undefined || position < last.start)) return undefined;
-    let offset = position < this.#onDisk && last !== undefined ? last.start : this.#onDisk;
-    for (const list of position < this.#onDisk ? [last?.buffers ?? []] : [this.#flushing, this.#pending]) {
+    if (position < this.#onDisk) {
+      const last = this.#lastFlushed;
+      if (last === undefined || position < last.start) return undefined;
+      return last.buffer.subarray(position - last.start, Math.min(last.buffer.length, position - last.start + maxLength));
+    }
+    let offset = this.#onDisk;
+    for (const list of [this.#flushing, this.#pending]) {
       for (const buffer of list) {
         const bufferEnd = offset + buffer.length;
         if (position < bufferEnd) return buffer.subarray(position - offset, Math.min(buffer.length, position - offset + maxLength));
@@ -348,8 +347,6 @@ class FsBlobStaging implements BlobStaging {
   }
 
   async drain(): Promise<void> {
-    this.#draining = true;
-    if (this.#pending.length > 0) this.#flushLoop ??= this.#runFlushLoop();
     await this.#flushLoop;
   }
 
@@ -394,8 +391,7 @@ class FsBlobStaging implements BlobStaging {
     await Promise.resolve();
     const handle = this.#handle;
     try {
-      // A batch smaller than writeBatchBytes waits in memory (readable there) for more, or for drain().
-      while (this.#pending.length > 0 && (this.#draining || this.#pendingBytes >= writeBatchBytes) && this.#failure === undefined && handle !== undefined) {
+      while (this.#pending.length > 0 && this.#failure === undefined && handle !== undefined) {
         this.#flushing = this.#pending;
         this.#flushingBytes = this.#pendingBytes;
         this.#pending = [];
@@ -411,10 +407,10 @@ class FsBlobStaging implements BlobStaging {
         }
         // Only now may read look for these bytes in the file.
         this.#onDisk += this.#flushingBytes;
-        // The newest batch on disk stays at hand for peekAt: a follower held one byte short of the head
-        // (the last byte waits for the seal), or a chunk or two behind it, reads on from memory instead of
-        // going to the file (a thread-pool round trip and a copy per step).
-        this.#lastFlushed = { buffers: this.#flushing, start: this.#onDisk - this.#flushingBytes };
+        // The newest chunk on disk stays at hand for peekAt: a follower held one byte short of the
+        // head (the last byte waits for the seal) resumes inside it when the next chunk comes.
+        const newest = this.#flushing.at(-1);
+        if (newest !== undefined) this.#lastFlushed = { buffer: newest, start: this.#onDisk - newest.length };
         this.#flushing = [];
         this.#flushingBytes = 0;
         this.#wakeWaiters();
