@@ -31,6 +31,9 @@ import { protocolModules } from './protocols/installed-protocols.ts';
 import type { UpstreamFactory } from './protocols/protocol.ts';
 import { ProtocolSet } from './protocols/protocol-set.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
+import type { MetadataIndex } from './storage/metadata-index.ts';
+import { loadNodeId } from './storage/node-identity.ts';
+import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
@@ -53,15 +56,20 @@ export interface RunningHoard {
   close(): Promise<void>;
 }
 
-/** The shared seams every protocol builds on: the content-addressed store and the metadata index. */
-async function openStore(dataDir: string, logger: Logger) {
+/** The shared seams every protocol builds on: the content-addressed store and the metadata index (on a shared bucket: docs/fleet.md). */
+async function openStore(config: HoardConfig, dataDir: string, clock: Clock, logger: Logger) {
+  const localIndex = new SqliteMetadataIndex(dataDir);
+  const s3 = config.storage.s3;
+  if (s3 !== undefined) {
+    const fleet = await openFleetStore({ settings: s3, dataDir, nodeId: loadNodeId(dataDir, config.node.id), localIndex, clock, logger });
+    return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet };
+  }
   const fsBlobs = new FsBlobStore(dataDir);
   await fsBlobs.init();
   // Counts open read streams per blob, so eviction never removes an object a client is reading.
   const blobs = new ReaderTrackingBlobStore(fsBlobs);
-  const index = new SqliteMetadataIndex(dataDir);
   logger.debug({ dataDir }, 'store opened');
-  return { blobs, index };
+  return { blobs, index: localIndex as MetadataIndex, fleet: undefined };
 }
 
 /**
@@ -126,7 +134,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
-function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: Logger) {
+function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: Logger, relieve: () => Promise<unknown> = () => janitor.relieve()) {
   // Every stored download may push the store over its cap; a full disk below the cap frees a share of it.
   const onDownload = (message: unknown) => {
     if ((message as { phase: string }).phase === 'end') janitor.requestEviction();
@@ -134,7 +142,7 @@ function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: L
   const onStore = (message: unknown) => {
     if ((message as { state: string }).state !== 'full') return;
     logger.warn({ detail: (message as { detail?: string }).detail }, 'disk full: passing downloads through uncached, evicting to make room');
-    void janitor.relieve().catch((err: unknown) => logger.error({ err }, 'eviction after a full disk failed'));
+    void relieve().catch((err: unknown) => logger.error({ err }, 'eviction after a full disk failed'));
   };
   channels.download.subscribe(onDownload);
   channels.store.subscribe(onStore);
@@ -212,7 +220,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   mkdirSync(dataDir, { recursive: true });
   // Settled before the store opens or anything listens: a bad certificate or key stops the start-up with its reason.
   const identity = await httpsIdentity(config, dataDir, logger);
-  const { blobs, index } = await openStore(dataDir, logger);
+  const { blobs, index, fleet } = await openStore(config, dataDir, clock, logger);
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
   const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
@@ -233,6 +241,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       maxObjectSize: config.cache.maxObjectSize,
       rateFloor: { minBytesPerSecond: config.upstream.minBytesPerSecond, windowMs: config.upstream.slowWindowSeconds * 1000 },
     },
+    sharedEntries: fleet?.index,
   });
   const janitor = new StoreJanitor({
     index,
@@ -243,8 +252,11 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
     logger,
   });
-  const reconciled = await reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) });
-  if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
+  // On a shared bucket the local disk holds copies, not the store: an entry without a local copy is not broken.
+  if (fleet === undefined) {
+    const reconciled = await reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) });
+    if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
+  }
   // Knowledge kept in the store (stored Releases) is checked again and made current before the first request.
   await protocols.start();
 
@@ -253,7 +265,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     namedUpstreams: upstreams.named,
     protocols: protocols.all.map((p) => p.name),
   }).start();
-  const stopHousekeeping = startHousekeeping(config, janitor, logger);
+  // On a shared bucket a full local disk drops local copies, never the fleet's objects.
+  const stopHousekeeping = startHousekeeping(config, janitor, logger, fleet === undefined ? undefined : () => fleet.relieveLocal());
   const stopRequestLogging = startRequestLogging(logger, logRequest);
   const tunnels = new ConnectTunnels({
     allow: config.connect.allow,
@@ -279,7 +292,14 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
       hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
       actions: {
-        gc: (dryRun) => janitor.collectGarbage({ dryRun }),
+        gc: async (dryRun) => {
+          const report = await janitor.collectGarbage({ dryRun });
+          if (dryRun || fleet === undefined) return report;
+          // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
+          const sweep = await fleet.sweep();
+          logger.info({ sweep }, 'bucket swept after gc');
+          return { ...report, bucket: { ran: sweep.ran, deleted: sweep.deleted.length, rescued: sweep.rescued.length, waiting: sweep.waiting } };
+        },
         evict: (target) => janitor.evict(target),
         importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
       },
@@ -335,6 +355,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       // Responses end before their objects are fsynced and indexed: let those finish before the index closes.
       await cache.idle();
       await janitor.idle();
+      await fleet?.close();
       index.close();
     },
   };
@@ -371,6 +392,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'verify') {
     const { config } = loadConfig(overrides);
+    if (config.storage.s3 !== undefined) {
+      // Its local disk holds copies of the bucket: an entry without a local copy is not missing, and verify would drop it.
+      process.stderr.write(
+        'hoard: verify checks a disk store; with storage.s3 the local disk holds copies of the bucket, each checked when fetched (docs/fleet.md)\n',
+      );
+      return 2;
+    }
     const dataDir = resolve(config.dataDir);
     const blobs = new FsBlobStore(dataDir);
     await blobs.init();
