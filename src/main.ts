@@ -29,6 +29,8 @@ import { protocolModules } from './protocols/installed-protocols.ts';
 import type { UpstreamFactory } from './protocols/protocol.ts';
 import { ProtocolSet } from './protocols/protocol-set.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
+import type { BlobStore } from './storage/blob-store.ts';
+import type { MetadataIndex } from './storage/metadata-index.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
@@ -161,6 +163,28 @@ function startRequestLogging(logger: Logger, logRequest: (event: RequestEvent) =
   };
 }
 
+/**
+ * Checks the index against the blob store after hoard is listening: a walk over every blob and every
+ * entry, so it must not delay start-up on a large store. Until it has passed an entry whose blob was
+ * removed by hand, a hit on it fails the way a disk error does. Stopped early at shutdown.
+ */
+function reconcileInBackground(blobs: BlobStore, index: MetadataIndex, janitor: StoreJanitor, logger: Logger) {
+  const started = performance.now();
+  const stopping = new AbortController();
+  const done = reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) }, stopping.signal).then(
+    (report) => {
+      if (!stopping.signal.aborted) logger.info({ ...report, ms: Math.round(performance.now() - started) }, 'store reconciled');
+    },
+    (err: unknown) => logger.error({ err }, 'reconciling the index with the blob store failed'),
+  );
+  return {
+    async stop() {
+      stopping.abort();
+      await done;
+    },
+  };
+}
+
 async function listen(server: Server, listenAddress: string): Promise<void> {
   const { host, port } = splitListen(listenAddress);
   await new Promise<void>((resolveListen, reject) => {
@@ -205,8 +229,6 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
     logger,
   });
-  const reconciled = await reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) });
-  if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
   // Knowledge kept in the store (stored Releases) is checked again and made current before the first request.
   await protocols.start();
 
@@ -245,6 +267,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   });
   await listen(server, config.listen);
   logger.info({ listen: config.listen, dataDir, objects: index.count(), protocols: protocols.all.map((p) => p.name) }, 'hoard is serving');
+  const reconciling = reconcileInBackground(blobs, index, janitor, logger);
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
     const address = server.address();
@@ -265,6 +288,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       await upstreams.close();
       // Responses end before their objects are fsynced and indexed: let those finish before the index closes.
       await cache.idle();
+      await reconciling.stop();
       await janitor.idle();
       index.close();
     },

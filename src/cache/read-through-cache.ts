@@ -100,9 +100,13 @@ export class ReadThroughCache {
     }
   }
 
-  /** Blobs that clients of a just-finished download are still reading: eviction leaves them alone. */
+  /**
+   * Blobs that clients of a just-finished download are still reading, and blobs verified but not indexed
+   * yet (committing, or a Release being admitted): eviction and gc leave them alone, though no entry names them.
+   */
   digestsInUse(): Set<string> {
     const digests = new Set<string>();
+    for (const download of this.#downloads.values()) if (download.digest !== undefined) digests.add(download.digest);
     for (const download of this.#draining) {
       if (download.readers === 0) this.#draining.delete(download);
       else if (download.digest !== undefined) digests.add(download.digest);

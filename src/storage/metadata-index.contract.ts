@@ -240,7 +240,10 @@ export function metadataIndexContract(name: string, makeIndex: () => MetadataInd
       index.put(sampleEntry('/v2/library/debian/manifests/latest', { protocol: 'oci' }));
       index.put(sampleEntry('/v2/library/debian/blobs/sha256:aa', { protocol: 'oci' }));
       const paths = (entries: ObjectEntry[]) => entries.map((e) => e.path).sort();
-      assert.deepEqual(paths(index.findByPath({ pathEndsWith: ['/InRelease', '/Release'] })), ['/debian/dists/stable/InRelease', '/debian/dists/stable/Release']);
+      assert.deepEqual(paths(index.findByPath({ pathEndsWith: ['/InRelease', '/Release'] })), [
+        '/debian/dists/stable/InRelease',
+        '/debian/dists/stable/Release',
+      ]);
       assert.deepEqual(paths(index.findByPath({ protocol: 'oci', pathContains: '/manifests/' })), ['/v2/library/debian/manifests/latest']);
       assert.deepEqual(paths(index.findByPath({ protocol: 'apt', pathContains: '/manifests/' })), []);
       assert.equal(index.findByPath({ protocol: 'oci' }).length, 2);
