@@ -129,11 +129,11 @@ const flushFailedChannel = diagnosticsChannel.channel('hoard:index-flush-failed'
 export interface SqliteMetadataIndexOptions {
   /** How long touches wait before they are written in one transaction; default 5000 ms. */
   readonly touchFlushIntervalMs?: number | undefined;
-  /** Entries kept in memory, the most recently used; default 10,000 (a few MB). */
+  /** Entries kept in memory, the most recently used; default 4096 (about 2 MB). */
   readonly hotEntries?: number | undefined;
 }
 
-export const defaultHotEntries = 10_000;
+export const defaultHotEntries = 4096;
 
 /** Pending touches written at once when this many have gathered, whatever the interval. */
 const maxPendingTouches = 10_000;
@@ -207,8 +207,8 @@ export class SqliteMetadataIndex implements MetadataIndex {
       db.exec('PRAGMA synchronous = NORMAL');
       // A second process opening the file (hoard verify) waits for a writer instead of failing.
       db.exec('PRAGMA busy_timeout = 5000');
-      // SQLite's page cache: 8 MiB, whatever the size of the file, so memory does not follow the object count.
-      db.exec('PRAGMA cache_size = -8192');
+      // SQLite's page cache stays at its default (about 2 MiB) whatever the size of the file: memory does not
+      // follow the object count, and the kernel's page cache holds the rest of a hot file anyway.
       migrate(db, this.#path);
       this.#upsert = db.prepare(
         `INSERT INTO objects (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

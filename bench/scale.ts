@@ -1,0 +1,257 @@
+// `npm run bench:scale`: hoard over a synthetic store of 1,000,000 objects against one of 1,000: start-up, memory, hits.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../test/support/hoard-process.ts';
+import { runWrk } from './load/wrk-runner.ts';
+import { median } from './report/stats.ts';
+import { ensureSyntheticStore, measuredObjects, syntheticBackend, syntheticBody, syntheticPath } from './scale/synthetic-store.ts';
+import { findFreePortBelow } from './system/free-port.ts';
+import { ManagedProcess, sleep } from './system/managed-process.ts';
+
+interface Settings {
+  readonly objects: number;
+  readonly small: number;
+  readonly dir: string;
+  readonly repetitions: number;
+  readonly seconds: number;
+}
+
+interface RunFigures {
+  /** Spawn to the first 200 of /_hoard/health. */
+  readonly startupMs: number;
+  /** Resident memory once healthy, before any request. */
+  readonly rssStartMiB: number;
+  /** Listening to the 'store reconciled' log line (the background check of index against blobs). */
+  readonly reconcileMs: number;
+  /** Sequential keep-alive GETs of a few objects: median and 99th percentile. */
+  readonly hitP50Us: number;
+  readonly hitP99Us: number;
+  /** wrk, 2 threads, 16 connections, the same few objects. */
+  readonly hitsPerSecond: number;
+  /** Sequential GETs of objects picked at random over the whole store (mostly not among the hot entries). */
+  readonly spreadP50Us: number;
+  /** Resident memory after the hits, and its peak over the run. */
+  readonly rssEndMiB: number;
+  readonly rssPeakMiB: number;
+}
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+}
+
+function parseSettings(argv: readonly string[]): Settings {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const positive = (name: string, fallback: number): number => {
+    const raw = value(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw.replaceAll('_', ''));
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${raw}`);
+    return n;
+  };
+  return {
+    objects: positive('objects', 1_000_000),
+    small: positive('small', 1000),
+    dir: value('dir') ?? process.env.HOARD_BENCH_SCALE_DIR ?? join(tmpdir(), 'hoard-bench-scale'),
+    repetitions: positive('repetitions', 3),
+    seconds: positive('seconds', 5),
+  };
+}
+
+function procKib(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/** One GET (on `agent`'s keep-alive connection, or a new one); resolves with its status and body length. */
+function fetchOnce(url: string, agent: Agent | undefined): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`timed out: ${url}`)));
+  });
+}
+
+async function timedGets(base: string, indices: readonly number[], agent: Agent): Promise<number[]> {
+  const micros: number[] = [];
+  for (const i of indices) {
+    const started = process.hrtime.bigint();
+    const { status, bytes } = await fetchOnce(`${base}/${syntheticBackend}${syntheticPath(i)}`, agent);
+    micros.push(Number(process.hrtime.bigint() - started) / 1000);
+    if (status !== 200 || bytes !== syntheticBody(i).length) throw new Error(`object ${i}: status ${status}, ${bytes} bytes`);
+  }
+  return micros;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
+}
+
+async function waitForLogLine(file: string, text: string, timeoutMs: number, hoard: ManagedProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!hoard.alive) throw new Error(`hoard exited:\n${hoard.logTail()}`);
+    if ((await readFile(file, 'utf8').catch(() => '')).includes(text)) return;
+    await sleep(100);
+  }
+  throw new Error(`no "${text}" in ${file} within ${timeoutMs} ms`);
+}
+
+async function runOnce(dataDir: string, count: number, settings: Settings, scratch: string): Promise<RunFigures> {
+  const port = await findFreePortBelow(32768);
+  const configPath = join(scratch, `hoard-${count}.yaml`);
+  // The backend's mirror is a closed port: every request measured is a hit, none may go upstream.
+  await writeFile(
+    configPath,
+    `listen: 127.0.0.1:${port}\ndataDir: ${dataDir}\napt:\n  backends:\n    ${syntheticBackend}:\n      mirrors: ['http://127.0.0.1:9/']\n`,
+  );
+  const logFile = join(scratch, `hoard-${count}.log`);
+  await rm(logFile, { force: true });
+  const base = `http://127.0.0.1:${port}`;
+  const started = performance.now();
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+  const hoard = ManagedProcess.start('hoard', { command: join(repoRoot, 'bin/hoard'), args: ['serve', '--config', configPath], cwd: repoRoot, logFile });
+  try {
+    let startupMs = Number.NaN;
+    for (let tries = 0; tries < 12_000; tries++) {
+      if (!hoard.alive) throw new Error(`hoard exited during start-up:\n${hoard.logTail()}`);
+      const health = await fetchOnce(`${base}/_hoard/health`, undefined).catch(() => undefined);
+      if (health?.status === 200) {
+        startupMs = performance.now() - started;
+        break;
+      }
+      await sleep(5);
+    }
+    const rssStartMiB = procKib(hoard.pid, 'VmRSS') / 1024;
+    await waitForLogLine(logFile, '"msg":"store reconciled"', 30 * 60_000, hoard);
+    const reconciled = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((line) => line.includes('"msg":"store reconciled"'));
+    const reconcileMs = reconciled === undefined ? Number.NaN : (JSON.parse(reconciled) as { ms: number }).ms;
+
+    const few = measuredObjects(count);
+    await timedGets(base, few, keepAlive);
+    const sequence = Array.from({ length: 4000 }, (_, n) => few[n % few.length] as number);
+    const hits = await timedGets(base, sequence, keepAlive);
+    const wrk = await runWrk({
+      base,
+      paths: few.map((i) => `/${syntheticBackend}${syntheticPath(i)}`),
+      connections: 16,
+      threads: 2,
+      durationSeconds: settings.seconds,
+      newConnectionPerRequest: false,
+      scratchDir: scratch,
+    });
+    if (wrk.errors > 0) throw new Error(`wrk saw ${wrk.errors} errors`);
+    const spread = await timedGets(
+      base,
+      Array.from({ length: 2000 }, () => Math.floor(Math.random() * count)),
+      keepAlive,
+    );
+    return {
+      startupMs,
+      rssStartMiB,
+      reconcileMs,
+      hitP50Us: percentile(hits, 50),
+      hitP99Us: percentile(hits, 99),
+      hitsPerSecond: wrk.requestsPerSecond,
+      spreadP50Us: percentile(spread, 50),
+      rssEndMiB: procKib(hoard.pid, 'VmRSS') / 1024,
+      rssPeakMiB: procKib(hoard.pid, 'VmHWM') / 1024,
+    };
+  } finally {
+    keepAlive.destroy();
+    await hoard.stop('SIGTERM', 30_000);
+  }
+}
+
+function medianOf(runs: readonly RunFigures[], figure: keyof RunFigures): number {
+  return median(runs.map((r) => r[figure])) ?? Number.NaN;
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  // As `npm start` does: the compiled build, so start-up is not spent stripping types.
+  execFileSync(process.execPath, [join(repoRoot, 'scripts/build.ts'), '--if-stale'], { cwd: repoRoot, stdio: 'inherit' });
+  const largeDir = join(settings.dir, `store-${settings.objects}`);
+  const smallDir = join(settings.dir, `store-${settings.small}`);
+  log(`synthetic stores in ${settings.dir} (built once, reused)`);
+  log(`store of ${settings.small} objects`);
+  await ensureSyntheticStore(smallDir, settings.small, log);
+  log(`store of ${settings.objects} objects`);
+  await ensureSyntheticStore(largeDir, settings.objects, log);
+  const scratch = await mkdtemp(join(tmpdir(), 'hoard-bench-scale-run-'));
+  await mkdir(scratch, { recursive: true });
+  const small: RunFigures[] = [];
+  const large: RunFigures[] = [];
+  try {
+    for (let rep = 1; rep <= settings.repetitions; rep++) {
+      // Alternating, so neither store always runs on a machine the other has just warmed.
+      for (const [dir, count, runs] of (rep % 2 === 1
+        ? [
+            [smallDir, settings.small, small],
+            [largeDir, settings.objects, large],
+          ]
+        : [
+            [largeDir, settings.objects, large],
+            [smallDir, settings.small, small],
+          ]) as [string, number, RunFigures[]][]) {
+        log(`repetition ${rep}: ${count} objects`);
+        const figures = await runOnce(dir, count, settings, scratch);
+        log(`  ${JSON.stringify(figures, (_, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v))}`);
+        runs.push(figures);
+      }
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  report(settings, small, large);
+}
+
+function report(settings: Settings, small: readonly RunFigures[], large: readonly RunFigures[]): void {
+  const rows: [string, keyof RunFigures, number][] = [
+    ['start-up to first 200 on /_hoard/health, ms', 'startupMs', 0],
+    ['RSS once healthy, MiB', 'rssStartMiB', 1],
+    ['background reconciliation, ms', 'reconcileMs', 0],
+    ['hit latency p50 (8 objects, keep-alive), us', 'hitP50Us', 0],
+    ['hit latency p99, us', 'hitP99Us', 0],
+    ['hit throughput (wrk 2 threads, 16 connections), req/s', 'hitsPerSecond', 0],
+    ['hits spread over the whole store, p50 us', 'spreadP50Us', 0],
+    ['RSS after the hits, MiB', 'rssEndMiB', 1],
+    ['peak RSS, MiB', 'rssPeakMiB', 1],
+  ];
+  const lines = ['', `| figure (medians of ${settings.repetitions}) | ${settings.small} objects | ${settings.objects} objects | ratio |`, '|---|---|---|---|'];
+  for (const [name, figure, digits] of rows) {
+    const a = medianOf(small, figure);
+    const b = medianOf(large, figure);
+    lines.push(`| ${name} | ${a.toFixed(digits)} | ${b.toFixed(digits)} | ${(b / a).toFixed(2)} |`);
+  }
+  const startup = medianOf(large, 'startupMs');
+  const latency = medianOf(large, 'hitP50Us') / medianOf(small, 'hitP50Us');
+  const throughput = medianOf(large, 'hitsPerSecond') / medianOf(small, 'hitsPerSecond');
+  const memory = medianOf(large, 'rssEndMiB') - medianOf(small, 'rssEndMiB');
+  const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  lines.push(
+    '',
+    `target: start-up under 3 s with ${settings.objects} objects: ${verdict(startup < 3000)} (${(startup / 1000).toFixed(2)} s)`,
+    `target: hit latency within 10 % of the small store: ${verdict(latency <= 1.1)} (${latency.toFixed(2)}x)`,
+    `target: hit throughput within 10 % of the small store: ${verdict(throughput >= 0.9)} (${throughput.toFixed(2)}x)`,
+    `target: memory independent of the object count (within 10 MiB after the hits): ${verdict(Math.abs(memory) <= 10)} (${memory >= 0 ? '+' : ''}${memory.toFixed(1)} MiB)`,
+    '',
+  );
+  process.stdout.write(lines.join('\n'));
+}
+
+await main();
