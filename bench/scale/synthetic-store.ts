@@ -45,7 +45,11 @@ const linkSources = 1024;
  * are served without re-hashing, and the reconciliation compares sizes. `hoard verify` would quarantine them.
  */
 export async function ensureSyntheticStore(dir: string, count: number, log: (line: string) => void): Promise<void> {
-  if (existsSync(join(dir, doneMarker))) return;
+  if (existsSync(join(dir, doneMarker))) {
+    // A store built by an older hoard is migrated here, once, not inside a measured start-up.
+    new SqliteMetadataIndex(dir).close();
+    return;
+  }
   await rm(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const blobs = new FsBlobStore(dir);

@@ -20,6 +20,9 @@
  *     stored_at, validated_at, last_access_at   INTEGER NOT NULL, epoch milliseconds
  *     verification   TEXT NOT NULL              'authenticated' | 'hash-verified' | 'unverified'
  *   objects_by_digest ON objects(digest)        schema 3: byDigest without a scan
+ *   objects_by_name ON objects(<last segment    schema 3: findByPath of whole names (the Releases, at start-up)
+ *     of path>)
+ *   objects_by_protocol ON objects(protocol)    schema 3: findByPath of one protocol (OCI manifests, at start-up)
  *   blobs                                       schema 3, one row per distinct digest, WITHOUT ROWID, kept by
  *     digest TEXT PRIMARY KEY, size INTEGER,    triggers on objects: refs counts the entries pointing at it
  *     refs INTEGER, last_access_at INTEGER      (the row goes with the last), last_access_at is the latest
@@ -49,6 +52,13 @@ import { normalizeEntry } from './memory-metadata-index.ts';
 import type { BlobCursor, IndexedBlob, IndexTotals, MetadataIndex, ObjectEntry, PathQuery, Verification } from './metadata-index.ts';
 import { toStoreError } from './store-errors.ts';
 
+/**
+ * The last segment of `path` in SQL (`InRelease` of `/debian/dists/stable/InRelease`): rtrim drops every
+ * trailing character that is not a `/`. Indexed (objects_by_name), and written the same way in queries so
+ * that SQLite uses the index.
+ */
+const nameOfPath = `substr(path, length(rtrim(path, replace(path, '/', ''))) + 1)`;
+
 /** Migration n (0-based) takes the schema from version n to n + 1; append only, never edit one released. */
 const migrations: readonly string[] = [
   `CREATE TABLE objects (
@@ -69,6 +79,8 @@ const migrations: readonly string[] = [
   `ALTER TABLE objects ADD COLUMN protocol TEXT NOT NULL DEFAULT 'apt'`,
   // The index on disk rather than in memory: lookups by digest, blobs in LRU order, totals kept by triggers.
   `CREATE INDEX objects_by_digest ON objects (digest);
+   CREATE INDEX objects_by_name ON objects (${nameOfPath});
+   CREATE INDEX objects_by_protocol ON objects (protocol);
    CREATE TABLE blobs (
      digest TEXT PRIMARY KEY,
      size INTEGER NOT NULL,
@@ -382,7 +394,10 @@ export class SqliteMetadataIndex implements MetadataIndex {
     return rows.map((row) => ({ digest: row.digest, size: row.size, lastAccessAt: row.last_access_at }));
   }
 
-  /** One pass over the table in SQLite (no entry is built for rows that do not match). */
+  /**
+   * Whole last segments and a protocol are looked up in their indices; other endings and `pathContains`
+   * are checked in SQLite on the rows those leave (no entry is built for rows that do not match).
+   */
   findByPath(query: PathQuery): ObjectEntry[] {
     const where: string[] = [];
     const params: string[] = [];
@@ -392,8 +407,15 @@ export class SqliteMetadataIndex implements MetadataIndex {
     }
     if (query.pathEndsWith !== undefined) {
       if (query.pathEndsWith.length === 0) return [];
-      where.push(`(${query.pathEndsWith.map(() => 'substr(path, -length(?)) = ?').join(' OR ')})`);
-      for (const end of query.pathEndsWith) params.push(end, end);
+      const names = query.pathEndsWith.map((end) => /^\/([^/]+)$/.exec(end)?.[1]);
+      if (names.every((name) => name !== undefined)) {
+        // Whole last segments (`/InRelease`): a lookup in objects_by_name rather than a pass over every row.
+        where.push(`${nameOfPath} IN (${names.map(() => '?').join(', ')})`);
+        params.push(...(names as string[]));
+      } else {
+        where.push(`(${query.pathEndsWith.map(() => 'substr(path, -length(?)) = ?').join(' OR ')})`);
+        for (const end of query.pathEndsWith) params.push(end, end);
+      }
     }
     if (query.pathContains !== undefined) {
       where.push('instr(path, ?) > 0');
