@@ -18,6 +18,8 @@ interface Settings {
   readonly dir: string;
   readonly repetitions: number;
   readonly seconds: number;
+  /** Also one start after a kill -9 per store: the reconciliation a crash costs (`--no-unclean` skips it). */
+  readonly unclean: boolean;
 }
 
 interface RunFigures {
@@ -25,8 +27,6 @@ interface RunFigures {
   readonly startupMs: number;
   /** Resident memory once healthy, before any request. */
   readonly rssStartMiB: number;
-  /** Listening to the 'store reconciled' log line (the background check of index against blobs). */
-  readonly reconcileMs: number;
   /** Sequential keep-alive GETs of a few objects: median and 99th percentile. */
   readonly hitP50Us: number;
   readonly hitP99Us: number;
@@ -34,8 +34,9 @@ interface RunFigures {
   readonly hitsPerSecond: number;
   /** Sequential GETs of objects picked at random over the whole store (mostly not among the hot entries). */
   readonly spreadP50Us: number;
-  /** Resident memory after the hits, and its peak over the run. */
+  /** Resident memory after the hits on the few objects, after the spread ones, and its peak over the run. */
   readonly rssEndMiB: number;
+  readonly rssSpreadMiB: number;
   readonly rssPeakMiB: number;
 }
 
@@ -61,6 +62,7 @@ function parseSettings(argv: readonly string[]): Settings {
     dir: value('dir') ?? process.env.HOARD_BENCH_SCALE_DIR ?? join(tmpdir(), 'hoard-bench-scale'),
     repetitions: positive('repetitions', 3),
     seconds: positive('seconds', 5),
+    unclean: !argv.includes('--no-unclean'),
   };
 }
 
@@ -109,7 +111,38 @@ async function waitForLogLine(file: string, text: string, timeoutMs: number, hoa
   throw new Error(`no "${text}" in ${file} within ${timeoutMs} ms`);
 }
 
-async function runOnce(dataDir: string, count: number, settings: Settings, scratch: string): Promise<RunFigures> {
+interface UncleanFigures {
+  readonly startupMs: number;
+  /** Listening to the 'store reconciled' log line: the background check of index against blobs. */
+  readonly reconcileMs: number;
+  readonly rssAfterMiB: number;
+  readonly rssPeakMiB: number;
+}
+
+/** hoard killed (-9) once healthy, then started again: the start-up and the background reconciliation that follow. */
+async function uncleanStart(dataDir: string, count: number, scratch: string): Promise<UncleanFigures> {
+  const killed = await startHoard(dataDir, count, scratch);
+  killed.hoard.killNow();
+  await killed.hoard.exited;
+  const { hoard, startupMs, logFile } = await startHoard(dataDir, count, scratch);
+  try {
+    await waitForLogLine(logFile, '"msg":"store reconciled"', 30 * 60_000, hoard);
+    const line = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"msg":"store reconciled"'));
+    return {
+      startupMs,
+      reconcileMs: line === undefined ? Number.NaN : (JSON.parse(line) as { ms: number }).ms,
+      rssAfterMiB: procKib(hoard.pid, 'VmRSS') / 1024,
+      rssPeakMiB: procKib(hoard.pid, 'VmHWM') / 1024,
+    };
+  } finally {
+    await hoard.stop('SIGTERM', 30_000);
+  }
+}
+
+/** Starts hoard on `dataDir` and waits for the first 200 of /_hoard/health. */
+async function startHoard(dataDir: string, count: number, scratch: string) {
   const port = await findFreePortBelow(32768);
   const configPath = join(scratch, `hoard-${count}.yaml`);
   // The backend's mirror is a closed port: every request measured is a hit, none may go upstream.
@@ -121,26 +154,23 @@ async function runOnce(dataDir: string, count: number, settings: Settings, scrat
   await rm(logFile, { force: true });
   const base = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
   const hoard = ManagedProcess.start('hoard', { command: join(repoRoot, 'bin/hoard'), args: ['serve', '--config', configPath], cwd: repoRoot, logFile });
-  try {
-    let startupMs = Number.NaN;
-    for (let tries = 0; tries < 12_000; tries++) {
-      if (!hoard.alive) throw new Error(`hoard exited during start-up:\n${hoard.logTail()}`);
-      const health = await fetchOnce(`${base}/_hoard/health`, undefined).catch(() => undefined);
-      if (health?.status === 200) {
-        startupMs = performance.now() - started;
-        break;
-      }
-      await sleep(5);
-    }
-    const rssStartMiB = procKib(hoard.pid, 'VmRSS') / 1024;
-    await waitForLogLine(logFile, '"msg":"store reconciled"', 30 * 60_000, hoard);
-    const reconciled = readFileSync(logFile, 'utf8')
-      .split('\n')
-      .find((line) => line.includes('"msg":"store reconciled"'));
-    const reconcileMs = reconciled === undefined ? Number.NaN : (JSON.parse(reconciled) as { ms: number }).ms;
+  for (let tries = 0; tries < 12_000; tries++) {
+    if (!hoard.alive) throw new Error(`hoard exited during start-up:\n${hoard.logTail()}`);
+    const health = await fetchOnce(`${base}/_hoard/health`, undefined).catch(() => undefined);
+    if (health?.status === 200) return { hoard, base, logFile, startupMs: performance.now() - started };
+    await sleep(5);
+  }
+  await hoard.stop('SIGKILL');
+  throw new Error('hoard did not answer /_hoard/health within a minute');
+}
 
+async function runOnce(dataDir: string, count: number, settings: Settings, scratch: string): Promise<RunFigures> {
+  const { hoard, base, startupMs } = await startHoard(dataDir, count, scratch);
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const rssStartMiB = procKib(hoard.pid, 'VmRSS') / 1024;
+    // A clean start: the last run closed the index, so nothing is reconciled (see uncleanStart).
     const few = measuredObjects(count);
     await timedGets(base, few, keepAlive);
     const sequence = Array.from({ length: 4000 }, (_, n) => few[n % few.length] as number);
@@ -155,6 +185,8 @@ async function runOnce(dataDir: string, count: number, settings: Settings, scrat
       scratchDir: scratch,
     });
     if (wrk.errors > 0) throw new Error(`wrk saw ${wrk.errors} errors`);
+    const rssEndMiB = procKib(hoard.pid, 'VmRSS') / 1024;
+    // Last, since they fill the hot entries and SQLite's page cache (both bounded) where the few objects do not.
     const spread = await timedGets(
       base,
       Array.from({ length: 2000 }, () => Math.floor(Math.random() * count)),
@@ -163,12 +195,12 @@ async function runOnce(dataDir: string, count: number, settings: Settings, scrat
     return {
       startupMs,
       rssStartMiB,
-      reconcileMs,
       hitP50Us: percentile(hits, 50),
       hitP99Us: percentile(hits, 99),
       hitsPerSecond: wrk.requestsPerSecond,
       spreadP50Us: percentile(spread, 50),
-      rssEndMiB: procKib(hoard.pid, 'VmRSS') / 1024,
+      rssEndMiB,
+      rssSpreadMiB: procKib(hoard.pid, 'VmRSS') / 1024,
       rssPeakMiB: procKib(hoard.pid, 'VmHWM') / 1024,
     };
   } finally {
@@ -196,6 +228,7 @@ async function main(): Promise<void> {
   await mkdir(scratch, { recursive: true });
   const small: RunFigures[] = [];
   const large: RunFigures[] = [];
+  const unclean: UncleanFigures[] = [];
   try {
     for (let rep = 1; rep <= settings.repetitions; rep++) {
       // Alternating, so neither store always runs on a machine the other has just warmed.
@@ -214,22 +247,33 @@ async function main(): Promise<void> {
         runs.push(figures);
       }
     }
+    if (settings.unclean) {
+      for (const [dir, count] of [
+        [smallDir, settings.small],
+        [largeDir, settings.objects],
+      ] as const) {
+        log(`after a kill -9: ${count} objects`);
+        const figures = await uncleanStart(dir, count, scratch);
+        log(`  ${JSON.stringify(figures, (_, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v))}`);
+        unclean.push(figures);
+      }
+    }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  report(settings, small, large);
+  report(settings, small, large, unclean);
 }
 
-function report(settings: Settings, small: readonly RunFigures[], large: readonly RunFigures[]): void {
+function report(settings: Settings, small: readonly RunFigures[], large: readonly RunFigures[], unclean: readonly UncleanFigures[]): void {
   const rows: [string, keyof RunFigures, number][] = [
     ['start-up to first 200 on /_hoard/health, ms', 'startupMs', 0],
     ['RSS once healthy, MiB', 'rssStartMiB', 1],
-    ['background reconciliation, ms', 'reconcileMs', 0],
     ['hit latency p50 (8 objects, keep-alive), us', 'hitP50Us', 0],
     ['hit latency p99, us', 'hitP99Us', 0],
     ['hit throughput (wrk 2 threads, 16 connections), req/s', 'hitsPerSecond', 0],
     ['hits spread over the whole store, p50 us', 'spreadP50Us', 0],
-    ['RSS after the hits, MiB', 'rssEndMiB', 1],
+    ['RSS after the hits on the 8 objects, MiB', 'rssEndMiB', 1],
+    ['RSS after the spread hits, MiB', 'rssSpreadMiB', 1],
     ['peak RSS, MiB', 'rssPeakMiB', 1],
   ];
   const lines = ['', `| figure (medians of ${settings.repetitions}) | ${settings.small} objects | ${settings.objects} objects | ratio |`, '|---|---|---|---|'];
@@ -251,6 +295,20 @@ function report(settings: Settings, small: readonly RunFigures[], large: readonl
     `target: memory independent of the object count (within 10 MiB after the hits): ${verdict(Math.abs(memory) <= 10)} (${memory >= 0 ? '+' : ''}${memory.toFixed(1)} MiB)`,
     '',
   );
+  const [uncleanSmall, uncleanLarge] = unclean;
+  if (uncleanSmall !== undefined && uncleanLarge !== undefined) {
+    const row = (name: string, figure: keyof UncleanFigures, digits: number) =>
+      `| ${name} | ${uncleanSmall[figure].toFixed(digits)} | ${uncleanLarge[figure].toFixed(digits)} | ${(uncleanLarge[figure] / uncleanSmall[figure]).toFixed(2)} |`;
+    lines.push(
+      `| after a kill -9 (one run) | ${settings.small} objects | ${settings.objects} objects | ratio |`,
+      '|---|---|---|---|',
+      row('start-up to first 200, ms', 'startupMs', 0),
+      row('background reconciliation, ms', 'reconcileMs', 0),
+      row('RSS once reconciled, MiB', 'rssAfterMiB', 1),
+      row('peak RSS, MiB', 'rssPeakMiB', 1),
+      '',
+    );
+  }
   process.stdout.write(lines.join('\n'));
 }
 

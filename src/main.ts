@@ -164,9 +164,9 @@ function startRequestLogging(logger: Logger, logRequest: (event: RequestEvent) =
 }
 
 /**
- * Checks the index against the blob store after hoard is listening: a walk over every blob and every
- * entry, so it must not delay start-up on a large store. Until it has passed an entry whose blob was
- * removed by hand, a hit on it fails the way a disk error does. Stopped early at shutdown.
+ * Checks the index against the blob store after hoard is listening, when the last run did not close the
+ * index: a walk over every blob and every entry, so it must not delay start-up on a large store. Until it
+ * has passed an entry whose blob is gone, a hit on it fails the way a disk error does. Stopped at shutdown.
  */
 function reconcileInBackground(blobs: BlobStore, index: MetadataIndex, janitor: StoreJanitor, logger: Logger) {
   const started = performance.now();
@@ -267,7 +267,9 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   });
   await listen(server, config.listen);
   logger.info({ listen: config.listen, dataDir, objects: index.count(), protocols: protocols.all.map((p) => p.name) }, 'hoard is serving');
-  const reconciling = reconcileInBackground(blobs, index, janitor, logger);
+  // After a clean shutdown index and blobs agree (blobs are committed before their entry, entries deleted
+  // before their blob); after a crash, entries may lack blobs and blobs entries.
+  const reconciling = index.closedCleanly ? undefined : reconcileInBackground(blobs, index, janitor, logger);
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
     const address = server.address();
@@ -288,7 +290,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       await upstreams.close();
       // Responses end before their objects are fsynced and indexed: let those finish before the index closes.
       await cache.idle();
-      await reconciling.stop();
+      await reconciling?.stop();
       await janitor.idle();
       index.close();
     },

@@ -223,6 +223,29 @@ void describe('SqliteMetadataIndex on disk', () => {
     reopened.close();
   });
 
+  void it('tells whether the last process to open it closed it, so start-up can skip reconciling', async () => {
+    const root = await newRoot();
+    const first = new SqliteMetadataIndex(root);
+    assert.equal(first.closedCleanly, false, 'a new index has never been closed');
+    first.close();
+    const second = new SqliteMetadataIndex(root);
+    assert.equal(second.closedCleanly, true);
+    second.put(sampleEntry('/a'));
+    // Never closed: the next open must not take it for a clean shutdown.
+    const afterCrash = new SqliteMetadataIndex(root);
+    assert.equal(afterCrash.closedCleanly, false);
+    afterCrash.close();
+    second.close();
+    const moduleUrl = new URL('./sqlite-metadata-index.ts', import.meta.url).href;
+    await crashAfter(`
+      import { SqliteMetadataIndex } from ${JSON.stringify(moduleUrl)};
+      new SqliteMetadataIndex(${JSON.stringify(root)});
+    `);
+    const killed = new SqliteMetadataIndex(root);
+    assert.equal(killed.closedCleanly, false, 'a killed process left it open');
+    killed.close();
+  });
+
   void it('refuses an index written by a newer hoard', async () => {
     const root = await newRoot();
     new SqliteMetadataIndex(root).close();

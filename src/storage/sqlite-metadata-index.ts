@@ -31,6 +31,9 @@
  *   blobs_by_access ON blobs(last_access_at, digest)   eviction and gc page through blobs in LRU order
  *   totals (id = 1, entries, blobs, bytes)      schema 3, one row kept by triggers: count() and the store's
  *                                               size are read, never summed
+ *   state (name TEXT PRIMARY KEY, value)        schema 3: `clean` is 1 while no process has the index open
+ *                                               since a close(), 0 from an open until the close (so 0 at the
+ *                                               next open means a crash, or a second process still open)
  *
  * Nothing is loaded at open: the cost of opening does not grow with the number of objects (the migration
  * to schema 3 builds blobs and totals once, in the same transaction). Reads go to the database, except for
@@ -98,6 +101,7 @@ const migrations: readonly string[] = [
      SELECT digest, max(size), count(*), max(last_access_at) FROM objects GROUP BY digest;
    INSERT INTO totals (id, entries, blobs, bytes)
      SELECT 1, (SELECT count(*) FROM objects), count(*), coalesce(sum(size), 0) FROM blobs;
+   CREATE TABLE state (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TRIGGER blobs_added AFTER INSERT ON blobs BEGIN
      UPDATE totals SET blobs = blobs + 1, bytes = bytes + NEW.size;
    END;
@@ -203,6 +207,11 @@ export class SqliteMetadataIndex implements MetadataIndex {
   readonly #pendingTouches = new Map<string, number>();
   readonly #flushIntervalMs: number;
   #flushTimer: NodeJS.Timeout | undefined;
+  /**
+   * True when the last process to open this index closed it (no crash since): index and blobs are then as
+   * consistent as hoard leaves them, and start-up may skip reconciling them.
+   */
+  readonly closedCleanly: boolean;
   /** Counts deletes, so that a page all() read earlier is checked again before its rows are handed out. */
   #deletes = 0;
   #closed = false;
@@ -222,6 +231,9 @@ export class SqliteMetadataIndex implements MetadataIndex {
       // SQLite's page cache stays at its default (about 2 MiB) whatever the size of the file: memory does not
       // follow the object count, and the kernel's page cache holds the rest of a hot file anyway.
       migrate(db, this.#path);
+      const clean = db.prepare("SELECT value FROM state WHERE name = 'clean'").get() as { value: number } | undefined;
+      this.closedCleanly = clean?.value === 1;
+      db.exec("INSERT INTO state (name, value) VALUES ('clean', 0) ON CONFLICT (name) DO UPDATE SET value = 0");
       this.#upsert = db.prepare(
         `INSERT INTO objects (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET protocol = excluded.protocol, upstream = excluded.upstream, path = excluded.path,
@@ -411,7 +423,7 @@ export class SqliteMetadataIndex implements MetadataIndex {
       if (names.every((name) => name !== undefined)) {
         // Whole last segments (`/InRelease`): a lookup in objects_by_name rather than a pass over every row.
         where.push(`${nameOfPath} IN (${names.map(() => '?').join(', ')})`);
-        params.push(...(names as string[]));
+        params.push(...(names));
       } else {
         where.push(`(${query.pathEndsWith.map(() => 'substr(path, -length(?)) = ?').join(' OR ')})`);
         for (const end of query.pathEndsWith) params.push(end, end);
@@ -462,6 +474,8 @@ export class SqliteMetadataIndex implements MetadataIndex {
     }
     this.#closed = true;
     try {
+      // A close that lost access times is still clean: index and blobs agree, only LRU order is older.
+      this.#db.exec("UPDATE state SET value = 1 WHERE name = 'clean'");
       // Lets SQLite refresh its query-planner statistics, as its docs advise before closing.
       this.#db.exec('PRAGMA optimize');
       this.#db.close();
