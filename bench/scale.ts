@@ -17,7 +17,9 @@ interface Settings {
   readonly small: number;
   readonly dir: string;
   readonly repetitions: number;
+  /** wrk seconds per round, and rounds per store in each repetition. */
   readonly seconds: number;
+  readonly rounds: number;
   /** Also one start after a kill -9 per store: the reconciliation a crash costs (`--no-unclean` skips it). */
   readonly unclean: boolean;
 }
@@ -30,7 +32,7 @@ interface RunFigures {
   /** Sequential keep-alive GETs of a few objects: median and 99th percentile. */
   readonly hitP50Us: number;
   readonly hitP99Us: number;
-  /** wrk, 2 threads, 16 connections, the same few objects. */
+  /** wrk, 2 threads, 16 connections, the same few objects: the median of the rounds. */
   readonly hitsPerSecond: number;
   /** Sequential GETs of objects picked at random over the whole store (mostly not among the hot entries). */
   readonly spreadP50Us: number;
@@ -61,7 +63,8 @@ function parseSettings(argv: readonly string[]): Settings {
     small: positive('small', 1000),
     dir: value('dir') ?? process.env.HOARD_BENCH_SCALE_DIR ?? join(tmpdir(), 'hoard-bench-scale'),
     repetitions: positive('repetitions', 3),
-    seconds: positive('seconds', 5),
+    seconds: positive('seconds', 3),
+    rounds: positive('rounds', 4),
     unclean: !argv.includes('--no-unclean'),
   };
 }
@@ -165,47 +168,73 @@ async function startHoard(dataDir: string, count: number, scratch: string) {
   throw new Error('hoard did not answer /_hoard/health within a minute');
 }
 
-async function runOnce(dataDir: string, count: number, settings: Settings, scratch: string): Promise<RunFigures> {
-  const { hoard, base, startupMs } = await startHoard(dataDir, count, scratch);
-  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+/**
+ * Both stores served at once by two hoards, measured in alternation (latency in rounds of 500 requests,
+ * wrk in rounds of `seconds`): on a machine other work shares, both see the same load. Start-ups are one
+ * after the other, in the order given.
+ */
+async function runPair(stores: readonly (readonly [string, number])[], settings: Settings, scratch: string): Promise<RunFigures[]> {
+  const servers: { hoard: ManagedProcess; base: string; startupMs: number; count: number; agent: Agent; few: number[] }[] = [];
   try {
-    const rssStartMiB = procKib(hoard.pid, 'VmRSS') / 1024;
-    // A clean start: the last run closed the index, so nothing is reconciled (see uncleanStart).
-    const few = measuredObjects(count);
-    await timedGets(base, few, keepAlive);
-    const sequence = Array.from({ length: 4000 }, (_, n) => few[n % few.length] as number);
-    const hits = await timedGets(base, sequence, keepAlive);
-    const wrk = await runWrk({
-      base,
-      paths: few.map((i) => `/${syntheticBackend}${syntheticPath(i)}`),
-      connections: 16,
-      threads: 2,
-      durationSeconds: settings.seconds,
-      newConnectionPerRequest: false,
-      scratchDir: scratch,
-    });
-    if (wrk.errors > 0) throw new Error(`wrk saw ${wrk.errors} errors`);
-    const rssEndMiB = procKib(hoard.pid, 'VmRSS') / 1024;
+    for (const [dir, count] of stores) {
+      const started = await startHoard(dir, count, scratch);
+      servers.push({ ...started, count, agent: new Agent({ keepAlive: true, maxSockets: 1 }), few: measuredObjects(count) });
+    }
+    const rssStart = servers.map((s) => procKib(s.hoard.pid, 'VmRSS') / 1024);
+    for (const s of servers) await timedGets(s.base, s.few, s.agent);
+    const hits: number[][] = servers.map(() => []);
+    for (let round = 0; round < 8; round++) {
+      for (const [n, s] of servers.entries()) {
+        const sequence = Array.from({ length: 500 }, (_, k) => s.few[k % s.few.length] as number);
+        hits[n]?.push(...(await timedGets(s.base, sequence, s.agent)));
+      }
+    }
+    const rates: number[][] = servers.map(() => []);
+    for (let round = 0; round < settings.rounds; round++) {
+      // Each round starts with the other server, so neither always follows the other.
+      const order = round % 2 === 0 ? [...servers.keys()] : [...servers.keys()].reverse();
+      for (const n of order) {
+        const s = servers[n] as (typeof servers)[number];
+        const wrk = await runWrk({
+          base: s.base,
+          paths: s.few.map((i) => `/${syntheticBackend}${syntheticPath(i)}`),
+          connections: 16,
+          threads: 2,
+          durationSeconds: settings.seconds,
+          newConnectionPerRequest: false,
+          scratchDir: scratch,
+        });
+        if (wrk.errors > 0) throw new Error(`wrk saw ${wrk.errors} errors`);
+        rates[n]?.push(wrk.requestsPerSecond);
+      }
+    }
+    const rssEnd = servers.map((s) => procKib(s.hoard.pid, 'VmRSS') / 1024);
     // Last, since they fill the hot entries and SQLite's page cache (both bounded) where the few objects do not.
-    const spread = await timedGets(
-      base,
-      Array.from({ length: 2000 }, () => Math.floor(Math.random() * count)),
-      keepAlive,
-    );
-    return {
-      startupMs,
-      rssStartMiB,
-      hitP50Us: percentile(hits, 50),
-      hitP99Us: percentile(hits, 99),
-      hitsPerSecond: wrk.requestsPerSecond,
-      spreadP50Us: percentile(spread, 50),
-      rssEndMiB,
-      rssSpreadMiB: procKib(hoard.pid, 'VmRSS') / 1024,
-      rssPeakMiB: procKib(hoard.pid, 'VmHWM') / 1024,
-    };
+    const spread: number[][] = [];
+    for (const s of servers)
+      spread.push(
+        await timedGets(
+          s.base,
+          Array.from({ length: 2000 }, () => Math.floor(Math.random() * s.count)),
+          s.agent,
+        ),
+      );
+    return servers.map((s, n) => ({
+      startupMs: s.startupMs,
+      rssStartMiB: rssStart[n] ?? Number.NaN,
+      hitP50Us: percentile(hits[n] ?? [], 50),
+      hitP99Us: percentile(hits[n] ?? [], 99),
+      hitsPerSecond: median(rates[n] ?? []) ?? Number.NaN,
+      spreadP50Us: percentile(spread[n] ?? [], 50),
+      rssEndMiB: rssEnd[n] ?? Number.NaN,
+      rssSpreadMiB: procKib(s.hoard.pid, 'VmRSS') / 1024,
+      rssPeakMiB: procKib(s.hoard.pid, 'VmHWM') / 1024,
+    }));
   } finally {
-    keepAlive.destroy();
-    await hoard.stop('SIGTERM', 30_000);
+    for (const s of servers) {
+      s.agent.destroy();
+      await s.hoard.stop('SIGTERM', 30_000);
+    }
   }
 }
 
@@ -231,21 +260,25 @@ async function main(): Promise<void> {
   const unclean: UncleanFigures[] = [];
   try {
     for (let rep = 1; rep <= settings.repetitions; rep++) {
-      // Alternating, so neither store always runs on a machine the other has just warmed.
-      for (const [dir, count, runs] of (rep % 2 === 1
-        ? [
-            [smallDir, settings.small, small],
-            [largeDir, settings.objects, large],
-          ]
-        : [
-            [largeDir, settings.objects, large],
-            [smallDir, settings.small, small],
-          ]) as [string, number, RunFigures[]][]) {
-        log(`repetition ${rep}: ${count} objects`);
-        const figures = await runOnce(dir, count, settings, scratch);
-        log(`  ${JSON.stringify(figures, (_, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v))}`);
-        runs.push(figures);
-      }
+      // The start-up order alternates, so neither store always starts on a machine the other has just warmed.
+      const smallFirst = rep % 2 === 1;
+      const stores = smallFirst
+        ? ([
+            [smallDir, settings.small],
+            [largeDir, settings.objects],
+          ] as const)
+        : ([
+            [largeDir, settings.objects],
+            [smallDir, settings.small],
+          ] as const);
+      log(`repetition ${rep}: both stores, measured in alternation`);
+      const figures = await runPair(stores, settings, scratch);
+      const [first, second] = figures as [RunFigures, RunFigures];
+      small.push(smallFirst ? first : second);
+      large.push(smallFirst ? second : first);
+      const brief = (f: RunFigures) => JSON.stringify(f, (_, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v));
+      log(`  ${settings.small}: ${brief(small[small.length - 1] as RunFigures)}`);
+      log(`  ${settings.objects}: ${brief(large[large.length - 1] as RunFigures)}`);
     }
     if (settings.unclean) {
       for (const [dir, count] of [
