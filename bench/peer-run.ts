@@ -4,9 +4,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchSettings } from './bench-settings.ts';
 import type { Peer } from './peers/peer.ts';
-import type { BenchRepository } from './repo/bench-repository.ts';
+import { imageStreamDir, type BenchRepository } from './repo/bench-repository.ts';
 import { aptRun, type AptRunResult } from './scenarios/apt-run.ts';
 import { coldBurst, type ColdBurstResult } from './scenarios/cold-burst.ts';
+import { imageItem, type ImageItemResult } from './scenarios/image-item.ts';
 import type { ScenarioContext } from './scenarios/scenario-context.ts';
 import { warmLargeFile, type WarmLargeResult } from './scenarios/warm-large-file.ts';
 import { warmSmallFiles, type WarmSmallResult } from './scenarios/warm-small-files.ts';
@@ -21,6 +22,7 @@ export interface PeerRunResult {
   readonly aptWarm?: AptRunResult | undefined;
   readonly large?: WarmLargeResult | undefined;
   readonly small?: WarmSmallResult | undefined;
+  readonly images?: ImageItemResult | undefined;
   readonly peakRssBytes: number | undefined;
   readonly seconds: number;
   /** Scenario failures: the run goes on with the next scenario, and the report shows them. */
@@ -45,7 +47,14 @@ export async function runPeer(
   const scratchDir = join(workDir, 'scratch');
   await mkdir(scratchDir);
   const failures: string[] = [];
-  const running = await peer.start({ workDir, repoRoot: repository.repo.root, urlPrefix: repository.urlPrefix, origins: [origins.fast, origins.limited] });
+  const imageStreamPath = repository.image === undefined ? undefined : `${repository.urlPrefix}/${imageStreamDir}`;
+  const running = await peer.start({
+    workDir,
+    repoRoot: repository.repo.root,
+    urlPrefix: repository.urlPrefix,
+    origins: [origins.fast, origins.limited],
+    imageStreamPath,
+  });
   const context: ScenarioContext = { peer, running, origins, repository, settings, scratchDir, log };
   const step = async <T>(letter: string, name: string, work: () => Promise<T>): Promise<T | undefined> => {
     if (!settings.scenarios.includes(letter)) return undefined;
@@ -68,8 +77,10 @@ export async function runPeer(
     const cold = peer.caches ? await step('c', '(c) cold burst', () => coldBurst(context)) : undefined;
     const large = await step('a', '(a) warm large file', () => warmLargeFile(context));
     const small = await step('b', '(b) warm small files', () => warmSmallFiles(context));
+    // Last: its 500 MB stays out of the page cache that (a) and (b) measure.
+    const images = peer.images ? await step('images', '(images) 500 MB image item, cold x8 then warm', () => imageItem(context)) : undefined;
     for (const apt of [aptCold, aptWarm]) if (apt?.problem !== undefined) failures.push(`apt: ${apt.problem}`);
-    result = { peer: peer.name, repetition, cold, aptCold, aptWarm, large, small, peakRssBytes: peakRssBytes(running.pids()), seconds: 0, failures };
+    result = { peer: peer.name, repetition, cold, aptCold, aptWarm, large, small, images, peakRssBytes: peakRssBytes(running.pids()), seconds: 0, failures };
   } finally {
     await running.stop();
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 });

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   log(`machine: ${machine.cores} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, kernel ${machine.kernel}`);
 
   log('building the signed repository');
-  const repository = await buildBenchRepository(settings.shape);
+  const repository = await buildBenchRepository(settings.shape, { image: settings.scenarios.includes('images') });
   log(`repository: ${repository.repo.packages.length} packages, ${(repository.totalBytes / 1e6).toFixed(0)} MB`);
   const originDir = await mkdtemp(join(tmpdir(), 'hoard-bench-origin-'));
   let origins: NginxOrigins | undefined;

@@ -9,10 +9,12 @@ export const errorCodes = {
   HOARD_ERR_HOST_NOT_ALLOWED: 'The upstream host is not in the allowed list.',
   HOARD_ERR_UPSTREAM_DENIED:
     'The upstream host a client named resolves to an address in `deniedUpstreamNetworks` (by default loopback and link-local). The operator allows it by listing the host in `allowedHosts` or changing `deniedUpstreamNetworks`.',
-  HOARD_ERR_NOT_REPOSITORY_PATH: 'The path is not a file of an apt repository, so hoard does not proxy it.',
+  HOARD_ERR_NOT_REPOSITORY_PATH:
+    'The path is not a file of an apt repository (or, under `/images/<name>/`, is a directory listing rather than a file of the stream), so hoard does not proxy it.',
   HOARD_ERR_CONNECT_REFUSED: 'CONNECT tunnels are not allowed to this host and port.',
   HOARD_ERR_LOOP_DETECTED: 'The request came back through hoard itself.',
   HOARD_ERR_UNKNOWN_BACKEND: 'No backend of that name is configured.',
+  HOARD_ERR_UNKNOWN_IMAGE_UPSTREAM: 'No image upstream of that name is configured (`/images/<name>/...`).',
   HOARD_ERR_OCI_NAME_INVALID:
     'OCI: the repository name, tag or digest does not follow the distribution spec grammar (`NAME_INVALID`, `MANIFEST_INVALID` or `DIGEST_INVALID`).',
   HOARD_ERR_OCI_NAME_UNKNOWN: 'OCI: no configured registry serves that repository name, or the path is not a pull endpoint (`NAME_UNKNOWN`).',
@@ -23,6 +25,8 @@ export const errorCodes = {
     'The upstream answered 429 and nothing cached could serve; its `Retry-After` is passed on (`TOOMANYREQUESTS` for OCI clients).',
   HOARD_ERR_UPSTREAM_AUTH: 'The upstream registry refused the credentials or token hoard presented, or its token service failed (`DENIED` for OCI clients).',
   HOARD_ERR_UPSTREAM_UNREACHABLE: 'No upstream answered (connection refused, DNS failure, reset).',
+  HOARD_ERR_UPSTREAM_PROXY:
+    'The outbound proxy (`upstream.proxy`, HTTP_PROXY/HTTPS_PROXY) or the parent hoard (`upstream.parent`) could not be reached, refused the CONNECT, or asked for credentials (407).',
   HOARD_ERR_UPSTREAM_TIMEOUT: 'The upstream stalled past the configured timeout.',
   HOARD_ERR_UPSTREAM_STATUS: 'The upstream answered with an error status.',
   HOARD_ERR_UPSTREAM_TRUNCATED: 'The upstream closed the connection before the whole body arrived.',
@@ -33,12 +37,17 @@ export const errorCodes = {
   HOARD_ERR_OBJECT_TOO_LARGE: 'The upstream object is larger than `cache.maxObjectSize` (its Content-Length, or its body as it grew); nothing was stored.',
   HOARD_ERR_SIZE_MISMATCH: 'The downloaded body does not have the size that was expected.',
   HOARD_ERR_DIGEST_MISMATCH: 'The downloaded body does not have the hash that was expected.',
-  HOARD_ERR_NOT_AUTHENTICATED: 'Strict mode: the file is not covered by a Release signed with a trusted key.',
+  HOARD_ERR_NOT_AUTHENTICATED:
+    'Strict mode: the file is not covered by a signature from a trusted key (a signed Release for apt; a signed products file or SHA256SUMS for images).',
   HOARD_ERR_INDEX_TOO_LARGE: 'A Packages or Sources index passes a bound (expanded size, field, paragraph, or files listed), so hoard does not read it.',
+  HOARD_ERR_STREAM_REFUSED:
+    'Image streams: the metadata failed its signature check against the keyring configured for that upstream, and no earlier good copy is cached.',
   HOARD_ERR_GENERATION_INCOMPLETE: 'The upstream published a Release whose indices it does not serve yet (mirror mid-update), and no earlier copy is cached.',
   HOARD_ERR_STORE_FULL: 'The disk holding the store is full.',
   HOARD_ERR_STORE_IO: 'Reading or writing the store failed.',
   HOARD_ERR_CONFIG: 'The configuration is invalid.',
+  HOARD_ERR_TLS_CERTIFICATE:
+    "The HTTPS listener's certificate or key (`https.certFile`, `https.keyFile`, or the generated pair in `<dataDir>/tls/`) cannot be read, is not PEM, has expired, or the key does not match the certificate; hoard does not start.",
   HOARD_ERR_UNAUTHORIZED: 'An admin action needs a valid token.',
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 'The admin pages were asked for under a Host name that is not one of this cache (DNS rebinding defence; see admin.hosts).',
   HOARD_ERR_CLIENT_GONE: 'The client closed the connection before the response was complete.',

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import { AdminHostPolicy, machineNames } from './admin/admin-host-policy.ts';
 import type { Logger } from 'pino';
 import { createAdminRoutes } from './admin/admin-routes.ts';
@@ -23,6 +24,7 @@ import { HoardError, isHoardError } from './errors.ts';
 import { channels, type RequestEvent, type TunnelEvent } from './events.ts';
 import { HostAccess } from './http/client-access.ts';
 import { ConnectTunnels } from './http/connect-tunnel.ts';
+import { createHttpsListener } from './http/https-listener.ts';
 import { createProxyServer } from './http/proxy-server.ts';
 import { createLogging } from './logging/logger.ts';
 import { protocolModules } from './protocols/installed-protocols.ts';
@@ -31,6 +33,7 @@ import { ProtocolSet } from './protocols/protocol-set.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { MetadataIndex } from './storage/metadata-index.ts';
+import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
@@ -39,6 +42,7 @@ import { MirrorHealth } from './upstream/mirror-health.ts';
 import { MirrorSet } from './upstream/mirror-set.ts';
 import { DestinationGuard } from './upstream/destination-guard.ts';
 import { OriginTable } from './upstream/origin-table.ts';
+import { OutboundRoutes, outboundSettings } from './upstream/outbound-routes.ts';
 import { redirectGuard } from './upstream/redirect-rules.ts';
 import { readCaFile } from './upstream/tls-trust.ts';
 
@@ -46,6 +50,8 @@ const version = '0.1.0';
 
 export interface RunningHoard {
   server: Server;
+  /** The HTTPS port, when `https.listen` is set: TLS in front of `server`. */
+  https?: NetServer | undefined;
   close(): Promise<void>;
 }
 
@@ -64,13 +70,14 @@ async function openStore(dataDir: string, logger: Logger) {
  * The Upstreams protocols route to: client-chosen origins (checked against allowedHosts, one per origin)
  * and operator-configured mirror lists, over undici fetchers that share one mirror health table.
  */
-function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
+function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, outbound: OutboundRoutes) {
   const health = new MirrorHealth(clock, config.upstream.mirrorCooldownSeconds * 1000);
   const fetcherOptions = {
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     idleTimeoutMs: config.upstream.idleTimeoutMs,
     via: `1.1 ${viaToken}`,
     userAgent: `hoard/${version}`,
+    outbound,
   };
   // Every https upstream is checked against the system store plus tls.extraCaFiles; a backend may add its own CA.
   const extraCas = config.tls.extraCaFiles.map((file, i) => readCaFile(file, `tls.extraCaFiles.${i}`));
@@ -87,6 +94,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
   const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
+  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, ...): the metrics count each under its own label.
+  const named = new Set<string>();
   const factory: UpstreamFactory = {
     origin(key, host, fetchFrom, rules) {
       return origins.get(key, () => {
@@ -104,6 +113,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
         mirrorFetcher = new HttpFetcher({ ...fetcherOptions, ca: [...extraCas, readCaFile(options.caFile, `${options.configKey}.caFile`)] });
         fetchers.push(mirrorFetcher);
       }
+      named.add(key);
       // Configured mirrors stay in the health table however many hosts clients name.
       for (const mirror of mirrors) {
         health.pin(mirror.href);
@@ -113,7 +123,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string) {
       return new MirrorSet({ key, mirrors: [...mirrors], fetcher: mirrorFetcher, health, clock, redirectGuard: redirects });
     },
   };
-  return { factory, configured, close: () => Promise.all(fetchers.map((f) => f.close())) };
+  return { factory, configured, named, close: () => Promise.all(fetchers.map((f) => f.close())) };
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
@@ -185,7 +195,29 @@ function reconcileInBackground(blobs: BlobStore, index: MetadataIndex, janitor: 
   };
 }
 
-async function listen(server: Server, listenAddress: string): Promise<void> {
+/** The port a listener is bound to (the configured one, or the kernel's pick for port 0). */
+function boundPort(server: NetServer, listenAddress: string): number {
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : splitListen(listenAddress).port;
+}
+
+/** The HTTPS listener's certificate and key, when `https.listen` is set. */
+async function httpsIdentity(config: HoardConfig, dataDir: string, logger: Logger): Promise<ServerIdentity | undefined> {
+  if (config.https.listen === undefined) return undefined;
+  const identity = await loadServerIdentity({
+    certFile: config.https.certFile,
+    keyFile: config.https.keyFile,
+    names: config.https.names,
+    dataDir,
+    now: new Date(),
+    warn: (message) => logger.warn(message),
+  });
+  if (identity.source === 'generated')
+    logger.info({ certificate: identity.certPath, names: identity.names }, 'self-signed certificate made for the https listener');
+  return identity;
+}
+
+async function listen(server: NetServer, listenAddress: string): Promise<void> {
   const { host, port } = splitListen(listenAddress);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -201,9 +233,14 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const clock = systemClock;
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // Settled before the store opens or anything listens: a bad certificate or key stops the start-up with its reason.
+  const identity = await httpsIdentity(config, dataDir, logger);
   const { blobs, index } = await openStore(dataDir, logger);
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
-  const upstreams = buildUpstreams(config, clock, viaToken);
+  // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
+  const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
+  if (outbound.active) logger.info(outbound.description);
+  const upstreams = buildUpstreams(config, clock, viaToken, outbound);
 
   const context = { config, blobs, index, upstreams: upstreams.factory, logger, clock };
   const protocols = new ProtocolSet(await Promise.all(protocolModules.map((module) => module.create(context))));
@@ -234,6 +271,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
 
   const collector = new MetricsCollector({ activeDownloads: () => cache.activeDownloads(), storeUsage: () => janitor.usage() }, clock, {
     configuredUpstreams: upstreams.configured,
+    namedUpstreams: upstreams.named,
     protocols: protocols.all.map((p) => p.name),
   }).start();
   const stopHousekeeping = startHousekeeping(config, janitor, logger);
@@ -242,8 +280,14 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     allow: config.connect.allow,
     connectTimeoutMs: config.upstream.connectTimeoutMs,
     idleTimeoutMs: config.connect.idleTimeoutMs,
+    // Tunnels leave the way upstream requests do: through the proxy (or the parent, whose connect.allow must list them).
+    through: (host, port) => {
+      const route = outbound.route(new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`));
+      return route.kind === 'direct' ? undefined : { url: route.via, label: route.label };
+    },
   });
   const apt = protocols.byName('apt');
+  let https: NetServer | undefined;
   const server = createProxyServer({
     config,
     cache,
@@ -253,40 +297,64 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       version,
       token: config.admin.token,
       collector,
-      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial).
-      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.admin.hosts]),
+      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
+      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
       actions: {
         gc: (dryRun) => janitor.collectGarbage({ dryRun }),
         evict: (target) => janitor.evict(target),
         importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
       },
+      https: () =>
+        identity === undefined || https === undefined
+          ? undefined
+          : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
     }),
     connect: (req, socket, head) => tunnels.handle(req, socket, head),
     logger,
     viaToken,
   });
   await listen(server, config.listen);
-  logger.info({ listen: config.listen, dataDir, objects: index.count(), protocols: protocols.all.map((p) => p.name) }, 'hoard is serving');
+  if (identity !== undefined && config.https.listen !== undefined) {
+    https = createHttpsListener(server, { certPem: identity.certPem, keyPem: identity.keyPem, handshakeTimeoutMs: config.server.headersTimeoutMs });
+    await listen(https, config.https.listen);
+    logger.info(
+      {
+        listen: config.https.listen,
+        port: boundPort(https, config.https.listen),
+        certificate: identity.certPath,
+        source: identity.source,
+        fingerprint: identity.fingerprint256,
+      },
+      'https listener up',
+    );
+  }
+  logger.info(
+    { listen: config.listen, https: config.https.listen, dataDir, objects: index.count(), protocols: protocols.all.map((p) => p.name) },
+    'hoard is serving',
+  );
   // After a clean shutdown index and blobs agree (blobs are committed before their entry, entries deleted
   // before their blob); after a crash, entries may lack blobs and blobs entries.
   const reconciling = index.closedCleanly ? undefined : reconcileInBackground(blobs, index, janitor, logger);
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : splitListen(config.listen).port;
+    const port = boundPort(server, config.listen);
     mdns = advertiseMdns({ name: config.mdns.name ?? `hoard on ${hostname().split('.')[0] ?? 'cache'}`, port, logger });
   }
 
   return {
     server,
+    https,
     async close() {
       stopRequestLogging();
       stopHousekeeping();
       collector.stop();
       await mdns?.close();
       tunnels.closeAll();
+      // The TLS port stops accepting; the connections it handed over are the HTTP server's to close.
+      const httpsClosed = new Promise<void>((done) => (https === undefined ? done() : https.close(() => done())));
       server.closeIdleConnections();
       await new Promise<void>((done) => server.close(() => done()));
+      await httpsClosed;
       await upstreams.close();
       // Responses end before their objects are fsynced and indexed: let those finish before the index closes.
       await cache.idle();
@@ -306,9 +374,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, sub] = args.command;
   const overrides = { configPath: args.configPath, listen: args.listen, dataDir: args.dataDir, logLevel: args.logLevel };
   if (command === 'config' && sub === 'check') {
-    const { source, warnings } = loadConfig(overrides);
+    const { config, source, warnings } = loadConfig(overrides);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n`);
+    // The proxy variables count as configuration (a bad one stops `serve`): checked here too, and the route they give shown.
+    const outbound = outboundSettings(config.upstream, process.env);
+    process.stdout.write(`configuration is valid (${source ?? 'built-in defaults'})\n${outbound.description}\n`);
     return 0;
   }
   if (command === 'serve') {
@@ -348,8 +418,9 @@ if (import.meta.main) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`hoard: ${isHoardError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(isHoardError(err, 'HOARD_ERR_CONFIG') ? 78 : 1);
+      // A hoard error with its code, as the HTTP edge writes it (`CODE: message`): docs/errors.md explains each.
+      process.stderr.write(`hoard: ${isHoardError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(isHoardError(err, 'HOARD_ERR_CONFIG') || isHoardError(err, 'HOARD_ERR_TLS_CERTIFICATE') ? 78 : 1);
     },
   );
 }

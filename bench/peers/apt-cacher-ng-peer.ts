@@ -15,6 +15,7 @@ export const aptCacherNgBinary = '/usr/sbin/apt-cacher-ng';
 export const aptCacherNgPeer: Peer = {
   name: 'apt-cacher-ng',
   caches: true,
+  images: false,
   async start(context: PeerContext): Promise<RunningPeer> {
     // apt-cacher-ng 3.7.4 formats its port as a signed 16-bit number: above 32767 it cannot bind.
     const port = await findFreePortBelow(32768);

@@ -14,13 +14,19 @@ import { prefixModePeer, type Peer, type PeerContext, type RunningPeer } from '.
 export const hoardPeer: Peer = {
   name: 'hoard',
   caches: true,
+  images: true,
   async start(context: PeerContext): Promise<RunningPeer> {
     const port = await findFreePortBelow(32768);
     const dir = join(context.workDir, 'hoard');
     await mkdir(join(dir, 'data'), { recursive: true });
     const configPath = join(dir, 'hoard.yaml');
-    // The bench's upstream is on loopback, which deniedUpstreamNetworks denies to client-chosen hosts by default.
-    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\n`);
+    // The bench's upstream is on loopback, which deniedUpstreamNetworks denies to client-chosen hosts by default;
+    // and it is reached directly, whatever proxy the machine's environment names.
+    // The image stream is an image upstream of its own, on the rate-limited origin (`images` scenario).
+    const limited = context.origins.find((o) => o.rateLimit !== undefined);
+    const images =
+      context.imageStreamPath === undefined || limited === undefined ? '' : `images:\n  bench:\n    url: ${limited.base}${context.imageStreamPath}/\n`;
+    await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\nupstream:\n  proxy: none\n${images}`);
     const hoard = ManagedProcess.start('hoard', {
       command: join(repoRoot, 'bin/hoard'),
       args: ['serve', '--config', configPath],
@@ -37,7 +43,7 @@ export const hoardPeer: Peer = {
       await hoard.stop();
       throw err;
     }
-    return prefixModePeer(
+    const running = prefixModePeer(
       port,
       context,
       () => [hoard.pid],
@@ -45,5 +51,6 @@ export const hoardPeer: Peer = {
         await hoard.stop('SIGTERM', 30_000);
       },
     );
+    return { ...running, imageRequestPath: (streamPath) => `/images/bench${streamPath}` };
   },
 };

@@ -7,6 +7,7 @@ import type { Peer, PeerContext, RunningPeer } from './peer.ts';
 export const nginxDiskPeer: Peer = {
   name: 'nginx-disk',
   caches: false,
+  images: true,
   async start(context: PeerContext): Promise<RunningPeer> {
     const port = await findFreePortBelow(32768);
     const prefix = join(context.workDir, 'nginx-disk');

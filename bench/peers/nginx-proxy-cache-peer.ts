@@ -14,6 +14,7 @@ import { prefixModePeer, type Peer, type PeerContext, type RunningPeer } from '.
 export const nginxProxyCachePeer: Peer = {
   name: 'nginx-cache',
   caches: true,
+  images: true,
   async start(context: PeerContext): Promise<RunningPeer> {
     const port = await findFreePortBelow(32768);
     const prefix = join(context.workDir, 'nginx-cache');

@@ -18,6 +18,8 @@ export interface PeerContext {
   /** The URL path the origins serve the repository root under, e.g. `/repo`. */
   readonly urlPrefix: string;
   readonly origins: readonly Origin[];
+  /** The URL path (on the rate-limited origin) of an image stream's root, when the `images` scenario runs: `/repo/images`. */
+  readonly imageStreamPath?: string | undefined;
 }
 
 export interface RunningPeer {
@@ -25,6 +27,11 @@ export interface RunningPeer {
   readonly base: string;
   /** The request path (origin-form) a client sends to this peer for `repoPath` (e.g. `/repo/pool/...`) of `origin`. */
   requestPath(origin: Origin, repoPath: string): string;
+  /**
+   * The request path for a file of the image stream (`/cloud/current/disk.img`) fetched from the rate-limited
+   * origin; absent: the same spelling as any file (`requestPath` of the stream's path on the origin).
+   */
+  imageRequestPath?(streamPath: string): string;
   /** How apt reaches `origin` through this peer. */
   aptRoute(origin: Origin): { readonly sourceUrl: string; readonly route: AptRoute };
   /** The server's processes (nginx: master and workers), for peak memory. */
@@ -36,6 +43,8 @@ export interface Peer {
   readonly name: string;
   /** False for nginx serving from disk: it has no upstream, so the cold scenario does not apply. */
   readonly caches: boolean;
+  /** Runs the `images` scenario (apt-cacher-ng does not: it caches apt repositories only). */
+  readonly images: boolean;
   start(context: PeerContext): Promise<RunningPeer>;
 }
 

@@ -1,7 +1,7 @@
 // The repository every peer serves: a real signed apt repository of random (incompressible) packages in four size classes.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { DebPackageSpec, RepoPackage, SignedRepo } from '../../test/support/signed-repo-builder.ts';
 import { SignedRepo as Repo } from '../../test/support/signed-repo-builder.ts';
 
@@ -13,6 +13,8 @@ export interface RepositoryShape {
   readonly large: number;
   readonly largeBytes: number;
   readonly hugeBytes: number;
+  /** The `images` scenario's one image item (a cloud image under a SHA256SUMS tree). */
+  readonly imageBytes: number;
 }
 
 export const defaultShape: RepositoryShape = {
@@ -22,6 +24,7 @@ export const defaultShape: RepositoryShape = {
   large: 3,
   largeBytes: 50_000_000,
   hugeBytes: 200_000_000,
+  imageBytes: 500_000_000,
 };
 
 /** The names the scenarios ask for. */
@@ -51,12 +54,18 @@ export interface BenchRepository {
   readonly huge: RepoPackage;
   /** The (c) file: the size of a large package, random bytes, in no index. */
   readonly cold: UnlistedFile;
+  /** The `images` scenario's item, `images/<imageItemPath>` under the root (a SHA256SUMS beside it lists it); absent when not asked for. */
+  readonly image: UnlistedFile | undefined;
   readonly totalBytes: number;
 }
 
 export const repoUrlPrefix = '/repo';
 
-export async function buildBenchRepository(shape: RepositoryShape): Promise<BenchRepository> {
+/** The image tree served under the repository prefix, as an image upstream's root: `/repo/images/`. */
+export const imageStreamDir = 'images';
+export const imageItemPath = '/cloud/current/disk.img';
+
+export async function buildBenchRepository(shape: RepositoryShape, options: { readonly image?: boolean } = {}): Promise<BenchRepository> {
   const specs: DebPackageSpec[] = [];
   // A .deb with a gzip'd random payload is about 1 KB larger than the payload.
   specs.push({ name: names.tiny, version: '1.0', size: 3_000 });
@@ -73,6 +82,11 @@ export async function buildBenchRepository(shape: RepositoryShape): Promise<Benc
   const repo = await Repo.create({ suite: 'bench', packages: specs, debCompression: 'auto' });
   const pkg = (name: string) => repo.package(name);
   const cold = await writeUnlistedFile(repo.root, 'pool/main/c/cold/cold_1.0_amd64.deb', shape.largeBytes);
+  const image = options.image === true ? await writeUnlistedFile(repo.root, `${imageStreamDir}${imageItemPath}`, shape.imageBytes) : undefined;
+  if (image !== undefined) {
+    // sha256sum's format: the item is verified against it before hoard stores it, as a real cloud image is.
+    await writeFile(join(repo.root, imageStreamDir, dirname(imageItemPath), 'SHA256SUMS'), `${image.sha256} *${basename(imageItemPath)}\n`);
+  }
   return {
     repo,
     urlPrefix: repoUrlPrefix,
@@ -81,6 +95,7 @@ export async function buildBenchRepository(shape: RepositoryShape): Promise<Benc
     large: Array.from({ length: shape.large }, (_, i) => pkg(names.large(i))),
     huge: pkg(names.huge),
     cold,
+    image,
     totalBytes: repo.packages.reduce((sum, p) => sum + p.size, 0),
   };
 }

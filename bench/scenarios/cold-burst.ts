@@ -63,7 +63,7 @@ export async function directColdSeconds(origins: NginxOrigins, repoPath: string)
   return report.elapsedMs / 1000;
 }
 
-async function originRequestsFor(origins: NginxOrigins, origin: Origin, repoPath: string) {
+export async function originRequestsFor(origins: NginxOrigins, origin: Origin, repoPath: string) {
   return (await origins.requests(origin)).filter((r) => r.path === repoPath);
 }
 
@@ -71,7 +71,7 @@ async function originRequestsFor(origins: NginxOrigins, origin: Origin, repoPath
  * nginx logs a request when its response ends; a peer may still be finishing (or a second fetch may
  * still run) right after the clients are served. Wait until the count holds still for 0.5 s (at most 5 s).
  */
-async function settledOriginRequestsFor(origins: NginxOrigins, origin: Origin, repoPath: string, minimum: number) {
+export async function settledOriginRequestsFor(origins: NginxOrigins, origin: Origin, repoPath: string, minimum: number) {
   let last = await originRequestsFor(origins, origin, repoPath);
   for (let waited = 0; waited < 5000; waited += 500) {
     await sleep(500);

@@ -35,6 +35,8 @@ export interface AdminRoutesOptions {
   actions: AdminActions;
   /** Which Host values are answered; the rest get 421. */
   hosts: AdminHostPolicy;
+  /** The HTTPS listener, when one is up: its port and certificate fingerprint, for clients that pin it. */
+  https?: (() => { port: number; fingerprint256: string } | undefined) | undefined;
 }
 
 const require = createRequire(import.meta.url);
@@ -118,6 +120,7 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
         // Counts for all, then the worst few by name: a cache that was asked for thousands of hosts answers in a few KB.
         upstreamCounts: snapshot.upstreamCounts,
         upstreams: snapshot.upstreams.slice(0, maxUpstreamsListed).map((u) => ({ upstream: u.upstream, state: u.state, lastError: u.lastError })),
+        https: o.https?.() ?? null,
       });
       return true;
     }

@@ -1,5 +1,5 @@
 // The dashboard's HTML, rendered on the server from a stats snapshot: readable without JavaScript; the script only refreshes it and draws charts.
-import { maxUpstreamsTracked, type ProtocolFigures, type StatsSnapshot } from './metrics-collector.ts';
+import { maxUpstreamsTracked, type NamedUpstreamFigures, type ProtocolFigures, type StatsSnapshot } from './metrics-collector.ts';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -22,7 +22,7 @@ function ago(at: number | undefined, now: number): string {
 
 /** A number the page shows, with its exact value in data-value so tests (and scripts) need not parse the text. */
 function stat(name: string, value: number, text = String(value)): string {
-  return `<span data-stat="${name}" data-value="${value}">${escape(text)}</span>`;
+  return `<span data-stat="${escape(name)}" data-value="${value}">${escape(text)}</span>`;
 }
 
 /**
@@ -67,6 +67,15 @@ function protocolRow(name: string, f: ProtocolFigures): string {
     `<tr data-protocol="${escape(name)}"><td>${escape(name)}</td><td class="num">${stat(`protocols.${name}.requests`, f.requests)}</td>` +
     `<td class="num">${ratio}</td><td class="num">${stat(`protocols.${name}.servedFromCache`, f.servedFromCache, formatBytes(f.servedFromCache))}</td>` +
     `<td class="num">${formatBytes(f.servedFromUpstream)}</td></tr>`
+  );
+}
+
+function namedUpstreamRow(u: NamedUpstreamFigures): string {
+  const key = `namedUpstreams.${u.upstream}`;
+  return (
+    `<tr data-named-upstream="${escape(u.upstream)}"><td class="key">${escape(u.upstream)}</td><td class="num">${stat(`${key}.requests`, u.requests)}</td>` +
+    `<td class="num">${stat(`${key}.hits`, u.hits)}</td><td class="num">${formatBytes(u.servedFromCache)}</td>` +
+    `<td class="num">${stat(`${key}.saved`, u.saved, formatBytes(u.saved))}</td><td class="num">${stat(`${key}.downloadsInFlight`, u.downloadsInFlight)}</td></tr>`
   );
 }
 
@@ -122,6 +131,13 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
         )
           .sort(([a], [b]) => a.localeCompare(b))
           .map(([name, f]) => protocolRow(name, f))
+          .join('')}</table>`
+  }</section>
+<section><h2>Named upstreams</h2>${
+    s.namedUpstreams.length === 0
+      ? '<p class="empty">none configured</p>'
+      : `<table><tr><th>upstream</th><th class="num">requests</th><th class="num">hits</th><th class="num">from cache</th><th class="num">saved</th><th class="num">downloading</th></tr>${s.namedUpstreams
+          .map(namedUpstreamRow)
           .join('')}</table>`
   }</section>
 <section><h2>Downloads in progress</h2>${

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../clock.ts';
-import { publishRequest, publishUpstream } from '../events.ts';
+import { publishDownload, publishRequest, publishUpstream } from '../events.ts';
 import { MetricsCollector, maxUpstreamsListed, maxUpstreamsTracked } from './metrics-collector.ts';
 
 const sources = { activeDownloads: () => [], storeUsage: () => ({ bytes: 0, objects: 0, entries: 0, maxBytes: undefined }) };
@@ -110,6 +110,44 @@ test('requests are counted per protocol: a label bounded to the installed protoc
     assert.match(text, /^hoard_requests_total\{protocol="oci",result="hit"\} 1$/m);
     assert.match(text, /^hoard_served_bytes_total\{protocol="apt",source="upstream"\} 50$/m);
     assert.doesNotMatch(text, /protocol="made-up"/);
+  } finally {
+    c.stop();
+  }
+});
+
+test('named upstreams (image streams, backends) get figures and series of their own; origins do not', async () => {
+  const downloads = [{ key: 'image:ubuntu/streams/v1/x.squashfs', written: 10, expected: 100, relaying: false }];
+  const clock = new ManualClock();
+  const c = new MetricsCollector({ ...sources, activeDownloads: () => downloads }, clock, { namedUpstreams: ['image:ubuntu', 'image:idle'] }).start();
+  try {
+    const request = (upstream: string, result: string, bytes: number) =>
+      publishRequest({ client: '127.0.0.1', method: 'GET', target: '/x', result, status: 200, bytes, durationMs: 1, upstream, protocol: 'simplestreams' });
+    request('image:ubuntu', 'miss', 1000);
+    request('image:ubuntu', 'hit', 1000);
+    request('image:ubuntu', 'hit', 1000);
+    request('http://mirror.example', 'hit', 5);
+    publishDownload({ key: 'image:ubuntu/a/b.img', phase: 'end', bytes: 1000 });
+    const figures = c.snapshot().namedUpstreams;
+    assert.deepEqual(
+      figures.map((f) => f.upstream),
+      ['image:ubuntu', 'image:idle'],
+    );
+    assert.deepEqual(figures[0], {
+      upstream: 'image:ubuntu',
+      requests: 3,
+      hits: 2,
+      servedFromCache: 2000,
+      servedFromUpstream: 1000,
+      fetchedUpstream: 1000,
+      saved: 2000,
+      downloadsInFlight: 1,
+    });
+    const text = await c.registry.metrics();
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="image:ubuntu",result="hit"\} 2$/m);
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="image:idle",result="hit"\} 0$/m);
+    assert.match(text, /^hoard_named_upstream_downloads_in_flight\{upstream="image:ubuntu"\} 1$/m);
+    assert.match(text, /^hoard_named_upstream_fetched_bytes_total\{upstream="image:ubuntu"\} 1000$/m);
+    assert.doesNotMatch(text, /upstream="http:\/\/mirror\.example",result=/);
   } finally {
     c.stop();
   }

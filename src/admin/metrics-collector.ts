@@ -76,6 +76,8 @@ export interface StatsSnapshot {
   topPackages: Array<{ name: string; protocol: string; requests: number; bytes: number }>;
   /** Figures per protocol, by name; `none` holds requests no protocol claimed. */
   protocols: Record<string, ProtocolFigures>;
+  /** Figures per named upstream (an image stream, an apt backend, a registry), by its key, the busiest first. */
+  namedUpstreams: NamedUpstreamFigures[];
   store: { bytes: number; objects: number; entries: number; maxBytes: number | undefined; full: boolean; fullDetail: string | undefined };
   verificationFailures: { total: number; recent: Array<VerificationEvent & { at: number }> };
   evictions: { total: number; bytes: number; byReason: Record<string, number> };
@@ -88,6 +90,36 @@ export interface CollectorOptions {
   configuredUpstreams?: Iterable<string> | undefined;
   /** The installed protocols' names: the `protocol` label takes only these (and `none`), so it stays bounded. */
   protocols?: readonly string[] | undefined;
+  /** Keys of the named upstreams the configuration made (`image:<name>`, `backend:<name>`, ...): their series exist from the start. */
+  namedUpstreams?: Iterable<string> | undefined;
+}
+
+/**
+ * One named upstream's traffic. Named upstreams exist only by configuration (a client cannot make one up), so
+ * a label each stays bounded; origins that clients name in proxy and prefix mode are not among them.
+ */
+export interface NamedUpstreamFigures {
+  upstream: string;
+  requests: number;
+  /** Requests answered from the store (hit, revalidated, stale). */
+  hits: number;
+  servedFromCache: number;
+  servedFromUpstream: number;
+  /** Body bytes fetched from this upstream (downloads that ended, stored or failed). */
+  fetchedUpstream: number;
+  /** Served minus fetched: what clients got without it crossing the upstream link again. */
+  saved: number;
+  downloadsInFlight: number;
+}
+
+/** Bound on named upstreams tracked; configuration names a handful, this only guards against a bug. */
+const maxNamedUpstreams = 256;
+
+/** The named upstream a cache key (or an upstream key) belongs to: `image:ubuntu/streams/...` -> `image:ubuntu`; none for origins. */
+export function namedUpstreamOf(key: string | undefined): string | undefined {
+  if (key === undefined || key.includes('://')) return undefined;
+  const slash = key.indexOf('/');
+  return slash === -1 ? key : key.slice(0, slash);
 }
 
 /** The `protocol` label of requests no protocol claimed (admin pages excepted: refused before routing, usage page). */
@@ -120,6 +152,7 @@ export class MetricsCollector {
     string,
     { requests: number; cacheRequests: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number }
   >();
+  readonly #named = new Map<string, { requests: number; hits: number; servedFromCache: number; servedFromUpstream: number; fetchedUpstream: number }>();
   readonly #verification = { total: 0, recent: [] as Array<VerificationEvent & { at: number }> };
   readonly #evictions = { total: 0, bytes: 0, byReason: {} as Record<string, number> };
   #storeFull: string | undefined;
@@ -178,6 +211,24 @@ export class MetricsCollector {
         registers,
       }),
       evictedBytes: new Counter({ name: 'hoard_evicted_bytes_total', help: 'Bytes removed from the store, by reason.', labelNames: ['reason'], registers }),
+      namedRequests: new Counter({
+        name: 'hoard_named_upstream_requests_total',
+        help: 'Client requests per named upstream (image streams, apt backends, registries), by how they were answered.',
+        labelNames: ['upstream', 'result'],
+        registers,
+      }),
+      namedServedBytes: new Counter({
+        name: 'hoard_named_upstream_served_bytes_total',
+        help: 'Body bytes sent to clients per named upstream, by source (cache or upstream).',
+        labelNames: ['upstream', 'source'],
+        registers,
+      }),
+      namedFetchedBytes: new Counter({
+        name: 'hoard_named_upstream_fetched_bytes_total',
+        help: 'Body bytes fetched from each named upstream.',
+        labelNames: ['upstream'],
+        registers,
+      }),
       upstreamUp: new Gauge({
         name: 'hoard_upstream_up',
         help: '1 when the last exchange with this upstream succeeded, 0 when it failed; only for upstreams with a label of their own.',
@@ -191,6 +242,19 @@ export class MetricsCollector {
       for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ protocol, source }, 0);
     }
     for (const outcome of ['ok', 'error']) this.#m.upstreamLatency.zero({ upstream: otherUpstream, outcome });
+    for (const upstream of options.namedUpstreams ?? []) this.#namedFigures(upstream);
+    const sourcesForGauge = this.#sources;
+    const named = this.#named;
+    new Gauge({
+      name: 'hoard_named_upstream_downloads_in_flight',
+      help: 'Upstream downloads in progress per named upstream.',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        const counts = inFlightByNamed(sourcesForGauge.activeDownloads());
+        for (const upstream of named.keys()) this.set({ upstream }, counts.get(upstream) ?? 0);
+      },
+    });
     const live = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,
@@ -279,6 +343,34 @@ export class MetricsCollector {
       point.otherRequests += 1;
     }
     if (e.item !== undefined && (cacheResults.has(result) || upstreamResults.has(result))) this.#countItem(e.item, protocol, e.bytes);
+    const upstream = namedUpstreamOf(e.upstream);
+    const named = this.#namedFigures(upstream);
+    if (named !== undefined && upstream !== undefined) {
+      named.requests += 1;
+      this.#m.namedRequests.inc({ upstream, result });
+      if (cacheResults.has(result)) {
+        named.hits += 1;
+        named.servedFromCache += e.bytes;
+        this.#m.namedServedBytes.inc({ upstream, source: 'cache' }, e.bytes);
+      } else if (upstreamResults.has(result)) {
+        named.servedFromUpstream += e.bytes;
+        this.#m.namedServedBytes.inc({ upstream, source: 'upstream' }, e.bytes);
+      }
+    }
+  }
+
+  /** The figures of a named upstream, made on first sight (with zeroed series) while under the bound. */
+  #namedFigures(upstream: string | undefined) {
+    if (upstream === undefined) return undefined;
+    let figures = this.#named.get(upstream);
+    if (figures === undefined && this.#named.size < maxNamedUpstreams) {
+      figures = { requests: 0, hits: 0, servedFromCache: 0, servedFromUpstream: 0, fetchedUpstream: 0 };
+      this.#named.set(upstream, figures);
+      for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.namedRequests.inc({ upstream, result }, 0);
+      for (const source of ['cache', 'upstream']) this.#m.namedServedBytes.inc({ upstream, source }, 0);
+      this.#m.namedFetchedBytes.inc({ upstream }, 0);
+    }
+    return figures;
   }
 
   #figures(protocol: string) {
@@ -380,6 +472,12 @@ export class MetricsCollector {
   #onDownload(e: DownloadEvent): void {
     if (e.phase === 'start') return;
     this.#bytes.fetchedUpstream += e.bytes;
+    const upstream = namedUpstreamOf(e.key);
+    const named = this.#namedFigures(upstream);
+    if (named !== undefined && upstream !== undefined) {
+      named.fetchedUpstream += e.bytes;
+      this.#m.namedFetchedBytes.inc({ upstream }, e.bytes);
+    }
     this.#m.upstreamBytes.inc(e.bytes);
     this.#point().upstreamBytes += e.bytes;
     if (e.phase === 'end') this.#downloads.completed += 1;
@@ -410,6 +508,18 @@ export class MetricsCollector {
     let n = 0;
     for (const u of this.#upstreams.values()) if (u.state === 'failing') n += 1;
     return n;
+  }
+
+  #namedSnapshot(): NamedUpstreamFigures[] {
+    const inFlight = inFlightByNamed(this.#sources.activeDownloads());
+    return [...this.#named]
+      .map(([upstream, f]) => ({
+        upstream,
+        ...f,
+        saved: Math.max(0, f.servedFromCache + f.servedFromUpstream - f.fetchedUpstream),
+        downloadsInFlight: inFlight.get(upstream) ?? 0,
+      }))
+      .sort((a, b) => b.requests - a.requests || a.upstream.localeCompare(b.upstream));
   }
 
   snapshot(): StatsSnapshot {
@@ -448,12 +558,23 @@ export class MetricsCollector {
           return [name, figures];
         }),
       ),
+      namedUpstreams: this.#namedSnapshot(),
       store: { ...usage, full: this.#storeFull !== undefined, fullDetail: this.#storeFull },
       verificationFailures: { total: this.#verification.total, recent: [...this.#verification.recent] },
       evictions: { ...this.#evictions, byReason: { ...this.#evictions.byReason } },
       series: this.#series.map((p) => ({ ...p })),
     };
   }
+}
+
+/** Downloads in progress per named upstream. */
+function inFlightByNamed(downloads: ReturnType<LiveSources['activeDownloads']>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const d of downloads) {
+    const upstream = namedUpstreamOf(d.key);
+    if (upstream !== undefined) counts.set(upstream, (counts.get(upstream) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** An error kept per upstream is shown in health and on the dashboard; it may quote a client-chosen URL of 4 KB. */

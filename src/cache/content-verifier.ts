@@ -66,9 +66,12 @@ export interface ContentVerifier {
   /**
    * The size and hash an upstream file must have, as far as the indices seen so far say. May answer
    * later (a promise) while the knowledge for that file is still being built, and may throw a
-   * HoardError to refuse the request outright (strict mode).
+   * HoardError to refuse the request outright (strict mode). `fetch` (absent outside the cache) reaches
+   * other files of the same upstream through the cache, as in `admit`: the file that lists this one's
+   * hash (an image item's SHA256SUMS), revalidated when stale, so a moving name is checked against the
+   * current list. A verifier whose knowledge is all learnt ahead ignores it.
    */
-  expect(upstream: string, path: string): Expectation | undefined | Promise<Expectation | undefined>;
+  expect(upstream: string, path: string, fetch?: ObjectFetch): Expectation | undefined | Promise<Expectation | undefined>;
   /**
    * Decides, once the bytes are whole and match `expect`, whether they may replace what is stored;
    * `fetch` reaches other files of the same upstream (the indices a new Release lists).
@@ -81,7 +84,8 @@ export interface ContentVerifier {
 /** What the cache needs of the protocol that claimed a path: its verifier, and the policy of other paths it fetches for it. */
 export interface VerifyingProtocol {
   readonly verifier: ContentVerifier;
-  classify(path: string): PathPolicy | undefined;
+  /** `upstream` (its key) for protocols whose policy differs per upstream (an image upstream's max age). */
+  classify(path: string, upstream?: string): PathPolicy | undefined;
 }
 
 /** Everything whole is admitted unverified: for tests of the core, and for protocols without signed indices. */

@@ -53,6 +53,8 @@ export interface GetOptions {
   readonly query?: string | undefined;
   /** Request headers sent upstream, already picked by the policy's `forwardHeaders`. */
   readonly forward?: Readonly<Record<string, string>> | undefined;
+  /** The client request's `Via` (a chain of caches), passed upstream so that a loop is seen where it closes. */
+  readonly via?: string | undefined;
 }
 
 /** Where no protocol is known for a policy (it cannot happen through the server): nothing is vouched for. */
@@ -78,6 +80,8 @@ export class ReadThroughCache {
   readonly #tainted = new Map<string, number>();
   /** Finished downloads whose followers still read the blob through the writer; eviction must wait for them. */
   readonly #draining = new Set<SharedDownload>();
+  /** The verifiers' fetch for each upstream and protocol (see #fetchFor); weak, as origins come and go. */
+  readonly #fetches = new WeakMap<Upstream, Map<string, ObjectFetch>>();
 
   constructor(options: ReadThroughCacheOptions) {
     this.#o = options;
@@ -121,7 +125,7 @@ export class ReadThroughCache {
   async get(upstream: Upstream, path: string, policy: PathPolicy, options: GetOptions = {}): Promise<CacheLookup> {
     const key = upstream.key + path;
     // May wait while the verifier is still reading the index that covers this path, or refuse (strict).
-    const expectation = await this.#verifier(policy).expect(upstream.key, path);
+    const expectation = await this.#verifier(policy).expect(upstream.key, path, this.#fetchFor(upstream, policy.protocol));
     const now = this.#o.clock.now();
     let entry = this.#o.index.get(key);
     // A verified index naming other bytes for this file means what is stored is not current (same name, new bytes).
@@ -210,7 +214,7 @@ export class ReadThroughCache {
     const paths = expectation?.upstreamPaths !== undefined && expectation.upstreamPaths.length > 0 ? expectation.upstreamPaths : [path];
     for (const [i, upstreamPath] of paths.entries()) {
       try {
-        response = await upstream.fetch(encodePath(upstreamPath) + (options.query ?? ''), { method: 'GET', headers });
+        response = await upstream.fetch(encodePath(upstreamPath) + (options.query ?? ''), { method: 'GET', headers, via: options.via });
       } catch (err) {
         if (entry) return this.#serveStale(entry, isHoardError(err) ? err.message : String(err));
         throw err;
@@ -415,8 +419,13 @@ export class ReadThroughCache {
    * (stored and indexed or not): the verifier reads what it fetched from the store right after.
    */
   #fetchFor(upstream: Upstream, protocolName: string): ObjectFetch {
-    return async (path, fetchOptions) => {
-      const policy = this.#o.protocol(protocolName)?.classify(path);
+    // One closure per (upstream, protocol), made once: `get` hands it to every `expect`, hits included.
+    let byProtocol = this.#fetches.get(upstream);
+    if (byProtocol === undefined) this.#fetches.set(upstream, (byProtocol = new Map<string, ObjectFetch>()));
+    const known = byProtocol.get(protocolName);
+    if (known !== undefined) return known;
+    const fetch: ObjectFetch = async (path, fetchOptions) => {
+      const policy = this.#o.protocol(protocolName)?.classify(path, upstream.key);
       if (policy === undefined) return { ok: false, reason: `${path} is not a file the ${protocolName} protocol fetches` };
       try {
         const lookup = await this.get(upstream, path, policy, { revalidate: fetchOptions?.revalidate === true });
@@ -428,6 +437,8 @@ export class ReadThroughCache {
         return { ok: false, reason: err instanceof Error ? err.message : String(err) };
       }
     };
+    byProtocol.set(protocolName, fetch);
+    return fetch;
   }
 
   #taint(key: string): void {

@@ -11,8 +11,12 @@ Commands:
   import <dir>       store the .deb files of <dir> that a cached index knows, by hash
   warm --sources <file> --packages <a,b,...> [--arch amd64] [--no-deps]
                      fetch packages (and their dependencies) through the cache
-  client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker|docker-mirror|containerd|podman> [--url http://cache:3142]
-                     print proxy settings for that tool
+  client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker|docker-mirror|containerd|podman|glance>
+                [--url http://cache:3142] [--cert <file>]
+                     print settings for that tool: with an http URL, apt proxy settings (lxd, maas and
+                     juju too); with --url https://cache:8443/images/<name>, an images upstream (lxd
+                     remote, maas boot source, juju image metadata). An https URL's certificate (or
+                     --cert's) goes into them, its fingerprint to stderr
   verify             re-hash every stored object (hoard stopped); quarantine damaged ones,
                      which are fetched again on next use; exit 1 if any were found
 
@@ -22,6 +26,7 @@ Options:
   --config <file>        YAML config file (default $HOARD_CONFIG, else /etc/hoard/hoard.yaml if present)
   --log-level <level>    fatal|error|warn|info|debug|trace|silent
   --url <url>            the cache as clients reach it (stats, gc, import, warm, client-config)
+  --cert <file>          client-config: the cache's certificate, instead of asking the https URL
   -h, --help             this text
 `;
 
@@ -31,7 +36,7 @@ export interface CliArgs {
   dataDir?: string | undefined;
   configPath?: string | undefined;
   logLevel?: string | undefined;
-  /** Flags of the service commands (url, dry-run, json, sources, packages, arch, no-deps). */
+  /** Flags of the service commands (url, cert, dry-run, json, sources, packages, arch, no-deps). */
   flags: Record<string, string | boolean | undefined>;
   help: boolean;
   rest: string[];
@@ -49,6 +54,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       url: { type: 'string' },
+      cert: { type: 'string' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
       sources: { type: 'string' },
@@ -66,6 +72,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
     logLevel: str(values['log-level']),
     flags: {
       url: values.url,
+      cert: values.cert,
       'dry-run': values['dry-run'],
       json: values.json,
       sources: values.sources,

@@ -1,16 +1,47 @@
 // `hoard client-config <target>`: ready-to-use settings for each tool, from the installed protocols.
 import { protocolModules } from '../protocols/installed-protocols.ts';
+import type { CacheCertificate, ClientConfigRenderer, ProtocolModule } from '../protocols/protocol.ts';
 
-/** Every target a protocol offers, in protocol order; the first protocol to name a target owns it. */
-const entries = new Map<string, (url: string) => string>();
-for (const module of protocolModules) {
-  for (const [target, render] of Object.entries(module.clientConfigs)) if (!entries.has(target)) entries.set(target, render);
+/** The targets of some protocols, and who answers each: every protocol naming a target, in protocol order. */
+export class ClientConfigCatalog {
+  readonly #entries = new Map<string, ClientConfigRenderer[]>();
+
+  constructor(modules: readonly Pick<ProtocolModule, 'clientConfigs'>[]) {
+    for (const module of modules) {
+      for (const [target, render] of Object.entries(module.clientConfigs)) this.#entries.set(target, [...(this.#entries.get(target) ?? []), render]);
+    }
+  }
+
+  get targets(): readonly string[] {
+    return [...this.#entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  /**
+   * The text for `target`, a complete document in that tool's own format: from the first protocol (in routing
+   * order) that has one for this URL. `certificate` is what an https URL presented, for tools that must trust it.
+   */
+  render(target: string, proxyUrl: string, certificate?: CacheCertificate): string {
+    const renderers = this.#entries.get(target);
+    if (renderers === undefined) throw new Error(`unknown client-config target "${target}"; one of: ${this.targets.join(', ')}`);
+    const url = checkProxyUrl(proxyUrl);
+    for (const render of renderers) {
+      const text = render(url, certificate);
+      if (text !== undefined) return text;
+    }
+    throw new Error(`no settings for ${target} with --url ${url}`);
+  }
 }
 
-export const clientConfigTargets: readonly string[] = [...entries.keys()];
+const installed = new ClientConfigCatalog(protocolModules);
+
+export const clientConfigTargets: readonly string[] = installed.targets;
 
 export function isClientConfigTarget(name: string): boolean {
-  return entries.has(name);
+  return installed.has(name);
 }
 
 /** Only http(s) URLs without credentials, quotes or whitespace: each lands inside quoted strings of several syntaxes. */
@@ -28,8 +59,6 @@ export function checkProxyUrl(text: string): string {
 }
 
 /** The text for `target`, a complete document in that tool's own format. */
-export function clientConfig(target: string, proxyUrl: string): string {
-  const render = entries.get(target);
-  if (render === undefined) throw new Error(`unknown client-config target "${target}"; one of: ${clientConfigTargets.join(', ')}`);
-  return render(checkProxyUrl(proxyUrl));
+export function clientConfig(target: string, proxyUrl: string, certificate?: CacheCertificate): string {
+  return installed.render(target, proxyUrl, certificate);
 }

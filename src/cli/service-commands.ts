@@ -2,6 +2,7 @@
 import { loadConfig, type ConfigOverrides } from '../config/config-loader.ts';
 import { adminTarget } from './admin-client.ts';
 import type { CliArgs } from './cli-args.ts';
+import { certificateFromFile, certificateNamesHost, presentedCertificate } from './cache-certificate.ts';
 import { clientConfig, clientConfigTargets, isClientConfigTarget } from './client-config.ts';
 import { gcCommand } from './gc-command.ts';
 import { importCommand } from './import-command.ts';
@@ -19,8 +20,7 @@ export async function runServiceCommand(args: CliArgs, overrides: ConfigOverride
         process.stderr.write(`hoard client-config: name one of ${clientConfigTargets.join(', ')}\n`);
         return 2;
       }
-      process.stdout.write(clientConfig(operand, flag('url') ?? 'http://cache:3142'));
-      return 0;
+      return clientConfigCommand(operand, flag('url') ?? 'http://cache:3142', flag('cert'));
     }
     case 'stats':
       return statsCommand(adminTarget(loadConfig(overrides).config, flag('url')), { json: args.flags.json === true });
@@ -48,5 +48,36 @@ export async function runServiceCommand(args: CliArgs, overrides: ConfigOverride
     }
     default:
       return undefined;
+  }
+}
+
+/**
+ * Prints the settings for `target`. For an https URL the certificate the cache presents (or `--cert`'s) goes into
+ * them for the tools that must trust it, and its fingerprint to stderr, for the operator to compare with the one
+ * the cache host shows: asking the URL itself trusts whoever answers it.
+ */
+async function clientConfigCommand(target: string, url: string, certFile: string | undefined): Promise<number> {
+  const say = (message: string) => process.stderr.write(`hoard client-config: ${message}\n`);
+  try {
+    const certificate =
+      certFile !== undefined ? certificateFromFile(certFile) : url.startsWith('https:') ? await presentedCertificate(url, (why) => say(why)) : undefined;
+    if (certificate !== undefined) {
+      const from = certFile ?? new URL(url).host;
+      say(
+        `${from} presents the certificate with SHA-256 fingerprint\n  ${certificate.fingerprint256}\n` +
+          'compare it with https.fingerprint256 in /_hoard/health (or the "https listener up" log line) on the cache host before trusting it',
+      );
+      if (!certificateNamesHost(certificate, url)) {
+        say(
+          `the certificate is not valid for ${new URL(url).hostname}: clients that check names (apt, curl, MAAS) will refuse it; ` +
+            'add that name to https.names and remove <dataDir>/tls/hoard.* for a new one, or use a name it has',
+        );
+      }
+    }
+    process.stdout.write(clientConfig(target, url, certificate));
+    return 0;
+  } catch (err) {
+    say(err instanceof Error ? err.message : String(err));
+    return 2;
   }
 }

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { protocolConfigSections } from '../protocols/installed-protocols.ts';
+import { proxyUrl } from '../upstream/outbound-routes.ts';
 import { parseSize, sizeString } from './size-string.ts';
 
 const duration = z.number().int().positive();
@@ -35,16 +36,25 @@ export const defaultDeniedUpstreamNetworks = [
   '::ffff:169.254.0.0/112',
 ];
 
+/** host:port, IPv6 hosts in brackets. */
+const listenPattern = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/;
+
+function validProxy(value: string): boolean {
+  try {
+    proxyUrl(value, 'upstream.proxy');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A DNS name: labels of letters, digits and inner hyphens, 253 characters at most. */
 const hostName = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const configSchema = z
   .object({
     /** host:port to listen on; IPv6 hosts in brackets. */
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142')
-      .default('0.0.0.0:3142'),
+    listen: z.string().regex(listenPattern, 'must be host:port, e.g. 0.0.0.0:3142 or [::]:3142').default('0.0.0.0:3142'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Networks whose clients may use the cache (CIDR). Default: loopback and private ranges. */
@@ -62,6 +72,26 @@ export const configSchema = z
         extraCaFiles: z.array(z.string().min(1, 'must be a file path')).default([]),
       })
       .prefault({}),
+    /**
+     * The cache's own HTTPS listener (off until `listen` is set): the same routes as the plain port, for clients
+     * that accept only https (LXD's simplestreams remotes). Certificate and key from files, or a self-signed pair
+     * made at the first start in `<dataDir>/tls/`.
+     */
+    https: z
+      .object({
+        listen: z.string().regex(listenPattern, 'must be host:port, e.g. 0.0.0.0:8443 or [::]:8443').optional(),
+        /** PEM certificate (its chain after it); with keyFile. Absent: the self-signed pair in `<dataDir>/tls/`. */
+        certFile: z.string().min(1, 'must be a file path').optional(),
+        /** PEM private key of certFile. */
+        keyFile: z.string().min(1, 'must be a file path').optional(),
+        /** Names and addresses the generated certificate is valid for, besides localhost, 127.0.0.1 and ::1. */
+        names: z.array(z.string().refine((v) => hostName.test(v) || isIP(v) !== 0, 'must be a DNS name or an IP address')).default([]),
+      })
+      .prefault({})
+      .refine((h) => (h.certFile === undefined) === (h.keyFile === undefined), {
+        message: 'certFile and keyFile go together: set both, or neither for a generated self-signed pair',
+        path: ['certFile'],
+      }),
     /** CONNECT pass-through: tunnels that bypass the cache, only to the listed destinations. */
     connect: z
       .object({
@@ -106,8 +136,28 @@ export const configSchema = z
         minBytesPerSecond: z.number().int().nonnegative().default(1024),
         /** The window the minimum rate is averaged over. */
         slowWindowSeconds: duration.default(60),
+        /** HTTP forward proxy for every upstream request (`none`: direct, ignoring HTTP_PROXY/HTTPS_PROXY); absent: the environment's. */
+        proxy: z
+          .string()
+          .refine((v) => v === 'none' || validProxy(v), { error: 'must be an http:// proxy URL like http://proxy.example:3128, or none' })
+          .optional(),
+        /** Hosts reached directly, not through the proxy or the parent (curl's NO_PROXY rules); absent: NO_PROXY. */
+        noProxy: z.array(z.string().min(1)).optional(),
+        /** Another hoard that every upstream request goes to, in absolute-form, so that it caches what this one fetches. */
+        parent: z
+          .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL of another hoard, like http://central.example:3142' })
+          // URL.parse: zod runs refinements even after the URL check failed.
+          .refine((v) => URL.parse(v)?.username === '' && URL.parse(v)?.password === '', { error: 'must not hold credentials' })
+          .refine((v) => ['', '/'].includes(URL.parse(v)?.pathname ?? '') && URL.parse(v)?.search === '', {
+            error: 'must be scheme://host:port, without a path',
+          })
+          .optional(),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((u) => u.proxy === undefined || u.parent === undefined, {
+        message: 'proxy and parent cannot both be set: the parent reaches out through its own proxy',
+        path: ['proxy'],
+      }),
     server: z
       .object({
         /** Longest time a client may take to send its request headers. */
@@ -173,7 +223,8 @@ export function formatConfigIssues(error: z.ZodError, input: unknown): string {
     .map((issue) => {
       const key = issue.path.map(String).join('.') || '(root)';
       const got = valueAt(input, issue.path);
-      const shown = got === undefined ? '' : `, got ${JSON.stringify(got)}`;
+      // Credentials in a URL (a proxy's) never reach a message.
+      const shown = got === undefined ? '' : `, got ${JSON.stringify(got).replace(/\/\/[^/@\s"]*@/g, '//***@')}`;
       return `${key}: ${issue.message}${shown}`;
     })
     .join('\n');

@@ -43,3 +43,31 @@ test('bad values are refused with the key in the message', () => {
     );
   }
 });
+
+test('the https listener is off by default; its keys are accepted as written', () => {
+  const off = parseConfig({});
+  assert.equal(off.https.listen, undefined);
+  assert.deepEqual(off.https.names, []);
+  const on = parseConfig({
+    https: { listen: '[::]:8443', certFile: '/etc/hoard/tls.crt', keyFile: '/etc/hoard/tls.key', names: ['cache.lab.example', '10.0.0.5', 'fd00::5'] },
+  });
+  assert.equal(on.https.listen, '[::]:8443');
+  assert.equal(on.https.keyFile, '/etc/hoard/tls.key');
+  assert.deepEqual(on.https.names, ['cache.lab.example', '10.0.0.5', 'fd00::5']);
+});
+
+test('bad https keys are refused with the key in the message', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ https: { listen: '8443' } }, /https\.listen: must be host:port, e\.g\. 0\.0\.0\.0:8443/],
+    [{ https: { listen: '0.0.0.0:8443', certFile: '/etc/hoard/tls.crt' } }, /https\.certFile: certFile and keyFile go together/],
+    [{ https: { listen: '0.0.0.0:8443', keyFile: '/etc/hoard/tls.key' } }, /https\.certFile: certFile and keyFile go together/],
+    [{ https: { names: ['https://cache.example'] } }, /https\.names\.0: must be a DNS name or an IP address/],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(
+      () => parseConfig(input),
+      (err: unknown) => isHoardError(err, 'HOARD_ERR_CONFIG') && message.test(err.message),
+      JSON.stringify(input),
+    );
+  }
+});

@@ -8,6 +8,8 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { channels, type RequestEvent, type TunnelEvent } from '../events.ts';
 import { ConnectAllowList, ConnectTunnels, parseConnectTarget } from './connect-tunnel.ts';
 import { connectRefusal } from './proxy-server.ts';
+import { CountingForwardProxy } from '../../test/support/counting-forward-proxy.ts';
+import { findFreePort } from '../../test/support/hoard-process.ts';
 
 test('CONNECT targets are host:port, the port required', () => {
   assert.deepEqual(parseConnectTarget('Mirror.Example:443'), { host: 'mirror.example', port: 443 });
@@ -222,6 +224,50 @@ test('a silent tunnel is closed after the idle timeout; closeAll ends the open o
     proxy2.server.close();
   } finally {
     proxy.server.close();
+    await echo.close();
+  }
+});
+
+test('through an outbound proxy: the tunnel is a CONNECT to the proxy (credentials as Proxy-Authorization); a refusal or a dead proxy is HOARD_ERR_UPSTREAM_PROXY', async () => {
+  const echo = await echoServer();
+  const upstreamProxy = await CountingForwardProxy.start({ credentials: { user: 'lab', password: 's3cret' } });
+  const target = `127.0.0.1:${echo.port}`;
+  let proxyUrl = new URL(upstreamProxy.url({ user: 'lab', password: 's3cret' }));
+  const tunnels = new ConnectTunnels({
+    allow: [target],
+    connectTimeoutMs: 2000,
+    idleTimeoutMs: 5000,
+    through: () => ({ url: proxyUrl, label: `http://${proxyUrl.host}` }),
+  });
+  const front = await proxyWith(tunnels);
+  try {
+    const { socket, head, rest } = await openTunnel(front.port, target, 'early');
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.equal((await readUntil(socket, rest, 5)).toString(), 'early');
+    socket.write('ping');
+    assert.equal((await readUntil(socket, Buffer.alloc(0), 4)).toString(), 'ping');
+    socket.destroy();
+    assert.deepEqual(
+      upstreamProxy.connects.map((c) => c.target),
+      [target],
+    );
+    assert.equal(upstreamProxy.authFailures, 0);
+
+    proxyUrl = new URL(upstreamProxy.url({ user: 'lab', password: 'wrong' }));
+    const refused = await openTunnel(front.port, target);
+    assert.match(refused.head, /^HTTP\/1\.1 502 [^]*X-Hoard-Error: HOARD_ERR_UPSTREAM_PROXY/);
+    const body = (await readUntil(refused.socket, refused.rest, 1000)).toString();
+    assert.match(body, /refused CONNECT to 127\.0\.0\.1:\d+ with 407/);
+    assert.doesNotMatch(body, /wrong/);
+
+    const deadPort = await findFreePort();
+    proxyUrl = new URL(`http://127.0.0.1:${deadPort}`);
+    const dead = await openTunnel(front.port, target);
+    assert.match(dead.head, /X-Hoard-Error: HOARD_ERR_UPSTREAM_PROXY/);
+  } finally {
+    tunnels.closeAll();
+    front.server.close();
+    await upstreamProxy.close();
     await echo.close();
   }
 });

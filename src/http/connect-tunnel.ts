@@ -14,7 +14,15 @@ export interface ConnectTunnelOptions {
   connectTimeoutMs: number;
   /** A tunnel silent both ways for this long is closed. */
   idleTimeoutMs: number;
+  /**
+   * The HTTP proxy (or parent hoard) a tunnel to `host:port` is opened through, with CONNECT; undefined: direct.
+   * `url` may hold credentials (sent as Proxy-Authorization); `label` is what messages show.
+   */
+  through?: ((host: string, port: number) => { url: URL; label: string } | undefined) | undefined;
 }
+
+/** Bound on the proxy's answer to our CONNECT (status line and headers). */
+const maxProxyHeadBytes = 16 * 1024;
 
 export interface ConnectTarget {
   /** Lower case; IPv6 without brackets. */
@@ -94,7 +102,12 @@ export class ConnectTunnels {
 
     const started = performance.now();
     const clientAddress = req.socket.remoteAddress ?? '?';
-    const upstream = connect({ host: target.host, port: target.port, noDelay: true });
+    const proxy = this.#options.through?.(target.host, target.port);
+    const dial =
+      proxy === undefined
+        ? { host: target.host, port: target.port }
+        : { host: proxy.url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(proxy.url.port || 80) };
+    const upstream = connect({ ...dial, noDelay: true });
     const tunnel: Tunnel = { client, upstream };
     this.#open.add(tunnel);
     let established = false;
@@ -171,7 +184,9 @@ export class ConnectTunnels {
         destroyBoth();
         return;
       }
-      failDial(new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', `tunnel destination ${asked} unreachable: ${err.message}`));
+      if (proxy !== undefined)
+        failDial(new HoardError('HOARD_ERR_UPSTREAM_PROXY', `proxy ${proxy.label} unreachable for a tunnel to ${asked}: ${err.message}`));
+      else failDial(new HoardError('HOARD_ERR_UPSTREAM_UNREACHABLE', `tunnel destination ${asked} unreachable: ${err.message}`));
     });
     upstream.once('close', onClosed);
     // Before the connection: the connect timeout; after it: the idle timeout (reset by traffic either way).
@@ -179,7 +194,7 @@ export class ConnectTunnels {
       if (established) destroyBoth();
       else failDial(new HoardError('HOARD_ERR_UPSTREAM_TIMEOUT', `tunnel destination ${asked} did not answer within ${this.#options.connectTimeoutMs} ms`));
     });
-    upstream.once('connect', () => {
+    const open = (early: Buffer) => {
       established = true;
       upstream.setTimeout(this.#options.idleTimeoutMs);
       // The client side is a net.Socket (or a TLS socket) handed over by node:http.
@@ -187,11 +202,60 @@ export class ConnectTunnels {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       // Bytes the client sent right after its CONNECT head (often the TLS ClientHello) belong to the destination.
       if (head.length > 0) upstream.write(head);
+      // Bytes the destination sent right behind the proxy's 200 (a server speaking first) belong to the client.
+      if (early.length > 0) client.write(early);
       client.pipe(upstream);
       upstream.pipe(client);
       publishTunnel({ phase: 'open', client: clientAddress, target: asked, bytesUp: 0, bytesDown: 0, durationMs: performance.now() - started });
+    };
+    upstream.once('connect', () => {
+      if (proxy === undefined) open(Buffer.alloc(0));
+      else this.#viaProxy(upstream, proxy, target, asked, open, failDial);
     });
     return true;
+  }
+
+  /**
+   * RFC 9110 9.3.6: asks the proxy for a tunnel to `target` on the connected `upstream`, reads its answer
+   * (bounded), and opens the tunnel on 200; any other answer is HOARD_ERR_UPSTREAM_PROXY.
+   */
+  #viaProxy(
+    upstream: Socket,
+    proxy: { url: URL; label: string },
+    target: ConnectTarget,
+    asked: string,
+    open: (early: Buffer) => void,
+    failDial: (error: HoardError) => void,
+  ): void {
+    const authority = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+    const { username, password } = proxy.url;
+    const auth =
+      username === '' && password === ''
+        ? ''
+        : `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString('base64')}\r\n`;
+    upstream.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
+    let received = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const end = received.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (received.length > maxProxyHeadBytes)
+          finish(new HoardError('HOARD_ERR_UPSTREAM_PROXY', `proxy ${proxy.label} sent an oversized answer to CONNECT ${asked}`));
+        return;
+      }
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(received.subarray(0, end).toString('latin1'))?.[1] ?? 0);
+      if (status !== 200)
+        finish(new HoardError('HOARD_ERR_UPSTREAM_PROXY', `proxy ${proxy.label} refused CONNECT to ${asked} with ${status || 'an unreadable answer'}`));
+      else finish(undefined, received.subarray(end + 4));
+    };
+    const finish = (error: HoardError | undefined, early = Buffer.alloc(0)) => {
+      upstream.off('data', onData);
+      // Held until open() pipes it: nothing the destination sends next may be lost in between.
+      upstream.pause();
+      if (error !== undefined) failDial(error);
+      else open(early);
+    };
+    upstream.on('data', onData);
   }
 
   /** Ends every tunnel (hoard is shutting down). */

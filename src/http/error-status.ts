@@ -13,6 +13,7 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_CONNECT_REFUSED: 403,
   HOARD_ERR_LOOP_DETECTED: 508,
   HOARD_ERR_UNKNOWN_BACKEND: 404,
+  HOARD_ERR_UNKNOWN_IMAGE_UPSTREAM: 404,
   // OCI distribution spec, "Error Codes": NAME_INVALID, MANIFEST_INVALID and DIGEST_INVALID are 400, NAME_UNKNOWN 404, UNSUPPORTED 405.
   HOARD_ERR_OCI_NAME_INVALID: 400,
   HOARD_ERR_OCI_NAME_UNKNOWN: 404,
@@ -24,6 +25,7 @@ export const statusForCode: Record<ErrorCode, number> = {
   // The client did nothing wrong and cannot fix it by authenticating to hoard: the upstream refused hoard's own credentials.
   HOARD_ERR_UPSTREAM_AUTH: 403,
   HOARD_ERR_UPSTREAM_UNREACHABLE: 502,
+  HOARD_ERR_UPSTREAM_PROXY: 502,
   HOARD_ERR_UPSTREAM_TIMEOUT: 504,
   HOARD_ERR_UPSTREAM_STATUS: 502,
   HOARD_ERR_UPSTREAM_TRUNCATED: 502,
@@ -39,10 +41,14 @@ export const statusForCode: Record<ErrorCode, number> = {
   HOARD_ERR_NOT_AUTHENTICATED: 403,
   // Not sent while the index is read in the background; 502 where it reaches a client: the upstream served it.
   HOARD_ERR_INDEX_TOO_LARGE: 502,
+  // The upstream's answer is one hoard will not pass on as the stream's: RFC 9110 15.6.3.
+  HOARD_ERR_STREAM_REFUSED: 502,
   HOARD_ERR_GENERATION_INCOMPLETE: 502,
   HOARD_ERR_STORE_FULL: 507,
   HOARD_ERR_STORE_IO: 500,
   HOARD_ERR_CONFIG: 500,
+  // Never sent: a start-up failure.
+  HOARD_ERR_TLS_CERTIFICATE: 500,
   HOARD_ERR_UNAUTHORIZED: 401,
   // RFC 9110 15.5.20: 421 Misdirected Request, the server will not produce an authoritative response for this target's authority.
   HOARD_ERR_ADMIN_HOST_NOT_ALLOWED: 421,

@@ -13,6 +13,7 @@ import type { Claimed, ProtocolSet, RouteScope } from '../protocols/protocol-set
 import { ClientAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
 import { ResponseOrder } from './response-order.ts';
+import { viaChain } from './via-chain.ts';
 import { nosniffHeaders, nosniffLine } from './security-headers.ts';
 import { SendBufferPool } from './body-sender.ts';
 import { HotBodyCache } from './hot-body-cache.ts';
@@ -215,7 +216,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const upstream = route.upstream;
     let lookup: CacheLookup;
     try {
-      lookup = await deps.cache.get(upstream, route.path, route.policy, { query: route.query, forward: route.forward });
+      // The chain of caches before this one goes upstream with it, so a loop ends at the first repeat.
+      lookup = await deps.cache.get(upstream, route.path, route.policy, { query: route.query, forward: route.forward, via: viaChain(req.headers.via) });
     } catch (err) {
       const outcome = sendError(res, err, deps.logger, protocol);
       return { ...outcome, upstream: upstream.key, protocol };

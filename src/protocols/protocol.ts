@@ -75,7 +75,7 @@ export interface Protocol {
    */
   route(target: RequestTarget): Route | undefined;
   /** The policy for another path of the same upstream (the verifier fetching an index through the cache). */
-  classify(path: string): PathPolicy | undefined;
+  classify(path: string, upstream?: string): PathPolicy | undefined;
   /** The Upstream behind a cache key's upstream part, for fetches that no client asked for. */
   upstreamFor(key: string): Upstream | undefined;
   readonly verifier: ContentVerifier;
@@ -127,10 +127,29 @@ export interface ProtocolContext {
   readonly clock: Clock;
 }
 
+/** The certificate a cache's https URL presents, as `hoard client-config` found it: for clients that must trust it. */
+export interface CacheCertificate {
+  /** The leaf, PEM. */
+  readonly pem: string;
+  /** SHA-256 of its DER, `AB:CD:...` as `openssl x509 -fingerprint -sha256` prints it. */
+  readonly fingerprint256: string;
+  /** Its own issuer (hoard's generated pair): trusting it means adding this very certificate to a CA store. */
+  readonly selfSigned: boolean;
+  readonly issuer: string;
+}
+
+/**
+ * One `hoard client-config` entry: the whole document for a cache at `cacheUrl` (checked: http(s), no credentials
+ * or shell characters), or undefined when this protocol has nothing for that URL, and the next protocol naming
+ * the same target is asked (images answer `lxd` for an https URL, apt's proxy profile for an http one). Throws
+ * (an Error whose message the command prints) when the URL is this protocol's but incomplete.
+ */
+export type ClientConfigRenderer = (cacheUrl: string, certificate?: CacheCertificate) => string | undefined;
+
 /** A protocol as installed: its name, what it offers without a server, and how to build it. */
 export interface ProtocolModule {
   readonly name: string;
   /** Ready client settings by target name (`hoard client-config <target>`), each a whole document for that tool. */
-  readonly clientConfigs: Readonly<Record<string, (cacheUrl: string) => string>>;
+  readonly clientConfigs: Readonly<Record<string, ClientConfigRenderer>>;
   create(context: ProtocolContext): Promise<Protocol>;
 }

@@ -423,7 +423,7 @@ export class SqliteMetadataIndex implements MetadataIndex {
       if (names.every((name) => name !== undefined)) {
         // Whole last segments (`/InRelease`): a lookup in objects_by_name rather than a pass over every row.
         where.push(`${nameOfPath} IN (${names.map(() => '?').join(', ')})`);
-        params.push(...(names));
+        params.push(...names);
       } else {
         where.push(`(${query.pathEndsWith.map(() => 'substr(path, -length(?)) = ?').join(' OR ')})`);
         for (const end of query.pathEndsWith) params.push(end, end);

@@ -58,3 +58,29 @@ test('lookup hands net.connect exactly the addresses it checked, in both of its 
   const err = await new Promise<unknown>((done) => denying.lookup('h.example', { all: true }, (e) => done(e)));
   assert.ok(isHoardError(err, 'HOARD_ERR_UPSTREAM_DENIED'));
 });
+
+test('check (the destination behind a proxy): literals as written, names on their addresses, unresolvable names pass; one resolution per name and half-minute', async () => {
+  let lookups = 0;
+  let now = 0;
+  const answers: Record<string, string> = { 'inside.example': '10.0.0.5', 'metadata.example': '169.254.169.254' };
+  const resolve = ((host: string, _options: unknown, callback: (err: Error | null, addresses: LookupAddress[]) => void) => {
+    lookups++;
+    const address = answers[host];
+    if (address === undefined) callback(Object.assign(new Error(`not found ${host}`), { code: 'ENOTFOUND' }), []);
+    else callback(null, [{ address, family: 4 }]);
+  }) as unknown as LookupFunction;
+  const guard = new DestinationGuard({ denied: defaultDeniedUpstreamNetworks, exemptHosts: ['exempt.example'], resolve, now: () => now });
+  await assert.rejects(guard.check('127.0.0.1'), (err: unknown) => isHoardError(err, 'HOARD_ERR_UPSTREAM_DENIED'));
+  await assert.rejects(guard.check('[::1]'), (err: unknown) => isHoardError(err, 'HOARD_ERR_UPSTREAM_DENIED'));
+  await assert.rejects(guard.check('metadata.example'), (err: unknown) => isHoardError(err, 'HOARD_ERR_UPSTREAM_DENIED'));
+  await guard.check('inside.example');
+  await guard.check('only-the-proxy-knows.example');
+  await guard.check('exempt.example');
+  assert.equal(lookups, 3, 'literals and exempt hosts are not resolved');
+  await Promise.all([guard.check('inside.example'), guard.check('INSIDE.example'), guard.check('only-the-proxy-knows.example')]);
+  assert.equal(lookups, 3, 'remembered');
+  answers['inside.example'] = '127.0.0.1';
+  now += 31_000;
+  await assert.rejects(guard.check('inside.example'), (err: unknown) => isHoardError(err, 'HOARD_ERR_UPSTREAM_DENIED'));
+  assert.equal(lookups, 4);
+});

@@ -11,7 +11,13 @@ export interface DestinationGuardOptions {
   exemptHosts: readonly string[];
   /** The resolver; node's `dns.lookup` (getaddrinfo, /etc/hosts included) unless a test gives another. */
   resolve?: LookupFunction;
+  /** Milliseconds, for how long `check` remembers a name's verdict; Date.now unless a test gives another. */
+  now?: () => number;
 }
+
+/** How long `check` remembers a verdict, and for how many names: one resolution per host and half-minute, not per request. */
+const verdictTtlMs = 30_000;
+const maxVerdicts = 1024;
 
 /**
  * The check runs where the socket is opened, on the addresses the socket will use: `lookup` resolves,
@@ -23,8 +29,12 @@ export class DestinationGuard {
   readonly #denied: CidrList;
   readonly #exempt: ReadonlySet<string>;
   readonly #resolve: LookupFunction;
+  readonly #now: () => number;
+  /** Verdicts of `check` by name, pending ones included (concurrent requests for a host share one resolution). */
+  readonly #verdicts = new Map<string, { until: number; verdict: Promise<HoardError | undefined> }>();
 
   constructor(options: DestinationGuardOptions) {
+    this.#now = options.now ?? Date.now;
     this.#denied = new CidrList(options.denied);
     // allowedHosts spells IPv6 hosts in brackets (as request targets do); the connector sees them bare.
     this.#exempt = new Set(options.exemptHosts.filter((h) => !h.startsWith('*.')).map((h) => h.toLowerCase().replace(/^\[(.*)\]$/, '$1')));
@@ -46,6 +56,45 @@ export class DestinationGuard {
     return new HoardError('HOARD_ERR_UPSTREAM_DENIED', `upstream ${shown} is in deniedUpstreamNetworks`, {
       detail: `upstream ${shown} is in a network this cache does not reach for clients; the operator can list the host in allowedHosts or change deniedUpstreamNetworks`,
     });
+  }
+
+  /**
+   * For requests sent through the outbound proxy or to the parent, where hoard opens no socket to the
+   * destination: an IP literal is checked as it is, a name on the addresses this machine resolves it to.
+   * A name this machine cannot resolve passes: behind a proxy, often only the proxy can resolve outside
+   * names, and it is the operator's policy point for what it alone can reach.
+   */
+  async check(hostname: string): Promise<void> {
+    const bare = hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(bare) !== 0) {
+      const refused = this.refusal(bare, [bare]);
+      if (refused) throw refused;
+      return;
+    }
+    const name = bare.toLowerCase();
+    if (this.#exempt.has(name)) return;
+    // A lab behind a proxy may have slow DNS for outside names: a verdict is remembered for a while. The proxy
+    // resolves the name itself anyway, so a remembered verdict opens no window a fresh one would close.
+    const now = this.#now();
+    let known = this.#verdicts.get(name);
+    if (known === undefined || known.until <= now) {
+      if (this.#verdicts.size >= maxVerdicts) this.#verdicts.delete(this.#verdicts.keys().next().value as string);
+      known = { until: now + verdictTtlMs, verdict: this.#judge(name) };
+      this.#verdicts.delete(name);
+      this.#verdicts.set(name, known);
+    }
+    const refused = await known.verdict;
+    if (refused) throw refused;
+  }
+
+  async #judge(name: string): Promise<HoardError | undefined> {
+    const addresses = await new Promise<string[] | undefined>((done) => {
+      this.#resolve(name, { all: true }, (err, resolved) => {
+        if (err) done(undefined);
+        else done(Array.isArray(resolved) ? resolved.map((a) => a.address) : [resolved]);
+      });
+    });
+    return addresses === undefined ? undefined : this.refusal(name, addresses);
   }
 
   /** A net.connect `lookup` that resolves, refuses denied destinations and returns only what it checked. */

@@ -16,6 +16,8 @@ export interface FetchInit {
   signal?: AbortSignal;
   /** Applied to every redirect hop; without one, any http(s) hop that keeps https is followed. */
   redirectGuard?: RedirectGuard | undefined;
+  /** The `Via` of the client request that caused this one (a chain of caches): the fetcher appends its own entry. */
+  via?: string | undefined;
 }
 
 export interface UpstreamResponse {

@@ -1,5 +1,5 @@
 // Fetcher over undici: pooled keep-alive connections, connect/idle timeouts, guarded redirects, checked destinations, extra CAs.
-import type { Agent, buildConnector as UndiciConnect } from 'undici';
+import type { Agent, Dispatcher, Pool, ProxyAgent, buildConnector as UndiciConnect } from 'undici';
 // The dispatcher and its request call alone, not the package's index: the index also sets up fetch,
 // WebSocket, caches and mocks, and touches the globals that load Node's own bundled copy of undici.
 // Together with the node:http import in http/proxy-server.ts, 3-6 MB resident at idle (measured).
@@ -8,14 +8,16 @@ import type { Agent, buildConnector as UndiciConnect } from 'undici';
 import UndiciAgent from 'undici/lib/dispatcher/agent.js';
 import undiciRequest from 'undici/lib/api/api-request.js';
 import buildConnector from 'undici/lib/core/connect.js';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { publishUpstream } from '../events.ts';
-import { HoardError } from '../errors.ts';
+import { HoardError, errorCodes, type ErrorCode } from '../errors.ts';
 import type { DestinationGuard } from './destination-guard.ts';
 import type { FetchInit, Fetcher, RedirectGuard, UpstreamResponse } from './fetcher.ts';
+import type { OutboundRoute, OutboundRoutes } from './outbound-routes.ts';
 import { trustedSecureContext } from './tls-trust.ts';
-import { upstreamErrorFrom } from './upstream-errors.ts';
+import { proxyErrorFrom, upstreamErrorFrom } from './upstream-errors.ts';
 
 export interface HttpFetcherOptions {
   connectTimeoutMs: number;
@@ -31,7 +33,11 @@ export interface HttpFetcherOptions {
    * origins only. Redirect hops use the same connections, so they are checked the same way.
    */
   destinations?: DestinationGuard | undefined;
+  /** Direct, through the outbound proxy or to the parent, per URL (every redirect hop is routed anew); absent: direct. */
+  outbound?: OutboundRoutes | undefined;
 }
+
+const directRoute: OutboundRoute = { kind: 'direct' };
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 const maxRedirects = 5;
@@ -41,16 +47,43 @@ const credentialHeaders = ['authorization', 'proxy-authorization', 'cookie'];
 export class HttpFetcher implements Fetcher {
   readonly #agent: Agent;
   readonly #options: HttpFetcherOptions;
+  /** Built at the first request that needs them: the parent's agent, and one ProxyAgent per proxy and scheme. */
+  #parentAgent: Agent | undefined;
+  readonly #proxyAgents = new Map<string, ProxyAgent>();
 
   constructor(options: HttpFetcherOptions) {
     this.#options = options;
     this.#agent = new UndiciAgent({
       connect: lazyTlsConnector(options.connectTimeoutMs, options.ca ?? [], options.destinations),
-      headersTimeout: options.idleTimeoutMs,
-      bodyTimeout: options.idleTimeoutMs,
-      keepAliveTimeout: 30_000,
-      connections: 64,
+      ...this.#poolOptions(),
     });
+  }
+
+  #poolOptions() {
+    return { headersTimeout: this.#options.idleTimeoutMs, bodyTimeout: this.#options.idleTimeoutMs, keepAliveTimeout: 30_000, connections: 64 };
+  }
+
+  /** Where one hop goes: the dispatcher, and the origin and path undici is given for it. */
+  #dispatch(route: OutboundRoute, url: URL): { dispatcher: Dispatcher; origin: string; path: string } {
+    const path = url.pathname + url.search;
+    if (route.kind === 'direct') return { dispatcher: this.#agent, origin: url.origin, path };
+    if (route.kind === 'parent') {
+      // The parent is the operator's own machine, often on a private network: the denied networks guard the
+      // destination (checked before), never the connection to the parent.
+      this.#parentAgent ??= new UndiciAgent({
+        connect: lazyTlsConnector(this.#options.connectTimeoutMs, this.#options.ca ?? [], undefined),
+        ...this.#poolOptions(),
+      });
+      // RFC 9112 3.2.2: absolute-form, for https:// targets too, so that the parent fetches (and caches) them itself.
+      return { dispatcher: this.#parentAgent, origin: route.via.origin, path: url.origin + path };
+    }
+    const key = `${url.protocol} ${route.via.href}`;
+    let agent = this.#proxyAgents.get(key);
+    if (agent === undefined) {
+      agent = newProxyAgent(route.via, url.protocol === 'https:', this.#options, this.#poolOptions());
+      this.#proxyAgents.set(key, agent);
+    }
+    return { dispatcher: agent, origin: url.origin, path };
   }
 
   async fetch(url: URL, init: FetchInit): Promise<UpstreamResponse> {
@@ -58,23 +91,28 @@ export class HttpFetcher implements Fetcher {
     let headers: Record<string, string> = {
       ...init.headers,
       'user-agent': this.#options.userAgent,
-      via: this.#options.via,
+      // RFC 9110 7.6.3: each proxy appends itself; passing the chain on lets a hoard further up see a loop back to it.
+      via: init.via === undefined ? this.#options.via : `${init.via}, ${this.#options.via}`,
       // Bytes are stored and hashed exactly as the repository published them.
       'accept-encoding': 'identity',
     };
     for (let hop = 0; ; hop++) {
       const started = performance.now();
+      const route = this.#options.outbound?.route(current) ?? directRoute;
       let response;
       try {
-        response = await undiciRequest.call(this.#agent, {
-          origin: current.origin,
-          path: current.pathname + current.search,
+        // Through a proxy or the parent hoard connects to no destination address itself: the guard checks the destination's name here.
+        if (route.kind !== 'direct' && this.#options.destinations?.active === true) await this.#options.destinations.check(current.hostname);
+        const { dispatcher, origin, path } = this.#dispatch(route, current);
+        response = await undiciRequest.call(dispatcher, {
+          origin,
+          path,
           method: init.method,
-          headers,
+          headers: route.kind === 'parent' ? { ...headers, host: current.host } : headers,
           signal: init.signal ?? null,
         });
       } catch (err) {
-        let error = upstreamErrorFrom(err, current.href);
+        let error = route.kind === 'direct' ? upstreamErrorFrom(err, current.href) : proxyErrorFrom(err, current.href, route);
         // A denied network is the client's doing on the first request (403), the upstream's on a redirect (502).
         if (hop > 0 && error.code === 'HOARD_ERR_UPSTREAM_DENIED') error = redirectRefused(url, current, error.message, error);
         publishUpstream({
@@ -98,6 +136,22 @@ export class HttpFetcher implements Fetcher {
         status: response.statusCode,
         durationMs: performance.now() - started,
       });
+      // A hoard further up found this request's Via chain looping back to it: the chain is a loop, ours to report too.
+      if (response.statusCode === 508 && responseHeaders['x-hoard-error'] === 'HOARD_ERR_LOOP_DETECTED') {
+        response.body.destroy();
+        const by = route.kind === 'direct' ? current.origin : `${route.kind} ${route.label}`;
+        throw new HoardError('HOARD_ERR_LOOP_DETECTED', `${by} found a loop of caches asking for ${current.href} (Via: ${String(headers.via)})`, {
+          detail: 'request loop detected between caches (check upstream.parent and upstream.proxy on each node)',
+        });
+      }
+      // The parent's own failure (its upstream down, a TLS check failed): passed on with its code, so the site's
+      // clients and logs say what went wrong up the chain, and a stale copy is served as for any upstream failure.
+      const relayed = responseHeaders['x-hoard-error'];
+      if (route.kind === 'parent' && response.statusCode >= 500 && relayed !== undefined && Object.hasOwn(errorCodes, relayed)) {
+        const said = await firstLine(response.body, responseHeaders['content-type']);
+        const why = `parent ${route.label} answered ${response.statusCode}${said === '' ? ` ${relayed}` : `: ${said}`}`;
+        throw new HoardError(relayed as ErrorCode, `${why} (asked for ${current.href})`, { detail: why });
+      }
       const location = responseHeaders.location;
       if (redirectStatuses.has(response.statusCode) && location !== undefined) {
         response.body.destroy();
@@ -112,8 +166,36 @@ export class HttpFetcher implements Fetcher {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await Promise.all([this.#agent.close(), this.#parentAgent?.close(), ...[...this.#proxyAgents.values()].map((a) => a.close())]);
   }
+}
+
+// Loaded only when a proxy is configured: most caches never need ProxyAgent's modules in memory.
+const requireUndici = createRequire(import.meta.url);
+
+/**
+ * undici's ProxyAgent, one per proxy and target scheme. `proxyTunnel: false`: http:// targets go in
+ * absolute-form (what every HTTP proxy understands, and what lets a caching proxy cache them), https://
+ * ones through CONNECT, then TLS with hoard's trust end to end. The pools get hoard's timeouts (undici's
+ * absolute-form wrapper would otherwise use its 300 s defaults). Credentials in the proxy URL are sent as
+ * `Proxy-Authorization: Basic` by undici, to the proxy only.
+ */
+function newProxyAgent(proxy: URL, secure: boolean, options: HttpFetcherOptions, pool: Record<string, number>): ProxyAgent {
+  const ProxyAgentClass = requireUndici('undici/lib/dispatcher/proxy-agent.js') as typeof ProxyAgent;
+  const PoolClass = requireUndici('undici/lib/dispatcher/pool.js') as typeof Pool;
+  // The index would add `connect` to every dispatcher's prototype; ProxyAgent's CONNECT needs it on its client to the proxy.
+  const apiConnect = requireUndici('undici/lib/api/api-connect.js') as Dispatcher['connect'];
+  const timeout = options.connectTimeoutMs;
+  return new ProxyAgentClass({
+    uri: proxy.href,
+    clientFactory: (origin: URL, opts: object) => Object.assign(new PoolClass(origin, opts as Pool.Options), { connect: apiConnect }),
+    proxyTunnel: false,
+    proxyTls: { timeout },
+    // The TLS context (the system store parsed, ~16 MB) only for the https agent.
+    ...(secure ? { requestTls: { timeout, secureContext: trustedSecureContext(options.ca ?? []) } } : {}),
+    ...pool,
+    factory: (origin: string | URL, opts: object) => new PoolClass(origin, { ...(opts as Pool.Options), ...pool }),
+  });
 }
 
 /** The URL a redirect leads to, after the fetcher's own rules and the caller's guard; throws HOARD_ERR_REDIRECT_REFUSED. */
@@ -159,6 +241,26 @@ function mapBodyErrors(body: Readable, url: string): Readable {
 }
 
 function ignoreError(): void {}
+
+/** The first line of a hoard's plain-text error body (`CODE: detail`), at most 512 bytes; '' for any other body. */
+async function firstLine(body: Readable, contentType: string | undefined): Promise<string> {
+  if (contentType?.startsWith('text/plain') !== true) {
+    body.destroy();
+    return '';
+  }
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.length >= 512 || text.includes('\n')) break;
+    }
+  } catch {
+    // A cut error body leaves what arrived.
+  }
+  body.destroy();
+  // eslint-disable-next-line no-control-regex
+  return (text.split('\n')[0] ?? '').slice(0, 512).replace(/[\x00-\x1f\x7f]/g, '');
+}
 
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};

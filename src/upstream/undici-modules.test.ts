@@ -27,3 +27,10 @@ test('the internal modules are the index exports: Agent, Dispatcher#request and 
   assert.equal(undiciRequest, Object.getOwnPropertyDescriptor(index.Dispatcher.prototype, 'request')?.value);
   assert.equal(typeof undiciRequest, 'function');
 });
+
+test('the modules loaded for an outbound proxy are the index exports: ProxyAgent, Pool and Dispatcher#connect', () => {
+  const index = require('undici') as typeof Undici;
+  assert.equal(require('undici/lib/dispatcher/proxy-agent.js'), index.ProxyAgent);
+  assert.equal(require('undici/lib/dispatcher/pool.js'), index.Pool);
+  assert.equal(require('undici/lib/api/api-connect.js'), Object.getOwnPropertyDescriptor(index.Dispatcher.prototype, 'connect')?.value);
+});

@@ -1,5 +1,6 @@
 // Maps the errors of the HTTP client (undici, node:net, node:tls) to hoard's error codes.
 import { HoardError } from '../errors.ts';
+import type { OutboundRoute } from './outbound-routes.ts';
 
 const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const tlsCodes = new Set([
@@ -87,4 +88,31 @@ function errorCode(err: unknown): string | undefined {
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** Failures that can only be the proxy's or the parent's: hoard connects to nothing else on that route. */
+const proxyConnectCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL']);
+
+/**
+ * Like upstreamErrorFrom, for a request sent through the outbound proxy or to the parent: not reaching the
+ * proxy, a refused CONNECT and a 407 are HOARD_ERR_UPSTREAM_PROXY, naming the proxy without its credentials.
+ * What happens past the proxy (TLS with the destination, a stall, a cut body) keeps its own code.
+ */
+export function proxyErrorFrom(err: unknown, url: string, route: Exclude<OutboundRoute, { kind: 'direct' }>): HoardError {
+  if (err instanceof HoardError) return err;
+  const code = errorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const what = route.kind === 'parent' ? `parent ${route.label}` : `proxy ${route.label}`;
+  let why: string | undefined;
+  if (code !== undefined && proxyConnectCodes.has(code)) why = `${what} unreachable (${code})`;
+  // undici's words for a CONNECT answered with anything but 200, and for a 407 to an absolute-form request.
+  const refused = /Proxy response \((\d{3})\)/.exec(message);
+  if (refused) why = `${what} refused CONNECT to ${originOf(url)} with ${refused[1]}`;
+  if (/Proxy Authentication Required/.test(message)) why = `${what} asks for credentials (407): check the user and password in the proxy URL`;
+  if (why === undefined) {
+    // Past the proxy, or not clearly the proxy's: the upstream's code, the route named for whoever reads the log.
+    const error = upstreamErrorFrom(err, url);
+    return new HoardError(error.code, `${error.message} (through ${what})`, { cause: err, ...(error.detail === undefined ? {} : { detail: error.detail }) });
+  }
+  return new HoardError('HOARD_ERR_UPSTREAM_PROXY', `${why}, asked for ${url}`, { cause: err, detail: why });
 }

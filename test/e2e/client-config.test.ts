@@ -1,12 +1,15 @@
 // `hoard client-config`: each output is parsed by a real parser for its format and carries the proxy URL.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { clientConfig, clientConfigTargets } from '../../src/cli/client-config.ts';
+import { presentedCertificate } from '../../src/cli/cache-certificate.ts';
+import { ClientConfigCatalog, clientConfig, clientConfigTargets } from '../../src/cli/client-config.ts';
+import { protocolModules } from '../../src/protocols/installed-protocols.ts';
 import { runChecked, runCommand } from '../support/command-runner.ts';
-import { repoRoot } from '../support/hoard-process.ts';
+import { findFreePort, HoardProcess, repoRoot } from '../support/hoard-process.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
 const url = 'http://cache.example:3142';
@@ -99,6 +102,7 @@ describe('hoard client-config', () => {
       'containerd',
       'docker',
       'docker-mirror',
+      'glance',
       'juju',
       'lxd',
       'maas',
@@ -107,5 +111,113 @@ describe('hoard client-config', () => {
     assert.throws(() => clientConfig('apt', 'http://cache:3142/"; evil'), /must not carry/);
     assert.throws(() => clientConfig('apt', 'http://user:pw@cache:3142'), /must not carry/);
     assert.throws(() => clientConfig('apt', 'ftp://cache'), /http/);
+  });
+
+  describe('image settings over the https listener', () => {
+    // The installed protocols' renderers: the images protocol's ahead of apt's, as the routing order has them (apt, the catch-all, last).
+    const catalog = new ClientConfigCatalog(protocolModules);
+    let hoard: HoardProcess;
+    let httpsUrl: string;
+    let certFile: string;
+
+    before(async () => {
+      const port = await findFreePort();
+      hoard = await HoardProcess.start({ config: { logLevel: 'info', https: { listen: `127.0.0.1:${port}` } } });
+      await hoard.waitForLog(/https listener up/);
+      httpsUrl = `https://127.0.0.1:${port}`;
+      certFile = join(hoard.dataDir, 'tls', 'hoard.crt');
+    });
+    after(async () => {
+      await hoard?.cleanup();
+    });
+
+    test('lxd, maas and juju: an https images URL gets image settings, an http one still the apt proxy settings', () => {
+      assert.match(catalog.render('lxd', `${httpsUrl}/images/ubuntu`), /^lxc remote add hoard-ubuntu /m);
+      assert.equal((parseYaml(catalog.render('lxd', url)) as { name: string }).name, 'hoard-apt');
+      assert.match(catalog.render('maas', `${httpsUrl}/images/ubuntu`), /boot-source update 1 url=/);
+      assert.match(catalog.render('maas', url), /set-config name=http_proxy value=/);
+      assert.deepEqual(parseYaml(catalog.render('juju', url)), { 'apt-http-proxy': url });
+      assert.deepEqual(Object.keys(parseYaml(catalog.render('juju', `${httpsUrl}/images/ubuntu`)) as object).sort(), [
+        'container-image-metadata-url',
+        'image-metadata-url',
+      ]);
+      assert.ok(catalog.targets.includes('glance'));
+    });
+
+    test('lxd: the script, run with the real lxc client, adds the remote and pins the certificate hoard presents', async () => {
+      const certificate = await presentedCertificate(httpsUrl, (why) => assert.fail(why));
+      assert.ok(certificate);
+      assert.equal(certificate.pem, new X509Certificate(await readFile(certFile)).toString());
+      assert.equal(certificate.selfSigned, true);
+      const script = join(dir, 'hoard-lxd.sh');
+      await writeFile(script, catalog.render('lxd', `${httpsUrl}/images/ubuntu`, certificate));
+      const conf = join(dir, 'lxc-conf');
+      // lxc reaches out on its own to its default remotes: nothing may leave the machine.
+      const lxcEnv = {
+        ...env,
+        HOME: dir,
+        LXD_CONF: conf,
+        HTTP_PROXY: 'http://127.0.0.1:9',
+        HTTPS_PROXY: 'http://127.0.0.1:9',
+        NO_PROXY: '127.0.0.1,localhost',
+      };
+      await runChecked('sh', [script], { env: lxcEnv });
+      const remotes = await runChecked('lxc', ['remote', 'list', '--format', 'csv'], { env: lxcEnv });
+      assert.match(remotes.stdout, new RegExp(`^hoard-ubuntu,${httpsUrl}/images/ubuntu,simplestreams,none,YES,`, 'm'));
+      assert.equal(await readFile(join(conf, 'servercerts', 'hoard-ubuntu.crt'), 'utf8'), `${certificate.pem.trimEnd()}\n`);
+      // lxc trusts hoard's listener with the pinned certificate: it gets as far as asking for the stream (no images
+      // upstream is configured here, so hoard has none to give), where without the pin TLS refuses.
+      const pinned = await runCommand('lxc', ['image', 'list', 'hoard-ubuntu:'], { env: lxcEnv, timeoutMs: 30_000 });
+      assert.match(pinned.stderr, /streams\/v1\/index\.json: 40\d/, pinned.stderr);
+      assert.doesNotMatch(pinned.stderr, /x509|certificate/);
+      await runChecked('lxc', ['remote', 'add', 'unpinned', `${httpsUrl}/images/ubuntu`, '--protocol', 'simplestreams', '--public'], { env: lxcEnv });
+      const unpinned = await runCommand('lxc', ['image', 'list', 'unpinned:'], { env: lxcEnv, timeoutMs: 30_000 });
+      assert.match(unpinned.stderr, /x509: certificate signed by unknown authority/);
+    });
+
+    test('maas and glance scripts pass sh -n; juju parses as YAML carrying the certificate for cloud-init', async () => {
+      const certificate = await presentedCertificate(httpsUrl, (why) => assert.fail(why));
+      for (const [target, at] of [
+        ['maas', `${httpsUrl}/images/ubuntu`],
+        ['glance', `${httpsUrl}/images/ubuntu/noble/current/noble-server-cloudimg-amd64.img`],
+      ] as const) {
+        const file = join(dir, `${target}-images.sh`);
+        await writeFile(file, catalog.render(target, at, certificate));
+        const check = await runCommand('sh', ['-n', file], { env });
+        assert.equal(check.exitCode, 0, check.stderr);
+      }
+      const juju = parseYaml(catalog.render('juju', `${httpsUrl}/images/ubuntu`, certificate)) as Record<string, string>;
+      assert.deepEqual(parseYaml(juju['cloudinit-userdata'] ?? ''), { ca_certs: { trusted: [certificate?.pem] } });
+    });
+
+    test('the CLI asks an https URL for its certificate and prints the fingerprint hoard shows, on stderr', async () => {
+      const health = (await (await fetch(`${hoard.url}/_hoard/health`)).json()) as { https: { fingerprint256: string } };
+      const node = join(repoRoot, 'node_modules/.bin/node');
+      const asked = await runChecked(node, ['src/main.ts', 'client-config', 'docker-mirror', '--url', httpsUrl], { cwd: repoRoot });
+      assert.deepEqual(JSON.parse(asked.stdout), { 'registry-mirrors': [httpsUrl] });
+      assert.ok(asked.stderr.includes(`  ${health.https.fingerprint256}\n`), asked.stderr);
+      // --cert reads a file instead (on the cache host, or a copy): the same fingerprint, no connection needed.
+      const offline = await runChecked(node, ['src/main.ts', 'client-config', 'docker-mirror', '--url', 'https://127.0.0.1:9', '--cert', certFile], {
+        cwd: repoRoot,
+      });
+      assert.ok(offline.stderr.includes(`  ${health.https.fingerprint256}\n`), offline.stderr);
+      assert.doesNotMatch(offline.stderr, /not valid for/);
+      // A URL under a name the certificate does not carry: said, since apt, curl and MAAS check names.
+      const misnamed = await runChecked(node, ['src/main.ts', 'client-config', 'docker-mirror', '--url', 'https://cache.example:8443', '--cert', certFile], {
+        cwd: repoRoot,
+      });
+      assert.match(misnamed.stderr, /the certificate is not valid for cache\.example: clients that check names/);
+      // Nothing answers: said on stderr, the settings still printed (with where to copy the certificate from).
+      const unreachable = await runChecked(node, ['src/main.ts', 'client-config', 'docker-mirror', '--url', 'https://127.0.0.1:9'], { cwd: repoRoot });
+      assert.match(unreachable.stderr, /cannot read the certificate of 127\.0\.0\.1:9/);
+      const refused = await runCommand(node, ['src/main.ts', 'client-config', 'glance', '--url', `${httpsUrl}/images/ubuntu`], { cwd: repoRoot });
+      assert.equal(refused.exitCode, 2);
+      assert.match(refused.stderr, /glance needs the URL of one image file/);
+      // Through the real CLI: an https images URL gets the lxc remote, the plain http one apt's LXD profile.
+      const lxd = await runChecked(node, ['src/main.ts', 'client-config', 'lxd', '--url', `${httpsUrl}/images/ubuntu`], { cwd: repoRoot });
+      assert.ok(lxd.stdout.includes(`\nlxc remote add hoard-ubuntu ${httpsUrl}/images/ubuntu --protocol simplestreams --public\n`), lxd.stdout);
+      const aptLxd = await runChecked(node, ['src/main.ts', 'client-config', 'lxd', '--url', hoard.url], { cwd: repoRoot });
+      assert.equal((parseYaml(aptLxd.stdout) as { name: string }).name, 'hoard-apt');
+    });
   });
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { findFreePort, repoRoot } from '../support/hoard-process.ts';
+import { findFreePort, repoRoot, withoutProxyVariables } from '../support/hoard-process.ts';
 import { runChecked } from '../support/command-runner.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
@@ -21,7 +21,7 @@ async function startAndProbe(): Promise<{ entry: string; health: number; dashboa
   const port = await findFreePort();
   const child = spawn(join(repoRoot, 'bin/hoard'), ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     stdio: 'ignore',
-    env: { ...process.env, HOARD_CONFIG: '/dev/null' },
+    env: { ...withoutProxyVariables(process.env), HOARD_CONFIG: '/dev/null' },
   });
   try {
     let health = 0;

@@ -25,7 +25,7 @@ export interface HoardProcessOptions {
   readonly host?: string;
   /** Default: a free port, kept across restart(). */
   readonly port?: number;
-  /** Added to the child's environment. */
+  /** Added to the child's environment (which never inherits the runner's proxy variables: see proxyVariables). */
   readonly env?: Readonly<Record<string, string>>;
   /** Added after the standard arguments. */
   readonly extraArgs?: readonly string[];
@@ -201,7 +201,7 @@ export class HoardProcess {
     if (this.configPath !== undefined) args.push('--config', this.configPath);
     args.push(...(this.#options.extraArgs ?? []));
     // The test runner marks its own children with NODE_TEST_CONTEXT; hoard is not a test file.
-    const { NODE_TEST_CONTEXT: _testContext, ...inherited } = process.env;
+    const { NODE_TEST_CONTEXT: _testContext, ...inherited } = withoutProxyVariables(process.env);
     const child = spawn(join(repoRoot, 'node_modules/.bin/node'), args, {
       cwd: repoRoot,
       env: { ...inherited, ...this.#options.env },
@@ -254,6 +254,19 @@ export class HoardProcess {
     }
     throw new Error(`hoard did not answer GET / on ${this.url} within ${timeoutMs} ms\n${this.output()}`);
   }
+}
+
+/** The standard proxy variables hoard honours (upstream.proxy unset); never inherited from the test runner. */
+export const proxyVariables = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY', 'all_proxy', 'ALL_PROXY'];
+
+/**
+ * `env` without the proxy variables: the machine's own proxy would send test upstream requests elsewhere (or
+ * stop start-up, if it is not an http:// URL). A test that wants them passes them in `env`.
+ */
+export function withoutProxyVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = { ...env };
+  for (const name of proxyVariables) delete kept[name];
+  return kept;
 }
 
 /**

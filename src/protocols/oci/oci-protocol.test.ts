@@ -70,6 +70,20 @@ test('routes: registry upstream key, upstream path, policy by endpoint; no clien
   assert.equal(p.route(req('http://mirror.example/v2/a/manifests/1')), undefined, 'proxy-mode targets are apt spellings');
 });
 
+test('a child hoard asks with the registry URL in absolute-form: routed to the registry configured at that URL', async () => {
+  const p = await oci({ ...lab, registries: { ...lab.registries, nested: { url: 'http://127.0.0.1:5000/mirror' } } });
+  const manifest = p.route(req('http://127.0.0.1:5000/v2/team/app/manifests/1'));
+  assert.deepEqual([manifest?.upstream.key, manifest?.path, manifest?.mode], ['oci:lab', '/v2/team/app/manifests/1', 'oci-absolute']);
+  const nested = p.route(req('http://127.0.0.1:5000/mirror/v2/team/app/blobs/sha256:' + 'a'.repeat(64)));
+  assert.deepEqual([nested?.upstream.key, nested?.policy.kind], ['oci:nested', 'blob']);
+  // The grammar still applies; another port is another registry (apt's to judge).
+  assert.throws(
+    () => p.route(req('http://127.0.0.1:5000/v2/Team/manifests/1')),
+    (err: unknown) => isHoardError(err, 'HOARD_ERR_OCI_NAME_INVALID'),
+  );
+  assert.equal(p.route(req('http://127.0.0.1:5001/v2/team/app/manifests/1')), undefined);
+});
+
 test('oci.enabled: false passes every target (apt decides, as before the mirror)', async () => {
   const p = await oci({ ...lab, enabled: false });
   assert.equal(p.answer?.(req('/v2/')), undefined);

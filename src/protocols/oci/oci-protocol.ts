@@ -4,6 +4,7 @@ import type { ContentVerifier, Expectation } from '../../cache/content-verifier.
 import { HoardError } from '../../errors.ts';
 import type { Upstream } from '../../upstream/fetcher.ts';
 import type { ItemName, LocalAnswer, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
+import { absoluteTarget, underBase } from '../proxy-form-target.ts';
 import { splitQuery } from '../target-grammar.ts';
 import { ociClientConfigs } from './oci-client-configs.ts';
 import { effectiveRegistries, type OciConfig } from './oci-config.ts';
@@ -120,6 +121,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
     registries.set(name, new RegistryUpstream({ name, inner, credentials, tokens, tokenService, secure: url.protocol === 'https:', clock }));
   }
   const rules = { registries: new Set(registries.keys()), defaultRegistry: oci.defaultRegistry };
+  const registryUrls = [...effectiveRegistries(oci)].map(([name, r]) => [name, new URL(r.url)] as const);
   const references = new OciReferences(context.blobs, context.index);
   // Registries reached with hoard's credentials are served only to clients that authenticate to hoard, unless public.
   const privateRegistries = new Set([...effectiveRegistries(oci)].filter(([, r]) => r.username !== undefined && !r.public).map(([name]) => name));
@@ -148,10 +150,16 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
       // OCI distribution spec v1.1, "Determining support": 200 means the registry implements the spec.
       return { status: 200, contentType: 'application/json', body: '{}\n', headers: apiVersionHeaders };
     },
-    // Claims origin-form targets under /v2/ only: apt, after it, never sees them.
+    // Claims origin-form targets under /v2/, and absolute-form targets under a configured registry's URL (a child
+    // hoard whose parent this is asks with the registry's own URL): apt, after it, never sees them.
     route(target: RequestTarget): Route | undefined {
-      const { path: rawPath, query } = splitQuery(target.raw);
-      if (!oci.enabled || (rawPath !== '/v2' && !rawPath.startsWith('/v2/'))) return undefined;
+      if (!oci.enabled) return undefined;
+      const absolute = absoluteTarget(target.raw);
+      const proxied = absolute === undefined ? undefined : underBase(absolute, registryUrls, 'v2/');
+      // Any other absolute-form target is an apt spelling (proxy mode).
+      if (absolute !== undefined && proxied === undefined) return undefined;
+      const { path: rawPath, query } = proxied === undefined ? splitQuery(target.raw) : { path: `/v2/${proxied.rest}`, query: proxied.query };
+      if (rawPath !== '/v2' && !rawPath.startsWith('/v2/')) return undefined;
       if (target.raw.length > config.server.maxTargetLength) {
         throw new HoardError('HOARD_ERR_TARGET_TOO_LONG', `request target of ${target.raw.length} characters exceeds ${config.server.maxTargetLength}`);
       }
@@ -161,7 +169,7 @@ function buildOciProtocol(context: ProtocolContext): Protocol {
           detail: 'this registry mirror is read-only: pushes and deletes are not supported',
         });
       }
-      const chosen = chooseRegistry(rawPath.slice('/v2/'.length), query, rules);
+      const chosen = chooseRegistry(rawPath.slice('/v2/'.length), query, rules, proxied?.key);
       const upstream = registries.get(chosen.registry) as Upstream;
       const path = endpointPath(chosen.endpoint);
       const policy = ociPolicy(chosen.endpoint, oci.tagMaxAgeSeconds);

@@ -14,8 +14,8 @@ export interface RegistryChoiceRules {
 export interface ChosenRegistry {
   readonly registry: string;
   readonly endpoint: OciEndpoint;
-  /** Which rule chose it, for logs: `ns`, `segment` or `default`. */
-  readonly rule: 'ns' | 'segment' | 'default';
+  /** Which rule chose it, for logs: `ns`, `segment`, `default`, or `absolute` (a registry's own URL, as a child hoard asks). */
+  readonly rule: 'ns' | 'segment' | 'default' | 'absolute';
 }
 
 export function nameUnknown(message: string): HoardError {
@@ -27,7 +27,7 @@ export function nameUnknown(message: string): HoardError {
  * the raw query). Throws NAME_INVALID / MANIFEST_INVALID / DIGEST_INVALID for bad grammar, NAME_UNKNOWN
  * when no rule accepts the name or the path is not a pull endpoint: both before any upstream request.
  */
-export function chooseRegistry(rest: string, query: string, rules: RegistryChoiceRules): ChosenRegistry {
+export function chooseRegistry(rest: string, query: string, rules: RegistryChoiceRules, named?: string): ChosenRegistry {
   const segments = rest.split('/').map(decodeSegment);
   const parsed = parseEndpoint(segments);
   if (parsed === undefined) throw nameUnknown(`/v2/${rest} is not a pull endpoint (manifests, blobs, tags/list) this read-only mirror serves`);
@@ -38,7 +38,11 @@ export function chooseRegistry(rest: string, query: string, rules: RegistryChoic
   let rule: ChosenRegistry['rule'];
   // containerd's hosts.toml mirrors send the registry the image was named with as `?ns=<registry>`.
   const ns = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query).get('ns');
-  if (ns !== null) {
+  if (named !== undefined) {
+    // The target was the registry's own URL in absolute-form: the registry is the one configured at that URL.
+    registry = named;
+    rule = 'absolute';
+  } else if (ns !== null) {
     if (!rules.registries.has(ns)) throw nameUnknown(`registry "${ns}" (the ns parameter) is not mirrored here`);
     registry = ns;
     rule = 'ns';
