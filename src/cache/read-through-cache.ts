@@ -296,7 +296,8 @@ export class ReadThroughCache {
     const upstreamLastModified = response.headers['last-modified'];
     // Without the upstream's date, the time these bytes are first stored stands in (see servedLastModified);
     // chosen now, since this download's clients get it in their headers before the bytes are whole.
-    const firstStoredAt = upstreamLastModified === undefined ? storedAtAfter(previous, this.#o.clock.now()) : undefined;
+    // The stored entry counts even when a newer index no longer vouches for it: clients may hold its date.
+    const firstStoredAt = upstreamLastModified === undefined ? storedAtAfter(previous ?? this.#o.index.get(key), this.#o.clock.now()) : undefined;
     const download = new SharedDownload(
       key,
       writer,
