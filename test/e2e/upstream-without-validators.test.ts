@@ -17,7 +17,8 @@ describe('an upstream without validators', () => {
     repo = await SignedRepo.create({ suite: 'stable', packages: [{ name: 'alpha', version: '1.0', size: 4 * 1024 }] });
     upstream = await FakeUpstreamServer.start({ root: repo.root, prefix: '/debian', validators: false });
     // Age 0: every InRelease request goes upstream, so each update is a real revalidation (a 200 every time).
-    hoard = await HoardProcess.start({ config: { logLevel: 'warn', cache: { indexMaxAgeSeconds: 0 } } });
+    // Info: the request lines show what hoard answered apt.
+    hoard = await HoardProcess.start({ config: { logLevel: 'info', cache: { indexMaxAgeSeconds: 0 } } });
     apt = await AptClient.create({
       sources: [{ url: upstream.baseUrl, suite: repo.suite, keyringPath: repo.keyringPath }],
       route: { kind: 'proxy', proxyUrl: hoard.url },
@@ -46,12 +47,21 @@ describe('an upstream without validators', () => {
     assert.ok(inReleaseLine(first.gets), `first update fetched InRelease: ${first.stdout}`);
 
     const before = upstream.hits(repo.distPath('InRelease'));
+    const mark = hoard.logs.length;
     const second = await apt.update();
     assert.equal(second.exitCode, 0, second.stderr);
     // hoard asked the upstream again (and got a whole 200), yet apt's If-Modified-Since got a 304.
     assert.ok(upstream.hits(repo.distPath('InRelease')) > before, 'hoard revalidated upstream');
     assert.ok(inReleaseLine(second.hits), `second update: Hit for InRelease: ${second.stdout}`);
     assert.equal(inReleaseLine(second.gets), undefined, `second update: no Get for InRelease: ${second.stdout}`);
+    // apt asked with If-Modified-Since (the date it was given): hoard answered 304.
+    const answers = hoard.logs
+      .slice(mark)
+      .filter((line) => line.text.startsWith('{'))
+      .map((line) => JSON.parse(line.text) as { method?: string; target?: string; status?: number })
+      .filter((line) => line.method === 'GET' && line.target?.endsWith('/InRelease') === true)
+      .map((line) => line.status);
+    assert.deepEqual(answers, [304], hoard.output());
 
     await repo.publish({ add: [{ name: 'alpha', version: '1.1', size: 4 * 1024 }] });
     const third = await apt.update();
