@@ -19,17 +19,18 @@ export interface BenchSettings {
   /** Peers to run, by name (all by default). */
   readonly peers: readonly string[] | undefined;
   /**
-   * Scenarios to run (a, b, c, e by default; (d) is read in every run). `images` (one 500 MB image item, cold
-   * through the rate-limited origin with 8 clients, then warm) runs only when named: it adds about 30 s per
-   * caching peer and repetition, and 500 MB of disk per peer.
+   * Scenarios to run (a, b, c, e and `image` by default): the apt ones by letter ((d) is read in every apt run);
+   * `image` for container images (bench/image/: its own registry, peers and report). `images` (one 500 MB image
+   * stream item, cold through the rate-limited origin with 8 clients, then warm; part of the apt run) runs only
+   * when named: it adds about 30 s per caching peer and repetition, and 500 MB of disk per peer.
    */
   readonly scenarios: readonly string[];
 }
 
 /**
- * Sized to finish in about 8 minutes on a 2-core machine: 4 peers x 3 repetitions of 20-50 s each,
- * plus about 15 s to build the repository. `--quick` keeps the shape but runs once, with shorter
- * load runs (for development).
+ * The apt run is sized to finish in about 8 minutes on a 2-core machine: 4 peers x 3 repetitions of 20-50 s each,
+ * plus about 15 s to build the repository; the image scenario (bench/image/) about 8 more. `--quick` keeps
+ * the shape but runs once, with shorter load runs (for development).
  */
 export const defaultSettings: BenchSettings = {
   repetitions: 3,
@@ -42,8 +43,17 @@ export const defaultSettings: BenchSettings = {
   smallConnections: 16,
   coldClients: 16,
   peers: undefined,
-  scenarios: ['a', 'b', 'c', 'e'],
+  scenarios: ['a', 'b', 'c', 'e', 'image'],
 };
+
+/** The apt run's default scenarios (the signed repository, apt-cacher-ng, nginx); `image` brings its own upstream and peers. */
+export const aptScenarios: readonly string[] = ['a', 'b', 'c', 'e'];
+
+/** Every scenario the apt run holds: its letters and `images`, which runs only when named. */
+export const aptRunScenarios: readonly string[] = [...aptScenarios, 'images'];
+
+/** Every scenario name `--scenarios` takes. */
+export const allScenarios: readonly string[] = [...aptRunScenarios, 'image'];
 
 export function parseSettings(argv: readonly string[]): BenchSettings {
   let settings = defaultSettings;
@@ -59,14 +69,17 @@ export function parseSettings(argv: readonly string[]): BenchSettings {
       settings = { ...settings, peers: value.split(',') };
       i++;
     } else if (arg === '--scenarios' && value !== undefined) {
-      settings = { ...settings, scenarios: value.split(',') };
+      const scenarios = value.split(',');
+      const unknown = scenarios.filter((s) => !allScenarios.includes(s));
+      if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; --scenarios takes ${allScenarios.join(',')}`);
+      settings = { ...settings, scenarios };
       i++;
     } else if (arg === '--seconds' && value !== undefined) {
       const s = positive(arg, value);
       settings = { ...settings, largeSeconds: s, smallSeconds: s };
       i++;
     } else {
-      throw new Error(`unknown argument ${arg ?? ''}; use --quick, --reps N, --seconds N, --peers a,b --scenarios a,b,c,e,images`);
+      throw new Error(`unknown argument ${arg ?? ''}; use --quick, --reps N, --seconds N, --peers a,b --scenarios ${allScenarios.join(',')}`);
     }
   }
   return settings;

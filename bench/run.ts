@@ -2,7 +2,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSettings, type BenchSettings } from './bench-settings.ts';
+import { aptRunScenarios, parseSettings, type BenchSettings } from './bench-settings.ts';
 import { runPeer, type PeerRunResult } from './peer-run.ts';
 import { aptCacherNgPeer } from './peers/apt-cacher-ng-peer.ts';
 import { hoardPeer } from './peers/hoard-peer.ts';
@@ -15,6 +15,7 @@ import { median } from './report/stats.ts';
 import { Summary } from './report/summary.ts';
 import { checkTargets } from './report/targets.ts';
 import { directColdSeconds } from './scenarios/cold-burst.ts';
+import { imageScenario, runImageScenario } from './image/image-scenario.ts';
 import { machineInfo } from './system/machine-info.ts';
 import { ensureTools } from './system/required-tools.ts';
 import { NginxOrigins } from './upstream/nginx-origin.ts';
@@ -28,6 +29,9 @@ function log(line: string): void {
 
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
+  // The image scenario has its own upstream, peers and report; the apt run follows when one of its scenarios is asked.
+  if (settings.scenarios.includes(imageScenario)) await runImage(settings);
+  if (!settings.scenarios.some((s) => aptRunScenarios.includes(s))) return;
   const peers = allPeers.filter((p) => settings.peers === undefined || settings.peers.includes(p.name));
   if (!peers.some((p) => p.name === 'hoard')) throw new Error('the bench compares hoard with its peers: --peers must include hoard');
   const started = performance.now();
@@ -48,6 +52,21 @@ async function main(): Promise<void> {
     await origins?.stop();
     await rm(originDir, { recursive: true, force: true });
     await repository.repo.cleanup();
+  }
+}
+
+async function runImage(settings: BenchSettings): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'hoard-bench-image-'));
+  try {
+    const { text, runs } = await runImageScenario(settings.repetitions, work, log);
+    process.stdout.write(text);
+    const resultsDir = join(repoRoot, 'bench', 'results');
+    await mkdir(resultsDir, { recursive: true });
+    const file = join(resultsDir, `bench-image-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    await writeFile(file, `${JSON.stringify({ machine: await machineInfo(), repetitions: settings.repetitions, runs, table: text }, null, 2)}\n`);
+    log(`image results written to ${file}`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -16,7 +16,7 @@ export const errorCodes = {
   HOARD_ERR_UNKNOWN_BACKEND: 'No backend of that name is configured.',
   HOARD_ERR_UNKNOWN_IMAGE_UPSTREAM: 'No image upstream of that name is configured (`/images/<name>/...`).',
   HOARD_ERR_OCI_NAME_INVALID:
-    'OCI: the repository name, tag or digest does not follow the distribution spec grammar (`NAME_INVALID`, `MANIFEST_INVALID` or `DIGEST_INVALID`).',
+    "OCI: the repository name, tag or digest does not follow the distribution spec grammar (`NAME_INVALID`, `MANIFEST_INVALID` or `DIGEST_INVALID`), or a tag list's `n` is not a page size (`PAGINATION_NUMBER_INVALID`).",
   HOARD_ERR_OCI_NAME_UNKNOWN: 'OCI: no configured registry serves that repository name, or the path is not a pull endpoint (`NAME_UNKNOWN`).',
   HOARD_ERR_OCI_UNAUTHORIZED:
     'OCI: the registry is reached with credentials and is not `public`: only clients authenticating as one of `oci.users` may pull from it (`UNAUTHORIZED`).',
@@ -34,7 +34,8 @@ export const errorCodes = {
   HOARD_ERR_REDIRECT_REFUSED: 'The upstream redirected to a destination the rules of the first request do not allow (host, network, path or https to http).',
   HOARD_ERR_UPSTREAM_TOO_SLOW:
     'The upstream sent the body slower than `upstream.minBytesPerSecond` over `upstream.slowWindowSeconds`; the download was abandoned.',
-  HOARD_ERR_OBJECT_TOO_LARGE: 'The upstream object is larger than `cache.maxObjectSize` (its Content-Length, or its body as it grew); nothing was stored.',
+  HOARD_ERR_OBJECT_TOO_LARGE:
+    'The upstream object is larger than `cache.maxObjectSize` (its Content-Length, or its body as it grew), or an OCI tag list page is over 2 MiB; nothing was stored.',
   HOARD_ERR_SIZE_MISMATCH: 'The downloaded body does not have the size that was expected.',
   HOARD_ERR_DIGEST_MISMATCH: 'The downloaded body does not have the hash that was expected.',
   HOARD_ERR_NOT_AUTHENTICATED:

@@ -94,7 +94,8 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
   const configured = new Set(Object.values(config.apt.httpsUpgrade).map((target) => new URL(target).origin));
   // Origins reached in proxy and prefix mode: one small Upstream per host, the least recently used dropped.
   const origins = new OriginTable();
-  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, ...): the metrics count each under its own label.
+  // Upstreams the configuration names (`backend:<name>`, `image:<name>`, `oci:<registry>`): the metrics count each under its own label,
+  // a label the configuration bounds, unlike the hosts clients name.
   const named = new Set<string>();
   const factory: UpstreamFactory = {
     origin(key, host, fetchFrom, rules) {

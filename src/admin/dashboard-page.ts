@@ -70,12 +70,17 @@ function protocolRow(name: string, f: ProtocolFigures): string {
   );
 }
 
+/** A named upstream's row (an image stream, an apt backend, an OCI registry): requests, hits, what it did not have to send again, its errors. */
 function namedUpstreamRow(u: NamedUpstreamFigures): string {
   const key = `namedUpstreams.${u.upstream}`;
+  const ratio = u.hitRatio === undefined ? '—' : `${(u.hitRatio * 100).toFixed(1)}%`;
   return (
     `<tr data-named-upstream="${escape(u.upstream)}"><td class="key">${escape(u.upstream)}</td><td class="num">${stat(`${key}.requests`, u.requests)}</td>` +
-    `<td class="num">${stat(`${key}.hits`, u.hits)}</td><td class="num">${formatBytes(u.servedFromCache)}</td>` +
-    `<td class="num">${stat(`${key}.saved`, u.saved, formatBytes(u.saved))}</td><td class="num">${stat(`${key}.downloadsInFlight`, u.downloadsInFlight)}</td></tr>`
+    `<td class="num">${stat(`${key}.hits`, u.hits)}</td><td class="num">${ratio}</td>` +
+    `<td class="num">${stat(`${key}.servedFromCache`, u.servedFromCache, formatBytes(u.servedFromCache))}</td>` +
+    `<td class="num">${formatBytes(u.servedFromUpstream)}</td>` +
+    `<td class="num">${stat(`${key}.saved`, u.saved, formatBytes(u.saved))}</td><td class="num">${stat(`${key}.downloadsInFlight`, u.downloadsInFlight)}</td>` +
+    `<td class="num${u.errors > 0 ? ' bad' : ''}">${stat(`${key}.errors`, u.errors)}</td></tr>`
   );
 }
 
@@ -136,7 +141,7 @@ ${results.map((r) => `<tr><td>${escape(r)}</td><td class="num">${stat(`requests.
 <section><h2>Named upstreams</h2>${
     s.namedUpstreams.length === 0
       ? '<p class="empty">none configured</p>'
-      : `<table><tr><th>upstream</th><th class="num">requests</th><th class="num">hits</th><th class="num">from cache</th><th class="num">saved</th><th class="num">downloading</th></tr>${s.namedUpstreams
+      : `<table><tr><th>upstream</th><th class="num">requests</th><th class="num">hits</th><th class="num">hit ratio</th><th class="num">from cache</th><th class="num">from upstream</th><th class="num">saved</th><th class="num">downloading</th><th class="num">upstream errors</th></tr>${s.namedUpstreams
           .map(namedUpstreamRow)
           .join('')}</table>`
   }</section>

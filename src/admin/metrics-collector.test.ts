@@ -115,6 +115,50 @@ test('requests are counted per protocol: a label bounded to the installed protoc
   }
 });
 
+test('an OCI registry is a named upstream under its key: pulls, hit ratio, bytes from cache, upstream errors; origins are not', async () => {
+  const clock = new ManualClock();
+  // A token realm's mirror set names an origin: it gets no series of its own.
+  const c = new MetricsCollector(sources, clock, { protocols: ['oci'], namedUpstreams: ['oci:lab', 'oci-token:http://auth.example'] }).start();
+  try {
+    const request = (upstream: string, result: string, bytes: number, errorCode?: string) =>
+      publishRequest({ client: '127.0.0.1', method: 'GET', target: '/v2/x', result, status: 200, bytes, durationMs: 1, protocol: 'oci', upstream, errorCode });
+    request('oci:lab', 'miss', 100);
+    request('oci:lab', 'hit', 100);
+    request('oci:lab', 'hit', 100);
+    request('oci:lab', 'error', 0, 'HOARD_ERR_UPSTREAM_RATE_LIMITED');
+    request('oci:lab', 'upstream-status', 0);
+    request('oci:lab', 'refused', 0, 'HOARD_ERR_UPSTREAM_AUTH');
+    // Neither a client's bad request nor a name the registry does not have is the registry's error.
+    request('oci:lab', 'refused', 0, 'HOARD_ERR_BAD_REQUEST');
+    request('oci:lab', 'not-found', 0);
+    // A registry's key first seen after the collector started counts from then on.
+    request('oci:images.example', 'hit', 5);
+    request('http://client-chosen.example', 'hit', 1);
+    const figures = c.snapshot().namedUpstreams;
+    const lab = figures.find((f) => f.upstream === 'oci:lab');
+    assert.deepEqual(
+      lab && {
+        requests: lab.requests,
+        hits: lab.hits,
+        hitRatio: lab.hitRatio,
+        servedFromCache: lab.servedFromCache,
+        servedFromUpstream: lab.servedFromUpstream,
+        errors: lab.errors,
+      },
+      { requests: 8, hits: 2, hitRatio: 2 / 3, servedFromCache: 200, servedFromUpstream: 100, errors: 3 },
+    );
+    assert.equal(figures.find((f) => f.upstream === 'oci:images.example')?.requests, 1);
+    assert.deepEqual(figures.map((f) => f.upstream).sort(), ['oci:images.example', 'oci:lab'], 'hosts clients name and token realms open no figures');
+    const text = await c.registry.metrics();
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="oci:lab",result="hit"\} 2$/m);
+    assert.match(text, /^hoard_named_upstream_requests_total\{upstream="oci:lab",result="upstream-status"\} 1$/m);
+    assert.match(text, /^hoard_named_upstream_served_bytes_total\{upstream="oci:lab",source="cache"\} 200$/m);
+    assert.doesNotMatch(text, /client-chosen|auth\.example/);
+  } finally {
+    c.stop();
+  }
+});
+
 test('named upstreams (image streams, backends) get figures and series of their own; origins do not', async () => {
   const downloads = [{ key: 'image:ubuntu/streams/v1/x.squashfs', written: 10, expected: 100, relaying: false }];
   const clock = new ManualClock();
@@ -136,11 +180,13 @@ test('named upstreams (image streams, backends) get figures and series of their 
       upstream: 'image:ubuntu',
       requests: 3,
       hits: 2,
+      hitRatio: 2 / 3,
       servedFromCache: 2000,
       servedFromUpstream: 1000,
       fetchedUpstream: 1000,
       saved: 2000,
       downloadsInFlight: 1,
+      errors: 0,
     });
     const text = await c.registry.metrics();
     assert.match(text, /^hoard_named_upstream_requests_total\{upstream="image:ubuntu",result="hit"\} 2$/m);

@@ -76,7 +76,7 @@ export interface StatsSnapshot {
   topPackages: Array<{ name: string; protocol: string; requests: number; bytes: number }>;
   /** Figures per protocol, by name; `none` holds requests no protocol claimed. */
   protocols: Record<string, ProtocolFigures>;
-  /** Figures per named upstream (an image stream, an apt backend, a registry), by its key, the busiest first. */
+  /** Figures per named upstream (an image stream, an apt backend, an OCI registry), by its key, the busiest first. */
   namedUpstreams: NamedUpstreamFigures[];
   store: { bytes: number; objects: number; entries: number; maxBytes: number | undefined; full: boolean; fullDetail: string | undefined };
   verificationFailures: { total: number; recent: Array<VerificationEvent & { at: number }> };
@@ -90,7 +90,10 @@ export interface CollectorOptions {
   configuredUpstreams?: Iterable<string> | undefined;
   /** The installed protocols' names: the `protocol` label takes only these (and `none`), so it stays bounded. */
   protocols?: readonly string[] | undefined;
-  /** Keys of the named upstreams the configuration made (`image:<name>`, `backend:<name>`, ...): their series exist from the start. */
+  /**
+   * Keys of the named upstreams the configuration made (`image:<name>`, `backend:<name>`, `oci:<registry>`): their
+   * series exist from the start. Keys that name an origin (an OCI token realm's) are left out, as in `namedUpstreamOf`.
+   */
   namedUpstreams?: Iterable<string> | undefined;
 }
 
@@ -103,6 +106,8 @@ export interface NamedUpstreamFigures {
   requests: number;
   /** Requests answered from the store (hit, revalidated, stale). */
   hits: number;
+  /** hits / (hits + requests answered from the upstream: miss, coalesced, passthrough); undefined before any such request. */
+  hitRatio: number | undefined;
   servedFromCache: number;
   servedFromUpstream: number;
   /** Body bytes fetched from this upstream (downloads that ended, stored or failed). */
@@ -110,6 +115,11 @@ export interface NamedUpstreamFigures {
   /** Served minus fetched: what clients got without it crossing the upstream link again. */
   saved: number;
   downloadsInFlight: number;
+  /**
+   * Requests that failed on the upstream's side: an error, a relayed upstream status other than 404, the upstream
+   * refusing hoard's credentials. A client's bad request or a name the upstream does not have is not one.
+   */
+  errors: number;
 }
 
 /** Bound on named upstreams tracked; configuration names a handful, this only guards against a bug. */
@@ -152,7 +162,10 @@ export class MetricsCollector {
     string,
     { requests: number; cacheRequests: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number }
   >();
-  readonly #named = new Map<string, { requests: number; hits: number; servedFromCache: number; servedFromUpstream: number; fetchedUpstream: number }>();
+  readonly #named = new Map<
+    string,
+    { requests: number; hits: number; upstreamRequests: number; servedFromCache: number; servedFromUpstream: number; fetchedUpstream: number; errors: number }
+  >();
   readonly #verification = { total: 0, recent: [] as Array<VerificationEvent & { at: number }> };
   readonly #evictions = { total: 0, bytes: 0, byReason: {} as Record<string, number> };
   #storeFull: string | undefined;
@@ -242,7 +255,7 @@ export class MetricsCollector {
       for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ protocol, source }, 0);
     }
     for (const outcome of ['ok', 'error']) this.#m.upstreamLatency.zero({ upstream: otherUpstream, outcome });
-    for (const upstream of options.namedUpstreams ?? []) this.#namedFigures(upstream);
+    for (const key of options.namedUpstreams ?? []) this.#namedFigures(namedUpstreamOf(key));
     const sourcesForGauge = this.#sources;
     const named = this.#named;
     new Gauge({
@@ -353,8 +366,12 @@ export class MetricsCollector {
         named.servedFromCache += e.bytes;
         this.#m.namedServedBytes.inc({ upstream, source: 'cache' }, e.bytes);
       } else if (upstreamResults.has(result)) {
+        named.upstreamRequests += 1;
         named.servedFromUpstream += e.bytes;
         this.#m.namedServedBytes.inc({ upstream, source: 'upstream' }, e.bytes);
+      } else if (result === 'error' || result === 'upstream-status' || e.errorCode === 'HOARD_ERR_UPSTREAM_AUTH') {
+        // Failures of the upstream (or of hoard reaching it), not a client's bad request or a name it does not have.
+        named.errors += 1;
       }
     }
   }
@@ -364,7 +381,7 @@ export class MetricsCollector {
     if (upstream === undefined) return undefined;
     let figures = this.#named.get(upstream);
     if (figures === undefined && this.#named.size < maxNamedUpstreams) {
-      figures = { requests: 0, hits: 0, servedFromCache: 0, servedFromUpstream: 0, fetchedUpstream: 0 };
+      figures = { requests: 0, hits: 0, upstreamRequests: 0, servedFromCache: 0, servedFromUpstream: 0, fetchedUpstream: 0, errors: 0 };
       this.#named.set(upstream, figures);
       for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.namedRequests.inc({ upstream, result }, 0);
       for (const source of ['cache', 'upstream']) this.#m.namedServedBytes.inc({ upstream, source }, 0);
@@ -513,11 +530,17 @@ export class MetricsCollector {
   #namedSnapshot(): NamedUpstreamFigures[] {
     const inFlight = inFlightByNamed(this.#sources.activeDownloads());
     return [...this.#named]
-      .map(([upstream, f]) => ({
+      .map(([upstream, f]): NamedUpstreamFigures => ({
         upstream,
-        ...f,
+        requests: f.requests,
+        hits: f.hits,
+        hitRatio: f.hits + f.upstreamRequests === 0 ? undefined : f.hits / (f.hits + f.upstreamRequests),
+        servedFromCache: f.servedFromCache,
+        servedFromUpstream: f.servedFromUpstream,
+        fetchedUpstream: f.fetchedUpstream,
         saved: Math.max(0, f.servedFromCache + f.servedFromUpstream - f.fetchedUpstream),
         downloadsInFlight: inFlight.get(upstream) ?? 0,
+        errors: f.errors,
       }))
       .sort((a, b) => b.requests - a.requests || a.upstream.localeCompare(b.upstream));
   }

@@ -28,6 +28,12 @@ export interface Expectation {
    * byte as soon as size and digest are verified, before the durable commit.
    */
   readonly teaches?: boolean | undefined;
+  /**
+   * Which stored copies of `sha256` may answer this path without asking its upstream: only those some
+   * index entry of an accepted upstream key names. Absent: any stored copy (the bytes are the bytes).
+   * OCI uses it so that a layer fetched with credentials is not served under a public registry's name.
+   */
+  readonly reuseFrom?: ((upstreamKey: string) => boolean) | undefined;
 }
 
 export interface AdmitCandidate {

@@ -175,9 +175,12 @@ export class ReadThroughCache {
   async #reuseBlob(upstreamKey: string, path: string, expectation: Expectation, policy: PathPolicy, now: number): Promise<ObjectEntry | undefined> {
     const digest = expectation.sha256;
     if (digest === undefined) return undefined;
+    const siblings = this.#o.index.byDigest(digest);
+    const accepted = expectation.reuseFrom;
+    if (accepted !== undefined && !siblings.some((e) => accepted(e.upstream))) return undefined;
     const info = await this.#o.blobs.stat(digest);
     if (!info || (expectation.size !== undefined && info.size !== expectation.size)) return undefined;
-    const sibling = this.#o.index.byDigest(digest)[0];
+    const sibling = siblings[0];
     const entry: ObjectEntry = {
       key: upstreamKey + path,
       protocol: policy.protocol,

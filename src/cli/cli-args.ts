@@ -11,7 +11,7 @@ Commands:
   import <dir>       store the .deb files of <dir> that a cached index knows, by hash
   warm --sources <file> --packages <a,b,...> [--arch amd64] [--no-deps]
                      fetch packages (and their dependencies) through the cache
-  client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker|docker-mirror|containerd|podman|glance>
+  client-config <apt|juju|conjure-up|cloud-init|lxd|maas|docker|docker-mirror|containerd|podman|k3s|glance>
                 [--url http://cache:3142] [--cert <file>]
                      print settings for that tool: with an http URL, apt proxy settings (lxd, maas and
                      juju too); with --url https://cache:8443/images/<name>, an images upstream (lxd

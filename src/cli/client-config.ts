@@ -1,4 +1,6 @@
 // `hoard client-config <target>`: ready-to-use settings for each tool, from the installed protocols.
+import { parseConfig } from '../config/config-loader.ts';
+import type { HoardConfig } from '../config/config-schema.ts';
 import { protocolModules } from '../protocols/installed-protocols.ts';
 import type { CacheCertificate, ClientConfigRenderer, ProtocolModule } from '../protocols/protocol.ts';
 
@@ -22,14 +24,17 @@ export class ClientConfigCatalog {
 
   /**
    * The text for `target`, a complete document in that tool's own format: from the first protocol (in routing
-   * order) that has one for this URL. `certificate` is what an https URL presented, for tools that must trust it.
+   * order) that has one for this URL. `certificate` is what an https URL presented, for tools that must trust it;
+   * `config` gives the operator's configuration, read only by targets that list what it configures (OCI's registries).
    */
-  render(target: string, proxyUrl: string, certificate?: CacheCertificate): string {
+  render(target: string, proxyUrl: string, certificate?: CacheCertificate, config: () => HoardConfig = builtInConfig): string {
     const renderers = this.#entries.get(target);
     if (renderers === undefined) throw new Error(`unknown client-config target "${target}"; one of: ${this.targets.join(', ')}`);
     const url = checkProxyUrl(proxyUrl);
+    let loaded: HoardConfig | undefined;
+    const context = { config: () => (loaded ??= config()) };
     for (const render of renderers) {
-      const text = render(url, certificate);
+      const text = render(url, certificate, context);
       if (text !== undefined) return text;
     }
     throw new Error(`no settings for ${target} with --url ${url}`);
@@ -58,7 +63,12 @@ export function checkProxyUrl(text: string): string {
   return url.href.replace(/\/$/, '');
 }
 
-/** The text for `target`, a complete document in that tool's own format. */
-export function clientConfig(target: string, proxyUrl: string, certificate?: CacheCertificate): string {
-  return installed.render(target, proxyUrl, certificate);
+/** The text for `target`, a complete document in that tool's own format (see `ClientConfigCatalog.render`). */
+export function clientConfig(target: string, proxyUrl: string, certificate?: CacheCertificate, config?: () => HoardConfig): string {
+  return installed.render(target, proxyUrl, certificate, config);
+}
+
+/** No configuration file: Docker Hub is the only registry. */
+function builtInConfig(): HoardConfig {
+  return parseConfig({}, 'built-in defaults');
 }

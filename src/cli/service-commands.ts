@@ -1,5 +1,6 @@
 // Dispatch of the commands that run beside the server: stats, gc, import, warm, client-config.
 import { loadConfig, type ConfigOverrides } from '../config/config-loader.ts';
+import type { HoardConfig } from '../config/config-schema.ts';
 import { adminTarget } from './admin-client.ts';
 import type { CliArgs } from './cli-args.ts';
 import { certificateFromFile, certificateNamesHost, presentedCertificate } from './cache-certificate.ts';
@@ -20,7 +21,8 @@ export async function runServiceCommand(args: CliArgs, overrides: ConfigOverride
         process.stderr.write(`hoard client-config: name one of ${clientConfigTargets.join(', ')}\n`);
         return 2;
       }
-      return clientConfigCommand(operand, flag('url') ?? 'http://cache:3142', flag('cert'));
+      // The configuration is read only by targets that list configured registries (containerd, podman, k3s).
+      return clientConfigCommand(operand, flag('url') ?? 'http://cache:3142', flag('cert'), () => loadConfig(overrides).config);
     }
     case 'stats':
       return statsCommand(adminTarget(loadConfig(overrides).config, flag('url')), { json: args.flags.json === true });
@@ -56,7 +58,7 @@ export async function runServiceCommand(args: CliArgs, overrides: ConfigOverride
  * them for the tools that must trust it, and its fingerprint to stderr, for the operator to compare with the one
  * the cache host shows: asking the URL itself trusts whoever answers it.
  */
-async function clientConfigCommand(target: string, url: string, certFile: string | undefined): Promise<number> {
+async function clientConfigCommand(target: string, url: string, certFile: string | undefined, config: () => HoardConfig): Promise<number> {
   const say = (message: string) => process.stderr.write(`hoard client-config: ${message}\n`);
   try {
     const certificate =
@@ -74,7 +76,7 @@ async function clientConfigCommand(target: string, url: string, certFile: string
         );
       }
     }
-    process.stdout.write(clientConfig(target, url, certificate));
+    process.stdout.write(clientConfig(target, url, certificate, config));
     return 0;
   } catch (err) {
     say(err instanceof Error ? err.message : String(err));

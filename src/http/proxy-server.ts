@@ -8,7 +8,7 @@ import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
 import { publishRequest, publishTunnel } from '../events.ts';
 import { connectionGarbage } from '../runtime/connection-garbage.ts';
-import type { Protocol } from '../protocols/protocol.ts';
+import type { LocalAnswer, Protocol } from '../protocols/protocol.ts';
 import type { Claimed, ProtocolSet, RouteScope } from '../protocols/protocol-set.ts';
 import { ClientAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
@@ -177,7 +177,12 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const target = { method, raw: rawTarget, headers: req.headers };
     const local = deps.protocols.answer(target);
     if (local !== undefined) {
-      const { answer } = local;
+      let answer: LocalAnswer;
+      try {
+        answer = await local.answer;
+      } catch (err) {
+        return { ...sendError(res, err, deps.logger, local.protocol), protocol: local.protocol };
+      }
       res.writeHead(answer.status, {
         ...answer.headers,
         'content-type': answer.contentType,

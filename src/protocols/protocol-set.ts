@@ -60,7 +60,7 @@ export class ProtocolSet implements ReferenceOracle {
   }
 
   /** The first protocol's own answer to the target (no upstream, no cache), if one gives it. */
-  answer(target: RequestTarget): { readonly protocol: Protocol; readonly answer: LocalAnswer } | undefined {
+  answer(target: RequestTarget): { readonly protocol: Protocol; readonly answer: LocalAnswer | Promise<LocalAnswer> } | undefined {
     for (const protocol of this.#protocols) {
       const answer = protocol.answer?.(target);
       if (answer !== undefined) return { protocol, answer };

@@ -84,10 +84,12 @@ export interface Protocol {
   /** Renders an error for a request it claimed or refused; absent: hoard's plain one-line text. */
   renderError?(error: HoardError, status: number): RenderedError;
   /**
-   * Answers a request itself (no upstream, no cache), or undefined to let `route` decide. Asked before
-   * `route`, in the same order, for GET and HEAD only.
+   * Answers a request itself (no cache), or undefined to let `route` decide. Asked before `route`, in the
+   * same order, for GET and HEAD only. A promise is an answer fetched upstream for this client alone and
+   * never stored (OCI's paged tag lists, whose `Link` the cache would not keep); its rejection is rendered
+   * by `renderError` like any refusal.
    */
-  answer?(target: RequestTarget): LocalAnswer | undefined;
+  answer?(target: RequestTarget): LocalAnswer | Promise<LocalAnswer> | undefined;
   /**
    * Renders an upstream's non-2xx answer that the cache relays (404, 401, ...) in its clients' format;
    * absent: hoard's plain one-line text with the status.
@@ -127,6 +129,16 @@ export interface ProtocolContext {
   readonly clock: Clock;
 }
 
+/** What a client-config renderer may read besides the cache URL and its certificate. */
+export interface ClientConfigContext {
+  /**
+   * The operator's configuration (`--config`, `HOARD_CONFIG`, else the default file or built-in defaults),
+   * loaded on first call: only renderers that list configured things (OCI's registries) read it, so a
+   * broken file never stops `client-config apt`.
+   */
+  config(): HoardConfig;
+}
+
 /** The certificate a cache's https URL presents, as `hoard client-config` found it: for clients that must trust it. */
 export interface CacheCertificate {
   /** The leaf, PEM. */
@@ -143,8 +155,9 @@ export interface CacheCertificate {
  * or shell characters), or undefined when this protocol has nothing for that URL, and the next protocol naming
  * the same target is asked (images answer `lxd` for an https URL, apt's proxy profile for an http one). Throws
  * (an Error whose message the command prints) when the URL is this protocol's but incomplete.
+ * `context` gives the operator's configuration when the command has one (absent: a renderer assumes the defaults).
  */
-export type ClientConfigRenderer = (cacheUrl: string, certificate?: CacheCertificate) => string | undefined;
+export type ClientConfigRenderer = (cacheUrl: string, certificate?: CacheCertificate, context?: ClientConfigContext) => string | undefined;
 
 /** A protocol as installed: its name, what it offers without a server, and how to build it. */
 export interface ProtocolModule {

@@ -94,6 +94,52 @@ describe('hoard client-config', () => {
     });
   });
 
+  test('containerd, podman and k3s list the configured registries (through the real CLI with --config); k3s registries.yaml has a mirror for each', async () => {
+    const config = join(dir, 'hoard.yaml');
+    await writeFile(
+      config,
+      `oci:
+  registries:
+    images.example: { url: "https://images.example" }
+    registry.lab:5000: { url: "http://registry.lab:5000", username: puller, password: secret }
+    lab: { url: "http://127.0.0.1:5000" }
+  users:
+    alice: { password: "correct horse" }
+`,
+    );
+    const cli = (target: string) =>
+      runChecked(join(repoRoot, 'node_modules/.bin/node'), ['src/main.ts', 'client-config', target, '--url', url, '--config', config], { cwd: repoRoot });
+    const k3s = parseYaml((await cli('k3s')).stdout) as Record<string, unknown>;
+    assert.deepEqual(k3s, {
+      mirrors: { 'docker.io': { endpoint: [url] }, 'images.example': { endpoint: [url] }, 'registry.lab:5000': { endpoint: [url] } },
+    });
+    const podmanFile = join(dir, 'podman-several.toml');
+    await writeFile(podmanFile, (await cli('podman')).stdout);
+    const podman = await runChecked('python3', ['-c', 'import json,sys,tomllib; print(json.dumps(tomllib.load(open(sys.argv[1],"rb"))))', podmanFile], { env });
+    assert.deepEqual(
+      (JSON.parse(podman.stdout) as { registry: Array<{ prefix: string; mirror: Array<{ location: string }> }> }).registry.map((r) => [
+        r.prefix,
+        r.mirror[0]?.location,
+      ]),
+      [
+        ['docker.io', 'cache.example:3142/docker.io'],
+        ['images.example', 'cache.example:3142/images.example'],
+        ['registry.lab:5000', 'cache.example:3142/registry.lab:5000'],
+      ],
+    );
+    assert.match((await cli('containerd')).stdout, /for r in docker\.io images\.example registry\.lab:5000; do/);
+    // apt's targets never read the configuration: a broken file does not stop them.
+    await writeFile(join(dir, 'broken.yaml'), 'oci: [not, a, mapping]\n');
+    const apt = await runChecked(
+      join(repoRoot, 'node_modules/.bin/node'),
+      ['src/main.ts', 'client-config', 'apt', '--url', url, '--config', join(dir, 'broken.yaml')],
+      {
+        cwd: repoRoot,
+      },
+    );
+    assert.match(apt.stdout, /Acquire::http::Proxy/);
+  });
+
   test('every target is covered, and a URL with quotes or credentials is refused', () => {
     assert.deepEqual([...clientConfigTargets].sort(), [
       'apt',
@@ -104,6 +150,7 @@ describe('hoard client-config', () => {
       'docker-mirror',
       'glance',
       'juju',
+      'k3s',
       'lxd',
       'maas',
       'podman',

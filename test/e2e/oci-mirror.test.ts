@@ -244,6 +244,54 @@ describe('OCI pull-through mirror', () => {
     assert.deepEqual(await res.json(), { name: 'team/app', tags: ['1'] });
   });
 
+  test('tags/list pages: n and last go upstream, the Link comes back pointing at hoard in the spelling asked, a page is never served for another query', async () => {
+    for (const tag of ['t1', 't2', 't3', 't4', 't5']) {
+      const pushed = await skopeo(
+        ['copy', '--dest-tls-verify=false', '--dest-no-creds', `oci:${app.dir}:1`, `docker://${registry.url.slice('http://'.length)}/team/paged:${tag}`],
+        work,
+      );
+      assert.equal(pushed.exitCode, 0, pushed.stderr);
+    }
+    const page = async (path: string) => {
+      const res = await get(path);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      // A list (a page, or the whole list the cache keeps) is read whole before it is answered: it carries the digest of its bytes.
+      assert.match(res.headers.get('docker-content-digest') ?? '', /^sha256:[a-f0-9]{64}$/);
+      return { tags: ((await res.json()) as { tags: string[] }).tags, link: res.headers.get('link') };
+    };
+    assert.deepEqual(await page('/v2/team/paged/tags/list?n=2'), { tags: ['t1', 't2'], link: '</v2/team/paged/tags/list?n=2&last=t2>; rel="next"' });
+    assert.deepEqual(await page('/v2/team/paged/tags/list?n=2&last=t2'), { tags: ['t3', 't4'], link: '</v2/team/paged/tags/list?n=2&last=t4>; rel="next"' });
+    assert.deepEqual(await page('/v2/team/paged/tags/list?n=2&last=t4'), { tags: ['t5'], link: null });
+    assert.ok(
+      front.requests.some((r) => r.path === '/v2/team/paged/tags/list' && r.query === '?n=2&last=t2'),
+      'the page went upstream with its query',
+    );
+    // The whole list (cached) and the pages never stand for one another.
+    assert.deepEqual((await page('/v2/team/paged/tags/list')).tags.sort(), ['t1', 't2', 't3', 't4', 't5']);
+    assert.deepEqual((await page('/v2/team/paged/tags/list?n=1')).tags, ['t1']);
+    assert.deepEqual((await page('/v2/team/paged/tags/list?n=3&last=t1')).tags, ['t2', 't3', 't4']);
+    assert.equal((await page('/v2/team/paged/tags/list')).tags.length, 5);
+    // The next page is spelt as the client asked: with the registry segment, or containerd's ns.
+    assert.equal((await page('/v2/lab/team/paged/tags/list?n=2')).link, '</v2/lab/team/paged/tags/list?n=2&last=t2>; rel="next"');
+    assert.equal((await page('/v2/team/paged/tags/list?n=2&ns=lab')).link, '</v2/team/paged/tags/list?n=2&last=t2&ns=lab>; rel="next"');
+    const seen = front.requests.length;
+    for (const [query, code] of [
+      ['n=abc', 'PAGINATION_NUMBER_INVALID'],
+      ['n=-1', 'PAGINATION_NUMBER_INVALID'],
+      ['n=99999999', 'PAGINATION_NUMBER_INVALID'],
+      ['n=2&last=-x', 'MANIFEST_INVALID'],
+    ] as const) {
+      const res = await get(`/v2/team/paged/tags/list?${query}`);
+      assert.equal(res.status, 400, query);
+      assert.equal(((await res.json()) as OciErrorBody).errors[0]?.code, code, query);
+    }
+    assert.equal(front.requests.length, seen, 'refused before any upstream request');
+    // A page of a private registry is refused to an anonymous client like anything else of it.
+    const anonymous = await get('/v2/secure/team/app/tags/list?n=1');
+    assert.equal(anonymous.status, 401);
+  });
+
   test('16 concurrent fetches of a cold blob make one upstream request, and every client gets the right bytes', async () => {
     const layer = other.layers[1] as string;
     const path = `/v2/team/other/blobs/${layer}`;

@@ -30,9 +30,13 @@ export class DockerRegistry {
     this.#dir = dir;
   }
 
-  static async start(): Promise<DockerRegistry> {
+  /**
+   * `extraConfig`: top-level YAML sections added to the config (`auth:` for a token or htpasswd upstream, `proxy:` for
+   * the pull-through peer); it may name files in the registry's own dir, passed to it as `dir`.
+   */
+  static async start(options: { extraConfig?: (dir: string) => string | Promise<string>; port?: number } = {}): Promise<DockerRegistry> {
     const dir = await makeTempDir('docker-registry');
-    const port = await findFreePort();
+    const port = options.port ?? (await findFreePort());
     const config = join(dir, 'config.yml');
     await writeFile(
       config,
@@ -47,7 +51,7 @@ storage:
 http:
   addr: 127.0.0.1:${port}
   secret: hoard-test-secret
-`,
+${options.extraConfig === undefined ? '' : await options.extraConfig(dir)}`,
     );
     const child = spawn('/usr/bin/docker-registry', ['serve', config], { env: { ...loopbackOnlyEnv, HOME: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.resume();
@@ -55,8 +59,9 @@ http:
     // Bounded: 100 tries, 50 ms apart.
     for (let i = 0; i < 100; i++) {
       if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}`);
+      // 200, or 401 when the registry demands authentication: it answers either way once it listens.
       const ok = await fetch(`${registry.url}/v2/`).then(
-        (r) => r.status === 200,
+        (r) => r.status === 200 || r.status === 401,
         () => false,
       );
       if (ok) return registry;

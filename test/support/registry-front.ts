@@ -63,7 +63,7 @@ export class RegistryFront {
 
   /** Requests for blobs and manifests by digest (what a warm mirror must never ask again). */
   byDigest(): FrontRecord[] {
-    return this.requests.filter((r) => /\/(blobs|manifests)\/sha256:/.test(r.path));
+    return this.requests.filter((r) => /\/(blobs|manifests)\/sha(256|512):/.test(r.path));
   }
 
   async stop(): Promise<void> {
@@ -102,6 +102,12 @@ export class RegistryFront {
         return;
       }
     }
+    // distribution 2.8 ignores `n` and `last` on tag lists; newer registries page them: the front does it as they do.
+    const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+    if (tags !== null && url.searchParams.has('n') && req.method === 'GET') {
+      void this.#tagPage(res, tags[1] ?? '', Number(url.searchParams.get('n')), url.searchParams.get('last'));
+      return;
+    }
     const redirect = this.#options.blobRedirect;
     const blob = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname);
     if (redirect !== undefined && blob !== null && req.method === 'GET') {
@@ -122,7 +128,7 @@ export class RegistryFront {
     const headers = { ...req.headers, host: this.#target.host };
     delete headers.authorization;
     const upstream = request({ host: this.#target.hostname, port: this.#target.port, method: req.method, path, headers }, (answer) => {
-      const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname)?.[1];
+      const digest = /\/blobs\/(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.exec(url.pathname)?.[1];
       if (digest === undefined || !this.corrupt.has(digest) || answer.statusCode !== 200 || req.method !== 'GET') {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -140,6 +146,24 @@ export class RegistryFront {
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
+  }
+
+  /** A page of the registry's tag list, sorted, after `last`, with a `Link` to the next page when there is more. */
+  async #tagPage(res: ServerResponse, name: string, n: number, last: string | null): Promise<void> {
+    try {
+      const whole = await fetch(new URL(`/v2/${name}/tags/list`, this.#target));
+      if (whole.status !== 200) {
+        res.writeHead(whole.status, { 'content-type': 'application/json' }).end(await whole.text());
+        return;
+      }
+      const all = ((await whole.json()) as { tags: string[] }).tags.sort().filter((t) => last === null || t > last);
+      const page = all.slice(0, n);
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (all.length > n) headers.link = `</v2/${name}/tags/list?last=${page.at(-1) ?? ''}&n=${n}>; rel="next"`;
+      res.writeHead(200, headers).end(JSON.stringify({ name, tags: page }));
+    } catch {
+      res.destroy();
+    }
   }
 
   #issueToken(req: IncomingMessage, res: ServerResponse, url: URL): void {

@@ -16,6 +16,8 @@ export type OciErrorCode =
   | 'DENIED'
   | 'UNSUPPORTED'
   | 'TOOMANYREQUESTS'
+  // Distribution's own, for a tag list's bad `n`.
+  | 'PAGINATION_NUMBER_INVALID'
   // Not in the spec's table, which allows registries their own codes: what distribution answers for a failure of its own.
   | 'UNKNOWN';
 

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
+import { parse as parseYaml } from 'yaml';
 import { HoardError, isHoardError } from '../../errors.ts';
 import { configSchema } from '../../config/config-schema.ts';
 import type { BlobStore } from '../../storage/blob-store.ts';
@@ -41,7 +42,7 @@ const lab = { registries: { lab: { url: 'http://127.0.0.1:5000' } }, defaultRegi
 test('GET /v2/ is answered locally with the API version header; other paths are not', async () => {
   const p = await oci(lab);
   for (const raw of ['/v2/', '/v2', '/v2/?x=1']) {
-    const answer = p.answer?.(req(raw));
+    const answer = await p.answer?.(req(raw));
     assert.equal(answer?.status, 200, raw);
     assert.equal(answer?.headers?.['docker-distribution-api-version'], 'registry/2.0');
   }
@@ -138,15 +139,15 @@ test('a registry with credentials, not public, is served only to configured user
       () => p.route(req(blob, 'GET', headers)),
       (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'),
     );
-    assert.equal(p.answer?.(req('/v2/', 'GET', headers))?.status, 401);
+    assert.equal((await p.answer?.(req('/v2/', 'GET', headers)))?.status, 401);
   }
   const allowed = p.route(req(blob, 'GET', { authorization: alice }));
   assert.equal(allowed?.upstream.key, 'oci:priv');
   assert.deepEqual(allowed?.forward, {}, 'a forward marks the route as this request alone');
-  assert.equal(p.answer?.(req('/v2/', 'GET', { authorization: alice }))?.status, 200);
+  assert.equal((await p.answer?.(req('/v2/', 'GET', { authorization: alice })))?.status, 200);
   // The Docker daemon is not challenged (it would skip the mirror), unless it sent wrong credentials; the paths still are.
-  assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24 go/go1.19.8' }))?.status, 200);
-  assert.equal(p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24', authorization: wrong }))?.status, 401);
+  assert.equal((await p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24 go/go1.19.8' })))?.status, 200);
+  assert.equal((await p.answer?.(req('/v2/', 'GET', { 'user-agent': 'docker/20.10.24', authorization: wrong })))?.status, 401);
   assert.throws(
     () => p.route(req(blob, 'GET', { 'user-agent': 'docker/20.10.24' })),
     (err) => isHoardError(err, 'HOARD_ERR_OCI_UNAUTHORIZED'),
@@ -191,10 +192,10 @@ test('Docker-Content-Digest and ETag: the asked digest at once; by tag, the byte
   );
 });
 
-test('the verifier expects the sha256 of a digest reference and holds manifests by tag until whole', async () => {
+test('the verifier expects the sha256 of a digest reference and holds manifests by tag and tag lists until whole', async () => {
   assert.deepEqual(await ociVerifier.expect('oci:lab', `/v2/a/blobs/sha256:${sha}`), { sha256: sha, verification: 'hash-verified' });
   assert.equal((await ociVerifier.expect('oci:lab', '/v2/a/manifests/1'))?.awaitAdmission, true);
-  assert.equal(await ociVerifier.expect('oci:lab', '/v2/a/tags/list'), undefined);
+  assert.equal((await ociVerifier.expect('oci:lab', '/v2/a/tags/list'))?.awaitAdmission, true, 'a tag list too, so that its answer carries its digest');
 });
 
 test('dashboard items: manifests by tag or digest', async () => {
@@ -204,9 +205,38 @@ test('dashboard items: manifests by tag or digest', async () => {
   assert.equal(p.itemName(`/v2/team/app/blobs/sha256:${sha}`), undefined);
 });
 
-test('client configs: docker-mirror JSON, containerd hosts.toml, podman registries.conf', () => {
+test('client configs: docker-mirror JSON, containerd hosts.toml, podman registries.conf, k3s registries.yaml, per configured registry', () => {
   const url = 'http://cache.example:3142';
-  assert.deepEqual(JSON.parse(ociClientConfigs['docker-mirror']?.(url) ?? ''), { 'registry-mirrors': [url] });
-  assert.match(ociClientConfigs.containerd?.(url) ?? '', /\[host\."http:\/\/cache\.example:3142"\]\n {2}capabilities = \["pull", "resolve"\]/);
-  assert.match(ociClientConfigs.podman?.(url) ?? '', /location = "cache\.example:3142\/docker\.io"\ninsecure = true/);
+  const none = { config: () => configSchema.parse({}) };
+  assert.deepEqual(JSON.parse(ociClientConfigs['docker-mirror']?.(url, undefined, none) ?? ''), { 'registry-mirrors': [url] });
+  assert.match(ociClientConfigs.containerd?.(url, undefined, none) ?? '', /\[host\."http:\/\/cache\.example:3142"\]\n {2}capabilities = \["pull", "resolve"\]/);
+  assert.match(ociClientConfigs.podman?.(url, undefined, none) ?? '', /location = "cache\.example:3142\/docker\.io"\ninsecure = true/);
+  const several = {
+    config: () =>
+      configSchema.parse({
+        oci: {
+          registries: {
+            'images.example': { url: 'https://images.example' },
+            'registry.lab:5000': { url: 'http://registry.lab:5000', username: 'puller', password: 'secret' },
+            lab: { url: 'http://127.0.0.1:5000' },
+          },
+          users: { alice: { password: 'correct horse' } },
+        },
+      }),
+  };
+  const containerd = ociClientConfigs.containerd?.(url, undefined, several) ?? '';
+  for (const name of ['docker.io', 'images.example', 'registry.lab:5000'])
+    assert.ok(containerd.includes(`#   /etc/containerd/certs.d/${name}/hosts.toml`), name);
+  assert.match(containerd, /Not listed: lab /);
+  const podman = ociClientConfigs.podman?.(url, undefined, several) ?? '';
+  assert.deepEqual(
+    [...podman.matchAll(/^prefix = "(.+)"$/gm)].map((m) => m[1]),
+    ['docker.io', 'images.example', 'registry.lab:5000'],
+  );
+  assert.match(podman, /location = "cache\.example:3142\/registry\.lab:5000"\ninsecure = true/);
+  const k3s = parseYaml(ociClientConfigs.k3s?.(url, undefined, several) ?? '') as { mirrors: Record<string, { endpoint: string[] }>; configs?: unknown };
+  assert.deepEqual(k3s, {
+    mirrors: { 'docker.io': { endpoint: [url] }, 'images.example': { endpoint: [url] }, 'registry.lab:5000': { endpoint: [url] } },
+  });
+  assert.match(ociClientConfigs.k3s?.(url, undefined, several) ?? '', /# registry\.lab:5000 is served only to oci\.users/);
 });

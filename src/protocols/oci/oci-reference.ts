@@ -120,7 +120,8 @@ export function endpointOfPath(path: string): OciEndpoint | undefined {
 }
 
 /** The OCI error code a grammar refusal carries, in its message's first word, for the JSON body. */
-export type GrammarCode = 'NAME_INVALID' | 'MANIFEST_INVALID' | 'DIGEST_INVALID';
+// PAGINATION_NUMBER_INVALID is distribution's code for a bad `n` of a tag list (the spec's table allows a registry its own).
+export type GrammarCode = 'NAME_INVALID' | 'MANIFEST_INVALID' | 'DIGEST_INVALID' | 'PAGINATION_NUMBER_INVALID';
 
 export function invalid(message: string, ociCode: GrammarCode): HoardError {
   return new HoardError('HOARD_ERR_OCI_NAME_INVALID', `${ociCode}: ${message}`, { detail: message });
@@ -129,5 +130,5 @@ export function invalid(message: string, ociCode: GrammarCode): HoardError {
 /** The OCI code of a HOARD_ERR_OCI_NAME_INVALID refusal (see `invalid`). */
 export function grammarCodeOf(error: HoardError): GrammarCode {
   const code = error.message.slice(0, error.message.indexOf(':'));
-  return code === 'MANIFEST_INVALID' || code === 'DIGEST_INVALID' ? code : 'NAME_INVALID';
+  return code === 'MANIFEST_INVALID' || code === 'DIGEST_INVALID' || code === 'PAGINATION_NUMBER_INVALID' ? code : 'NAME_INVALID';
 }

@@ -228,7 +228,9 @@ function withSafeContentType(headers: UpstreamResponse['headers']): UpstreamResp
 
 /** Distribution's token spec: the scope a pull of this path needs (`repository:<name>:pull`); none for other paths. */
 export function scopeOf(path: string): string | undefined {
-  const endpoint = endpointOfPath(path);
+  // A tag list's page comes with its query (`?n=..&last=..`): the scope is the repository's all the same.
+  const query = path.indexOf('?');
+  const endpoint = endpointOfPath(query < 0 ? path : path.slice(0, query));
   return endpoint === undefined ? undefined : `repository:${endpoint.name}:pull`;
 }
 
