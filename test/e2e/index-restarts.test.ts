@@ -45,8 +45,11 @@ describe('the index across restarts', () => {
     assert.equal(hit.status, 200);
     assert.equal(sha256(hit.body), repo.package('alpha').sha256);
     assert.equal(upstream.hits(repo.package('alpha').poolPath), 0, 'served from the index kept on disk');
-    // Three objects would be reconciled within milliseconds; the request above came well after that.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Three objects would be reconciled within milliseconds of listening, so its line would come before the
+    // request's (log lines are written in the background, in order): wait for that one, then look.
+    const requestLogged = () => hoard.logs.slice(cleanMark).some((line) => line.text.includes('"method":"GET"'));
+    for (let waited = 0; !requestLogged() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(requestLogged(), hoard.output());
     assert.equal(reconciledSince(cleanMark), undefined, `no reconciliation after a clean shutdown:\n${hoard.output()}`);
 
     await hoard.kill9();
