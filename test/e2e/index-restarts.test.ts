@@ -32,13 +32,21 @@ describe('the index across restarts', () => {
   });
 
   const via = (name: string) => `${hoard.url}/${upstream.origin.replace('http://', '')}/debian/${repo.package(name).poolPath}`;
-  const reconciledSince = (mark: number) => hoard.logs.slice(mark).find((line) => line.text.includes('"msg":"store reconciled"'));
+  /**
+   * The log lines of the n-th start (0-based): from its "hoard is serving" to the next. Lines are written in
+   * the background, so a process's last ones may arrive only as it exits: positions taken before a restart
+   * do not separate two processes, their own "serving" lines do.
+   */
+  const linesOfStart = (n: number) => {
+    const starts = hoard.logs.flatMap((line, i) => (line.text.includes('"msg":"hoard is serving"') ? [i] : []));
+    return starts[n] === undefined ? [] : hoard.logs.slice(starts[n], starts[n + 1]);
+  };
+  const reconciledIn = (n: number) => linesOfStart(n).find((line) => line.text.includes('"msg":"store reconciled"'));
 
   test('a clean restart serves from the index without reconciling; after kill -9 the background pass drops an entry whose blob is gone', async () => {
     for (const name of ['alpha', 'bravo', 'charlie']) assert.equal((await probe(via(name))).status, 200);
     await hoard.waitForDownloadsSettled();
 
-    const cleanMark = hoard.logs.length;
     await hoard.restart();
     upstream.resetStats();
     const hit = await probe(via('alpha'));
@@ -47,19 +55,18 @@ describe('the index across restarts', () => {
     assert.equal(upstream.hits(repo.package('alpha').poolPath), 0, 'served from the index kept on disk');
     // Three objects would be reconciled within milliseconds of listening, so its line would come before the
     // request's (log lines are written in the background, in order): wait for that one, then look.
-    const requestLogged = () => hoard.logs.slice(cleanMark).some((line) => line.text.includes('"method":"GET"'));
+    const requestLogged = () => linesOfStart(1).some((line) => line.text.includes('"method":"GET"'));
     for (let waited = 0; !requestLogged() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(requestLogged(), hoard.output());
-    assert.equal(reconciledSince(cleanMark), undefined, `no reconciliation after a clean shutdown:\n${hoard.output()}`);
+    assert.equal(reconciledIn(1), undefined, `no reconciliation after a clean shutdown:\n${hoard.output()}`);
 
     await hoard.kill9();
     const bravo = repo.package('bravo').sha256;
     await rm(join(hoard.dataDir, 'blobs', 'sha256', bravo.slice(0, 2), bravo));
-    const crashMark = hoard.logs.length;
     await hoard.restart({ hard: true });
     // Polled: waitForLog would find the line of the very first start (a new index reconciles too).
-    for (let waited = 0; reconciledSince(crashMark) === undefined && waited < 30_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-    const line = reconciledSince(crashMark);
+    for (let waited = 0; reconciledIn(2) === undefined && waited < 30_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    const line = reconciledIn(2);
     assert.ok(line !== undefined, hoard.output());
     const report = JSON.parse(line.text) as { droppedEntries: number; orphanBlobs: number };
     assert.equal(report.droppedEntries, 1);
