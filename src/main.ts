@@ -33,6 +33,8 @@ import { ProtocolSet } from './protocols/protocol-set.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { MetadataIndex } from './storage/metadata-index.ts';
+import { loadNodeId } from './storage/node-identity.ts';
+import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
@@ -55,15 +57,20 @@ export interface RunningHoard {
   close(): Promise<void>;
 }
 
-/** The shared seams every protocol builds on: the content-addressed store and the metadata index. */
-async function openStore(dataDir: string, logger: Logger) {
+/** The shared seams every protocol builds on: the content-addressed store and the metadata index (on a shared bucket: docs/fleet.md). */
+async function openStore(config: HoardConfig, dataDir: string, clock: Clock, logger: Logger) {
+  const localIndex = new SqliteMetadataIndex(dataDir);
+  const s3 = config.storage.s3;
+  if (s3 !== undefined) {
+    const fleet = await openFleetStore({ settings: s3, dataDir, nodeId: loadNodeId(dataDir, config.node.id), localIndex, clock, logger });
+    return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet, closedCleanly: localIndex.closedCleanly };
+  }
   const fsBlobs = new FsBlobStore(dataDir);
   await fsBlobs.init();
   // Counts open read streams per blob, so eviction never removes an object a client is reading.
   const blobs = new ReaderTrackingBlobStore(fsBlobs);
-  const index = new SqliteMetadataIndex(dataDir);
   logger.debug({ dataDir }, 'store opened');
-  return { blobs, index };
+  return { blobs, index: localIndex as MetadataIndex, fleet: undefined, closedCleanly: localIndex.closedCleanly };
 }
 
 /**
@@ -128,7 +135,7 @@ function buildUpstreams(config: HoardConfig, clock: Clock, viaToken: string, out
 }
 
 /** Eviction past the disk cap, relief when the disk fills, scheduled garbage collection. */
-function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: Logger) {
+function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: Logger, relieve: () => Promise<unknown> = () => janitor.relieve()) {
   // Every stored download may push the store over its cap; a full disk below the cap frees a share of it.
   const onDownload = (message: unknown) => {
     if ((message as { phase: string }).phase === 'end') janitor.requestEviction();
@@ -136,7 +143,7 @@ function startHousekeeping(config: HoardConfig, janitor: StoreJanitor, logger: L
   const onStore = (message: unknown) => {
     if ((message as { state: string }).state !== 'full') return;
     logger.warn({ detail: (message as { detail?: string }).detail }, 'disk full: passing downloads through uncached, evicting to make room');
-    void janitor.relieve().catch((err: unknown) => logger.error({ err }, 'eviction after a full disk failed'));
+    void relieve().catch((err: unknown) => logger.error({ err }, 'eviction after a full disk failed'));
   };
   channels.download.subscribe(onDownload);
   channels.store.subscribe(onStore);
@@ -236,7 +243,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   mkdirSync(dataDir, { recursive: true });
   // Settled before the store opens or anything listens: a bad certificate or key stops the start-up with its reason.
   const identity = await httpsIdentity(config, dataDir, logger);
-  const { blobs, index } = await openStore(dataDir, logger);
+  const { blobs, index, fleet, closedCleanly } = await openStore(config, dataDir, clock, logger);
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
   const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
@@ -257,6 +264,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       maxObjectSize: config.cache.maxObjectSize,
       rateFloor: { minBytesPerSecond: config.upstream.minBytesPerSecond, windowMs: config.upstream.slowWindowSeconds * 1000 },
     },
+    sharedEntries: fleet?.index,
   });
   const janitor = new StoreJanitor({
     index,
@@ -275,7 +283,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     namedUpstreams: upstreams.named,
     protocols: protocols.all.map((p) => p.name),
   }).start();
-  const stopHousekeeping = startHousekeeping(config, janitor, logger);
+  // On a shared bucket a full local disk drops local copies, never the fleet's objects.
+  const stopHousekeeping = startHousekeeping(config, janitor, logger, fleet === undefined ? undefined : () => fleet.relieveLocal());
   const stopRequestLogging = startRequestLogging(logger, logRequest);
   const tunnels = new ConnectTunnels({
     allow: config.connect.allow,
@@ -301,7 +310,14 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
       hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
       actions: {
-        gc: (dryRun) => janitor.collectGarbage({ dryRun }),
+        gc: async (dryRun) => {
+          const report = await janitor.collectGarbage({ dryRun });
+          if (dryRun || fleet === undefined) return report;
+          // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
+          const sweep = await fleet.sweep();
+          logger.info({ sweep }, 'bucket swept after gc');
+          return { ...report, bucket: { ran: sweep.ran, deleted: sweep.deleted.length, rescued: sweep.rescued.length, waiting: sweep.waiting } };
+        },
         evict: (target) => janitor.evict(target),
         importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
       },
@@ -334,8 +350,9 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     'hoard is serving',
   );
   // After a clean shutdown index and blobs agree (blobs are committed before their entry, entries deleted
-  // before their blob); after a crash, entries may lack blobs and blobs entries.
-  const reconciling = index.closedCleanly ? undefined : reconcileInBackground(blobs, index, janitor, logger);
+  // before their blob); after a crash, entries may lack blobs and blobs entries. On a shared bucket the local
+  // disk holds copies, not the store: an entry without a local copy is not broken.
+  const reconciling = fleet !== undefined || closedCleanly ? undefined : reconcileInBackground(blobs, index, janitor, logger);
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
     const port = boundPort(server, config.listen);
@@ -361,6 +378,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       await cache.idle();
       await reconciling?.stop();
       await janitor.idle();
+      await fleet?.close();
       index.close();
     },
   };
@@ -397,6 +415,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'verify') {
     const { config } = loadConfig(overrides);
+    if (config.storage.s3 !== undefined) {
+      // Its local disk holds copies of the bucket: an entry without a local copy is not missing, and verify would drop it.
+      process.stderr.write(
+        'hoard: verify checks a disk store; with storage.s3 the local disk holds copies of the bucket, each checked when fetched (docs/fleet.md)\n',
+      );
+      return 2;
+    }
     const dataDir = resolve(config.dataDir);
     const blobs = new FsBlobStore(dataDir);
     await blobs.init();

@@ -883,3 +883,59 @@ test("a client whose store lookup yields while another's exchange ends joins tha
   assert.equal(first.kind === 'object' && second.kind === 'object' && second.source, 'coalesced');
   assert.ok(first.kind === 'object' && (await readStored(first.object)).equals(payload));
 });
+
+test('a local miss of an immutable object another node stored is served from the shared store, without the upstream; a mutable one is not looked up', async () => {
+  const blobs = new MemoryBlobStore();
+  const clock = new ManualClock();
+  const index = new MemoryMetadataIndex();
+  const bytes = randomBytes(5000);
+  const writer = await blobs.createWriter();
+  await writer.write(bytes);
+  const { digest } = await writer.commit();
+  const asked: string[] = [];
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('from upstream')])));
+  const now = clock.now();
+  // What a fleet's shared entries answer: another node's entry, taken into this node's index.
+  const sharedEntries = {
+    find: (key: string) => {
+      asked.push(key);
+      if (!key.endsWith('/pool/a.deb')) return Promise.resolve(undefined);
+      const entry = {
+        key,
+        protocol: 'test',
+        upstream: upstream.key,
+        path: '/pool/a.deb',
+        digest,
+        size: bytes.length,
+        storedAt: now,
+        validatedAt: now,
+        lastAccessAt: now,
+        verification: 'unverified' as const,
+      };
+      index.put(entry);
+      return Promise.resolve(entry);
+    },
+  };
+  const cache = new ReadThroughCache({
+    blobs,
+    index,
+    clock,
+    protocol: () => ({ verifier: noVerifier, classify: () => undefined }),
+    logger: pino({ level: 'silent' }),
+    indexMaxAgeSeconds: 30,
+    notFoundTtlSeconds: 10,
+    sharedEntries,
+  });
+  const found = await cache.get(upstream, '/pool/a.deb', immutable);
+  assert.equal(found.kind, 'object');
+  if (found.kind !== 'object') return;
+  assert.equal(found.source, 'hit');
+  assert.ok((await readAll(found.object)).equals(bytes));
+  assert.equal(upstream.calls.length, 0, 'the upstream is not asked');
+
+  const other = await cache.get(upstream, '/pool/b.deb', immutable);
+  assert.equal(other.kind === 'object' ? other.source : other.kind, 'miss', 'not in the shared store: fetched upstream');
+  if (other.kind === 'object') await readAll(other.object);
+  await cache.get(upstream, '/dists/x/InRelease', mutable);
+  assert.deepEqual(asked, [`${upstream.key}/pool/a.deb`, `${upstream.key}/pool/b.deb`], 'a mutable file is never looked up in the shared store');
+});

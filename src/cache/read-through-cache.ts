@@ -25,6 +25,12 @@ export interface ReadThroughCacheOptions {
   notFoundTtlSeconds: number;
   /** Size and rate bounds on every download; none when absent. */
   downloadLimits?: DownloadLimits | undefined;
+  /**
+   * Entries other nodes of a fleet stored (storage/s3/fleet-metadata-index.ts): asked on a local miss of
+   * an immutable object before the upstream is. `find` takes the entry into the local index (its blob
+   * checked present) or answers undefined.
+   */
+  sharedEntries?: { find(key: string, now: number): Promise<ObjectEntry | undefined> } | undefined;
 }
 
 /** Download failures that say the mirror misbehaved (not the store or a client), so it goes to the back of the list. */
@@ -209,6 +215,16 @@ export class ReadThroughCache {
     options: GetOptions,
   ): Promise<CacheLookup> {
     const key = upstream.key + path;
+    // Another node of the fleet may have stored it: its bytes are then in the shared bucket (immutable objects only:
+    // a mutable one is the upstream's to vouch for, and each node's verifier must see it itself).
+    if (entry === undefined && !policy.mutable && this.#o.sharedEntries !== undefined) {
+      const now = this.#o.clock.now();
+      const found = await this.#o.sharedEntries.find(key, now);
+      if (found !== undefined && (expectation?.sha256 === undefined || expectation.sha256 === found.digest)) {
+        return { kind: 'object', object: this.#stored(found), source: 'hit' };
+      }
+      if (found !== undefined) this.#o.index.delete(key);
+    }
     const headers: Record<string, string> = { ...options.forward };
     if (entry?.upstreamEtag !== undefined) headers['if-none-match'] = entry.upstreamEtag;
     if (entry?.lastModified !== undefined) headers['if-modified-since'] = entry.lastModified;

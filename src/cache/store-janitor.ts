@@ -43,6 +43,11 @@ export interface RemovalReport {
   readonly freedBytes: number;
   /** Chosen but kept, because a client started reading it or a new entry points at it again. */
   readonly kept: number;
+  /**
+   * On a bucket shared by a fleet (docs/fleet.md): what the sweep after a gc did. `removed` above is what
+   * this node let go of; the bucket deletes a blob only once no node has referred to it for the grace period.
+   */
+  readonly bucket?: { readonly ran: boolean; readonly deleted: number; readonly rescued: number; readonly waiting: number } | undefined;
 }
 
 export interface StoreUsage {

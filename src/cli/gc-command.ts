@@ -10,5 +10,13 @@ export async function gcCommand(target: AdminTarget, options: { dryRun: boolean 
   out.write(
     `${options.dryRun ? 'dry run: would free' : 'freed'} ${formatBytes(report.freedBytes)} in ${report.removed.length} objects${report.kept > 0 ? ` (${report.kept} kept: in use)` : ''}\n`,
   );
+  const bucket = report.bucket;
+  if (bucket !== undefined) {
+    out.write(
+      bucket.ran
+        ? `bucket: deleted ${bucket.deleted} blobs no node refers to; ${bucket.rescued} kept (a node refers to them again); ${bucket.waiting} waiting for the grace period\n`
+        : 'bucket: another node is sweeping (it holds the lease); nothing deleted from here\n',
+    );
+  }
   return 0;
 }

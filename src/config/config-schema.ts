@@ -196,6 +196,56 @@ export const configSchema = z
         name: z.string().min(1).max(63, 'must be at most 63 bytes (a DNS label)').optional(),
       })
       .prefault({}),
+    /** This node's identity in a fleet sharing one bucket (docs/fleet.md). */
+    node: z
+      .object({
+        /** Names this node's references in the bucket; default: generated once into `<dataDir>/node.json`. */
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, dots, hyphens or underscores, starting with a letter or digit')
+          .optional(),
+      })
+      .prefault({}),
+    /** Where blobs live: the local disk (default), or an S3 bucket with the disk as a bounded first level. */
+    storage: z
+      .object({
+        s3: z
+          .object({
+            /** `http(s)://host:port` of an S3-compatible store (Swift s3api, Ceph RGW, MinIO); absent: AWS S3 of `region`. */
+            endpoint: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).optional(),
+            bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)'),
+            region: z.string().min(1).default('us-east-1'),
+            /** With secretAccessKey; absent: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the SDK's other sources. */
+            accessKeyId: z.string().min(1).optional(),
+            secretAccessKey: z.string().min(1).optional(),
+            /** `endpoint/bucket/key` rather than `bucket.endpoint/key`: what Swift, MinIO and most private stores want. */
+            forcePathStyle: z.boolean().default(false),
+            /** Object name prefix inside the bucket, so several fleets (or other data) can share one bucket. */
+            prefix: z
+              .string()
+              .regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be empty or path segments each ending in /, like hoard/ or lab1/hoard/')
+              .default('hoard/'),
+            /** Bytes the local first level keeps (e.g. 50GiB); absent: no bound. */
+            localMaxSize: sizeString.optional(),
+            /** Objects larger than this are uploaded in parts of this size (S3: 5 MiB at least). */
+            partSize: sizeString.refine((v) => v >= 5 * 1024 * 1024, 'must be at least 5MiB (the S3 minimum part size)').default(8 * 1024 * 1024),
+            /** A blob no node refers to is deleted from the bucket only after this long. */
+            deleteGraceSeconds: z.number().nonnegative().default(3600),
+            /** How often each node looks for condemned blobs past their grace period (one node at a time does the work). */
+            sweepIntervalSeconds: z.number().positive().default(600),
+            /** How long the deletion lease lasts. */
+            leaseSeconds: z.number().positive().default(300),
+            /** References of a node not seen (its announcement) for this long stop keeping blobs; 0: never. */
+            forgetNodesAfterHours: z.number().nonnegative().default(0),
+          })
+          .strict()
+          .refine((s) => (s.accessKeyId === undefined) === (s.secretAccessKey === undefined), {
+            message: 'accessKeyId and secretAccessKey go together',
+            path: ['secretAccessKey'],
+          })
+          .optional(),
+      })
+      .prefault({}),
     /** Per-protocol sections (`apt:`, ...): what only that protocol reads. */
     ...protocolConfigSections,
   })

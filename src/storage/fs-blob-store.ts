@@ -110,6 +110,11 @@ export class FsBlobStore implements BlobStore {
   }
 
   async createWriter(): Promise<BlobWriter> {
+    return new StagedBlobWriter(await this.createStaging());
+  }
+
+  /** A temp file under this root that publishes into it: the local stage of a store layered on this one (S3). */
+  async createStaging(): Promise<BlobStaging> {
     const tmpPath = `${this.#tmpDir}/${randomBytes(16).toString('hex')}`;
     let handle: FileHandle;
     try {
@@ -117,7 +122,7 @@ export class FsBlobStore implements BlobStore {
     } catch (err) {
       throw toStoreError(err, 'cannot create a temporary blob file');
     }
-    return new StagedBlobWriter(new FsBlobStaging(handle, tmpPath, (digest) => this.#blobPath(digest), this.#shaDir));
+    return new FsBlobStaging(handle, tmpPath, (digest) => this.#blobPath(digest), this.#shaDir);
   }
 
   async delete(digest: string): Promise<void> {

@@ -1,6 +1,6 @@
 // End-to-end: image streams through hoard — simplestreams (MAAS-like, with gpgv) and a SHA256SUMS tree (sha256sum -c), an upstream that lies.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -299,6 +299,24 @@ describe('image streams through hoard', () => {
     // The stream knowledge was rebuilt from the stored products files and signatures at start-up.
     await hoard.waitForDownloadsSettled();
     assert.equal(storedVerification(hoard, `image:test/${initrd.path}`), 'authenticated');
+  });
+
+  test('as a parent: a site hoard with the same image upstream asks this one in absolute-form; the upstream sees one request', async () => {
+    const [file] = await stream.addTreeDirectory('cloud/bookworm/20260102', { 'disk.img': randomBytes(700_000) });
+    assert.ok(file !== undefined);
+    const site = await HoardProcess.start({ config: { logLevel: 'info', upstream: { parent: hoard.url }, images: { test: { url: `${upstream.baseUrl}/` } } } });
+    try {
+      for (const round of [1, 2]) {
+        const got = await probe(`${site.url}/images/test/${file.path}`, { timeoutMs: 30_000 });
+        assert.equal(got.status, 200, `round ${round}: ${got.body.toString().slice(0, 200)}`);
+        assert.equal(sha256(got.body), file.sha256);
+      }
+      assert.equal(upstream.hits(file.path, 'GET'), 1);
+      // The site's requests reached the upstream only through this hoard: every one carries this hoard's Via.
+      for (const record of upstream.requestsFor(file.path)) assert.match(String(record.headers.via), /hoard-[0-9a-f]+.*hoard-[0-9a-f]+/);
+    } finally {
+      await site.cleanup();
+    }
   });
 
   test('routing: unknown image names are 404, traversal and bad encodings 400, other paths stay apt', async () => {

@@ -71,6 +71,8 @@ describe('load and crashes', () => {
     const deadline = Date.now() + 6000;
     let requests = 0;
     const failures: string[] = [];
+    // On a loaded machine the deadline can come before every cold package was asked for: count what was.
+    const asked = new Set<string>();
     const client = async (id: number) => {
       // Bounded twice: by time and by a request count per client.
       for (let i = 0; i < 40 && Date.now() < deadline; i++) {
@@ -82,6 +84,7 @@ describe('load and crashes', () => {
           if (r.status !== 200 || sha256(r.body) !== p.sha256) failures.push(`hit ${p.name}: ${r.status}`);
         } else if (pick < 8) {
           const p = cold[(id + i) % cold.length] as RepoPackage;
+          asked.add(p.name);
           const r = await get(agent, hoard.port, `/${host}/debian/${p.poolPath}`);
           if (r.status !== 200 || sha256(r.body) !== p.sha256) failures.push(`miss ${p.name}: ${r.status}`);
         } else {
@@ -98,7 +101,8 @@ describe('load and crashes', () => {
     t.diagnostic(`${requests} requests by 500 clients; hoard peak RSS ${rss.toFixed(0)} MiB`);
     assert.deepEqual(rejected.slice(0, 5), []);
     assert.deepEqual(failures.slice(0, 5), []);
-    for (const p of cold) assert.equal(upstream.hits(p.poolPath), 1, `${p.name} fetched once`);
+    assert.ok(asked.size > cold.length / 2, `only ${asked.size} cold packages asked for`);
+    for (const p of cold) assert.equal(upstream.hits(p.poolPath), asked.has(p.name) ? 1 : 0, `${p.name} fetched once if asked for`);
     // A ceiling against leaks (memory growing with requests); the benchmark measures the real figure.
     assert.ok(rss < 600, `peak RSS ${rss} MiB`);
   });

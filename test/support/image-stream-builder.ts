@@ -73,6 +73,14 @@ export class ImageStream {
     return disk;
   }
 
+  /** A new dated directory of the checksum tree: `files` (name -> bytes) with their SHA256SUMS and SHA256SUMS.gpg. */
+  async addTreeDirectory(directory: string, files: Readonly<Record<string, Buffer>>): Promise<StreamFile[]> {
+    const written: StreamFile[] = [];
+    for (const [name, bytes] of Object.entries(files)) written.push(await this.#put(`${directory}/${name}`, `${directory}/${name}`, bytes));
+    await this.#writeSums(directory, written);
+    return written;
+  }
+
   /** Rewrites a directory's SHA256SUMS (and .gpg) without the line for `name`: the tree no longer lists that file. */
   async dropFromSums(directory: string, name: string): Promise<void> {
     const sums = join(this.root, directory, 'SHA256SUMS');
