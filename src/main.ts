@@ -31,6 +31,7 @@ import { protocolModules } from './protocols/installed-protocols.ts';
 import type { UpstreamFactory } from './protocols/protocol.ts';
 import { ProtocolSet } from './protocols/protocol-set.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
+import type { BlobStore } from './storage/blob-store.ts';
 import type { MetadataIndex } from './storage/metadata-index.ts';
 import { loadNodeId } from './storage/node-identity.ts';
 import { openFleetStore } from './storage/s3/fleet-store.ts';
@@ -62,14 +63,14 @@ async function openStore(config: HoardConfig, dataDir: string, clock: Clock, log
   const s3 = config.storage.s3;
   if (s3 !== undefined) {
     const fleet = await openFleetStore({ settings: s3, dataDir, nodeId: loadNodeId(dataDir, config.node.id), localIndex, clock, logger });
-    return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet };
+    return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet, closedCleanly: localIndex.closedCleanly };
   }
   const fsBlobs = new FsBlobStore(dataDir);
   await fsBlobs.init();
   // Counts open read streams per blob, so eviction never removes an object a client is reading.
   const blobs = new ReaderTrackingBlobStore(fsBlobs);
   logger.debug({ dataDir }, 'store opened');
-  return { blobs, index: localIndex as MetadataIndex, fleet: undefined };
+  return { blobs, index: localIndex as MetadataIndex, fleet: undefined, closedCleanly: localIndex.closedCleanly };
 }
 
 /**
@@ -180,6 +181,28 @@ function startRequestLogging(logger: Logger, logRequest: (event: RequestEvent) =
   };
 }
 
+/**
+ * Checks the index against the blob store after hoard is listening, when the last run did not close the
+ * index: a walk over every blob and every entry, so it must not delay start-up on a large store. Until it
+ * has passed an entry whose blob is gone, a hit on it fails the way a disk error does. Stopped at shutdown.
+ */
+function reconcileInBackground(blobs: BlobStore, index: MetadataIndex, janitor: StoreJanitor, logger: Logger) {
+  const started = performance.now();
+  const stopping = new AbortController();
+  const done = reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) }, stopping.signal).then(
+    (report) => {
+      if (!stopping.signal.aborted) logger.info({ ...report, ms: Math.round(performance.now() - started) }, 'store reconciled');
+    },
+    (err: unknown) => logger.error({ err }, 'reconciling the index with the blob store failed'),
+  );
+  return {
+    async stop() {
+      stopping.abort();
+      await done;
+    },
+  };
+}
+
 /** The port a listener is bound to (the configured one, or the kernel's pick for port 0). */
 function boundPort(server: NetServer, listenAddress: string): number {
   const address = server.address();
@@ -220,7 +243,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   mkdirSync(dataDir, { recursive: true });
   // Settled before the store opens or anything listens: a bad certificate or key stops the start-up with its reason.
   const identity = await httpsIdentity(config, dataDir, logger);
-  const { blobs, index, fleet } = await openStore(config, dataDir, clock, logger);
+  const { blobs, index, fleet, closedCleanly } = await openStore(config, dataDir, clock, logger);
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
   const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
@@ -252,11 +275,6 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
     logger,
   });
-  // On a shared bucket the local disk holds copies, not the store: an entry without a local copy is not broken.
-  if (fleet === undefined) {
-    const reconciled = await reconcileStore(blobs, index, { onOrphanBlob: (blob) => janitor.noteOrphan(blob.digest, blob.size) });
-    if (reconciled.droppedEntries > 0 || reconciled.orphanBlobs > 0) logger.info(reconciled, 'store reconciled at start-up');
-  }
   // Knowledge kept in the store (stored Releases) is checked again and made current before the first request.
   await protocols.start();
 
@@ -331,6 +349,10 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     { listen: config.listen, https: config.https.listen, dataDir, objects: index.count(), protocols: protocols.all.map((p) => p.name) },
     'hoard is serving',
   );
+  // After a clean shutdown index and blobs agree (blobs are committed before their entry, entries deleted
+  // before their blob); after a crash, entries may lack blobs and blobs entries. On a shared bucket the local
+  // disk holds copies, not the store: an entry without a local copy is not broken.
+  const reconciling = fleet !== undefined || closedCleanly ? undefined : reconcileInBackground(blobs, index, janitor, logger);
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
     const port = boundPort(server, config.listen);
@@ -354,6 +376,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       await upstreams.close();
       // Responses end before their objects are fsynced and indexed: let those finish before the index closes.
       await cache.idle();
+      await reconciling?.stop();
       await janitor.idle();
       await fleet?.close();
       index.close();

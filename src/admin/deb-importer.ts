@@ -45,7 +45,8 @@ async function firstBytes(blobs: BlobStore, digest: string, size: number): Promi
 export async function buildPackageCatalog(index: MetadataIndex, blobs: BlobStore): Promise<Map<string, KnownLocation[]>> {
   const catalog = new Map<string, KnownLocation[]>();
   const seenDigests = new Set<string>();
-  for (const entry of [...index.all()]) {
+  // Read lazily: the index on disk is paged, never held whole.
+  for (const entry of index.all()) {
     if (!indexPath.test(entry.path) || entry.size === 0 || entry.size > maxIndexBytes || seenDigests.has(entry.digest)) continue;
     seenDigests.add(entry.digest);
     const root = archiveRoot(entry.path.slice(0, entry.path.lastIndexOf('/') + 1));

@@ -1,8 +1,20 @@
 // Table tests of the eviction order: water marks, unreferenced before LRU, busy blobs never chosen.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import type { ObjectEntry } from '../storage/metadata-index.ts';
-import { planEviction, planGc, storedBlobs, unknownReferences, waterMarks, type ReferenceOracle, type StoredBlob } from './eviction-policy.ts';
+import {
+  planEviction,
+  planEvictionFrom,
+  planGc,
+  planGcFrom,
+  storedBlobOf,
+  storedBlobs,
+  unknownReferences,
+  waterMarks,
+  type ReferenceOracle,
+  type StoredBlob,
+} from './eviction-policy.ts';
 
 const digest = (n: number) => n.toString(16).padStart(64, '0');
 
@@ -107,4 +119,53 @@ test('entries sharing a blob fold into one: latest access, and unreferenced only
   assert.equal(byDigest.get(digest(3))?.busy, true);
   assert.deepEqual(byDigest.get(digest(9))?.keys, []);
   assert.equal(storedBlobs([entry('x', 1, 1, 1)], [], unknownReferences, () => false)[0]?.referenced, undefined);
+});
+
+test('the streaming plans choose what the plans over a whole list choose, in the same order', async () => {
+  const blobArb = fc.record({
+    d: fc.integer({ min: 1, max: 10_000 }),
+    size: fc.integer({ min: 1, max: 1000 }),
+    lastAccessAt: fc.integer({ min: 1, max: 50 }),
+    referenced: fc.constantFrom(true, false, undefined),
+    busy: fc.boolean(),
+    orphan: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.uniqueArray(blobArb, { selector: (b) => b.d, maxLength: 40 }), fc.integer({ min: 1, max: 40_000 }), async (specs, cap) => {
+      const all = specs.map((s) =>
+        s.orphan
+          ? blob(s.d, s.size, 0, { referenced: false, busy: s.busy, keys: [] })
+          : blob(s.d, s.size, s.lastAccessAt, { referenced: s.referenced, busy: s.busy }),
+      );
+      const indexed = all.filter((b) => b.keys.length > 0).sort((a, b) => a.lastAccessAt - b.lastAccessAt || (a.digest < b.digest ? -1 : 1));
+      const source = {
+        usedBytes: all.reduce((n, b) => n + b.size, 0),
+        orphans: all.filter((b) => b.keys.length === 0),
+        // eslint-disable-next-line @typescript-eslint/require-await
+        byAge: async function* () {
+          yield* indexed;
+        },
+      };
+      const marks = waterMarks(cap, 80, 50);
+      const digests = (victims: { blob: StoredBlob; reason: string }[]) => victims.map((v) => `${v.blob.digest}:${v.reason}`);
+      assert.deepEqual(digests(await planEvictionFrom(source, marks)), digests(planEviction(all, marks)));
+      assert.deepEqual(digests(await planGcFrom(source)), digests(planGc(all)));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('storedBlobOf folds entries as storedBlobs does', () => {
+  const oracle: ReferenceOracle = { isReferenced: (e) => (e.key === 'listed' ? true : e.key === 'gone' ? false : undefined) };
+  const folded = (keys: string[]) =>
+    storedBlobOf(
+      { digest: digest(1), size: 5, lastAccessAt: 3 },
+      keys.map((k) => entry(k, 1, 5, 3)),
+      oracle,
+      () => false,
+    ).referenced;
+  assert.equal(folded(['gone', 'gone']), false);
+  assert.equal(folded(['gone', 'listed']), true);
+  assert.equal(folded(['gone', 'unknown']), undefined);
+  assert.equal(folded(['unknown', 'listed']), true);
 });

@@ -43,6 +43,24 @@ export function waterMarks(maxBytes: number, highPercent: number, lowPercent: nu
   return { maxBytes, highBytes: Math.floor((maxBytes * highPercent) / 100), lowBytes: Math.floor((maxBytes * lowPercent) / 100) };
 }
 
+/**
+ * One blob from the entries that point at it (all of them, as `MetadataIndex.byDigest` gives them): a
+ * name still listed keeps the blob; it is unreferenced only when all its names are.
+ */
+export function storedBlobOf(
+  blob: { readonly digest: string; readonly size: number; readonly lastAccessAt: number },
+  entries: readonly ObjectEntry[],
+  oracle: ReferenceOracle,
+  isBusy: (digest: string) => boolean,
+): StoredBlob {
+  let referenced: boolean | undefined;
+  for (const [i, entry] of entries.entries()) {
+    const said = oracle.isReferenced(entry);
+    referenced = i === 0 ? said : referenced === true || said === true ? true : referenced === false && said === false ? false : undefined;
+  }
+  return { digest: blob.digest, size: blob.size, lastAccessAt: blob.lastAccessAt, referenced, busy: isBusy(blob.digest), keys: entries.map((e) => e.key) };
+}
+
 /** Folds index entries (several names may share one blob) and orphan blobs into one record per blob. */
 export function storedBlobs(
   entries: Iterable<ObjectEntry>,
@@ -116,4 +134,55 @@ export function planGc(blobs: readonly StoredBlob[]): Victim[] {
     .filter((b) => !b.busy && b.referenced === false)
     .sort(byAge)
     .map((blob) => ({ blob, reason: reasonOf(blob) }));
+}
+
+/**
+ * What the streaming plans read, for a store too large to hold in memory: the bytes in use (from the
+ * index's totals), the orphan blobs, and the indexed blobs least recently used first, read lazily (each
+ * pass reads them anew, so a plan holds only its victims).
+ */
+export interface BlobSource {
+  readonly usedBytes: number;
+  readonly orphans: readonly StoredBlob[];
+  byAge(): AsyncIterable<StoredBlob>;
+}
+
+/**
+ * `planEviction` over a BlobSource, in the same order: orphans (never accessed), then the blobs no cached
+ * index refers to, oldest access first, then the least recently used of the rest, until the low mark. It
+ * stops reading as soon as the low mark is reached.
+ */
+export async function planEvictionFrom(source: BlobSource, marks: WaterMarks): Promise<Victim[]> {
+  let used = source.usedBytes;
+  if (used <= marks.highBytes) return [];
+  const victims: Victim[] = [];
+  const chosen = new Set<string>();
+  const take = (blob: StoredBlob) => {
+    victims.push({ blob, reason: reasonOf(blob) });
+    chosen.add(blob.digest);
+    used -= blob.size;
+  };
+  for (const orphan of [...source.orphans].sort(byAge)) {
+    if (used <= marks.lowBytes) return victims;
+    if (!orphan.busy) take(orphan);
+  }
+  for await (const blob of source.byAge()) {
+    if (used <= marks.lowBytes) return victims;
+    if (!blob.busy && blob.referenced === false) take(blob);
+  }
+  for await (const blob of source.byAge()) {
+    if (used <= marks.lowBytes) break;
+    if (!blob.busy && !chosen.has(blob.digest)) take(blob);
+  }
+  return victims;
+}
+
+/** `planGc` over a BlobSource: every idle orphan, then every idle blob no cached index refers to, oldest first. */
+export async function planGcFrom(source: BlobSource): Promise<Victim[]> {
+  const victims = [...source.orphans]
+    .filter((b) => !b.busy)
+    .sort(byAge)
+    .map((blob) => ({ blob, reason: reasonOf(blob) }));
+  for await (const blob of source.byAge()) if (!blob.busy && blob.referenced === false) victims.push({ blob, reason: reasonOf(blob) });
+  return victims;
 }

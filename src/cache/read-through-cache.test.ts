@@ -171,6 +171,82 @@ test('mutable files are revalidated once stale, with one conditional request for
   assert.equal(await text(changed.object.stream(0, undefined)), 'v2!');
 });
 
+test('an upstream without validators: objects carry the time their bytes were first stored as Last-Modified', async () => {
+  const { cache, clock, index } = setup();
+  const start = clock.now();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('v1')]), { 'content-length': '2' }));
+  const first = await cache.get(upstream, '/dists/x/Packages', mutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  // The download's own clients get the date too: it is chosen before the bytes are whole.
+  assert.equal(first.object.lastModified, new Date(start).toUTCString());
+  await readStored(first.object);
+  clock.advance(31_000);
+  // Revalidated to the same bytes (a 200, there being nothing to ask conditionally): the first date stays.
+  const again = await cache.get(upstream, '/dists/x/Packages', mutable);
+  if (again.kind !== 'object') throw new Error('expected an object');
+  await readStored(again.object);
+  assert.equal(upstream.calls.length, 2);
+  assert.equal(upstream.calls[1]?.headers['if-modified-since'], undefined, "a date of hoard's own is never sent upstream");
+  const hit = await cache.get(upstream, '/dists/x/Packages', mutable);
+  assert.equal(hit.kind === 'object' && hit.source, 'hit');
+  assert.equal(hit.kind === 'object' && hit.object.lastModified, new Date(start).toUTCString());
+  assert.equal(index.get('http://upstream.example/dists/x/Packages')?.lastModified, undefined, "the index keeps only the upstream's date");
+  // New bytes in the very second of the date served before still get a later one: a client holding that
+  // date must not get a 304 for them. (The stored time is moved into the current second to show it.)
+  clock.advance(31_000);
+  const key = 'http://upstream.example/dists/x/Packages';
+  const storedEntry = index.get(key);
+  if (storedEntry === undefined) throw new Error('expected an entry');
+  index.put({ ...storedEntry, storedAt: clock.now() + 400 });
+  const servedBefore = Date.parse(new Date(clock.now() + 400).toUTCString());
+  upstream.script = () => ok(Readable.from([Buffer.from('v2')]), { 'content-length': '2' });
+  const changed = await cache.get(upstream, '/dists/x/Packages', mutable);
+  if (changed.kind !== 'object') throw new Error('expected an object');
+  await readStored(changed.object);
+  const later = await cache.get(upstream, '/dists/x/Packages', mutable);
+  assert.equal(later.kind === 'object' && later.object.lastModified, changed.object.lastModified);
+  assert.equal(Date.parse(changed.object.lastModified ?? ''), servedBefore + 1000);
+});
+
+test('a held revalidation (awaitAdmission) that finds the same bytes answers with the stored object and its first date', async () => {
+  const verifier = verifierWith({ expect: () => ({ verification: 'unverified', awaitAdmission: true }) });
+  const { cache, clock } = setup(verifier);
+  const start = clock.now();
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('Release v1')]), { 'content-length': '10' }));
+  const first = await cache.get(upstream, '/dists/s/InRelease', mutable);
+  assert.equal(first.kind === 'object' && first.object.lastModified, new Date(start).toUTCString());
+  clock.advance(60_000);
+  const again = await cache.get(upstream, '/dists/s/InRelease', mutable);
+  if (again.kind !== 'object') throw new Error('expected an object');
+  assert.equal(upstream.calls.length, 2);
+  assert.equal(again.source, 'revalidated');
+  assert.equal(again.object.lastModified, new Date(start).toUTCString());
+  assert.equal(await text(again.object.stream(0, undefined)), 'Release v1');
+  clock.advance(60_000);
+  upstream.script = () => ok(Readable.from([Buffer.from('Release v2')]), { 'content-length': '10' });
+  const changed = await cache.get(upstream, '/dists/s/InRelease', mutable);
+  if (changed.kind !== 'object') throw new Error('expected an object');
+  assert.equal(changed.source, 'miss');
+  assert.equal(changed.object.lastModified, new Date(clock.now()).toUTCString());
+});
+
+test("the upstream's Last-Modified is served as it is, and kept across a same-bytes revalidation that lacks it", async () => {
+  const { cache, clock } = setup();
+  const date = 'Mon, 02 Jan 2026 00:00:00 GMT';
+  const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('v1')]), { 'content-length': '2', 'last-modified': date }));
+  const first = await cache.get(upstream, '/dists/x/Release', mutable);
+  if (first.kind !== 'object') throw new Error('expected an object');
+  assert.equal(first.object.lastModified, date);
+  await readStored(first.object);
+  clock.advance(31_000);
+  upstream.script = () => ok(Readable.from([Buffer.from('v1')]), { 'content-length': '2' });
+  const again = await cache.get(upstream, '/dists/x/Release', mutable);
+  if (again.kind !== 'object') throw new Error('expected an object');
+  await readStored(again.object);
+  const hit = await cache.get(upstream, '/dists/x/Release', mutable);
+  assert.equal(hit.kind === 'object' && hit.object.lastModified, date);
+});
+
 test('an unreachable upstream serves the stale copy with a warning', async () => {
   const { cache, clock } = setup();
   const upstream = new ScriptedUpstream(() => ok(Readable.from([Buffer.from('old')]), { 'content-length': '3' }));

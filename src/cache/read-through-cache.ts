@@ -110,9 +110,13 @@ export class ReadThroughCache {
     }
   }
 
-  /** Blobs that clients of a just-finished download are still reading: eviction leaves them alone. */
+  /**
+   * Blobs that clients of a just-finished download are still reading, and blobs verified but not indexed
+   * yet (committing, or a Release being admitted): eviction and gc leave them alone, though no entry names them.
+   */
   digestsInUse(): Set<string> {
     const digests = new Set<string>();
+    for (const download of this.#downloads.values()) if (download.digest !== undefined) digests.add(download.digest);
     for (const download of this.#draining) {
       if (download.readers === 0) this.#draining.delete(download);
       else if (download.digest !== undefined) digests.add(download.digest);
@@ -308,12 +312,17 @@ export class ReadThroughCache {
     }
     // RFC 9110 8.3: the upstream's Content-Type is kept only where the protocol says the type carries meaning.
     const contentType = (policy.contentTypeFromUpstream === true ? response.headers['content-type'] : undefined) ?? policy.contentType;
+    const upstreamLastModified = response.headers['last-modified'];
+    // Without the upstream's date, the time these bytes are first stored stands in (see servedLastModified);
+    // chosen now, since this download's clients get it in their headers before the bytes are whole.
+    // The stored entry counts even when a newer index no longer vouches for it: clients may hold its date.
+    const firstStoredAt = upstreamLastModified === undefined ? storedAtAfter(previous ?? this.#o.index.get(key), this.#o.clock.now()) : undefined;
     const download = new SharedDownload(
       key,
       writer,
       {
         expectedSize,
-        lastModified: this.#isTainted(key) ? undefined : response.headers['last-modified'],
+        lastModified: this.#isTainted(key) ? undefined : (upstreamLastModified ?? httpDate(firstStoredAt ?? this.#o.clock.now())),
         upstreamEtag: response.headers.etag,
         contentType,
       },
@@ -337,6 +346,9 @@ export class ReadThroughCache {
         return info;
       }
       const now = this.#o.clock.now();
+      // Revalidated to the same bytes (an upstream without validators answers 200 every time): they keep the
+      // time they were first stored, so a client's If-Modified-Since still matches and gets its 304.
+      const sameBytes = previous !== undefined && previous.digest === info.digest;
       this.#o.index.put({
         key,
         protocol: policy.protocol,
@@ -345,10 +357,10 @@ export class ReadThroughCache {
         digest: info.digest,
         size: info.size,
         // The upstream's own date, even when a taint hides it from this download's clients.
-        lastModified: response.headers['last-modified'],
+        lastModified: upstreamLastModified ?? (sameBytes ? previous.lastModified : undefined),
         upstreamEtag: download.meta.upstreamEtag,
         contentType,
-        storedAt: now,
+        storedAt: sameBytes ? previous.storedAt : (firstStoredAt ?? now),
         validatedAt: now,
         lastAccessAt: now,
         verification: decision.verification,
@@ -400,7 +412,16 @@ export class ReadThroughCache {
       if (previous) return this.#serveStale(previous, state.error.message);
       throw state.error;
     }
-    if (refusal === undefined || refusal.serve === undefined || refusal.serve === 'upstream') return lookup;
+    if (refusal === undefined) {
+      // Bytes held until stored can be answered as the stored object: the same bytes as before then keep the
+      // Last-Modified the client already has, and its If-Modified-Since gets a 304 rather than the whole body.
+      const stored = this.#o.index.get(key);
+      if (previous !== undefined && stored !== undefined && stored.digest === download.digest && stored.digest === previous.digest) {
+        return { kind: 'object', object: this.#stored(stored), source: 'revalidated' };
+      }
+      return lookup;
+    }
+    if (refusal.serve === undefined || refusal.serve === 'upstream') return lookup;
     if (refusal.serve === 'refuse') throw refusal.error;
     if (!previous) {
       throw new HoardError('HOARD_ERR_GENERATION_INCOMPLETE', `${key}: ${refusal.reason}`, { detail: 'the upstream is updating; no earlier copy to serve' });
@@ -457,7 +478,7 @@ export class ReadThroughCache {
     const blobs = this.#o.blobs;
     return {
       size: entry.size,
-      lastModified: this.#isTainted(entry.key) ? undefined : entry.lastModified,
+      lastModified: this.#isTainted(entry.key) ? undefined : servedLastModified(entry),
       etag: etagFor(entry.digest),
       digest: entry.digest,
       contentType: entry.contentType,
@@ -469,6 +490,28 @@ export class ReadThroughCache {
           : () => blobs.openReader?.(entry.digest) ?? Promise.reject(new HoardError('HOARD_ERR_INTERNAL', 'the blob store lost openReader')),
     };
   }
+}
+
+/**
+ * What clients get as Last-Modified (RFC 9110 8.8.2): the upstream's date, or else the time hoard first
+ * stored these bytes, so that every object carries a validator apt's If-Modified-Since can match.
+ */
+export function servedLastModified(entry: ObjectEntry): string {
+  return entry.lastModified ?? httpDate(entry.storedAt);
+}
+
+function httpDate(epochMs: number): string {
+  return new Date(epochMs).toUTCString();
+}
+
+/**
+ * When new bytes for a key are stored at `now`: at least one second (an HTTP-date's resolution) after the
+ * date its previous bytes were served with, so a client holding that date never gets a 304 for other bytes.
+ */
+function storedAtAfter(previous: ObjectEntry | undefined, now: number): number {
+  if (previous === undefined) return now;
+  const servedBefore = Date.parse(servedLastModified(previous));
+  return Number.isFinite(servedBefore) ? Math.max(now, servedBefore + 1000) : now;
 }
 
 /** Reads a stream to its end: a download that fails its check rejects here too. */

@@ -2,11 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { channels, type EvictionEvent } from '../events.ts';
 import { storeBytes } from '../storage/blob-store.contract.ts';
 import { MemoryBlobStore } from '../storage/memory-blob-store.ts';
 import { MemoryMetadataIndex } from '../storage/memory-metadata-index.ts';
+import { SqliteMetadataIndex } from '../storage/sqlite-metadata-index.ts';
 import { unknownReferences, waterMarks, type ReferenceOracle } from './eviction-policy.ts';
 import { StoreJanitor } from './store-janitor.ts';
 
@@ -146,4 +150,54 @@ test('an admin eviction by key or digest removes the object and every name of it
   assert.equal(byDigest.freedBytes, 20);
   assert.equal(index.count(), 0);
   assert.equal((await janitor.evict('nothing')).removed.length, 0);
+});
+
+test('over an index on disk: usage reads the totals and eviction pages through the blobs, never listing every entry', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'hoard-janitor-'));
+  try {
+    const blobs = new MemoryBlobStore();
+    const sqlite = new SqliteMetadataIndex(root);
+    // 700 objects of 10 bytes: more than two pages of blobs. The oldest goes first, across page boundaries.
+    const digests: string[] = [];
+    for (let i = 0; i < 700; i++) {
+      const { digest } = await storeBytes(blobs, Buffer.from(`object ${String(i).padStart(6, '0')}`));
+      digests.push(digest);
+      sqlite.put({
+        key: `http://mirror.example/pool/p${i}.deb`,
+        protocol: 'apt',
+        upstream: 'http://mirror.example',
+        path: `/pool/p${i}.deb`,
+        digest,
+        size: 13,
+        storedAt: i,
+        validatedAt: i,
+        // The newest accesses on the lowest numbers: LRU order is not key order.
+        lastAccessAt: 1000 - i,
+        verification: 'unverified',
+      });
+    }
+    // Unreferenced: one recently used object, which still goes before every referenced one.
+    const oracle: ReferenceOracle = { isReferenced: (e) => (e.digest === digests[3] ? false : undefined) };
+    const index = new Proxy(sqlite, {
+      get(target, property, receiver) {
+        if (property === 'all') throw new Error('the janitor must not list every entry');
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const janitor = new StoreJanitor({ index, blobs, oracle, inUse: () => false, marks: waterMarks(9100, 99, 90), logger: silent, graceMs: 0 });
+    assert.deepEqual(janitor.usage(), { bytes: 9100, objects: 700, entries: 700, maxBytes: 9100 });
+    const report = await janitor.evictIfNeeded();
+    // 9100 -> 8190: 70 objects go, the unreferenced one first, then the least recently used (the highest numbers).
+    assert.equal(report.removed.length, 70);
+    assert.equal(report.removed[0]?.digest, digests[3]);
+    assert.deepEqual(
+      report.removed.slice(1).map((r) => r.digest),
+      digests.slice(631).reverse(),
+    );
+    assert.deepEqual(janitor.usage(), { bytes: 8190, objects: 630, entries: 630, maxBytes: 9100 });
+    sqlite.close();
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

@@ -2,8 +2,17 @@
 import type { Logger } from 'pino';
 import { publishEviction } from '../events.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import type { MetadataIndex } from '../storage/metadata-index.ts';
-import { planEviction, planGc, storedBlobs, usedBytes, type ReferenceOracle, type StoredBlob, type Victim, type WaterMarks } from './eviction-policy.ts';
+import type { BlobCursor, MetadataIndex } from '../storage/metadata-index.ts';
+import {
+  planEvictionFrom,
+  planGcFrom,
+  storedBlobOf,
+  type BlobSource,
+  type ReferenceOracle,
+  type StoredBlob,
+  type Victim,
+  type WaterMarks,
+} from './eviction-policy.ts';
 
 export interface StoreJanitorOptions {
   index: MetadataIndex;
@@ -50,11 +59,23 @@ export interface StoreUsage {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Blobs read from the index per page; the janitor yields to the event loop between pages. */
+const blobPage = 256;
+
+/** Orphans remembered at most; more are found again by the next start-up's reconciliation. */
+const maxOrphans = 100_000;
+
+/**
+ * Reads the index page by page (`MetadataIndex.blobsByAccess`), never the whole of it: usage comes from
+ * the index's totals, and a pass holds only its victims, so memory does not grow with the store.
+ */
 export class StoreJanitor {
   readonly #o: StoreJanitorOptions;
   /** Blobs no entry points at (found at start-up, or left when a removal was cut short). */
   readonly #orphans = new Map<string, number>();
+  #orphanBytes = 0;
   #pass: Promise<RemovalReport> | undefined;
   #again = false;
 
@@ -63,18 +84,59 @@ export class StoreJanitor {
   }
 
   noteOrphan(digest: string, size: number): void {
+    if (this.#orphans.has(digest) || this.#orphans.size >= maxOrphans) return;
     this.#orphans.set(digest, size);
+    this.#orphanBytes += size;
   }
 
-  #blobs(): StoredBlob[] {
-    for (const digest of this.#orphans.keys()) if (this.#o.index.byDigest(digest).length > 0) this.#orphans.delete(digest);
-    const orphans = [...this.#orphans].map(([digest, size]) => ({ digest, size }));
-    return storedBlobs(this.#o.index.all(), orphans, this.#o.oracle, (d) => this.#o.inUse(d));
+  #forgetOrphan(digest: string): void {
+    const size = this.#orphans.get(digest);
+    if (size === undefined) return;
+    this.#orphans.delete(digest);
+    this.#orphanBytes -= size;
   }
 
+  /** What a plan reads: orphans still without an entry, and the indexed blobs in LRU order, lazily. */
+  #source(): BlobSource {
+    for (const digest of [...this.#orphans.keys()]) if (this.#o.index.byDigest(digest).length > 0) this.#forgetOrphan(digest);
+    const orphans: StoredBlob[] = [...this.#orphans].map(([digest, size]) => ({
+      digest,
+      size,
+      lastAccessAt: 0,
+      referenced: false,
+      busy: this.#o.inUse(digest),
+      keys: [],
+    }));
+    return { usedBytes: this.#o.index.totals().bytes + this.#orphanBytes, orphans, byAge: () => this.#byAge() };
+  }
+
+  async *#byAge(): AsyncIterable<StoredBlob> {
+    const { index, oracle } = this.#o;
+    const inUse = (digest: string) => this.#o.inUse(digest);
+    let after: BlobCursor | undefined;
+    for (;;) {
+      const page = index.blobsByAccess(after, blobPage);
+      for (const blob of page) {
+        const entries = index.byDigest(blob.digest);
+        // Removed since the page was read.
+        if (entries.length === 0) continue;
+        yield storedBlobOf(blob, entries, oracle, inUse);
+      }
+      if (page.length < blobPage) return;
+      after = page[page.length - 1];
+      await nextTurn();
+    }
+  }
+
+  /** From the index's totals and the orphans noted: no scan. */
   usage(): StoreUsage {
-    const blobs = this.#blobs();
-    return { bytes: usedBytes(blobs), objects: blobs.length, entries: this.#o.index.count(), maxBytes: this.#o.marks?.maxBytes };
+    const totals = this.#o.index.totals();
+    return {
+      bytes: totals.bytes + this.#orphanBytes,
+      objects: totals.blobs + this.#orphans.size,
+      entries: totals.entries,
+      maxBytes: this.#o.marks?.maxBytes,
+    };
   }
 
   /** Asks for an eviction pass; passes never overlap, and requests made during one cause one more. */
@@ -105,8 +167,9 @@ export class StoreJanitor {
   /** Above the high-water mark: removes unreferenced, then least recently used objects down to the low-water mark. */
   async evictIfNeeded(): Promise<RemovalReport> {
     const marks = this.#o.marks;
-    if (marks === undefined) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
-    const victims = planEviction(this.#blobs(), marks);
+    // The common case, after every download: one read of the totals.
+    if (marks === undefined || this.usage().bytes <= marks.highBytes) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
+    const victims = await planEvictionFrom(this.#source(), marks);
     if (victims.length === 0) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
     const report = await this.#remove(victims);
     this.#o.logger.info(
@@ -118,15 +181,15 @@ export class StoreJanitor {
 
   /** The disk filled up below the cap: frees `share` of what the store holds, by the same order as eviction. */
   async relieve(share = 0.1): Promise<RemovalReport> {
-    const blobs = this.#blobs();
-    const used = usedBytes(blobs);
-    const victims = planEviction(blobs, { maxBytes: used, highBytes: 0, lowBytes: Math.floor(used * (1 - share)) });
+    const source = this.#source();
+    const used = source.usedBytes;
+    const victims = await planEvictionFrom(source, { maxBytes: used, highBytes: 0, lowBytes: Math.floor(used * (1 - share)) });
     return this.#remove(victims);
   }
 
   /** Objects no cached index refers to any more, and blobs no entry refers to. */
   async collectGarbage(options: { dryRun: boolean }): Promise<RemovalReport> {
-    const victims = planGc(this.#blobs());
+    const victims = await planGcFrom(this.#source());
     if (options.dryRun) {
       const removed = victims.map(({ blob, reason }) => ({ digest: blob.digest, size: blob.size, reason, keys: blob.keys }));
       return { dryRun: true, removed, freedBytes: removed.reduce((n, r) => n + r.size, 0), kept: 0 };
@@ -137,7 +200,16 @@ export class StoreJanitor {
   /** Removes one object, named by cache key or blob digest, whatever else points at it. */
   async evict(keyOrDigest: string): Promise<RemovalReport> {
     const digest = this.#o.index.get(keyOrDigest)?.digest ?? keyOrDigest;
-    const blob = this.#blobs().find((b) => b.digest === digest);
+    const entries = this.#o.index.byDigest(digest);
+    const orphanSize = this.#orphans.get(digest);
+    let blob: StoredBlob | undefined;
+    if (entries.length > 0) {
+      const lastAccessAt = Math.max(...entries.map((e) => e.lastAccessAt));
+      const size = (entries[0] as (typeof entries)[number]).size;
+      blob = storedBlobOf({ digest, size, lastAccessAt }, entries, this.#o.oracle, (d) => this.#o.inUse(d));
+    } else if (orphanSize !== undefined) {
+      blob = { digest, size: orphanSize, lastAccessAt: 0, referenced: false, busy: this.#o.inUse(digest), keys: [] };
+    }
     if (blob === undefined) return { dryRun: false, removed: [], freedBytes: 0, kept: 0 };
     const report = await this.#remove([{ blob, reason: 'lru' }]);
     return { ...report, removed: report.removed.map((r) => ({ ...r, reason: 'admin' as const })) };
@@ -152,12 +224,12 @@ export class StoreJanitor {
     for (const { blob, reason } of victims) {
       // A client that opened it in the meantime, or a download that stored the same bytes again, wins.
       if (this.#o.inUse(blob.digest) || this.#o.index.byDigest(blob.digest).length > 0) {
-        if (this.#o.index.byDigest(blob.digest).length === 0) this.#orphans.set(blob.digest, blob.size);
+        if (this.#o.index.byDigest(blob.digest).length === 0) this.noteOrphan(blob.digest, blob.size);
         kept += 1;
         continue;
       }
       await this.#o.blobs.delete(blob.digest);
-      this.#orphans.delete(blob.digest);
+      this.#forgetOrphan(blob.digest);
       // Stored again between the check and the deletion: that entry now points at nothing, so it goes too.
       for (const entry of this.#o.index.byDigest(blob.digest)) this.#o.index.delete(entry.key);
       removed.push({ digest: blob.digest, size: blob.size, reason, keys: blob.keys });

@@ -56,7 +56,7 @@ export async function verifyStore(blobs: BlobStore, index: MetadataIndex, option
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 2, all.length)) }, worker));
 
   const missing: string[] = [];
-  for (const entry of [...index.all()]) {
+  for (const entry of index.all()) {
     if (present.has(entry.digest)) continue;
     missing.push(entry.key);
   }

@@ -1,5 +1,5 @@
-// MemoryMetadataIndex: the MetadataIndex contract in memory; also the in-memory view SqliteMetadataIndex serves reads from.
-import type { MetadataIndex, ObjectEntry } from './metadata-index.ts';
+// MemoryMetadataIndex: the MetadataIndex contract in memory, for tests and tools; hoard serves from SqliteMetadataIndex.
+import type { BlobCursor, IndexedBlob, IndexTotals, MetadataIndex, ObjectEntry, PathQuery } from './metadata-index.ts';
 
 /**
  * A fresh entry with the fields in one order and no optional field set to undefined, so that an
@@ -31,6 +31,9 @@ export function normalizeEntry(entry: ObjectEntry): ObjectEntry {
 export class MemoryMetadataIndex implements MetadataIndex {
   readonly #entries = new Map<string, ObjectEntry>();
   readonly #keysByDigest = new Map<string, Set<string>>();
+  /** The size of each blob, as its first entry gave it; summed in #bytes. */
+  readonly #blobSizes = new Map<string, number>();
+  #bytes = 0;
 
   get(key: string): ObjectEntry | undefined {
     return this.#entries.get(key);
@@ -45,6 +48,8 @@ export class MemoryMetadataIndex implements MetadataIndex {
     if (keys === undefined) {
       keys = new Set();
       this.#keysByDigest.set(normal.digest, keys);
+      this.#blobSizes.set(normal.digest, normal.size);
+      this.#bytes += normal.size;
     }
     keys.add(normal.key);
   }
@@ -88,6 +93,26 @@ export class MemoryMetadataIndex implements MetadataIndex {
     return this.#entries.size;
   }
 
+  totals(): IndexTotals {
+    return { entries: this.#entries.size, blobs: this.#keysByDigest.size, bytes: this.#bytes };
+  }
+
+  /** Sorts every blob for each page: fine for the small stores this class serves. */
+  blobsByAccess(after: BlobCursor | undefined, limit: number): IndexedBlob[] {
+    const blobs: IndexedBlob[] = [];
+    for (const [digest, keys] of this.#keysByDigest) {
+      let lastAccessAt = 0;
+      for (const key of keys) lastAccessAt = Math.max(lastAccessAt, this.#entries.get(key)?.lastAccessAt ?? 0);
+      const blob = { digest, size: this.#blobSizes.get(digest) ?? 0, lastAccessAt };
+      if (after === undefined || compareBlobs(blob, after) > 0) blobs.push(blob);
+    }
+    return blobs.sort(compareBlobs).slice(0, limit);
+  }
+
+  findByPath(query: PathQuery): ObjectEntry[] {
+    return [...this.#entries.values()].filter((entry) => pathMatches(entry, query));
+  }
+
   close(): void {
     // Nothing to flush.
   }
@@ -96,6 +121,22 @@ export class MemoryMetadataIndex implements MetadataIndex {
     const keys = this.#keysByDigest.get(entry.digest);
     if (keys === undefined) return;
     keys.delete(entry.key);
-    if (keys.size === 0) this.#keysByDigest.delete(entry.digest);
+    if (keys.size === 0) {
+      this.#keysByDigest.delete(entry.digest);
+      this.#bytes -= this.#blobSizes.get(entry.digest) ?? 0;
+      this.#blobSizes.delete(entry.digest);
+    }
   }
+}
+
+/** The order of `blobsByAccess`: least recently accessed first, then by digest. */
+export function compareBlobs(a: BlobCursor, b: BlobCursor): number {
+  return a.lastAccessAt - b.lastAccessAt || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
+}
+
+export function pathMatches(entry: ObjectEntry, query: PathQuery): boolean {
+  if (query.protocol !== undefined && entry.protocol !== query.protocol) return false;
+  if (query.pathEndsWith !== undefined && !query.pathEndsWith.some((end) => entry.path.endsWith(end))) return false;
+  if (query.pathContains !== undefined && !entry.path.includes(query.pathContains)) return false;
+  return true;
 }

@@ -168,6 +168,89 @@ export function metadataIndexContract(name: string, makeIndex: () => MetadataInd
       index.close();
     });
 
+    void it('skips entries deleted while listing, before their turn came', async () => {
+      const index = await makeIndex();
+      const entries = Array.from({ length: 1200 }, (_, i) => sampleEntry(`/pool/${String(i).padStart(4, '0')}.deb`));
+      for (const entry of entries) index.put(entry);
+      const seen: string[] = [];
+      for (const entry of index.all()) {
+        seen.push(entry.key);
+        // Deletes every entry after the first one visited: none of them may be visited.
+        if (seen.length === 1) for (const other of entries) if (other.key !== entry.key) index.delete(other.key);
+      }
+      assert.equal(seen.length, 1);
+      assert.equal(index.count(), 1);
+      index.close();
+    });
+
+    void it('keeps totals of entries, distinct blobs and their bytes as entries come and go', async () => {
+      const index = await makeIndex();
+      assert.deepEqual(index.totals(), { entries: 0, blobs: 0, bytes: 0 });
+      const shared = digestOf('shared');
+      index.put(sampleEntry('/a', { digest: shared, size: 100 }));
+      index.put(sampleEntry('/b', { digest: shared, size: 100 }));
+      index.put(sampleEntry('/c', { size: 7 }));
+      assert.deepEqual(index.totals(), { entries: 3, blobs: 2, bytes: 107 });
+      assert.equal(index.count(), 3);
+      // Moving a key to other bytes moves it between blobs.
+      index.put(sampleEntry('/a', { digest: digestOf('other'), size: 50 }));
+      assert.deepEqual(index.totals(), { entries: 3, blobs: 3, bytes: 157 });
+      index.delete(sampleEntry('/b').key);
+      assert.deepEqual(index.totals(), { entries: 2, blobs: 2, bytes: 57 });
+      index.touch(sampleEntry('/c').key, 5);
+      index.markValidated(sampleEntry('/c').key, 5);
+      assert.deepEqual(index.totals(), { entries: 2, blobs: 2, bytes: 57 });
+      index.delete(sampleEntry('/a').key);
+      index.delete(sampleEntry('/c').key);
+      assert.deepEqual(index.totals(), { entries: 0, blobs: 0, bytes: 0 });
+      index.close();
+    });
+
+    void it('pages through blobs least recently accessed first, one row per blob, deletes between pages safe', async () => {
+      const index = await makeIndex();
+      const shared = digestOf('shared');
+      index.put(sampleEntry('/old', { lastAccessAt: 10, size: 1 }));
+      index.put(sampleEntry('/s1', { digest: shared, lastAccessAt: 20, size: 2 }));
+      index.put(sampleEntry('/s2', { digest: shared, lastAccessAt: 50, size: 2 }));
+      index.put(sampleEntry('/mid', { lastAccessAt: 30, size: 3 }));
+      index.put(sampleEntry('/new', { lastAccessAt: 40, size: 4 }));
+      // A touch counts at once, written or not.
+      index.touch(sampleEntry('/new').key, 60);
+      const first = index.blobsByAccess(undefined, 2);
+      assert.deepEqual(first, [
+        { digest: digestOf('/old'), size: 1, lastAccessAt: 10 },
+        { digest: digestOf('/mid'), size: 3, lastAccessAt: 30 },
+      ]);
+      index.delete(sampleEntry('/mid').key);
+      const rest = index.blobsByAccess(first[1], 10);
+      assert.deepEqual(rest, [
+        { digest: shared, size: 2, lastAccessAt: 50 },
+        { digest: digestOf('/new'), size: 4, lastAccessAt: 60 },
+      ]);
+      assert.deepEqual(index.blobsByAccess(rest[1], 10), []);
+      index.close();
+    });
+
+    void it('finds entries by path ending, path part and protocol', async () => {
+      const index = await makeIndex();
+      index.put(sampleEntry('/debian/dists/stable/InRelease'));
+      index.put(sampleEntry('/debian/dists/stable/Release'));
+      index.put(sampleEntry('/debian/dists/stable/Release.gpg'));
+      index.put(sampleEntry('/debian/dists/stable/inrelease'));
+      index.put(sampleEntry('/v2/library/debian/manifests/latest', { protocol: 'oci' }));
+      index.put(sampleEntry('/v2/library/debian/blobs/sha256:aa', { protocol: 'oci' }));
+      const paths = (entries: ObjectEntry[]) => entries.map((e) => e.path).sort();
+      assert.deepEqual(paths(index.findByPath({ pathEndsWith: ['/InRelease', '/Release'] })), [
+        '/debian/dists/stable/InRelease',
+        '/debian/dists/stable/Release',
+      ]);
+      assert.deepEqual(paths(index.findByPath({ protocol: 'oci', pathContains: '/manifests/' })), ['/v2/library/debian/manifests/latest']);
+      assert.deepEqual(paths(index.findByPath({ protocol: 'apt', pathContains: '/manifests/' })), []);
+      assert.equal(index.findByPath({ protocol: 'oci' }).length, 2);
+      assert.deepEqual(index.findByPath({ pathEndsWith: ['/InRelease'] })[0], sampleEntry('/debian/dists/stable/InRelease'));
+      index.close();
+    });
+
     void it('closes twice without complaint', async () => {
       const index = await makeIndex();
       index.put(sampleEntry('/x'));

@@ -8,6 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { isHoardError } from '../errors.ts';
 import { bareEntry, metadataIndexContract, sampleEntry } from './metadata-index.contract.ts';
+import type { ObjectEntry } from './metadata-index.ts';
 import { indexSchemaVersion, SqliteMetadataIndex } from './sqlite-metadata-index.ts';
 
 const roots: string[] = [];
@@ -175,6 +176,76 @@ void describe('SqliteMetadataIndex on disk', () => {
     after.close();
   });
 
+  void it('migrates a schema-2 index: blobs and totals built from its rows, then kept by the triggers', async () => {
+    const root = await newRoot();
+    const db = new DatabaseSync(join(root, 'index.sqlite'));
+    db.exec(`CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);
+      CREATE TABLE objects (key TEXT PRIMARY KEY, upstream TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+        last_modified TEXT, upstream_etag TEXT, content_type TEXT, stored_at INTEGER NOT NULL, validated_at INTEGER NOT NULL,
+        last_access_at INTEGER NOT NULL, verification TEXT NOT NULL, protocol TEXT NOT NULL DEFAULT 'apt') WITHOUT ROWID;
+      INSERT INTO objects VALUES ('http://m/a', 'http://m', '/a', '${'a'.repeat(64)}', 10, NULL, NULL, NULL, 1, 2, 3, 'unverified', 'apt');
+      INSERT INTO objects VALUES ('http://m/b', 'http://m', '/b', '${'a'.repeat(64)}', 10, NULL, NULL, NULL, 1, 2, 7, 'unverified', 'apt');
+      INSERT INTO objects VALUES ('http://m/c', 'http://m', '/c', '${'c'.repeat(64)}', 5, NULL, NULL, NULL, 1, 2, 5, 'unverified', 'oci');`);
+    db.close();
+    const index = new SqliteMetadataIndex(root);
+    assert.deepEqual(index.totals(), { entries: 3, blobs: 2, bytes: 15 });
+    assert.deepEqual(index.blobsByAccess(undefined, 10), [
+      { digest: 'c'.repeat(64), size: 5, lastAccessAt: 5 },
+      { digest: 'a'.repeat(64), size: 10, lastAccessAt: 7 },
+    ]);
+    assert.deepEqual(
+      index.byDigest('a'.repeat(64)).map((e) => e.key),
+      ['http://m/a', 'http://m/b'],
+    );
+    index.delete('http://m/a');
+    index.delete('http://m/b');
+    assert.deepEqual(index.totals(), { entries: 1, blobs: 1, bytes: 5 });
+    index.close();
+  });
+
+  void it('keeps only hotEntries entries in memory and reads the rest from disk', async () => {
+    const root = await newRoot();
+    const entries = Array.from({ length: 300 }, (_, i) => sampleEntry(`/pool/${i}.deb`));
+    const writer = new SqliteMetadataIndex(root);
+    for (const entry of entries) writer.put(entry);
+    writer.close();
+    const index = new SqliteMetadataIndex(root, { hotEntries: 8, touchFlushIntervalMs: 60_000 });
+    for (const entry of entries) assert.deepEqual(index.get(entry.key), entry);
+    // A touch of an entry no longer in memory is seen by every read, and written at close.
+    const first = entries[0] as ObjectEntry;
+    index.touch(first.key, 99);
+    assert.equal(index.get(first.key)?.lastAccessAt, 99);
+    assert.equal(index.byDigest(first.digest)[0]?.lastAccessAt, 99);
+    index.close();
+    const reopened = new SqliteMetadataIndex(root);
+    assert.equal(reopened.get(first.key)?.lastAccessAt, 99);
+    assert.equal(reopened.count(), 300);
+    reopened.close();
+  });
+
+  void it('tells whether the last process to open it closed it, so start-up can skip reconciling', async () => {
+    const root = await newRoot();
+    const first = new SqliteMetadataIndex(root);
+    assert.equal(first.closedCleanly, false, 'a new index has never been closed');
+    first.close();
+    const second = new SqliteMetadataIndex(root);
+    assert.equal(second.closedCleanly, true);
+    second.put(sampleEntry('/a'));
+    // Never closed: the next open must not take it for a clean shutdown.
+    const afterCrash = new SqliteMetadataIndex(root);
+    assert.equal(afterCrash.closedCleanly, false);
+    afterCrash.close();
+    second.close();
+    const moduleUrl = new URL('./sqlite-metadata-index.ts', import.meta.url).href;
+    await crashAfter(`
+      import { SqliteMetadataIndex } from ${JSON.stringify(moduleUrl)};
+      new SqliteMetadataIndex(${JSON.stringify(root)});
+    `);
+    const killed = new SqliteMetadataIndex(root);
+    assert.equal(killed.closedCleanly, false, 'a killed process left it open');
+    killed.close();
+  });
+
   void it('refuses an index written by a newer hoard', async () => {
     const root = await newRoot();
     new SqliteMetadataIndex(root).close();
@@ -193,6 +264,7 @@ void describe('SqliteMetadataIndex on disk', () => {
     const entry = sampleEntry('/x');
     index.put(entry);
     index.close();
+    // From the hot entries: the database is closed.
     assert.deepEqual(index.get(entry.key), entry);
     index.touch(entry.key, 1);
     assert.throws(

@@ -143,6 +143,11 @@ export interface FakeUpstreamOptions {
   readonly port?: number;
   /** Serves HTTPS with this key and certificate (PEM). */
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  /**
+   * False: a front that sends neither `Last-Modified` nor `ETag` and ignores conditional requests (every
+   * GET is a 200 with the whole file), as some archive fronts do. Default true.
+   */
+  readonly validators?: boolean;
 }
 
 interface ActiveRule {
@@ -192,6 +197,7 @@ export class FakeUpstreamServer {
   readonly #signalClosing: () => void;
   #closed = false;
   #seq = 0;
+  readonly #validators: boolean;
 
   private constructor(server: Server, options: FakeUpstreamOptions, host: string, port: number) {
     this.#server = server;
@@ -202,6 +208,7 @@ export class FakeUpstreamServer {
     const scheme = options.tls === undefined ? 'http' : 'https';
     this.origin = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.baseUrl = `${this.origin}${this.prefix}`;
+    this.#validators = options.validators ?? true;
     const closing = Promise.withResolvers<void>();
     this.#closing = closing.promise;
     this.#signalClosing = closing.resolve;
@@ -425,14 +432,16 @@ export class FakeUpstreamServer {
     const etag = `"${size.toString(16)}-${(await stat(file, { bigint: true })).mtimeNs.toString(16)}"`;
     const headers: Record<string, string | number> = {
       'Content-Type': contentTypes.find(([pattern]) => pattern.test(path))?.[1] ?? 'application/octet-stream',
-      'Last-Modified': lastModified,
-      ETag: etag,
       'Accept-Ranges': 'bytes',
     };
+    if (this.#validators) {
+      headers['Last-Modified'] = lastModified;
+      headers.ETag = etag;
+    }
 
     // RFC 9110 13.2.2: If-None-Match is evaluated first and, when present, If-Modified-Since is ignored.
-    const ifNoneMatch = req.headers['if-none-match'];
-    const ifModifiedSince = req.headers['if-modified-since'];
+    const ifNoneMatch = this.#validators ? req.headers['if-none-match'] : undefined;
+    const ifModifiedSince = this.#validators ? req.headers['if-modified-since'] : undefined;
     let notModified = false;
     if (ifNoneMatch !== undefined) {
       notModified = ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => weakTag(tag) === weakTag(etag));
@@ -454,7 +463,12 @@ export class FakeUpstreamServer {
     let status = 200;
     const range = req.headers.range;
     // RFC 9110 13.1.5: a failed If-Range means "send the whole representation".
-    if (range !== undefined && ifRangeHolds(headerValue(req.headers['if-range']), etag, lastModified)) {
+    // Without validators no If-Range can match (the client was never given one), so it means the whole file.
+    if (
+      range !== undefined &&
+      (this.#validators || req.headers['if-range'] === undefined) &&
+      ifRangeHolds(headerValue(req.headers['if-range']), etag, lastModified)
+    ) {
       const parsed = parseSingleRange(range, size);
       if (parsed === 'unsatisfiable') {
         this.#sendText(res, record, 416, 'range not satisfiable\n', { ...extraHeaders, 'Content-Range': `bytes */${size}` });

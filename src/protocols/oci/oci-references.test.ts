@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../../storage/blob-store.ts';
-import type { MetadataIndex, ObjectEntry } from '../../storage/metadata-index.ts';
+import type { MetadataIndex, ObjectEntry, PathQuery } from '../../storage/metadata-index.ts';
 import { OciReferences, manifestReferences } from './oci-references.ts';
 
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -42,7 +42,11 @@ test('a blob is referenced while a stored manifest names it; tags and unnamed ma
   });
   const tagEntry = entry('/v2/team/app/manifests/1', manifest);
   entries.push(tagEntry);
-  const index = { all: () => entries, byDigest: (d: string) => entries.filter((e) => e.digest === d) } as unknown as MetadataIndex;
+  const index = {
+    findByPath: (query: PathQuery) =>
+      entries.filter((e) => (query.protocol === undefined || e.protocol === query.protocol) && e.path.includes(query.pathContains ?? '')),
+    byDigest: (d: string) => entries.filter((e) => e.digest === d),
+  } as unknown as MetadataIndex;
   const blobs = {
     stat: (d: string) => Promise.resolve(d === manifest ? { digest: d, size: manifestText.length } : undefined),
     createReadStream: () => Readable.from([Buffer.from(manifestText)]),

@@ -43,7 +43,7 @@ export class OciReferences implements ReferenceOracle {
 
   /** Reads every stored OCI manifest once, before the first request (nothing here needs an upstream). */
   async start(): Promise<void> {
-    const manifests = [...this.#index.all()].filter((e) => e.protocol === 'oci' && endpointOfPath(e.path)?.kind === 'manifest');
+    const manifests = this.#index.findByPath({ protocol: 'oci', pathContains: '/manifests/' }).filter((e) => endpointOfPath(e.path)?.kind === 'manifest');
     for (const entry of manifests) await this.learn(entry.path, entry.digest);
   }
 

@@ -1,7 +1,7 @@
 // A MetadataIndex wrapper for nodes sharing a bucket: publishes what this node refers to, and finds what other nodes stored.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MetadataIndex, ObjectEntry } from '../metadata-index.ts';
+import type { BlobCursor, IndexedBlob, IndexTotals, MetadataIndex, ObjectEntry, PathQuery } from '../metadata-index.ts';
 import type { S3Bucket } from './s3-bucket.ts';
 
 export interface FleetMetadataIndexOptions {
@@ -78,6 +78,18 @@ export class FleetMetadataIndex implements MetadataIndex {
 
   byDigest(digest: string): ObjectEntry[] {
     return this.#inner.byDigest(digest);
+  }
+
+  totals(): IndexTotals {
+    return this.#inner.totals();
+  }
+
+  blobsByAccess(after: BlobCursor | undefined, limit: number): IndexedBlob[] {
+    return this.#inner.blobsByAccess(after, limit);
+  }
+
+  findByPath(query: PathQuery): ObjectEntry[] {
+    return this.#inner.findByPath(query);
   }
 
   count(): number {

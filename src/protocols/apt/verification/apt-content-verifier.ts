@@ -16,7 +16,7 @@ import type { ReleaseSignatureChecker, SignatureOutcome } from './release-signat
 
 export interface AptContentVerifierOptions {
   readonly blobs: Pick<BlobStore, 'stat' | 'createReadStream'>;
-  readonly index: Pick<MetadataIndex, 'all' | 'byDigest' | 'get'>;
+  readonly index: Pick<MetadataIndex, 'findByPath' | 'byDigest' | 'get'>;
   readonly signatures: ReleaseSignatureChecker;
   readonly logger: Logger;
   /** Refuse (403) whatever a trusted signature does not cover. */
@@ -512,7 +512,8 @@ export class AptContentVerifier implements ContentVerifier {
   async #rebuild(): Promise<void> {
     const started = performance.now();
     const byDir = new Map<string, { upstream: string; dir: string; entries: ObjectEntry[] }>();
-    for (const entry of this.#o.index.all()) {
+    // Only the Releases are read: a search in the index, not a walk over every entry in memory.
+    for (const entry of this.#o.index.findByPath({ pathEndsWith: ['/InRelease', '/Release'] })) {
       const place = classifyAptPath(entry.path);
       if (place?.kind !== 'release' || place.releaseDir === undefined || entry.path.endsWith('/Release.gpg')) continue;
       const key = dirKey(entry.upstream, place.releaseDir);

@@ -188,7 +188,8 @@ export class StreamVerifier implements ContentVerifier, ReferenceOracle {
 
   /** Rebuilds the knowledge from the stored products and sums files, signatures checked again, before the first request. */
   async start(): Promise<void> {
-    const sources = [...this.#o.index.all()].filter((e) => this.#knowledge.has(e.upstream) && teaches(e.path));
+    // This protocol's entries only (an index lookup), not a pass over every object of every protocol.
+    const sources = this.#o.index.findByPath({ protocol: 'simplestreams' }).filter((e) => this.#knowledge.has(e.upstream) && teaches(e.path));
     for (const entry of sources) {
       await this.learn(entry.upstream, entry.path, entry.digest).catch((err: unknown) => {
         this.#o.logger.warn({ key: entry.key, err }, 'stored image metadata not read');
