@@ -1,17 +1,18 @@
 // End-to-end: image streams through hoard — simplestreams (MAAS-like, with gpgv) and a SHA256SUMS tree (sha256sum -c), an upstream that lies.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { runCommand } from '../support/command-runner.ts';
 import { FakeUpstreamServer, faults } from '../support/fake-upstream-server.ts';
-import { HoardProcess, repoRoot } from '../support/hoard-process.ts';
+import { HoardProcess } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
 import { ImageStream, maasProductsPath } from '../support/image-stream-builder.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
+import { flipBitInBlob, runHoardVerify } from '../support/store-damage.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const maxAgeSeconds = 1;
@@ -276,19 +277,8 @@ describe('image streams through hoard', () => {
   test('hoard verify finds a damaged image item; after a restart it is fetched again and checked against the stored stream', async () => {
     const initrd = stream.file('initrd');
     await hoard.stop();
-    const blob = join(hoard.dataDir, 'blobs/sha256', initrd.sha256.slice(0, 2), initrd.sha256);
-    const bytes = await readFile(blob);
-    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
-    await writeFile(blob, bytes);
-    const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
-    const verify = await runCommand(
-      join(repoRoot, 'node_modules/.bin/node'),
-      ['src/main.ts', 'verify', '--data-dir', hoard.dataDir, '--config', hoard.configPath ?? ''],
-      {
-        cwd: repoRoot,
-        env,
-      },
-    );
+    await flipBitInBlob(hoard.dataDir, initrd.sha256);
+    const verify = await runHoardVerify(hoard);
     assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
     assert.match(verify.stdout, new RegExp(`DAMAGED ${initrd.sha256}`));
     await hoard.restart();

@@ -1,15 +1,16 @@
 // The OCI mirror against real authenticating upstreams (a token server signing JWTs, htpasswd with bcrypt), sha512 digests, and start-up with the upstream down.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runChecked, runCommand } from '../support/command-runner.ts';
-import { HoardProcess, repoRoot } from '../support/hoard-process.ts';
+import { runChecked } from '../support/command-runner.ts';
+import { HoardProcess } from '../support/hoard-process.ts';
 import { DockerRegistry, buildOciLayout, loopbackOnlyEnv, skopeo, type BuiltImage } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { RegistryTokenServer } from '../support/registry-token-server.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
+import { flipBitInBlob, runHoardVerify } from '../support/store-damage.ts';
 
 const alice = `Basic ${Buffer.from('alice:correct horse').toString('base64')}`;
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -305,16 +306,8 @@ describe('OCI mirror: real authenticating upstreams, sha512, start-up without th
       await verifying.stop();
       const layer = app.layers[1] as string;
       const hex = layer.slice('sha256:'.length);
-      const blob = join(verifying.dataDir, 'blobs/sha256', hex.slice(0, 2), hex);
-      const bytes = await readFile(blob);
-      bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
-      await writeFile(blob, bytes);
-      const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
-      const verify = await runCommand(
-        join(repoRoot, 'node_modules/.bin/node'),
-        ['src/main.ts', 'verify', '--data-dir', verifying.dataDir, '--config', verifying.configPath ?? ''],
-        { cwd: repoRoot, env },
-      );
+      await flipBitInBlob(verifying.dataDir, hex);
+      const verify = await runHoardVerify(verifying);
       assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
       assert.match(verify.stdout, new RegExp(`DAMAGED ${hex}.*oci:plain/v2/team/app/blobs/${layer}`));
       await verifying.restart();

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import { AptClient, type AptClientOptions } from '../support/apt-client.ts';
-import { runCommand } from '../support/command-runner.ts';
 import { FakeUpstreamServer, faults } from '../support/fake-upstream-server.ts';
-import { HoardProcess, repoRoot } from '../support/hoard-process.ts';
+import { HoardProcess } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
+import { flipBitInBlob, runHoardVerify } from '../support/store-damage.ts';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const sha256File = async (path: string) => sha256(await readFile(path));
@@ -294,17 +294,9 @@ describe('verification against the signed indices, with real apt-get', () => {
   test('a flipped byte in a stored object: hoard verify finds it, and the object is fetched again on next use', async () => {
     const charlie = repo.package('charlie');
     await hoard.stop();
-    const blob = join(hoard.dataDir, 'blobs/sha256', charlie.sha256.slice(0, 2), charlie.sha256);
-    const bytes = await readFile(blob);
-    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
-    await writeFile(blob, bytes);
+    await flipBitInBlob(hoard.dataDir, charlie.sha256);
 
-    const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
-    const verify = await runCommand(
-      join(repoRoot, 'node_modules/.bin/node'),
-      ['src/main.ts', 'verify', '--data-dir', hoard.dataDir, '--config', hoard.configPath ?? ''],
-      { cwd: repoRoot, env },
-    );
+    const verify = await runHoardVerify(hoard);
     assert.equal(verify.exitCode, 1, verify.stdout + verify.stderr);
     assert.match(verify.stdout, new RegExp(`DAMAGED ${charlie.sha256}.*${charlie.poolPath.replaceAll('.', '\\.')}`));
 
