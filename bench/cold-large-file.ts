@@ -8,9 +8,8 @@
 // those variables added; without it, this checkout runs as `hoard`. HOARD_BENCH_NODE_FLAGS adds Node
 // flags to hoard (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), as in the full bench.
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +20,7 @@ import { median } from './report/stats.ts';
 import { findFreePortBelow } from './system/free-port.ts';
 import { ManagedProcess } from './system/managed-process.ts';
 import { NginxOrigins } from './upstream/nginx-origin.ts';
+import { writeRandomFile } from './repo/random-file.ts';
 
 const run = promisify(execFile);
 const urlPrefix = '/repo';
@@ -71,23 +71,6 @@ function parseArgs(argv: readonly string[]): { reps: number; mb: number; hoards:
   if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(mb) || mb < 1) throw new Error('--reps and --mb take positive integers');
   if (hoards.length === 0) hoards.push({ label: 'hoard', root: repoRoot, env: {} });
   return { reps, mb, hoards, nginx };
-}
-
-async function writeRandomFile(path: string, size: number): Promise<string> {
-  await mkdir(join(path, '..'), { recursive: true });
-  const hash = createHash('sha256');
-  const file = await open(path, 'w', 0o644);
-  try {
-    for (let written = 0; written < size;) {
-      const chunk = randomBytes(Math.min(1024 * 1024, size - written));
-      hash.update(chunk);
-      await file.write(chunk);
-      written += chunk.length;
-    }
-  } finally {
-    await file.close();
-  }
-  return hash.digest('hex');
 }
 
 /** hoard as the full bench starts it (bin/hoard, default configuration), from checkout `root`. */

@@ -1,9 +1,9 @@
 // The repository every peer serves: a real signed apt repository of random (incompressible) packages in four size classes.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { DebPackageSpec, RepoPackage, SignedRepo } from '../../test/support/signed-repo-builder.ts';
 import { SignedRepo as Repo } from '../../test/support/signed-repo-builder.ts';
+import { writeRandomFile } from './random-file.ts';
 
 export interface RepositoryShape {
   /** Packages of 2-20 KB (sizes spread evenly by a fixed formula, so every run builds the same shape). */
@@ -101,19 +101,5 @@ export async function buildBenchRepository(shape: RepositoryShape, options: { re
 }
 
 async function writeUnlistedFile(root: string, poolPath: string, size: number): Promise<UnlistedFile> {
-  const path = join(root, poolPath);
-  await mkdir(dirname(path), { recursive: true });
-  const hash = createHash('sha256');
-  const file = await open(path, 'w', 0o644);
-  try {
-    for (let written = 0; written < size;) {
-      const chunk = randomBytes(Math.min(1024 * 1024, size - written));
-      hash.update(chunk);
-      await file.write(chunk);
-      written += chunk.length;
-    }
-  } finally {
-    await file.close();
-  }
-  return { poolPath, size, sha256: hash.digest('hex') };
+  return { poolPath, size, sha256: await writeRandomFile(join(root, poolPath), size) };
 }
