@@ -10,7 +10,7 @@ import { runCommand } from '../support/command-runner.ts';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HaproxyFront } from '../support/haproxy-front.ts';
 import { HoardProcess, repoRoot } from '../support/hoard-process.ts';
-import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage, pushLayout } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
 import { SwiftObjectStore } from '../support/swift-object-store.ts';
@@ -75,18 +75,7 @@ describe('a fleet of three hoard nodes on one bucket behind haproxy', () => {
     s3 = new S3Client(swift.clientConfig());
     upstream = await FakeUpstreamServer.start({ root: repo.root, prefix: '/debian' });
     image = await buildOciLayout(join(work, 'app'), '1', 3 * 1024 * 1024);
-    const pushed = await skopeo(
-      [
-        'copy',
-        '--preserve-digests',
-        '--dest-tls-verify=false',
-        '--dest-no-creds',
-        `oci:${image.dir}:1`,
-        `docker://${registry.url.slice('http://'.length)}/team/app:1`,
-      ],
-      work,
-    );
-    assert.equal(pushed.exitCode, 0, pushed.stderr);
+    await pushLayout(registry, image.dir, 'team/app:1', work);
     registryFront = await RegistryFront.start(registry.url);
     for (let i = 1; i <= 3; i++) {
       nodes.push(

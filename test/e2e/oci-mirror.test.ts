@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { ContainerdDaemon } from '../support/containerd-daemon.ts';
 import { DockerDaemon } from '../support/docker-daemon.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
-import { DockerRegistry, buildOciIndexLayout, buildOciLayout, skopeo, type BuiltImage, type BuiltIndex } from '../support/oci-registry.ts';
+import { DockerRegistry, buildOciIndexLayout, buildOciLayout, skopeo, type BuiltImage, type BuiltIndex, pushLayout } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
 
@@ -36,18 +36,7 @@ describe('OCI pull-through mirror', () => {
   let hoardHost: string;
 
   const push = async (image: BuiltImage, name: string) => {
-    const pushed = await skopeo(
-      [
-        'copy',
-        '--preserve-digests',
-        '--dest-tls-verify=false',
-        '--dest-no-creds',
-        `oci:${image.dir}:1`,
-        `docker://${registry.url.slice('http://'.length)}/${name}:1`,
-      ],
-      work,
-    );
-    assert.equal(pushed.exitCode, 0, pushed.stderr);
+    await pushLayout(registry, image.dir, `${name}:1`, work);
   };
   const get = (path: string, init: RequestInit = {}) => fetch(`${hoard.url}${path}`, init);
 
@@ -63,19 +52,7 @@ describe('OCI pull-through mirror', () => {
     await push(bad, 'team/bad');
     await push(five, 'team/five');
     multi = await buildOciIndexLayout(join(work, 'multi'), '1', ['amd64', 'arm64']);
-    const pushedIndex = await skopeo(
-      [
-        'copy',
-        '--all',
-        '--preserve-digests',
-        '--dest-tls-verify=false',
-        '--dest-no-creds',
-        `oci:${multi.dir}:1`,
-        `docker://${registry.url.slice('http://'.length)}/team/multi:1`,
-      ],
-      work,
-    );
-    assert.equal(pushedIndex.exitCode, 0, pushedIndex.stderr);
+    await pushLayout(registry, multi.dir, 'team/multi:1', work, { all: true });
     front = await RegistryFront.start(registry.url);
     // The bearer registry sends blob GETs to "object storage" on another port, as large registries do.
     storage = await RegistryFront.start(registry.url, { storage: true });
@@ -246,11 +223,7 @@ describe('OCI pull-through mirror', () => {
 
   test('tags/list pages: n and last go upstream, the Link comes back pointing at hoard in the spelling asked, a page is never served for another query', async () => {
     for (const tag of ['t1', 't2', 't3', 't4', 't5']) {
-      const pushed = await skopeo(
-        ['copy', '--dest-tls-verify=false', '--dest-no-creds', `oci:${app.dir}:1`, `docker://${registry.url.slice('http://'.length)}/team/paged:${tag}`],
-        work,
-      );
-      assert.equal(pushed.exitCode, 0, pushed.stderr);
+      await pushLayout(registry, app.dir, `team/paged:${tag}`, work);
     }
     const page = async (path: string) => {
       const res = await get(path);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runChecked } from '../support/command-runner.ts';
 import { HoardProcess } from '../support/hoard-process.ts';
-import { DockerRegistry, buildOciLayout, loopbackOnlyEnv, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { DockerRegistry, buildOciLayout, loopbackOnlyEnv, skopeo, type BuiltImage, pushLayout } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { RegistryTokenServer } from '../support/registry-token-server.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
@@ -33,18 +33,7 @@ describe('OCI mirror: real authenticating upstreams, sha512, start-up without th
   let expiring: BuiltImage;
 
   const push = async (image: BuiltImage, registry: DockerRegistry, name: string, creds?: string) => {
-    const pushed = await skopeo(
-      [
-        'copy',
-        '--preserve-digests',
-        '--dest-tls-verify=false',
-        ...(creds === undefined ? ['--dest-no-creds'] : ['--dest-creds', creds]),
-        `oci:${image.dir}:1`,
-        `docker://${registry.url.slice('http://'.length)}/${name}:1`,
-      ],
-      work,
-    );
-    assert.equal(pushed.exitCode, 0, pushed.stderr);
+    await pushLayout(registry, image.dir, `${name}:1`, work, { creds });
   };
 
   const pullThroughHoard = async (at: HoardProcess, reference: string, dest: string, image: BuiltImage) => {

@@ -14,7 +14,7 @@ import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { runCommand } from '../support/command-runner.ts';
 import { HoardProcess, findFreePort, repoRoot } from '../support/hoard-process.ts';
 import { probe } from '../support/http-probe.ts';
-import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage, pushLayout } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
 import { makeTempDir, removeDir } from '../support/temp-dir.ts';
@@ -250,18 +250,7 @@ describe('an OCI pull through hoard behind an outbound proxy', () => {
     work = await makeTempDir('oci-proxy');
     registry = await DockerRegistry.start();
     app = await buildOciLayout(join(work, 'app'), '1', 1024 * 1024);
-    const pushed = await skopeo(
-      [
-        'copy',
-        '--preserve-digests',
-        '--dest-tls-verify=false',
-        '--dest-no-creds',
-        `oci:${app.dir}:1`,
-        `docker://${registry.url.slice('http://'.length)}/team/app:1`,
-      ],
-      work,
-    );
-    assert.equal(pushed.exitCode, 0, pushed.stderr);
+    await pushLayout(registry, app.dir, 'team/app:1', work);
     storage = await RegistryFront.start(registry.url, { storage: true });
     bearerFront = await RegistryFront.start(registry.url, { bearer: { username: 'puller', password: 'secret' }, blobRedirect: storage.url });
     proxy = await CountingForwardProxy.start();

@@ -11,7 +11,7 @@ import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
 import { HoardProcess, findFreePort } from '../support/hoard-process.ts';
 import { ImageStream } from '../support/image-stream-builder.ts';
 import { probe } from '../support/http-probe.ts';
-import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage } from '../support/oci-registry.ts';
+import { DockerRegistry, buildOciLayout, skopeo, type BuiltImage, pushLayout } from '../support/oci-registry.ts';
 import { RegistryFront } from '../support/registry-front.ts';
 import { SignedRepo } from '../support/signed-repo-builder.ts';
 import { ThrowawayCa } from '../support/throwaway-ca.ts';
@@ -200,18 +200,7 @@ describe('OCI through a parent: skopeo pulls from a site hoard whose parent mirr
       [app, 'team/app'],
       [other, 'team/other'],
     ] as const) {
-      const pushed = await skopeo(
-        [
-          'copy',
-          '--preserve-digests',
-          '--dest-tls-verify=false',
-          '--dest-no-creds',
-          `oci:${image.dir}:1`,
-          `docker://${registry.url.slice('http://'.length)}/${name}:1`,
-        ],
-        work,
-      );
-      assert.equal(pushed.exitCode, 0, pushed.stderr);
+      await pushLayout(registry, image.dir, `${name}:1`, work);
     }
     front = await RegistryFront.start(registry.url);
     storage = await RegistryFront.start(registry.url, { storage: true });

@@ -201,3 +201,29 @@ export async function buildOciIndexLayout(dir: string, tag: string, architecture
 export async function skopeo(args: readonly string[], home: string) {
   return runCommand('skopeo', ['--insecure-policy', ...args], { env: { ...loopbackOnlyEnv, HOME: home, XDG_RUNTIME_DIR: home }, timeoutMs: 120_000 });
 }
+
+/**
+ * Puts tag `1` of an OCI layout into a registry as `<repository>:<tag>`, digests unchanged (`all`: every
+ * image of an index); anonymous unless `creds` (`user:password`) are given. A failed push throws with skopeo's stderr.
+ */
+export async function pushLayout(
+  registry: { readonly url: string },
+  layoutDir: string,
+  reference: string,
+  home: string,
+  options: { readonly all?: boolean; readonly creds?: string | undefined } = {},
+): Promise<void> {
+  const pushed = await skopeo(
+    [
+      'copy',
+      ...(options.all === true ? ['--all'] : []),
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      ...(options.creds === undefined ? ['--dest-no-creds'] : ['--dest-creds', options.creds]),
+      `oci:${layoutDir}:1`,
+      `docker://${registry.url.slice('http://'.length)}/${reference}`,
+    ],
+    home,
+  );
+  if (pushed.exitCode !== 0) throw new Error(`skopeo could not push ${reference}: ${pushed.stderr}`);
+}
