@@ -88,6 +88,8 @@ export class ReadThroughCache {
   readonly #draining = new Set<SharedDownload>();
   /** The verifiers' fetch for each upstream and protocol (see #fetchFor); weak, as origins come and go. */
   readonly #fetches = new WeakMap<Upstream, Map<string, ObjectFetch>>();
+  /** See #stored. */
+  readonly #storedObjects = new WeakMap<ObjectEntry, CachedObject>();
 
   constructor(options: ReadThroughCacheOptions) {
     this.#o = options;
@@ -474,11 +476,26 @@ export class ReadThroughCache {
     return false;
   }
 
+  /**
+   * The object served for an index entry, built once per entry rather than per hit (its closures, the
+   * ETag and, without an upstream date, a formatted Last-Modified). Indexes replace an entry rather than
+   * change it, so one built for an entry stays right for it; a tainted key's is never kept.
+   */
   #stored(entry: ObjectEntry): CachedObject {
+    if (this.#isTainted(entry.key)) return this.#storedObject(entry, undefined);
+    let object = this.#storedObjects.get(entry);
+    if (object === undefined) {
+      object = this.#storedObject(entry, servedLastModified(entry));
+      this.#storedObjects.set(entry, object);
+    }
+    return object;
+  }
+
+  #storedObject(entry: ObjectEntry, lastModified: string | undefined): CachedObject {
     const blobs = this.#o.blobs;
     return {
       size: entry.size,
-      lastModified: this.#isTainted(entry.key) ? undefined : servedLastModified(entry),
+      lastModified,
       etag: etagFor(entry.digest),
       digest: entry.digest,
       contentType: entry.contentType,
