@@ -70,6 +70,9 @@ const unverified: ContentVerifier = {
   learn: () => Promise.resolve(),
 };
 
+/** Index keys remembered per upstream (see #keyOf). */
+const maxRememberedKeys = 4096;
+
 export class ReadThroughCache {
   readonly #o: ReadThroughCacheOptions;
   readonly #downloads = new Map<string, SharedDownload>();
@@ -90,6 +93,8 @@ export class ReadThroughCache {
   readonly #fetches = new WeakMap<Upstream, Map<string, ObjectFetch>>();
   /** See #stored. */
   readonly #storedObjects = new WeakMap<ObjectEntry, CachedObject>();
+  /** See #keyOf. */
+  readonly #keys = new WeakMap<Upstream, Map<string, string>>();
 
   constructor(options: ReadThroughCacheOptions) {
     this.#o = options;
@@ -126,12 +131,34 @@ export class ReadThroughCache {
     return digests;
   }
 
+  /**
+   * The index key of a path, the same string each time it is asked again: the HTTP edge remembers routes,
+   * so a hit comes with the same upstream and path objects, and a string V8 has hashed once is found in
+   * the index's maps without hashing and compared by reference. A new concatenation per hit was hashed in
+   * the index lookup, the access-time update and the newest-entry check, about 1 % of a small hit.
+   */
+  #keyOf(upstream: Upstream, path: string): string {
+    let byPath = this.#keys.get(upstream);
+    if (byPath === undefined) {
+      byPath = new Map();
+      this.#keys.set(upstream, byPath);
+    }
+    let key = byPath.get(path);
+    if (key === undefined) {
+      key = upstream.key + path;
+      // Bounded like the routes: a scan of unique paths starts the memory over.
+      if (byPath.size >= maxRememberedKeys) byPath.clear();
+      byPath.set(path, key);
+    }
+    return key;
+  }
+
   #verifier(policy: PathPolicy): ContentVerifier {
     return this.#o.protocol(policy.protocol)?.verifier ?? unverified;
   }
 
   async get(upstream: Upstream, path: string, policy: PathPolicy, options: GetOptions = {}): Promise<CacheLookup> {
-    const key = upstream.key + path;
+    const key = this.#keyOf(upstream, path);
     // May wait while the verifier is still reading the index that covers this path, or refuse (strict).
     const expectation = await this.#verifier(policy).expect(upstream.key, path, this.#fetchFor(upstream, policy.protocol));
     const now = this.#o.clock.now();
