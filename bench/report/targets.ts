@@ -22,6 +22,7 @@ export interface TargetCount {
 export const peakMemoryLimitMB = 120;
 
 const fmt = (v: number | undefined, digits = 2) => (v === undefined ? 'n/a' : v.toFixed(digits));
+const times = (r: number | undefined) => (r === undefined ? 'n/a' : `${r.toFixed(2)}x`);
 
 /**
  * One check per target of issue 16 whose scenario ran (`scenarios` as the settings give them; (d) is read
@@ -34,12 +35,12 @@ export function checkTargets(summary: Summary, scenarios: readonly string[]): Ta
   const ratioAtLeast = (scenario: string, metric: string, peer: string, min: number, what: string) => {
     if (!ran(scenario)) return;
     const r = summary.ratio(metric, peer);
-    checks.push({ scenario, target: `${what} >= ${min.toFixed(1)}x ${peer}`, value: `${fmt(r)}x`, met: r === undefined ? undefined : r >= min });
+    checks.push({ scenario, target: `${what} >= ${min.toFixed(1)}x ${peer}`, value: times(r), met: r === undefined ? undefined : r >= min });
   };
   const ratioAtMost = (scenario: string, metric: string, peer: string, max: number, what: string) => {
     if (!ran(scenario)) return;
     const r = summary.ratio(metric, peer);
-    checks.push({ scenario, target: `${what} <= ${max.toFixed(2)}x ${peer}`, value: `${fmt(r)}x`, met: r === undefined ? undefined : r <= max });
+    checks.push({ scenario, target: `${what} <= ${max.toFixed(2)}x ${peer}`, value: times(r), met: r === undefined ? undefined : r <= max });
   };
 
   // Cold: the first fetch of one large file, and a cold apt run.
