@@ -89,6 +89,7 @@ export async function runPeer(
     for (const apt of [aptCold, aptWarm]) if (apt?.problem !== undefined) failures.push(`apt: ${apt.problem}`);
     result = { peer: peer.name, repetition, coldLarge, cold, aptCold, aptWarm, large, small, images, peakRssBytes: memory.stop(), seconds: 0, failures };
   } finally {
+    // Ends the sampling when a scenario threw before the result was made.
     memory.stop();
     await running.stop();
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 });

@@ -28,6 +28,7 @@ export class PeakMemorySampler {
   readonly #roots: () => readonly number[];
   readonly #peaks = new Map<number, number>();
   readonly #timer: NodeJS.Timeout;
+  #stopped = false;
 
   constructor(roots: () => readonly number[], intervalMs = 250) {
     this.#roots = roots;
@@ -43,10 +44,16 @@ export class PeakMemorySampler {
     }
   }
 
-  /** Call while the server still runs, so its last figures are read. */
+  /** Call while the server still runs, so its last figures are read; later calls answer the same. */
   stop(): number | undefined {
+    if (this.#stopped) return this.#total();
+    this.#stopped = true;
     this.sample();
     clearInterval(this.#timer);
+    return this.#total();
+  }
+
+  #total(): number | undefined {
     if (this.#peaks.size === 0) return undefined;
     let total = 0;
     for (const bytes of this.#peaks.values()) total += bytes;
