@@ -31,11 +31,11 @@ export interface BenchSettings {
 
 /**
  * The apt run is sized to finish in about 11 minutes on a 2-core machine: 4 peers x 3 repetitions of 40-60 s each,
- * plus about 20 s to build the repository; the image scenario (bench/image/) about 8 more. Issue 16 added
- * (f), curl in (a) and a second wrk thread count in (b); to stay near 20 minutes in all, (a)'s runs take
- * 3 s rather than 4 (at least three downloads of the 200 MB file each) and (b)'s 3 s rather than 4
- * (tens of thousands of requests each). `--quick` keeps the shape but runs once, with shorter load runs
- * (for development).
+ * plus about 20 s to build the repository (14.5 minutes at a load average of 11-18); the image scenario
+ * (bench/image/) about 8 more. Issue 16 added (f), curl in (a) and a second wrk thread count in (b); to stay
+ * near 20 minutes in all, (a)'s runs take 3 s rather than 4 (still at least one whole 200 MB download per
+ * client) and (b)'s 3 s rather than 4 (tens of thousands of requests each). `--quick` keeps the shape but
+ * runs once, with shorter load runs (for development).
  */
 export const defaultSettings: BenchSettings = {
   repetitions: 3,
