@@ -38,6 +38,7 @@ import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
+import { ServingThreads, servingThreadCount } from './serving/serving-threads.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
 import { MirrorHealth } from './upstream/mirror-health.ts';
@@ -225,11 +226,12 @@ async function httpsIdentity(config: HoardConfig, dataDir: string, logger: Logge
   return identity;
 }
 
-async function listen(server: NetServer, listenAddress: string): Promise<void> {
+async function listen(server: NetServer, listenAddress: string, reusePort = false): Promise<void> {
   const { host, port } = splitListen(listenAddress);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, backlog: 1024 }, () => {
+    // reusePort: the serving threads bind the same port, and the kernel spreads connections over all of them.
+    server.listen({ host, port, backlog: 1024, reusePort }, () => {
       server.off('error', reject);
       resolveListen();
     });
@@ -271,7 +273,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     blobs,
     // The protocols' indices say which objects are still listed; the rest go first when space is needed.
     oracle: protocols,
-    inUse: (digest) => blobs.isReading(digest) || cache.digestsInUse().has(digest),
+    inUse: (digest) => blobs.isReading(digest) || cache.digestsInUse().has(digest) || threads?.inUse(digest) === true,
     marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
     logger,
   });
@@ -298,11 +300,11 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   });
   const apt = protocols.byName('apt');
   let https: NetServer | undefined;
-  const server = createProxyServer({
-    config,
-    cache,
-    protocols,
-    admin: createAdminRoutes({
+  // Serving threads send hits from every core (src/serving/); a bucket's local copies are not theirs to read.
+  const threadCount = fleet === undefined ? servingThreadCount(config.server.threads) : 0;
+  if (fleet !== undefined && config.server.threads !== 0) logger.warn('server.threads is ignored with storage.s3: hits are served by the main thread');
+  let threads: ServingThreads | undefined;
+  const adminRoutes = createAdminRoutes({
       prefix: config.admin.prefix,
       version,
       token: config.admin.token,
@@ -325,12 +327,39 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
         identity === undefined || https === undefined
           ? undefined
           : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
-    }),
+    extraStats: () => threads?.stats() ?? {},
+  });
+  const server = createProxyServer({
+    config,
+    cache,
+    protocols,
+    // The figures include what the serving threads finished: their reports are collected first (bounded).
+    admin: async (req, res, subpath) => {
+      await threads?.flush();
+      return adminRoutes(req, res, subpath);
+    },
     connect: (req, socket, head) => tunnels.handle(req, socket, head),
     logger,
     viaToken,
+    offload: (req, res, object, headers) => threads?.offload(req, res, object, headers),
   });
-  await listen(server, config.listen);
+  await listen(server, config.listen, threadCount > 0);
+  if (threadCount > 0) {
+    threads = await ServingThreads.start({
+      count: threadCount,
+      server,
+      host: splitListen(config.listen).host,
+      port: boundPort(server, config.listen),
+      dataDir,
+      config,
+      logger,
+      blobGone: async (digest) => {
+        if ((await blobs.stat(digest)) !== undefined) return;
+        for (const entry of index.byDigest(digest)) index.delete(entry.key);
+        logger.warn({ digest }, 'a stored blob was gone; its entries are dropped and the next request fetches it again');
+      },
+    });
+  }
   if (identity !== undefined && config.https.listen !== undefined) {
     https = createHttpsListener(server, { certPem: identity.certPem, keyPem: identity.keyPem, handshakeTimeoutMs: config.server.headersTimeoutMs });
     await listen(https, config.https.listen);
@@ -363,6 +392,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     server,
     https,
     async close() {
+      // The serving threads go first: their connections to the main thread end with them.
+      await threads?.close();
       stopRequestLogging();
       stopHousekeeping();
       collector.stop();

@@ -37,6 +37,8 @@ export interface AdminRoutesOptions {
   hosts: AdminHostPolicy;
   /** The HTTPS listener, when one is up: its port and certificate fingerprint, for clients that pin it. */
   https?: (() => { port: number; fingerprint256: string } | undefined) | undefined;
+  /** Sections added to stats.json (the serving threads' figures). */
+  extraStats?: (() => Record<string, unknown>) | undefined;
 }
 
 const require = createRequire(import.meta.url);
@@ -102,7 +104,7 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
       return true;
     }
     if (path === '/stats.json') {
-      json(req, res, 200, o.collector.snapshot());
+      json(req, res, 200, { ...o.collector.snapshot(), ...o.extraStats?.() });
       return true;
     }
     if (path === '/metrics') {
