@@ -305,28 +305,28 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   if (fleet !== undefined && config.server.threads !== 0) logger.warn('server.threads is ignored with storage.s3: hits are served by the main thread');
   let threads: ServingThreads | undefined;
   const adminRoutes = createAdminRoutes({
-      prefix: config.admin.prefix,
-      version,
-      token: config.admin.token,
-      collector,
-      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
-      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
-      actions: {
-        gc: async (dryRun) => {
-          const report = await janitor.collectGarbage({ dryRun });
-          if (dryRun || fleet === undefined) return report;
-          // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
-          const sweep = await fleet.sweep();
-          logger.info({ sweep }, 'bucket swept after gc');
-          return { ...report, bucket: { ran: sweep.ran, deleted: sweep.deleted.length, rescued: sweep.rescued.length, waiting: sweep.waiting } };
-        },
-        evict: (target) => janitor.evict(target),
-        importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
+    prefix: config.admin.prefix,
+    version,
+    token: config.admin.token,
+    collector,
+    // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
+    hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
+    actions: {
+      gc: async (dryRun) => {
+        const report = await janitor.collectGarbage({ dryRun });
+        if (dryRun || fleet === undefined) return report;
+        // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
+        const sweep = await fleet.sweep();
+        logger.info({ sweep }, 'bucket swept after gc');
+        return { ...report, bucket: { ran: sweep.ran, deleted: sweep.deleted.length, rescued: sweep.rescued.length, waiting: sweep.waiting } };
       },
-      https: () =>
-        identity === undefined || https === undefined
-          ? undefined
-          : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
+      evict: (target) => janitor.evict(target),
+      importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
+    },
+    https: () =>
+      identity === undefined || https === undefined
+        ? undefined
+        : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
     extraStats: () => threads?.stats() ?? {},
   });
   const server = createProxyServer({

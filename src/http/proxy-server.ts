@@ -43,7 +43,14 @@ export interface ProxyServerDeps {
    * it; resolves with what was sent, or `handedBack` (the blob was gone: the request comes again and counts then).
    * Undefined: sent here.
    */
-  offload?: ((req: IncomingMessage, res: ServerResponse, object: CachedObject, headers: Record<string, string>) => Promise<ServeResult & { handedBack?: boolean }> | undefined) | undefined;
+  offload?:
+    | ((
+        req: IncomingMessage,
+        res: ServerResponse,
+        object: CachedObject,
+        headers: Record<string, string>,
+      ) => Promise<ServeResult & { handedBack?: boolean }> | undefined)
+    | undefined;
 }
 
 /** The result of a request a serving thread gave back (its blob was gone): it comes again, and is counted then. */

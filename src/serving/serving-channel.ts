@@ -6,7 +6,7 @@
  * socket, never from a client.
  */
 export const offerHeader = 'x-hoard-offload-offer';
-/** Header of the main thread's answer that is an `Offload` (JSON body), not the client's response. */
+/** Header of the main thread's answer that is an `Offload` (its JSON, base64url: a HEAD answer has no body), not the client's response. */
 export const offloadHeader = 'x-hoard-offload';
 /**
  * The client a relayed request speaks for: `<thread> <family> <address> <port>`. Each client connection of a
@@ -53,7 +53,14 @@ export interface Offload {
 /** Messages from a serving thread to the main thread. */
 export type WorkerMessage =
   | { readonly type: 'listening' }
-  | { readonly type: 'served'; readonly id: number; readonly status: number; readonly bytes: number; readonly errorCode?: string; readonly errorMessage?: string }
+  | {
+      readonly type: 'served';
+      readonly id: number;
+      readonly status: number;
+      readonly bytes: number;
+      readonly errorCode?: string;
+      readonly errorMessage?: string;
+    }
   /** The blob of an offload was gone: this offload is not counted; the thread relays the request again once `dropped` comes. */
   | { readonly type: 'handed-back'; readonly id: number; readonly digest: string }
   | { readonly type: 'flushed'; readonly seq: number; readonly counts: WorkerCounts }

@@ -278,7 +278,8 @@ export class ServingThreads {
     const threadId = this.#relayed.get(req.socket);
     if (threadId === undefined || threadId === 0 || req.headers[offerHeader] !== '1') return undefined;
     // Only committed blobs: a download (its bytes in a temporary file, `settled` set) stays with the main thread.
-    if (!object.complete || object.settled !== undefined || object.digest === undefined || object.size === undefined || object.open === undefined) return undefined;
+    if (!object.complete || object.settled !== undefined || object.digest === undefined || object.size === undefined || object.open === undefined)
+      return undefined;
     const thread = this.#threads.find((t) => t.id === threadId);
     if (thread?.up !== true) return undefined;
     const id = ++this.#seq;
@@ -291,11 +292,11 @@ export class ServingThreads {
       contentType: object.contentType,
       headers,
     };
-    const body = JSON.stringify(offload);
+    const encoded = Buffer.from(JSON.stringify(offload)).toString('base64url');
     const done = new Promise<OffloadResult>((resolve) => this.#pending.set(id, { thread, digest: object.digest as string, resolve }));
     this.#reading.set(object.digest, (this.#reading.get(object.digest) ?? 0) + 1);
-    res.writeHead(200, { [offloadHeader]: '1', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    res.writeHead(200, { [offloadHeader]: encoded, 'content-length': 0 });
+    res.end();
     return done;
   }
 

@@ -170,8 +170,10 @@ function relay(req: IncomingMessage, res: ServerResponse, offer: boolean): void 
   if (offer) headers.push(offerHeader, '1');
   const inner = request({ agent: agentFor(req.socket), socketPath: settings.socketPath, method: req.method, path: req.url, headers, setHost: false });
   inner.on('response', (answer: IncomingMessage) => {
-    if (offer && answer.headers[offloadHeader] === '1') {
-      void sendOffload(req, res, answer);
+    const offloaded = answer.headers[offloadHeader];
+    if (offer && typeof offloaded === 'string') {
+      answer.resume();
+      void sendOffload(req, res, offloaded);
       return;
     }
     counts.relayed += 1;
@@ -211,13 +213,10 @@ function relay(req: IncomingMessage, res: ServerResponse, offer: boolean): void 
 }
 
 /** Sends the stored object the main thread decided on, with the headers it chose; reports what was sent. */
-async function sendOffload(req: IncomingMessage, res: ServerResponse, answer: IncomingMessage): Promise<void> {
+async function sendOffload(req: IncomingMessage, res: ServerResponse, encoded: string): Promise<void> {
   let offload: Offload;
   try {
-    let text = '';
-    answer.setEncoding('utf8');
-    for await (const chunk of answer) text += chunk as string;
-    offload = JSON.parse(text) as Offload;
+    offload = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) as Offload;
   } catch (err) {
     log('error', 'unreadable offload from the main thread', { target: req.url, err: (err as Error).message });
     res.destroy();
@@ -227,7 +226,8 @@ async function sendOffload(req: IncomingMessage, res: ServerResponse, answer: In
   // Opened before any header is written: a blob deleted since the main thread's lookup (eviction, gc) is then
   // relayed again and fetched anew, never answered with a cut body. An open descriptor keeps reading after an unlink.
   let preopened: BlobReader | undefined;
-  const needsFile = req.method !== 'HEAD' && size > 0 && !(etag !== undefined && resources.hotBodies.accepts(size) && resources.hotBodies.get(etag) !== undefined);
+  const needsFile =
+    req.method !== 'HEAD' && size > 0 && !(etag !== undefined && resources.hotBodies.accepts(size) && resources.hotBodies.get(etag) !== undefined);
   if (needsFile) {
     try {
       preopened = await blobs.openReader(digest);
