@@ -39,6 +39,7 @@ import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.t
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
 import { ServingThreads, servingThreadCount } from './serving/serving-threads.ts';
+import { WriteWatchingIndex } from './serving/write-watching-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
 import { MirrorHealth } from './upstream/mirror-health.ts';
@@ -245,7 +246,14 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   mkdirSync(dataDir, { recursive: true });
   // Settled before the store opens or anything listens: a bad certificate or key stops the start-up with its reason.
   const identity = await httpsIdentity(config, dataDir, logger);
-  const { blobs, index, fleet, closedCleanly } = await openStore(config, dataDir, clock, logger);
+  const store = await openStore(config, dataDir, clock, logger);
+  const { blobs, fleet, closedCleanly } = store;
+  // Serving threads send hits from every core (src/serving/); a bucket's local copies are not theirs to read.
+  const threadCount = fleet === undefined ? servingThreadCount(config.server.threads) : 0;
+  if (fleet !== undefined && config.server.threads !== 0) logger.warn('server.threads is ignored with storage.s3: hits are served by the main thread');
+  let threads: ServingThreads | undefined;
+  // With serving threads, every index write ends the hit decisions they may be reusing.
+  const index = threadCount > 0 ? new WriteWatchingIndex(store.index, () => threads?.bump()) : store.index;
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
   const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
@@ -300,10 +308,6 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   });
   const apt = protocols.byName('apt');
   let https: NetServer | undefined;
-  // Serving threads send hits from every core (src/serving/); a bucket's local copies are not theirs to read.
-  const threadCount = fleet === undefined ? servingThreadCount(config.server.threads) : 0;
-  if (fleet !== undefined && config.server.threads !== 0) logger.warn('server.threads is ignored with storage.s3: hits are served by the main thread');
-  let threads: ServingThreads | undefined;
   const adminRoutes = createAdminRoutes({
     prefix: config.admin.prefix,
     version,
@@ -341,7 +345,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     connect: (req, socket, head) => tunnels.handle(req, socket, head),
     logger,
     viaToken,
-    offload: (req, res, object, headers) => threads?.offload(req, res, object, headers),
+    offload: (req, res, object, headers, reuse) => threads?.offload(req, res, object, headers, reuse),
   });
   await listen(server, config.listen, threadCount > 0);
   if (threadCount > 0) {
@@ -353,6 +357,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       dataDir,
       config,
       logger,
+      touch: (key) => index.touch(key, clock.now()),
       blobGone: async (digest) => {
         if ((await blobs.stat(digest)) !== undefined) return;
         for (const entry of index.byDigest(digest)) index.delete(entry.key);

@@ -49,6 +49,7 @@ export interface ProxyServerDeps {
         res: ServerResponse,
         object: CachedObject,
         headers: Record<string, string>,
+        reuse: { key: string; upstream: string; protocol: string; item?: string | undefined } | undefined,
       ) => Promise<ServeResult & { handedBack?: boolean }> | undefined)
     | undefined;
 }
@@ -260,14 +261,19 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     if (lookup.warning !== undefined) headers.warning = lookup.warning;
     const extra = protocol.responseHeaders?.(route, lookup.object);
     if (extra !== undefined) Object.assign(headers, extra);
-    const served: ServeResult & { handedBack?: boolean } = await (deps.offload?.(req, res, lookup.object, headers) ??
+    const item = protocol.itemName(route.path)?.name;
+    // A plain hit on an immutable object: a serving thread may send it again without asking (src/serving/).
+    const reuse =
+      lookup.source === 'hit' && lookup.warning === undefined && !route.policy.mutable
+        ? { key: upstream.key + route.path, upstream: upstream.key, protocol: protocol.name, item }
+        : undefined;
+    const served: ServeResult & { handedBack?: boolean } = await (deps.offload?.(req, res, lookup.object, headers, reuse) ??
       serveObject(req, res, lookup.object, headers, sendResources));
     if (served.handedBack === true) return { result: handedBack, status: 0, bytes: 0 };
     const errorCode = served.error && isHoardError(served.error) ? served.error.code : served.error ? 'HOARD_ERR_CLIENT_GONE' : undefined;
     if (served.error && isHoardError(served.error)) {
       deps.logger.warn({ target: req.url, code: served.error.code, err: served.error.message }, 'response cut: the object could not be delivered whole');
     }
-    const item = protocol.itemName(route.path)?.name;
     return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, protocol, item, errorCode };
   }
 

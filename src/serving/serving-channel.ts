@@ -48,7 +48,25 @@ export interface Offload {
   readonly contentType: string | undefined;
   /** Response headers besides the object's own (x-hoard-cache, via, the protocol's, nosniff), as the main thread would send them. */
   readonly headers: Record<string, string>;
+  /** Present when the same request may be answered again without asking (see `Reuse`). */
+  readonly reuse?: Reuse | undefined;
 }
+
+/**
+ * A hit on an immutable object with nothing conditional about it (no warning, not tainted, vouched or
+ * unverifiable): a serving thread may send it again for the same target and Host, without a relay, while the
+ * main thread's epoch is unchanged and for at most `reuseMs`. What the main thread needs to log and count the
+ * request, and to record the access (eviction order), comes back in a `hit` message.
+ */
+export interface Reuse {
+  readonly key: string;
+  readonly upstream: string;
+  readonly protocol: string;
+  readonly item?: string | undefined;
+}
+
+/** Bound on how long a reused decision stands, whatever the epoch says (the verifier may learn in the background). */
+export const reuseMs = 1000;
 
 /** Messages from a serving thread to the main thread. */
 export type WorkerMessage =
@@ -64,6 +82,19 @@ export type WorkerMessage =
   /** The blob of an offload was gone: this offload is not counted; the thread relays the request again once `dropped` comes. */
   | { readonly type: 'handed-back'; readonly id: number; readonly digest: string }
   | { readonly type: 'flushed'; readonly seq: number; readonly counts: WorkerCounts }
+  /** A request answered from a reused decision: the main thread publishes its request event and records the access. */
+  | {
+      readonly type: 'hit';
+      readonly reuse: Reuse;
+      readonly client: string;
+      readonly method: string;
+      readonly target: string;
+      readonly status: number;
+      readonly bytes: number;
+      readonly durationMs: number;
+      readonly errorCode?: string;
+      readonly errorMessage?: string;
+    }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string; readonly fields: Record<string, unknown> };
 
 /** Messages from the main thread to a serving thread. */
@@ -83,6 +114,8 @@ export interface WorkerCounts {
   readonly bytes: number;
   /** Client requests relayed whole to the main thread (misses, admin, refusals...). */
   readonly relayed: number;
+  /** Of the hits, those answered from a reused decision, without asking the main thread. */
+  readonly reused: number;
   /** CONNECT tunnels relayed. */
   readonly tunnels: number;
 }
@@ -100,4 +133,6 @@ export interface WorkerSettings {
   readonly clientIdleTimeoutMs: number;
   readonly minSendBytesPerSecond: number;
   readonly slowClientWindowSeconds: number;
+  /** One Int32 the main thread increments whenever a decision may have changed (an index write, a download's end). */
+  readonly epoch: SharedArrayBuffer;
 }

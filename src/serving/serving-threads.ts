@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { CachedObject } from '../cache/cached-object.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, errorCodes, type ErrorCode } from '../errors.ts';
+import { channels, publishRequest } from '../events.ts';
 import type { ServeResult } from '../http/serve-object.ts';
 import {
   clientHeader,
@@ -20,6 +21,7 @@ import {
   parseClient,
   type MainMessage,
   type Offload,
+  type Reuse,
   type WorkerCounts,
   type WorkerMessage,
   type WorkerSettings,
@@ -45,6 +47,8 @@ export interface ServingThreadsOptions {
   readonly logger: Logger;
   /** A serving thread found this blob gone: drop the entries that name it (if it is gone), so the next lookup is a miss. */
   readonly blobGone: (digest: string) => Promise<void>;
+  /** Records an access to an index entry (eviction order) for a hit a thread answered from a reused decision. */
+  readonly touch: (key: string) => void;
 }
 
 interface Thread {
@@ -65,7 +69,7 @@ interface Pending {
   readonly resolve: (result: OffloadResult) => void;
 }
 
-const noCounts: WorkerCounts = { requests: 0, served: 0, bytes: 0, relayed: 0, tunnels: 0 };
+const noCounts: WorkerCounts = { requests: 0, served: 0, bytes: 0, relayed: 0, reused: 0, tunnels: 0 };
 /** How long a stats, metrics or dashboard request waits for the threads' reports. */
 const flushBoundMs = 500;
 
@@ -80,6 +84,12 @@ export class ServingThreads {
   readonly #internal: NetServer;
   readonly #socketPath: string;
   readonly #flushes = new Map<number, () => void>();
+  /** Shared with every thread: bumped when a decision a thread may be reusing could have changed. */
+  readonly #epoch = new Int32Array(new SharedArrayBuffer(4));
+  readonly #onDownload = (message: unknown) => {
+    // A download's end follows its index entry and whatever the verifier learnt from it.
+    if ((message as { phase: string }).phase !== 'start') this.bump();
+  };
   #seq = 0;
   #stopping = false;
 
@@ -107,6 +117,7 @@ export class ServingThreads {
     });
     chmodSync(socketPath, 0o600);
     threads.#watchServer();
+    channels.download.subscribe(threads.#onDownload);
     await Promise.all(Array.from({ length: options.count }, (_, i) => threads.#spawn(threads.#newThread(i + 1))));
     options.logger.info({ threads: options.count, socket: socketPath }, 'serving threads up');
     return threads;
@@ -171,6 +182,7 @@ export class ServingThreads {
       clientIdleTimeoutMs: config.server.clientIdleTimeoutMs,
       minSendBytesPerSecond: config.server.minSendBytesPerSecond,
       slowClientWindowSeconds: config.server.slowClientWindowSeconds,
+      epoch: this.#epoch.buffer,
     };
     // The compiled build runs serving-worker.js beside this file; the sources run the .ts.
     const entry = new URL(import.meta.url.endsWith('.ts') ? './serving-worker.ts' : './serving-worker.js', import.meta.url);
@@ -243,6 +255,12 @@ export class ServingThreads {
         );
         break;
       }
+      case 'hit': {
+        thread.served += 1;
+        thread.bytes += message.bytes;
+        this.#publishReused(message);
+        break;
+      }
       case 'flushed':
         thread.counts = message.counts;
         this.#flushes.get(message.seq)?.();
@@ -253,6 +271,35 @@ export class ServingThreads {
       case 'listening':
         break;
     }
+  }
+
+  /** A hit a thread answered from a reused decision: logged, counted and recorded as if the main thread had served it. */
+  #publishReused(message: Extract<WorkerMessage, { type: 'hit' }>): void {
+    const { reuse } = message;
+    const failed = message.errorMessage !== undefined;
+    const code = failed ? (message.errorCode ?? 'HOARD_ERR_CLIENT_GONE') : undefined;
+    if (failed && message.errorCode !== undefined) {
+      this.#o.logger.warn({ target: message.target, code, err: message.errorMessage }, 'response cut: the object could not be delivered whole');
+    }
+    this.#o.touch(reuse.key);
+    publishRequest({
+      client: message.client,
+      method: message.method,
+      target: message.target,
+      result: failed ? 'error' : 'hit',
+      status: message.status,
+      bytes: message.bytes,
+      durationMs: message.durationMs,
+      upstream: reuse.upstream,
+      protocol: reuse.protocol,
+      item: reuse.item,
+      errorCode: code,
+    });
+  }
+
+  /** Ends every reused decision: called on each index write and download end. */
+  bump(): void {
+    Atomics.add(this.#epoch, 0, 1);
   }
 
   #post(thread: Thread, message: MainMessage): void {
@@ -274,7 +321,13 @@ export class ServingThreads {
    * through a serving thread that offered to send it is answered with an `Offload` (what to send, with the headers
    * this thread chose), and the result resolves once that thread reports what it sent. Undefined: serve it here.
    */
-  offload(req: IncomingMessage, res: ServerResponse, object: CachedObject, headers: Record<string, string>): Promise<OffloadResult> | undefined {
+  offload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    object: CachedObject,
+    headers: Record<string, string>,
+    reuse: Reuse | undefined,
+  ): Promise<OffloadResult> | undefined {
     const threadId = this.#relayed.get(req.socket);
     if (threadId === undefined || threadId === 0 || req.headers[offerHeader] !== '1') return undefined;
     // Only committed blobs: a download (its bytes in a temporary file, `settled` set) stays with the main thread.
@@ -291,6 +344,7 @@ export class ServingThreads {
       lastModified: object.lastModified,
       contentType: object.contentType,
       headers,
+      reuse,
     };
     const encoded = Buffer.from(JSON.stringify(offload)).toString('base64url');
     const done = new Promise<OffloadResult>((resolve) => this.#pending.set(id, { thread, digest: object.digest as string, resolve }));
@@ -340,6 +394,7 @@ export class ServingThreads {
           restarts: t.restarts,
           requests: t.counts.requests,
           relayed: t.counts.relayed,
+          reused: t.counts.reused,
           tunnels: t.counts.tunnels,
           hits: t.served,
           bytes: t.bytes,
@@ -350,6 +405,7 @@ export class ServingThreads {
 
   async close(): Promise<void> {
     this.#stopping = true;
+    channels.download.unsubscribe(this.#onDownload);
     await Promise.all(
       this.#threads.map(async (thread) => {
         const worker = thread.worker;

@@ -16,7 +16,7 @@ import { ClientAccess } from '../http/client-access.ts';
 import { HotBodyCache } from '../http/hot-body-cache.ts';
 import { ResponseOrder } from '../http/response-order.ts';
 import { nosniffHeaders, nosniffLine } from '../http/security-headers.ts';
-import { serveObject, type SendResources } from '../http/serve-object.ts';
+import { serveObject, type SendResources, type ServeResult } from '../http/serve-object.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
 import { FsBlobStore } from '../storage/fs-blob-store.ts';
 import {
@@ -26,8 +26,10 @@ import {
   internalHeaders,
   offerHeader,
   offloadHeader,
+  reuseMs,
   type MainMessage,
   type Offload,
+  type Reuse,
   type WorkerMessage,
   type WorkerSettings,
 } from './serving-channel.ts';
@@ -42,7 +44,11 @@ if (port === null) throw new Error('serving-worker.ts runs as a worker thread');
 /** Hop-by-hop headers (RFC 9110 7.6.1) and framing: each side of the relay sets its own. */
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect']);
 
-const counts = { requests: 0, served: 0, bytes: 0, relayed: 0, tunnels: 0 };
+const counts = { requests: 0, served: 0, bytes: 0, relayed: 0, reused: 0, tunnels: 0 };
+/** Decisions the main thread allowed to be reused (`Reuse`), by `memoKeyOf`; bounded, oldest dropped first. */
+const memo = new Map<string, { readonly offload: Offload; readonly epoch: number; readonly at: number }>();
+const maxMemo = 4096;
+const epoch = new Int32Array(settings.epoch);
 const blobs = new FsBlobStore(settings.dataDir);
 const clients = new ClientAccess(settings.allowedClients);
 const resources: SendResources = {
@@ -99,6 +105,14 @@ const server = createServer(
     // Client access applies here too: a client outside the allowed networks is never offered an offload;
     // its request goes to the main thread, which refuses it (once, logged and counted there).
     const offer = (req.method === 'GET' || req.method === 'HEAD') && clients.allows(req.socket.remoteAddress);
+    if (offer) {
+      const key = memoKeyOf(req);
+      const reused = key === undefined ? undefined : recall(key);
+      if (reused !== undefined) {
+        void sendReused(req, res, key as string, reused);
+        return;
+      }
+    }
     relay(req, res, offer);
   },
 );
@@ -154,6 +168,7 @@ server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
 
 /** Sends the client's request to the main thread and answers with what comes back: a response to pass on, or an offload. */
 function relay(req: IncomingMessage, res: ServerResponse, offer: boolean): void {
+  const epochAsked = Atomics.load(epoch, 0);
   const client = clientOf(req.socket);
   if (client === undefined) {
     res.destroy();
@@ -173,7 +188,7 @@ function relay(req: IncomingMessage, res: ServerResponse, offer: boolean): void 
     const offloaded = answer.headers[offloadHeader];
     if (offer && typeof offloaded === 'string') {
       answer.resume();
-      void sendOffload(req, res, offloaded);
+      void sendOffload(req, res, offloaded, memoKeyOf(req), epochAsked);
       return;
     }
     counts.relayed += 1;
@@ -213,7 +228,7 @@ function relay(req: IncomingMessage, res: ServerResponse, offer: boolean): void 
 }
 
 /** Sends the stored object the main thread decided on, with the headers it chose; reports what was sent. */
-async function sendOffload(req: IncomingMessage, res: ServerResponse, encoded: string): Promise<void> {
+async function sendOffload(req: IncomingMessage, res: ServerResponse, encoded: string, memoKey: string | undefined, epochAsked: number): Promise<void> {
   let offload: Offload;
   try {
     offload = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) as Offload;
@@ -222,9 +237,63 @@ async function sendOffload(req: IncomingMessage, res: ServerResponse, encoded: s
     res.destroy();
     return;
   }
+  const served = await sendStored(req, res, offload);
+  if (served === 'missing') {
+    const digest = offload.digest;
+    post({ type: 'handed-back', id: offload.id, digest });
+    await new Promise<void>((resolve) => {
+      const list = waitingForDrop.get(digest) ?? [];
+      list.push(resolve);
+      waitingForDrop.set(digest, list);
+      // Bounded: the main thread answers at once unless it is gone.
+      setTimeout(resolve, 5000).unref();
+    });
+    if (!res.destroyed) relay(req, res, false);
+    return;
+  }
+  // The epoch read before asking: a change the main thread made meanwhile already ends this decision.
+  if (offload.reuse !== undefined && memoKey !== undefined) remember(memoKey, offload, epochAsked);
+  const error = served.error;
+  post({
+    type: 'served',
+    id: offload.id,
+    status: served.status,
+    bytes: served.bytes,
+    ...(error === undefined ? {} : { errorCode: isHoardError(error) ? error.code : undefined, errorMessage: error.message }),
+  } as WorkerMessage);
+}
+
+/** Answers from a decision the main thread made for the same request a moment ago; the main thread logs and counts it. */
+async function sendReused(req: IncomingMessage, res: ServerResponse, key: string, offload: Offload): Promise<void> {
+  const started = performance.now();
+  const served = await sendStored(req, res, offload);
+  if (served === 'missing') {
+    memo.delete(key);
+    if (!res.destroyed) relay(req, res, true);
+    return;
+  }
+  counts.reused += 1;
+  const error = served.error;
+  post({
+    type: 'hit',
+    reuse: offload.reuse as Reuse,
+    client: req.socket.remoteAddress ?? '?',
+    method: req.method ?? '?',
+    target: req.url ?? '',
+    status: served.status,
+    bytes: served.bytes,
+    durationMs: performance.now() - started,
+    ...(error === undefined ? {} : { errorCode: isHoardError(error) ? error.code : undefined, errorMessage: error.message }),
+  } as WorkerMessage);
+}
+
+/**
+ * Sends a stored object as the offload describes it. The blob is opened before any header is written: one deleted
+ * since the main thread's lookup (eviction, gc) is 'missing', to be relayed again and fetched anew, never a cut
+ * body. An open descriptor keeps reading after an unlink.
+ */
+async function sendStored(req: IncomingMessage, res: ServerResponse, offload: Offload): Promise<ServeResult | 'missing'> {
   const { digest, size, etag } = offload;
-  // Opened before any header is written: a blob deleted since the main thread's lookup (eviction, gc) is then
-  // relayed again and fetched anew, never answered with a cut body. An open descriptor keeps reading after an unlink.
   let preopened: BlobReader | undefined;
   const needsFile =
     req.method !== 'HEAD' && size > 0 && !(etag !== undefined && resources.hotBodies.accepts(size) && resources.hotBodies.get(etag) !== undefined);
@@ -232,16 +301,7 @@ async function sendOffload(req: IncomingMessage, res: ServerResponse, encoded: s
     try {
       preopened = await blobs.openReader(digest);
     } catch {
-      post({ type: 'handed-back', id: offload.id, digest });
-      await new Promise<void>((resolve) => {
-        const list = waitingForDrop.get(digest) ?? [];
-        list.push(resolve);
-        waitingForDrop.set(digest, list);
-        // Bounded: the main thread answers at once unless it is gone.
-        setTimeout(resolve, 5000).unref();
-      });
-      if (!res.destroyed) relay(req, res, false);
-      return;
+      return 'missing';
     }
   }
   const object: CachedObject = {
@@ -262,20 +322,34 @@ async function sendOffload(req: IncomingMessage, res: ServerResponse, encoded: s
     const served = await serveObject(req, res, object, offload.headers, resources);
     counts.served += 1;
     counts.bytes += served.bytes;
-    const error = served.error;
-    post({
-      type: 'served',
-      id: offload.id,
-      status: served.status,
-      bytes: served.bytes,
-      ...(error === undefined ? {} : { errorCode: isHoardError(error) ? error.code : undefined, errorMessage: error.message }),
-    } as WorkerMessage);
+    return served;
   } catch (err) {
     res.destroy();
-    post({ type: 'served', id: offload.id, status: res.statusCode, bytes: 0, errorMessage: (err as Error).message });
+    return { status: res.statusCode, bytes: 0, error: err as Error };
   } finally {
     await preopened?.close();
   }
+}
+
+/** Where a reused decision is kept: target, Host and HTTP version; none for requests whose answer may depend on who asks. */
+function memoKeyOf(req: IncomingMessage): string | undefined {
+  const h = req.headers;
+  if (h.authorization !== undefined || h['proxy-authorization'] !== undefined || h.cookie !== undefined || h.via !== undefined) return undefined;
+  return `${req.httpVersionMinor} ${h.host ?? ''} ${req.url ?? ''}`;
+}
+
+function remember(key: string, offload: Offload, epochAsked: number): void {
+  if (memo.size >= maxMemo) memo.delete(memo.keys().next().value as string);
+  memo.set(key, { offload, epoch: epochAsked, at: performance.now() });
+}
+
+/** A reused decision, if one stands for this key. */
+function recall(key: string): Offload | undefined {
+  const kept = memo.get(key);
+  if (kept === undefined) return undefined;
+  if (kept.epoch === Atomics.load(epoch, 0) && performance.now() - kept.at < reuseMs) return kept.offload;
+  memo.delete(key);
+  return undefined;
 }
 
 port.on('message', (message: MainMessage) => {
