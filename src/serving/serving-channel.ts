@@ -82,20 +82,22 @@ export type WorkerMessage =
   /** The blob of an offload was gone: this offload is not counted; the thread relays the request again once `dropped` comes. */
   | { readonly type: 'handed-back'; readonly id: number; readonly digest: string }
   | { readonly type: 'flushed'; readonly seq: number; readonly counts: WorkerCounts }
-  /** A request answered from a reused decision: the main thread publishes its request event and records the access. */
-  | {
-      readonly type: 'hit';
-      readonly reuse: Reuse;
-      readonly client: string;
-      readonly method: string;
-      readonly target: string;
-      readonly status: number;
-      readonly bytes: number;
-      readonly durationMs: number;
-      readonly errorCode?: string;
-      readonly errorMessage?: string;
-    }
+  /** Requests answered from reused decisions, a batch per turn of the thread's loop: the main thread publishes their request events and records the accesses. */
+  | { readonly type: 'hits'; readonly hits: readonly ReusedHit[] }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly msg: string; readonly fields: Record<string, unknown> };
+
+/** A request a serving thread answered from a reused decision, as the main thread logs and counts it. */
+export interface ReusedHit {
+  readonly reuse: Reuse;
+  readonly client: string;
+  readonly method: string;
+  readonly target: string;
+  readonly status: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly errorCode?: string | undefined;
+  readonly errorMessage?: string | undefined;
+}
 
 /** Messages from the main thread to a serving thread. */
 export type MainMessage =

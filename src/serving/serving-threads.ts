@@ -22,6 +22,7 @@ import {
   type MainMessage,
   type Offload,
   type Reuse,
+  type ReusedHit,
   type WorkerCounts,
   type WorkerMessage,
   type WorkerSettings,
@@ -255,12 +256,13 @@ export class ServingThreads {
         );
         break;
       }
-      case 'hit': {
-        thread.served += 1;
-        thread.bytes += message.bytes;
-        this.#publishReused(message);
+      case 'hits':
+        for (const hit of message.hits) {
+          thread.served += 1;
+          thread.bytes += hit.bytes;
+          this.#publishReused(hit);
+        }
         break;
-      }
       case 'flushed':
         thread.counts = message.counts;
         this.#flushes.get(message.seq)?.();
@@ -274,7 +276,7 @@ export class ServingThreads {
   }
 
   /** A hit a thread answered from a reused decision: logged, counted and recorded as if the main thread had served it. */
-  #publishReused(message: Extract<WorkerMessage, { type: 'hit' }>): void {
+  #publishReused(message: ReusedHit): void {
     const { reuse } = message;
     const failed = message.errorMessage !== undefined;
     const code = failed ? (message.errorCode ?? 'HOARD_ERR_CLIENT_GONE') : undefined;

@@ -30,6 +30,7 @@ import {
   type MainMessage,
   type Offload,
   type Reuse,
+  type ReusedHit,
   type WorkerMessage,
   type WorkerSettings,
 } from './serving-channel.ts';
@@ -49,6 +50,8 @@ const counts = { requests: 0, served: 0, bytes: 0, relayed: 0, reused: 0, tunnel
 const memo = new Map<string, { readonly offload: Offload; readonly epoch: number; readonly at: number }>();
 const maxMemo = 4096;
 const epoch = new Int32Array(settings.epoch);
+/** Reused hits not yet reported (see postHits). */
+const pendingHits: ReusedHit[] = [];
 const blobs = new FsBlobStore(settings.dataDir);
 const clients = new ClientAccess(settings.allowedClients);
 const resources: SendResources = {
@@ -274,8 +277,8 @@ async function sendReused(req: IncomingMessage, res: ServerResponse, key: string
   }
   counts.reused += 1;
   const error = served.error;
-  post({
-    type: 'hit',
+  if (pendingHits.length === 0) setImmediate(postHits);
+  pendingHits.push({
     reuse: offload.reuse as Reuse,
     client: req.socket.remoteAddress ?? '?',
     method: req.method ?? '?',
@@ -284,7 +287,13 @@ async function sendReused(req: IncomingMessage, res: ServerResponse, key: string
     bytes: served.bytes,
     durationMs: performance.now() - started,
     ...(error === undefined ? {} : { errorCode: isHoardError(error) ? error.code : undefined, errorMessage: error.message }),
-  } as WorkerMessage);
+  });
+}
+
+/** One message per turn for the reused hits: a structured clone each would cost the main thread more than the hit. */
+function postHits(): void {
+  if (pendingHits.length === 0) return;
+  post({ type: 'hits', hits: pendingHits.splice(0) });
 }
 
 /**
@@ -355,6 +364,7 @@ function recall(key: string): Offload | undefined {
 port.on('message', (message: MainMessage) => {
   if (message.type === 'flush') {
     // Reports of finished responses were posted before this answer: the port keeps their order.
+    postHits();
     post({ type: 'flushed', seq: message.seq, counts: { ...counts } });
   } else if (message.type === 'dropped') {
     const list = waitingForDrop.get(message.digest) ?? [];
