@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Server } from 'node:http';
-import type { Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { AdminHostPolicy, machineNames } from './admin/admin-host-policy.ts';
 import type { Logger } from 'pino';
 import { createAdminRoutes } from './admin/admin-routes.ts';
@@ -229,6 +229,13 @@ async function httpsIdentity(config: HoardConfig, dataDir: string, logger: Logge
 
 async function listen(server: NetServer, listenAddress: string, reusePort = false): Promise<void> {
   const { host, port } = splitListen(listenAddress);
+  // With reusePort a second process of the same user could join the port and take half the connections; a plain
+  // bind first fails as it would without threads when anything holds the port (including another hoard).
+  if (reusePort && port !== 0) {
+    const probe = createNetServer();
+    await listen(probe, listenAddress);
+    await new Promise((closed) => probe.close(closed));
+  }
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     // reusePort: the serving threads bind the same port, and the kernel spreads connections over all of them.
