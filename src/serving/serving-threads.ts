@@ -196,7 +196,7 @@ export class ServingThreads {
           resolve();
         } else this.#onMessage(thread, message);
       });
-      worker.once('error', (err: unknown) => {
+      worker.on('error', (err: unknown) => {
         this.#o.logger.error({ thread: thread.id, err }, 'serving thread failed');
         reject(err instanceof Error ? err : new Error(String(err)));
       });
