@@ -38,7 +38,8 @@ import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
-import { ServingThreads, servingThreadCount } from './serving/serving-threads.ts';
+import type { ServingThreads, ServingThreadsOptions } from './serving/serving-threads.ts';
+import { servingThreadCount } from './serving/thread-count.ts';
 import { WriteWatchingIndex } from './serving/write-watching-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
@@ -205,6 +206,12 @@ function reconcileInBackground(blobs: BlobStore, index: MetadataIndex, janitor: 
   };
 }
 
+/** The serving threads' module is loaded only when some are configured. */
+async function startServingThreads(options: ServingThreadsOptions): Promise<ServingThreads> {
+  const { ServingThreads } = await import('./serving/serving-threads.ts');
+  return ServingThreads.start(options);
+}
+
 /** The port a listener is bound to (the configured one, or the kernel's pick for port 0). */
 function boundPort(server: NetServer, listenAddress: string): number {
   const address = server.address();
@@ -315,63 +322,67 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   });
   const apt = protocols.byName('apt');
   let https: NetServer | undefined;
-  const adminRoutes = createAdminRoutes({
-    prefix: config.admin.prefix,
-    version,
-    token: config.admin.token,
-    collector,
-    // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
-    hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
-    actions: {
-      gc: async (dryRun) => {
-        const report = await janitor.collectGarbage({ dryRun });
-        if (dryRun || fleet === undefined) return report;
-        // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
-        const sweep = await fleet.sweep();
-        logger.info({ sweep }, 'bucket swept after gc');
-        return { ...report, bucket: { ran: sweep.ran, deleted: sweep.deleted.length, rescued: sweep.rescued.length, waiting: sweep.waiting } };
-      },
-      evict: (target) => janitor.evict(target),
-      importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
-    },
-    https: () =>
-      identity === undefined || https === undefined
-        ? undefined
-        : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
-    extraStats: () => threads?.stats() ?? {},
-  });
   const server = createProxyServer({
     config,
     cache,
     protocols,
-    // The figures include what the serving threads finished: their reports are collected first (bounded).
-    admin: async (req, res, subpath) => {
-      await threads?.flush();
-      return adminRoutes(req, res, subpath);
-    },
+    admin: createAdminRoutes({
+      prefix: config.admin.prefix,
+      version,
+      token: config.admin.token,
+      collector,
+      // A name in `listen` is the cache's own too (and what `hoard stats` and `gc` dial), as are those its certificate is made for.
+      hosts: new AdminHostPolicy([...machineNames(hostname()), splitListen(config.listen).host, ...config.https.names, ...config.admin.hosts]),
+      actions: {
+        gc: async (dryRun) => {
+          const report = await janitor.collectGarbage({ dryRun });
+          if (dryRun || fleet === undefined) return report;
+          // On a shared bucket what this node dropped is only condemned; the sweep deletes what is past its grace period.
+          const sweep = await fleet.sweep();
+          logger.info({ sweep }, 'bucket swept after gc');
+          return { ...report, bucket: { ran: sweep.ran, deleted: sweep.deleted.length, rescued: sweep.rescued.length, waiting: sweep.waiting } };
+        },
+        evict: (target) => janitor.evict(target),
+        importDebs: (dir, progress) => importDebs({ index, blobs, clock, contentType: (path) => apt?.classify(path)?.contentType }, dir, progress),
+      },
+      https: () =>
+        identity === undefined || https === undefined
+          ? undefined
+          : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
+      extraStats: () => threads?.stats() ?? {},
+      // The figures include what the serving threads finished: their reports are collected first (bounded).
+      beforeAnswer: () => threads?.flush() ?? Promise.resolve(),
+    }),
     connect: (req, socket, head) => tunnels.handle(req, socket, head),
     logger,
     viaToken,
     offload: (req, res, object, headers, reuse) => threads?.offload(req, res, object, headers, reuse),
   });
   await listen(server, config.listen, threadCount > 0);
-  if (threadCount > 0) {
-    threads = await ServingThreads.start({
-      count: threadCount,
-      server,
-      host: splitListen(config.listen).host,
-      port: boundPort(server, config.listen),
-      dataDir,
-      config,
-      logger,
-      touch: (key) => index.touch(key, clock.now()),
-      blobGone: async (digest) => {
-        if ((await blobs.stat(digest)) !== undefined) return;
-        for (const entry of index.byDigest(digest)) index.delete(entry.key);
-        logger.warn({ digest }, 'a stored blob was gone; its entries are dropped and the next request fetches it again');
-      },
-    });
-  }
+  // Started in the background, loaded only then: until they listen, the main thread takes every connection.
+  const threadsStarting =
+    threadCount > 0
+      ? startServingThreads({
+          count: threadCount,
+          server,
+          host: splitListen(config.listen).host,
+          port: boundPort(server, config.listen),
+          dataDir,
+          config,
+          logger,
+          touch: (key) => index.touch(key, clock.now()),
+          blobGone: async (digest) => {
+            if ((await blobs.stat(digest)) !== undefined) return;
+            for (const entry of index.byDigest(digest)) index.delete(entry.key);
+            logger.warn({ digest }, 'a stored blob was gone; its entries are dropped and the next request fetches it again');
+          },
+        }).then(
+          (started) => {
+            threads = started;
+          },
+          (err: unknown) => logger.error({ err }, 'serving threads could not start; the main thread serves everything'),
+        )
+      : undefined;
   if (identity !== undefined && config.https.listen !== undefined) {
     https = createHttpsListener(server, { certPem: identity.certPem, keyPem: identity.keyPem, handshakeTimeoutMs: config.server.headersTimeoutMs });
     await listen(https, config.https.listen);
@@ -405,6 +416,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     https,
     async close() {
       // The serving threads go first: their connections to the main thread end with them.
+      await threadsStarting;
       await threads?.close();
       stopRequestLogging();
       stopHousekeeping();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatClient, parseClient } from './serving-channel.ts';
-import { servingThreadCount } from './serving-threads.ts';
+import { servingThreadCount } from './thread-count.ts';
 
 test('a relayed client round-trips through its header, IPv4 and IPv6', () => {
   for (const client of [

@@ -1,12 +1,11 @@
 // The serving threads (server.threads), main side: started, restarted, stopped; the internal socket they relay to; offloads and their reports.
-import { availableParallelism, tmpdir } from 'node:os';
-import { chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CachedObject } from '../cache/cached-object.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
@@ -30,11 +29,6 @@ import {
 
 /** What an offload resolves to: what the serving thread sent, or that it gave the request back (not counted: it comes again). */
 export type OffloadResult = ServeResult & { readonly handedBack?: boolean };
-
-/** Serving threads besides the main thread: `auto` is one per core in all (the main thread counts as one). */
-export function servingThreadCount(setting: 'auto' | number, cores = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(0, cores - 1) : setting;
-}
 
 export interface ServingThreadsOptions {
   readonly count: number;
@@ -101,11 +95,11 @@ export class ServingThreads {
   }
 
   static async start(options: ServingThreadsOptions): Promise<ServingThreads> {
-    // A unix socket only this user can open: nothing outside the process relays a client address through it.
-    const preferred = join(options.dataDir, 'serving.sock');
-    // sun_path holds 108 bytes; a deep data directory gets a private name in the temporary directory instead.
-    const socketPath = Buffer.byteLength(preferred) < 100 ? preferred : join(tmpdir(), `hoard-serving-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
-    rmSync(socketPath, { force: true });
+    // A unix socket in a directory only this user can enter (mkdtemp makes it 0700), itself 0600: nothing outside
+    // the process relays a client address through it. Not in the data directory, whose layout is the store's;
+    // the temporary directory also keeps the path within sun_path's 108 bytes.
+    const socketDir = mkdtempSync(join(tmpdir(), 'hoard-serving-'));
+    const socketPath = join(socketDir, 'relay.sock');
     const internal = createNetServer();
     const threads = new ServingThreads(options, internal, socketPath);
     internal.on('connection', (socket: Socket) => threads.#adopt(socket));
@@ -119,7 +113,12 @@ export class ServingThreads {
     chmodSync(socketPath, 0o600);
     threads.#watchServer();
     channels.download.subscribe(threads.#onDownload);
-    await Promise.all(Array.from({ length: options.count }, (_, i) => threads.#spawn(threads.#newThread(i + 1))));
+    // A thread that cannot start is logged and tried again later (#exited); the others serve meanwhile.
+    await Promise.all(
+      Array.from({ length: options.count }, (_, i) =>
+        threads.#spawn(threads.#newThread(i + 1)).catch((err: unknown) => options.logger.error({ thread: i + 1, err }, 'serving thread did not start')),
+      ),
+    );
     options.logger.info({ threads: options.count, socket: socketPath }, 'serving threads up');
     return threads;
   }
@@ -420,6 +419,6 @@ export class ServingThreads {
       }),
     );
     await new Promise<void>((resolve) => this.#internal.close(() => resolve()));
-    rmSync(this.#socketPath, { force: true });
+    rmSync(dirname(this.#socketPath), { recursive: true, force: true });
   }
 }
