@@ -1,6 +1,6 @@
 // The serving threads (server.threads), main side: started, restarted, stopped; the internal socket they relay to; offloads and their reports.
 import { tmpdir } from 'node:os';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -98,7 +98,8 @@ export class ServingThreads {
     // A unix socket in a directory only this user can enter (mkdtemp makes it 0700), itself 0600: nothing outside
     // the process relays a client address through it. Not in the data directory, whose layout is the store's;
     // the temporary directory also keeps the path within sun_path's 108 bytes.
-    const socketDir = mkdtempSync(join(tmpdir(), 'hoard-serving-'));
+    removeStaleSocketDirs();
+    const socketDir = mkdtempSync(join(tmpdir(), `hoard-serving-${process.pid}-`));
     const socketPath = join(socketDir, 'relay.sock');
     const internal = createNetServer();
     const threads = new ServingThreads(options, internal, socketPath);
@@ -420,5 +421,32 @@ export class ServingThreads {
     );
     await new Promise<void>((resolve) => this.#internal.close(() => resolve()));
     rmSync(dirname(this.#socketPath), { recursive: true, force: true });
+  }
+}
+
+/** Relay directories of this user's hoard processes that are gone (killed, crashed): each holds only a dead socket. */
+function removeStaleSocketDirs(): void {
+  const uid = process.getuid?.();
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^hoard-serving-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+      continue;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    try {
+      const dir = join(tmpdir(), name);
+      if (uid === undefined || statSync(dir).uid === uid) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Another process's, or gone meanwhile: left alone.
+    }
   }
 }
