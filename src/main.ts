@@ -34,7 +34,6 @@ import { FsBlobStore } from './storage/fs-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { MetadataIndex } from './storage/metadata-index.ts';
 import { loadNodeId } from './storage/node-identity.ts';
-import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
@@ -62,6 +61,8 @@ async function openStore(config: HoardConfig, dataDir: string, clock: Clock, log
   const localIndex = new SqliteMetadataIndex(dataDir);
   const s3 = config.storage.s3;
   if (s3 !== undefined) {
+    // Loaded only on a shared bucket: the AWS SDK adds about 30 MB to the process (docs/performance.md, "Memory").
+    const { openFleetStore } = await import('./storage/s3/fleet-store.ts');
     const fleet = await openFleetStore({ settings: s3, dataDir, nodeId: loadNodeId(dataDir, config.node.id), localIndex, clock, logger });
     return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet, closedCleanly: localIndex.closedCleanly };
   }
