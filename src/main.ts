@@ -19,7 +19,7 @@ import { formatVerifyReport, verifyStore } from './cli/verify-command.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { loadConfig } from './config/config-loader.ts';
 import type { HoardConfig } from './config/config-schema.ts';
-import { advertiseMdns, type MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
+import type { MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
 import { HoardError, isHoardError } from './errors.ts';
 import { channels, type RequestEvent, type TunnelEvent } from './events.ts';
 import { HostAccess } from './http/client-access.ts';
@@ -357,6 +357,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
     const port = boundPort(server, config.listen);
+    const { advertiseMdns } = await import('./discovery/mdns-advertiser.ts');
     mdns = advertiseMdns({ name: config.mdns.name ?? `hoard on ${hostname().split('.')[0] ?? 'cache'}`, port, logger });
   }
 
