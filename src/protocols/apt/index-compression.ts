@@ -1,14 +1,7 @@
 // Compression of apt index files: recognising it by suffix, naming siblings, and decoding streams without I/O.
-import { Duplex, PassThrough, Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
-import { createRequire } from 'node:module';
+import { Duplex, PassThrough, Transform, type TransformCallback, pipeline } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import type * as XzModule from 'xz-decompress';
 import { IndexBoundError } from './index-bound-error.ts';
-
-// CommonJS package (a WebAssembly build of xz-embedded, no native code), required at the first xz index
-// read rather than at start-up: its module holds the WebAssembly as a base64 string (docs/performance.md, "Memory").
-const require = createRequire(import.meta.url);
-let xzStream: typeof XzModule.XzReadableStream | undefined;
 
 // apt's Acquire::CompressionTypes names these suffixes (gzip, bzip2, xz, lzma, lz4, zstd); Debian
 // RepositoryFormat: "indices may be compressed", with the compressed name being the index name plus suffix.
@@ -162,15 +155,17 @@ export function release(chunk: Uint8Array): void {
 }
 
 /**
- * The xz decoder speaks web streams; this wraps it as one Node Duplex (bytes in, plain bytes out).
- * Corrupt input errors the readable side, which Duplex.from forwards to the whole stream.
+ * The xz decoder (the xz-decompress package, xz-embedded compiled to WebAssembly) speaks web streams;
+ * this wraps it as one Node Duplex (bytes in, plain bytes out). The package is imported at the first xz
+ * index read, not at start-up. Corrupt input errors the stream; a stream destroyed early cancels the
+ * decoder, which frees its context for the next one (the package decodes one stream at a time).
  */
 function createXzDecompressor(): Duplex {
-  xzStream ??= (require('xz-decompress') as typeof XzModule).XzReadableStream;
-  const input = new PassThrough();
-  const decoded = new xzStream(Readable.toWeb(input) as ReadableStream<Uint8Array>);
-  const output = Readable.fromWeb(decoded);
-  return Duplex.from({ writable: input, readable: output });
+  return Duplex.from(async function* (compressed: AsyncIterable<Uint8Array>) {
+    // CommonJS: its named export is reached through the default.
+    const { XzReadableStream } = (await import('xz-decompress')).default;
+    yield* new XzReadableStream(ReadableStream.from(compressed));
+  });
 }
 
 /** Compressions `createDecompressor` can decode, smallest download first (plain is the largest, so last). */
