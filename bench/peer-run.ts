@@ -1,4 +1,4 @@
-// One run of one peer: start it with an empty cache, run the scenarios in a fixed order, read its peak memory, stop it.
+// One run of one peer: start it with an empty cache, run the scenarios in a fixed order, track its peak memory, stop it.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,22 +7,25 @@ import type { Peer } from './peers/peer.ts';
 import { imageStreamDir, type BenchRepository } from './repo/bench-repository.ts';
 import { aptRun, type AptRunResult } from './scenarios/apt-run.ts';
 import { coldBurst, type ColdBurstResult } from './scenarios/cold-burst.ts';
+import { coldLargeFile, type ColdLargeResult } from './scenarios/cold-large-file.ts';
 import { imageItem, type ImageItemResult } from './scenarios/image-item.ts';
 import type { ScenarioContext } from './scenarios/scenario-context.ts';
 import { warmLargeFile, type WarmLargeResult } from './scenarios/warm-large-file.ts';
 import { warmSmallFiles, type WarmSmallResult } from './scenarios/warm-small-files.ts';
-import { peakRssBytes } from './system/process-memory.ts';
+import { PeakMemorySampler } from './system/process-memory.ts';
 import type { NginxOrigins } from './upstream/nginx-origin.ts';
 
 export interface PeerRunResult {
   readonly peer: string;
   readonly repetition: number;
+  readonly coldLarge?: ColdLargeResult | undefined;
   readonly cold?: ColdBurstResult | undefined;
   readonly aptCold?: AptRunResult | undefined;
   readonly aptWarm?: AptRunResult | undefined;
   readonly large?: WarmLargeResult | undefined;
   readonly small?: WarmSmallResult | undefined;
   readonly images?: ImageItemResult | undefined;
+  /** Sum of the peaks of every process of the peer's tree, sampled from start to stop (d). */
   readonly peakRssBytes: number | undefined;
   readonly seconds: number;
   /** Scenario failures: the run goes on with the next scenario, and the report shows them. */
@@ -30,9 +33,11 @@ export interface PeerRunResult {
 }
 
 /**
- * Order: (e) cold first, while nothing at all is cached, then (e) warm; both go through the unlimited
- * origin and fill the cache for (a) and (b). (c) comes next: its file is in no index, so nothing has
- * fetched it, and it goes through the limited origin. Peak memory is read last, so it covers the whole run.
+ * Order: (f) first, on the freshly started peer: one file in no index, through the unlimited origin.
+ * Then (e) cold, while nothing the apt run asks for is cached, then (e) warm; both go through the
+ * unlimited origin and fill the cache for (a) and (b). (c) comes next: its file is in no index, so
+ * nothing has fetched it, and it goes through the limited origin. Peak memory is sampled from start
+ * to stop, so it covers the whole run and every process the peer starts.
  */
 export async function runPeer(
   peer: Peer,
@@ -55,6 +60,7 @@ export async function runPeer(
     origins: [origins.fast, origins.limited],
     imageStreamPath,
   });
+  const memory = new PeakMemorySampler(() => running.pids());
   const context: ScenarioContext = { peer, running, origins, repository, settings, scratchDir, log };
   const step = async <T>(letter: string, name: string, work: () => Promise<T>): Promise<T | undefined> => {
     if (!settings.scenarios.includes(letter)) return undefined;
@@ -72,6 +78,7 @@ export async function runPeer(
   };
   let result: PeerRunResult;
   try {
+    const coldLarge = peer.caches ? await step('f', '(f) cold 200 MB file, first fetch, curl', () => coldLargeFile(context)) : undefined;
     const aptCold = await step('e', '(e) apt cold', () => aptRun(context));
     const aptWarm = await step('e', '(e) apt warm', () => aptRun(context));
     const cold = peer.caches ? await step('c', '(c) cold burst', () => coldBurst(context)) : undefined;
@@ -80,8 +87,10 @@ export async function runPeer(
     // Last: its 500 MB stays out of the page cache that (a) and (b) measure.
     const images = peer.images ? await step('images', '(images) 500 MB image item, cold x8 then warm', () => imageItem(context)) : undefined;
     for (const apt of [aptCold, aptWarm]) if (apt?.problem !== undefined) failures.push(`apt: ${apt.problem}`);
-    result = { peer: peer.name, repetition, cold, aptCold, aptWarm, large, small, images, peakRssBytes: peakRssBytes(running.pids()), seconds: 0, failures };
+    result = { peer: peer.name, repetition, coldLarge, cold, aptCold, aptWarm, large, small, images, peakRssBytes: memory.stop(), seconds: 0, failures };
   } finally {
+    // Ends the sampling when a scenario threw before the result was made.
+    memory.stop();
     await running.stop();
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 });
   }

@@ -54,6 +54,8 @@ export interface BenchRepository {
   readonly huge: RepoPackage;
   /** The (c) file: the size of a large package, random bytes, in no index. */
   readonly cold: UnlistedFile;
+  /** The (f) file: the size of the huge package, random bytes, in no index; absent when not asked for. */
+  readonly coldLarge: UnlistedFile | undefined;
   /** The `images` scenario's item, `images/<imageItemPath>` under the root (a SHA256SUMS beside it lists it); absent when not asked for. */
   readonly image: UnlistedFile | undefined;
   readonly totalBytes: number;
@@ -65,7 +67,10 @@ export const repoUrlPrefix = '/repo';
 export const imageStreamDir = 'images';
 export const imageItemPath = '/cloud/current/disk.img';
 
-export async function buildBenchRepository(shape: RepositoryShape, options: { readonly image?: boolean } = {}): Promise<BenchRepository> {
+export async function buildBenchRepository(
+  shape: RepositoryShape,
+  options: { readonly image?: boolean; readonly coldLarge?: boolean } = {},
+): Promise<BenchRepository> {
   const specs: DebPackageSpec[] = [];
   // A .deb with a gzip'd random payload is about 1 KB larger than the payload.
   specs.push({ name: names.tiny, version: '1.0', size: 3_000 });
@@ -82,6 +87,9 @@ export async function buildBenchRepository(shape: RepositoryShape, options: { re
   const repo = await Repo.create({ suite: 'bench', packages: specs, debCompression: 'auto' });
   const pkg = (name: string) => repo.package(name);
   const cold = await writeUnlistedFile(repo.root, 'pool/main/c/cold/cold_1.0_amd64.deb', shape.largeBytes);
+  // Its own file rather than the huge package: the apt runs fetch that one, and (f) must be a first fetch for every peer.
+  const coldLarge =
+    options.coldLarge === true ? await writeUnlistedFile(repo.root, 'pool/main/c/cold-large/cold-large_1.0_amd64.deb', shape.hugeBytes) : undefined;
   const image = options.image === true ? await writeUnlistedFile(repo.root, `${imageStreamDir}${imageItemPath}`, shape.imageBytes) : undefined;
   if (image !== undefined) {
     // sha256sum's format: the item is verified against it before hoard stores it, as a real cloud image is.
@@ -95,6 +103,7 @@ export async function buildBenchRepository(shape: RepositoryShape, options: { re
     large: Array.from({ length: shape.large }, (_, i) => pkg(names.large(i))),
     huge: pkg(names.huge),
     cold,
+    coldLarge,
     image,
     totalBytes: repo.packages.reduce((sum, p) => sum + p.size, 0),
   };

@@ -19,10 +19,21 @@ const wrkMetrics = (id: string, label: string, pick: (run: PeerRunResult) => Wrk
 ];
 
 export const metrics: readonly Metric[] = [
-  { id: 'a.1', label: '(a) warm 200 MB file, 1 client', unit: 'MB/s', better: 'higher', digits: 0, read: (r) => r.large?.mbPerSecond['1'] },
-  { id: 'a.8', label: '(a) warm 200 MB file, 8 clients', unit: 'MB/s', better: 'higher', digits: 0, read: (r) => r.large?.mbPerSecond['8'] },
-  ...wrkMetrics('b.ka1', '(b) keep-alive, one 4 KB file', (r) => r.small?.keepAliveOne),
-  ...wrkMetrics('b.kaMix', '(b) keep-alive, small-file mix', (r) => r.small?.keepAliveMix),
+  { id: 'a.1', label: '(a) warm 200 MB file, 1 client, 1 MiB reader', unit: 'MB/s', better: 'higher', digits: 0, read: (r) => r.large?.mbPerSecond['1'] },
+  { id: 'a.8', label: '(a) warm 200 MB file, 8 clients, 1 MiB reader', unit: 'MB/s', better: 'higher', digits: 0, read: (r) => r.large?.mbPerSecond['8'] },
+  { id: 'a.curl1', label: '(a) warm 200 MB file, 1 curl client', unit: 'MB/s', better: 'higher', digits: 0, read: (r) => r.large?.curlMbPerSecond['1'] },
+  {
+    id: 'a.curl8',
+    label: '(a) warm 200 MB file, 8 curl clients (aggregate)',
+    unit: 'MB/s',
+    better: 'higher',
+    digits: 0,
+    read: (r) => r.large?.curlMbPerSecond['8'],
+  },
+  ...wrkMetrics('b.ka1', '(b) keep-alive, one 4 KB file, wrk 1 thread', (r) => r.small?.keepAliveByThreads['1']?.one),
+  ...wrkMetrics('b.kaMix', '(b) keep-alive, small-file mix, wrk 1 thread', (r) => r.small?.keepAliveByThreads['1']?.mix),
+  ...wrkMetrics('b.ka1t2', '(b) keep-alive, one 4 KB file, wrk 2 threads', (r) => r.small?.keepAliveByThreads['2']?.one),
+  ...wrkMetrics('b.kaMixt2', '(b) keep-alive, small-file mix, wrk 2 threads', (r) => r.small?.keepAliveByThreads['2']?.mix),
   ...wrkMetrics('b.nc1', '(b) new connection, one 4 KB file', (r) => r.small?.newConnectionOne),
   ...wrkMetrics('b.ncMix', '(b) new connection, small-file mix', (r) => r.small?.newConnectionMix),
   {
@@ -93,5 +104,21 @@ export const metrics: readonly Metric[] = [
     better: 'lower',
     digits: 2,
     read: (r) => (r.aptWarm?.ok === true ? r.aptWarm.totalSeconds : undefined),
+  },
+  {
+    id: 'f.speed',
+    label: '(f) cold 200 MB file, first fetch, 1 curl client',
+    unit: 'MB/s',
+    better: 'higher',
+    digits: 0,
+    read: (r) => r.coldLarge?.mbPerSecond,
+  },
+  {
+    id: 'f.cpu',
+    label: "(f) cold 200 MB file: the server's CPU for it (all processes)",
+    unit: 's',
+    better: 'lower',
+    digits: 2,
+    read: (r) => r.coldLarge?.cpu.totalSeconds,
   },
 ];

@@ -2,7 +2,7 @@
 import type { MachineInfo } from '../system/machine-info.ts';
 import { metrics } from './metrics.ts';
 import type { Summary } from './summary.ts';
-import type { TargetCheck } from './targets.ts';
+import { countTargets, type TargetCheck } from './targets.ts';
 
 function cell(value: number | undefined, digits: number): string {
   if (value === undefined) return 'n/a';
@@ -27,9 +27,16 @@ export function renderTable(summary: Summary): string {
   return lines.join('\n');
 }
 
+/** One line per target, then the count: `met`, `NOT met`, or `not measured` when a figure is missing. */
 export function renderTargets(checks: readonly TargetCheck[]): string {
-  const lines = ['| scenario | target | hoard | met |', '| --- | --- | ---: | --- |'];
-  for (const c of checks) lines.push(`| (${c.scenario}) | ${c.target} | ${c.value} | ${c.met === undefined ? 'not measured' : c.met ? 'yes' : 'NO'} |`);
+  const count = countTargets(checks);
+  const lines = [
+    `Targets: ${count.met} met, ${count.notMet} NOT met${count.notMeasured > 0 ? `, ${count.notMeasured} not measured` : ''}`,
+    '',
+    '| scenario | target | hoard | met |',
+    '| --- | --- | ---: | --- |',
+  ];
+  for (const c of checks) lines.push(`| (${c.scenario}) | ${c.target} | ${c.value} | ${c.met === undefined ? 'not measured' : c.met ? 'met' : 'NOT met'} |`);
   return lines.join('\n');
 }
 

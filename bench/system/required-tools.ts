@@ -1,4 +1,4 @@
-// Installs the peers and the load tool from Debian when they are missing (nginx, apt-cacher-ng, wrk), without starting their services.
+// Installs the peers and the load tool from Debian when they are missing (nginx, apt-cacher-ng, wrk, curl), without starting their services.
 import { existsSync } from 'node:fs';
 import { runCommand } from '../../test/support/command-runner.ts';
 
@@ -11,6 +11,8 @@ export const requiredTools: readonly Tool[] = [
   { binary: '/usr/sbin/nginx', debianPackage: 'nginx' },
   { binary: '/usr/sbin/apt-cacher-ng', debianPackage: 'apt-cacher-ng' },
   { binary: '/usr/bin/wrk', debianPackage: 'wrk' },
+  // (a) and (f) download with curl, as users do.
+  { binary: '/usr/bin/curl', debianPackage: 'curl' },
   // The signed repository and the apt runs need these (present on a machine that runs the e2e tests).
   { binary: '/usr/bin/dpkg-deb', debianPackage: 'dpkg-dev' },
   { binary: '/usr/bin/gpg', debianPackage: 'gpg' },
