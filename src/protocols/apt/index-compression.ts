@@ -137,10 +137,14 @@ function withOutputLimit(decoder: Duplex, maxBytes: number): Duplex {
  */
 export async function* releaseChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
   for await (const chunk of chunks) {
-    yield chunk;
+    // In pieces of zlib's default size: a parser's text of one piece is what an unfinished line keeps alive.
+    for (let at = 0; at < chunk.byteLength; at += parsePieceBytes) yield chunk.subarray(at, at + parsePieceBytes);
     release(chunk);
   }
 }
+
+/** Bytes handed to the consumer at a time by `releaseChunks`. */
+const parsePieceBytes = 16 * 1024;
 
 /** Frees the memory of a buffer that owns all of it (detaching its ArrayBuffer); anything else is left to the collector. */
 export function release(chunk: Uint8Array): void {
