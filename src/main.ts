@@ -19,7 +19,7 @@ import { formatVerifyReport, verifyStore } from './cli/verify-command.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { loadConfig } from './config/config-loader.ts';
 import type { HoardConfig } from './config/config-schema.ts';
-import { advertiseMdns, type MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
+import type { MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
 import { HoardError, isHoardError } from './errors.ts';
 import { channels, type RequestEvent, type TunnelEvent } from './events.ts';
 import { HostAccess } from './http/client-access.ts';
@@ -34,7 +34,6 @@ import { FsBlobStore } from './storage/fs-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { MetadataIndex } from './storage/metadata-index.ts';
 import { loadNodeId } from './storage/node-identity.ts';
-import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
@@ -65,6 +64,8 @@ async function openStore(config: HoardConfig, dataDir: string, clock: Clock, log
   const localIndex = new SqliteMetadataIndex(dataDir);
   const s3 = config.storage.s3;
   if (s3 !== undefined) {
+    // Loaded only on a shared bucket: the AWS SDK adds about 30 MB to the process (docs/performance.md, "Memory").
+    const { openFleetStore } = await import('./storage/s3/fleet-store.ts');
     const fleet = await openFleetStore({ settings: s3, dataDir, nodeId: loadNodeId(dataDir, config.node.id), localIndex, clock, logger });
     return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet, closedCleanly: localIndex.closedCleanly };
   }
@@ -408,6 +409,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
     const port = boundPort(server, config.listen);
+    const { advertiseMdns } = await import('./discovery/mdns-advertiser.ts');
     mdns = advertiseMdns({ name: config.mdns.name ?? `hoard on ${hostname().split('.')[0] ?? 'cache'}`, port, logger });
   }
 
