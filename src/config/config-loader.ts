@@ -28,6 +28,7 @@ export const envKeys: Record<string, string> = {
   HOARD_ADMIN_TOKEN: 'admin.token',
   HOARD_MAX_SIZE: 'cache.maxSize',
   HOARD_MDNS: 'mdns.enabled',
+  HOARD_THREADS: 'server.threads',
 };
 
 /** Environment values are text; these keys take a boolean, written true/false (anything else is left for the schema to refuse). */
