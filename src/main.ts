@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Server } from 'node:http';
-import type { Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { AdminHostPolicy, machineNames } from './admin/admin-host-policy.ts';
 import type { Logger } from 'pino';
 import { createAdminRoutes } from './admin/admin-routes.ts';
@@ -19,7 +19,7 @@ import { formatVerifyReport, verifyStore } from './cli/verify-command.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { loadConfig } from './config/config-loader.ts';
 import type { HoardConfig } from './config/config-schema.ts';
-import { advertiseMdns, type MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
+import type { MdnsAdvertiser } from './discovery/mdns-advertiser.ts';
 import { HoardError, isHoardError } from './errors.ts';
 import { channels, type RequestEvent, type TunnelEvent } from './events.ts';
 import { HostAccess } from './http/client-access.ts';
@@ -34,10 +34,12 @@ import { FsBlobStore } from './storage/fs-blob-store.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import type { MetadataIndex } from './storage/metadata-index.ts';
 import { loadNodeId } from './storage/node-identity.ts';
-import { openFleetStore } from './storage/s3/fleet-store.ts';
 import { loadServerIdentity, type ServerIdentity } from './tls/server-identity.ts';
 import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts';
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
+import type { ServingThreads, ServingThreadsOptions } from './serving/serving-threads.ts';
+import { servingThreadCount } from './serving/thread-count.ts';
+import { WriteWatchingIndex } from './serving/write-watching-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
 import { MirrorHealth } from './upstream/mirror-health.ts';
@@ -62,6 +64,8 @@ async function openStore(config: HoardConfig, dataDir: string, clock: Clock, log
   const localIndex = new SqliteMetadataIndex(dataDir);
   const s3 = config.storage.s3;
   if (s3 !== undefined) {
+    // Loaded only on a shared bucket: the AWS SDK adds about 30 MB to the process (docs/performance.md, "Memory").
+    const { openFleetStore } = await import('./storage/s3/fleet-store.ts');
     const fleet = await openFleetStore({ settings: s3, dataDir, nodeId: loadNodeId(dataDir, config.node.id), localIndex, clock, logger });
     return { blobs: new ReaderTrackingBlobStore(fleet.blobs), index: fleet.index, fleet, closedCleanly: localIndex.closedCleanly };
   }
@@ -203,6 +207,12 @@ function reconcileInBackground(blobs: BlobStore, index: MetadataIndex, janitor: 
   };
 }
 
+/** The serving threads' module is loaded only when some are configured. */
+async function startServingThreads(options: ServingThreadsOptions): Promise<ServingThreads> {
+  const { ServingThreads } = await import('./serving/serving-threads.ts');
+  return ServingThreads.start(options);
+}
+
 /** The port a listener is bound to (the configured one, or the kernel's pick for port 0). */
 function boundPort(server: NetServer, listenAddress: string): number {
   const address = server.address();
@@ -225,11 +235,19 @@ async function httpsIdentity(config: HoardConfig, dataDir: string, logger: Logge
   return identity;
 }
 
-async function listen(server: NetServer, listenAddress: string): Promise<void> {
+async function listen(server: NetServer, listenAddress: string, reusePort = false): Promise<void> {
   const { host, port } = splitListen(listenAddress);
+  // With reusePort a second process of the same user could join the port and take half the connections; a plain
+  // bind first fails as it would without threads when anything holds the port (including another hoard).
+  if (reusePort && port !== 0) {
+    const probe = createNetServer();
+    await listen(probe, listenAddress);
+    await new Promise((closed) => probe.close(closed));
+  }
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, backlog: 1024 }, () => {
+    // reusePort: the serving threads bind the same port, and the kernel spreads connections over all of them.
+    server.listen({ host, port, backlog: 1024, reusePort }, () => {
       server.off('error', reject);
       resolveListen();
     });
@@ -243,7 +261,14 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   mkdirSync(dataDir, { recursive: true });
   // Settled before the store opens or anything listens: a bad certificate or key stops the start-up with its reason.
   const identity = await httpsIdentity(config, dataDir, logger);
-  const { blobs, index, fleet, closedCleanly } = await openStore(config, dataDir, clock, logger);
+  const store = await openStore(config, dataDir, clock, logger);
+  const { blobs, fleet, closedCleanly } = store;
+  // Serving threads send hits from every core (src/serving/); a bucket's local copies are not theirs to read.
+  const threadCount = fleet === undefined ? servingThreadCount(config.server.threads) : 0;
+  if (fleet !== undefined && config.server.threads !== 0) logger.warn('server.threads is ignored with storage.s3: hits are served by the main thread');
+  let threads: ServingThreads | undefined;
+  // With serving threads, every index write ends the hit decisions they may be reusing.
+  const index = threadCount > 0 ? new WriteWatchingIndex(store.index, () => threads?.bump()) : store.index;
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
   const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
@@ -271,7 +296,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     blobs,
     // The protocols' indices say which objects are still listed; the rest go first when space is needed.
     oracle: protocols,
-    inUse: (digest) => blobs.isReading(digest) || cache.digestsInUse().has(digest),
+    inUse: (digest) => blobs.isReading(digest) || cache.digestsInUse().has(digest) || threads?.inUse(digest) === true,
     marks: config.cache.maxSize === undefined ? undefined : waterMarks(config.cache.maxSize, config.cache.highWaterPercent, config.cache.lowWaterPercent),
     logger,
   });
@@ -325,12 +350,40 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
         identity === undefined || https === undefined
           ? undefined
           : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
+      extraStats: () => threads?.stats() ?? {},
+      // The figures include what the serving threads finished: their reports are collected first (bounded).
+      beforeAnswer: () => threads?.flush() ?? Promise.resolve(),
     }),
     connect: (req, socket, head) => tunnels.handle(req, socket, head),
     logger,
     viaToken,
+    offload: (req, res, object, headers, reuse) => threads?.offload(req, res, object, headers, reuse),
   });
-  await listen(server, config.listen);
+  await listen(server, config.listen, threadCount > 0);
+  // Started in the background, loaded only then: until they listen, the main thread takes every connection.
+  const threadsStarting =
+    threadCount > 0
+      ? startServingThreads({
+          count: threadCount,
+          server,
+          host: splitListen(config.listen).host,
+          port: boundPort(server, config.listen),
+          dataDir,
+          config,
+          logger,
+          touch: (key) => index.touch(key, clock.now()),
+          blobGone: async (digest) => {
+            if ((await blobs.stat(digest)) !== undefined) return;
+            for (const entry of index.byDigest(digest)) index.delete(entry.key);
+            logger.warn({ digest }, 'a stored blob was gone; its entries are dropped and the next request fetches it again');
+          },
+        }).then(
+          (started) => {
+            threads = started;
+          },
+          (err: unknown) => logger.error({ err }, 'serving threads could not start; the main thread serves everything'),
+        )
+      : undefined;
   if (identity !== undefined && config.https.listen !== undefined) {
     https = createHttpsListener(server, { certPem: identity.certPem, keyPem: identity.keyPem, handshakeTimeoutMs: config.server.headersTimeoutMs });
     await listen(https, config.https.listen);
@@ -356,6 +409,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   let mdns: MdnsAdvertiser | undefined;
   if (config.mdns.enabled) {
     const port = boundPort(server, config.listen);
+    const { advertiseMdns } = await import('./discovery/mdns-advertiser.ts');
     mdns = advertiseMdns({ name: config.mdns.name ?? `hoard on ${hostname().split('.')[0] ?? 'cache'}`, port, logger });
   }
 
@@ -363,6 +417,9 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     server,
     https,
     async close() {
+      // The serving threads go first: their connections to the main thread end with them.
+      await threadsStarting;
+      await threads?.close();
       stopRequestLogging();
       stopHousekeeping();
       collector.stop();

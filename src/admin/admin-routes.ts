@@ -37,6 +37,10 @@ export interface AdminRoutesOptions {
   hosts: AdminHostPolicy;
   /** The HTTPS listener, when one is up: its port and certificate fingerprint, for clients that pin it. */
   https?: (() => { port: number; fingerprint256: string } | undefined) | undefined;
+  /** Sections added to stats.json (the serving threads' figures). */
+  extraStats?: (() => Record<string, unknown>) | undefined;
+  /** Awaited before any admin answer: the serving threads report what they finished, so the figures include it. */
+  beforeAnswer?: (() => Promise<void>) | undefined;
 }
 
 const require = createRequire(import.meta.url);
@@ -61,6 +65,7 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
     send(req, res, status, 'application/json', `${JSON.stringify(value, null, 2)}\n`);
 
   return async (req: IncomingMessage, res: ServerResponse, subpath: string): Promise<boolean> => {
+    await o.beforeAnswer?.();
     const host = req.headers.host;
     if (!o.hosts.allows(host)) {
       const shown = (host ?? '').slice(0, 120);
@@ -102,7 +107,7 @@ export function createAdminRoutes(o: AdminRoutesOptions) {
       return true;
     }
     if (path === '/stats.json') {
-      json(req, res, 200, o.collector.snapshot());
+      json(req, res, 200, { ...o.collector.snapshot(), ...o.extraStats?.() });
       return true;
     }
     if (path === '/metrics') {

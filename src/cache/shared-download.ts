@@ -374,7 +374,10 @@ export class SharedDownload implements CachedObject {
       // A follower at the head takes the upstream chunk itself (no copy, no disk read); one behind reads.
       const held = relay === undefined ? this.#writer.peekAt?.(position, length) : undefined;
       if (held !== undefined) return held;
-      return this.#writer.readAt(position, relay === undefined ? length : Math.min(length, relay.base - position));
+      const read = await this.#writer.readAt(position, relay === undefined ? length : Math.min(length, relay.base - position));
+      // A fresh buffer per read, dead once sent: paced like the upstream's chunks, or a client behind the download leaves tens of MB for V8's external-memory trigger.
+      downloadGarbage.note(read.byteLength);
+      return read;
     }
     if (position < relay.windowStart) throw new HoardError('HOARD_ERR_STORE_IO', `bytes at ${position} of ${this.key} left the relay window`);
     let offset = relay.windowStart;

@@ -1,9 +1,14 @@
 // Builds the effective configuration from a YAML file, then environment variables, then command-line flags.
 import { readFileSync, existsSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YamlModule from 'yaml';
 import { HoardError } from '../errors.ts';
 import { aptLegacyRootKeys } from '../protocols/apt/apt-config.ts';
 import { configSchema, formatConfigIssues, type HoardConfig } from './config-schema.ts';
+
+// The YAML parser (72 modules) is loaded only when there is a file to read; loadConfig stays synchronous.
+const require = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (require('yaml') as typeof YamlModule).parse(text);
 
 /** Where a config file is looked for when neither --config nor HOARD_CONFIG names one. */
 export const defaultConfigPaths = ['/etc/hoard/hoard.yaml'];
@@ -23,6 +28,7 @@ export const envKeys: Record<string, string> = {
   HOARD_ADMIN_TOKEN: 'admin.token',
   HOARD_MAX_SIZE: 'cache.maxSize',
   HOARD_MDNS: 'mdns.enabled',
+  HOARD_THREADS: 'server.threads',
 };
 
 /** Environment values are text; these keys take a boolean, written true/false (anything else is left for the schema to refuse). */

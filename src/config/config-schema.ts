@@ -174,6 +174,16 @@ export const configSchema = z
         /** The window of minSendBytesPerSecond: long enough that TCP's bursty progress on a slow link averages out. */
         slowClientWindowSeconds: z.number().positive().max(86_400).default(60),
         maxTargetLength: z.number().int().min(256).max(65_536).default(4096),
+        /**
+         * Threads that serve hits besides the main thread (src/serving/): `auto` is one per core in all. A number
+         * written as text (the environment's HOARD_THREADS) is taken as that number.
+         */
+        threads: z
+          .preprocess(
+            (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+            z.union([z.literal('auto'), z.number().int().min(0).max(64)], { error: 'must be auto or a whole number of extra threads from 0 to 64' }),
+          )
+          .default(0),
       })
       .prefault({}),
     admin: z

@@ -136,6 +136,20 @@ test('the pool lends sizes above the smallest only within its budget, then the s
   assert.equal(pool.take(2000).length, 1024, 'never more than asked for');
 });
 
+test('a large buffer the pool does not keep idle is freed at once; one a socket may still read is left alone', () => {
+  const pool = new SendBufferPool({ sizes: [1024, 16_384], maxIdle: 1 });
+  const [a, b, c] = [pool.take(16_384), pool.take(16_384), pool.take(16_384)];
+  pool.give(a);
+  assert.equal(a.length, 16_384, 'kept idle, intact');
+  pool.give(b);
+  assert.equal(b.length, 0, 'past the idle bound: its memory is given back (detached)');
+  pool.give(c, false);
+  assert.equal(c.length, 16_384, 'a socket may still read it');
+  const small = pool.take(1000);
+  pool.give(small);
+  assert.equal(small.length, 1024, 'the smallest are slab slices: never detached');
+});
+
 test('a client that stops reading holds one buffer: the chunk read ahead is given back', async () => {
   const bytes = randomBytes(64 * 1024 * 1024);
   const reader = memoryReader(bytes);

@@ -96,6 +96,9 @@ export class SendBufferPool {
     if (step > 0) this.#lent -= buffer.length;
     const idle = this.#idle[step] as Buffer[];
     if (reusable && idle.length < (this.#maxIdle[step] as number)) idle.push(buffer);
+    // One this pool made (allocUnsafeSlow: it owns its memory) that nothing reads any more: freed now rather
+    // than at the next full collection, which came seconds after the bench's eight-client run (docs/performance.md, "Memory").
+    else if (reusable && step > 0 && buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength) (buffer.buffer as ArrayBuffer).transfer(0);
   }
 }
 

@@ -2,7 +2,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { CacheLookup } from '../cache/cached-object.ts';
+import type { CacheLookup, CachedObject } from '../cache/cached-object.ts';
 import type { ReadThroughCache } from '../cache/read-through-cache.ts';
 import type { HoardConfig } from '../config/config-schema.ts';
 import { HoardError, isHoardError } from '../errors.ts';
@@ -17,7 +17,7 @@ import { viaChain } from './via-chain.ts';
 import { nosniffHeaders, nosniffLine } from './security-headers.ts';
 import { SendBufferPool } from './body-sender.ts';
 import { HotBodyCache } from './hot-body-cache.ts';
-import { serveObject, type SendResources } from './serve-object.ts';
+import { serveObject, type SendResources, type ServeResult } from './serve-object.ts';
 import { usagePage } from './usage-page.ts';
 
 // Not `import ... from 'node:http'`: an ES import of node:http reads every export, and its lazy
@@ -38,7 +38,24 @@ export interface ProxyServerDeps {
   logger: Logger;
   /** This instance's token in `Via`, to recognise a request that looped back through it. */
   viaToken: string;
+  /**
+   * Hands a stored object to the serving thread that relayed the request (src/serving/serving-threads.ts), which sends
+   * it; resolves with what was sent, or `handedBack` (the blob was gone: the request comes again and counts then).
+   * Undefined: sent here.
+   */
+  offload?:
+    | ((
+        req: IncomingMessage,
+        res: ServerResponse,
+        object: CachedObject,
+        headers: Record<string, string>,
+        reuse: { key: string; upstream: string; protocol: string; item?: string | undefined } | undefined,
+      ) => Promise<ServeResult & { handedBack?: boolean }> | undefined)
+    | undefined;
 }
+
+/** The result of a request a serving thread gave back (its blob was gone): it comes again, and is counted then. */
+const handedBack = 'handed-back';
 
 interface Outcome {
   result: string;
@@ -246,16 +263,24 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     if (lookup.warning !== undefined) headers.warning = lookup.warning;
     const extra = protocol.responseHeaders?.(route, lookup.object);
     if (extra !== undefined) Object.assign(headers, extra);
-    const served = await serveObject(req, res, lookup.object, headers, sendResources);
+    const item = protocol.itemName(route.path)?.name;
+    // A plain hit on an immutable object: a serving thread may send it again without asking (src/serving/).
+    const reuse =
+      lookup.source === 'hit' && lookup.warning === undefined && !route.policy.mutable
+        ? { key: upstream.key + route.path, upstream: upstream.key, protocol: protocol.name, item }
+        : undefined;
+    const served: ServeResult & { handedBack?: boolean } = await (deps.offload?.(req, res, lookup.object, headers, reuse) ??
+      serveObject(req, res, lookup.object, headers, sendResources));
+    if (served.handedBack === true) return { result: handedBack, status: 0, bytes: 0 };
     const errorCode = served.error && isHoardError(served.error) ? served.error.code : served.error ? 'HOARD_ERR_CLIENT_GONE' : undefined;
     if (served.error && isHoardError(served.error)) {
       deps.logger.warn({ target: req.url, code: served.error.code, err: served.error.message }, 'response cut: the object could not be delivered whole');
     }
-    const item = protocol.itemName(route.path)?.name;
     return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, protocol, item, errorCode };
   }
 
   function finish(req: IncomingMessage, started: number, outcome: Outcome): void {
+    if (outcome.result === handedBack) return;
     publishRequest({
       client: req.socket.remoteAddress ?? '?',
       method: req.method ?? '?',

@@ -3,8 +3,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { HoardError } from '../../errors.ts';
 import { AptContentVerifier } from './verification/apt-content-verifier.ts';
-import { aptKeyringLocations, loadKeyrings } from './verification/keyring-loader.ts';
-import { ReleaseSignatureChecker } from './verification/release-signature-checker.ts';
+import { DeferredSignatureChecker } from './verification/signature-checker.ts';
 import type { Upstream } from '../../upstream/fetcher.ts';
 import type { ItemName, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
 import { aptClientConfigs } from './apt-client-configs.ts';
@@ -35,7 +34,7 @@ async function createAptProtocol(context: ProtocolContext): Promise<Protocol> {
   const verifier = new AptContentVerifier({
     blobs: context.blobs,
     index: context.index,
-    signatures: new ReleaseSignatureChecker(await trustedKeys(apt, logger)),
+    signatures: await signatureChecker(apt, logger),
     logger,
     strict: apt.strict,
     maxIndexExpandedSize: apt.maxIndexExpandedSize,
@@ -74,8 +73,19 @@ async function createAptProtocol(context: ProtocolContext): Promise<Protocol> {
   };
 }
 
+/**
+ * The Release signature checker. OpenPGP and apt's own keyrings are loaded at the first signature
+ * checked; keyrings the config names are read at start-up, so a missing or broken one stops it.
+ */
+async function signatureChecker(apt: AptConfig, logger: Logger): Promise<DeferredSignatureChecker> {
+  if (apt.keyrings.length === 0) return new DeferredSignatureChecker(() => trustedKeys(apt, logger));
+  const keys = await trustedKeys(apt, logger);
+  return new DeferredSignatureChecker(() => Promise.resolve(keys));
+}
+
 /** apt's keyrings (whatever of them exists) and those the config names (which must exist). */
 async function trustedKeys(apt: AptConfig, logger: Logger) {
+  const { aptKeyringLocations, loadKeyrings } = await import('./verification/keyring-loader.ts');
   let loaded;
   try {
     const required = apt.keyrings.map((path) => ({ path: resolve(path), required: true }));

@@ -14,6 +14,7 @@ import {
   createDecompressor,
   decodableCompressions,
   defaultMaxIndexExpandedBytes,
+  releaseChunks,
   uncompressedName,
   withCompression,
 } from './index-compression.ts';
@@ -155,5 +156,34 @@ void describe('createDecompressor with maxOutputBytes', () => {
 
   void it('has a ceiling of 256 MiB by default for callers to use', () => {
     assert.equal(defaultMaxIndexExpandedBytes, 256 * 1024 * 1024);
+  });
+});
+
+void describe('releaseChunks', () => {
+  void it('frees each decoded chunk that owns its buffer once the reader moves on, and leaves slices alone', async () => {
+    // 300 KB of output: the gzip decoder fills whole output buffers, each a chunk of its own.
+    const plain = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251));
+    const decoder = createDecompressor('gz');
+    assert.ok(decoder);
+    const taken: Uint8Array[] = [];
+    let bytes = 0;
+    await pipeline(Readable.from([gzipSync(plain)]), decoder, async (source: AsyncIterable<Uint8Array>) => {
+      for await (const chunk of releaseChunks(source)) {
+        // While the reader holds it, the chunk is intact.
+        assert.equal((chunk.buffer as ArrayBuffer).detached, false);
+        bytes += chunk.byteLength;
+        taken.push(chunk);
+      }
+    });
+    assert.equal(bytes, plain.length);
+    const whole = taken.filter((c) => (c.buffer as ArrayBuffer).detached);
+    assert.ok(whole.length >= 4, `${whole.length} of ${taken.length} chunks freed`);
+    // A chunk that was freed reads as empty; none that a decoder may still share was touched.
+    for (const chunk of whole) assert.equal(chunk.byteLength, 0);
+
+    const pool = Buffer.allocUnsafe(64 * 1024);
+    const slices = [pool.subarray(0, 100), pool.subarray(100, 200)];
+    for await (const slice of releaseChunks(Readable.from(slices))) assert.equal(slice.byteLength, 100);
+    assert.equal(pool.buffer.detached, false);
   });
 });

@@ -1,11 +1,7 @@
 // Compression of apt index files: recognising it by suffix, naming siblings, and decoding streams without I/O.
-import { Duplex, PassThrough, Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
+import { Duplex, PassThrough, Transform, type TransformCallback, pipeline } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-// CommonJS package (a WebAssembly build of xz-embedded, no native code): its named export is reached through the default.
-import xzDecompress from 'xz-decompress';
 import { IndexBoundError } from './index-bound-error.ts';
-
-const { XzReadableStream } = xzDecompress;
 
 // apt's Acquire::CompressionTypes names these suffixes (gzip, bzip2, xz, lzma, lz4, zstd); Debian
 // RepositoryFormat: "indices may be compressed", with the compressed name being the index name plus suffix.
@@ -92,13 +88,20 @@ export function createDecompressor(kind: Compression, options: DecompressOptions
   return withOutputLimit(decoder, options.maxOutputBytes);
 }
 
+/**
+ * Output buffers of the zlib decoders: 64 KiB, four times zlib's default. A buffer under 32 KiB is a
+ * slice of a shared pool, which nothing can free but the garbage collector; at 64 KiB each output
+ * chunk owns its memory, so a reader done with it can give it back at once (`releaseChunks`).
+ */
+const decoderChunkBytes = 64 * 1024;
+
 function createUnboundedDecompressor(kind: Compression): Duplex | undefined {
   if (!canDecompress(kind)) return undefined;
   if (kind === 'gz') {
     // Gunzip also decodes concatenated gzip members, which `gzip -c a b` and some archive tools produce.
-    return createGunzip();
+    return createGunzip({ chunkSize: decoderChunkBytes });
   }
-  if (kind === 'zst') return createZstdDecompress();
+  if (kind === 'zst') return createZstdDecompress({ chunkSize: decoderChunkBytes });
   if (kind === 'xz') return createXzDecompressor();
   return new PassThrough();
 }
@@ -123,14 +126,50 @@ function withOutputLimit(decoder: Duplex, maxBytes: number): Duplex {
 }
 
 /**
- * The xz decoder speaks web streams; this wraps it as one Node Duplex (bytes in, plain bytes out).
- * Corrupt input errors the readable side, which Duplex.from forwards to the whole stream.
+ * Yields each chunk of `chunks` and frees its memory once the consumer asks for the next one, for a
+ * consumer that keeps nothing of a chunk (a parser that decodes it to text at once). Decoding an index
+ * bomb turns a few MB into hundreds of MB of short-lived buffers; left to the garbage collector, they
+ * pile up as far as its external-memory trigger (tens of MB, more when the process is busy), and
+ * the allocator may keep what they took. Freed here, what decoding holds no longer depends on when
+ * the collector runs. Only a chunk that owns its whole ArrayBuffer is freed (a decoder's full output
+ * buffer: see `decoderChunkBytes`; xz's outputs are copies); a slice of a buffer that a decoder may
+ * still write into, or of a shared pool, is left alone.
+ */
+export async function* releaseChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  for await (const chunk of chunks) {
+    // In pieces of zlib's default size: a parser's text of one piece is what an unfinished line keeps alive.
+    for (let at = 0; at < chunk.byteLength; at += parsePieceBytes) yield chunk.subarray(at, at + parsePieceBytes);
+    release(chunk);
+  }
+}
+
+/** Bytes handed to the consumer at a time by `releaseChunks`. */
+const parsePieceBytes = 16 * 1024;
+
+/** Frees the memory of a buffer that owns all of it (detaching its ArrayBuffer); anything else is left to the collector. */
+export function release(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (!(buffer instanceof ArrayBuffer) || chunk.byteOffset !== 0 || chunk.byteLength !== buffer.byteLength || buffer.detached) return;
+  try {
+    // transfer(0) moves nothing and detaches the old buffer, whose memory is then freed without waiting for a collection.
+    buffer.transfer(0);
+  } catch {
+    // Not detachable (a pool Node keeps, a WebAssembly memory): the collector frees it.
+  }
+}
+
+/**
+ * The xz decoder (the xz-decompress package, xz-embedded compiled to WebAssembly) speaks web streams;
+ * this wraps it as one Node Duplex (bytes in, plain bytes out). The package is imported at the first xz
+ * index read, not at start-up. Corrupt input errors the stream; a stream destroyed early cancels the
+ * decoder, which frees its context for the next one (the package decodes one stream at a time).
  */
 function createXzDecompressor(): Duplex {
-  const input = new PassThrough();
-  const decoded = new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>);
-  const output = Readable.fromWeb(decoded);
-  return Duplex.from({ writable: input, readable: output });
+  return Duplex.from(async function* (compressed: AsyncIterable<Uint8Array>) {
+    // CommonJS: its named export is reached through the default.
+    const { XzReadableStream } = (await import('xz-decompress')).default;
+    yield* new XzReadableStream(ReadableStream.from(compressed));
+  });
 }
 
 /** Compressions `createDecompressor` can decode, smallest download first (plain is the largest, so last). */

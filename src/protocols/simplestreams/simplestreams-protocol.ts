@@ -3,8 +3,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { HoardError } from '../../errors.ts';
 import type { Upstream } from '../../upstream/fetcher.ts';
-import { readKeyringFile } from '../apt/verification/keyring-loader.ts';
-import { ReleaseSignatureChecker } from '../apt/verification/release-signature-checker.ts';
+import { DeferredSignatureChecker } from '../apt/verification/signature-checker.ts';
 import type { ItemName, Protocol, ProtocolContext, ProtocolModule, RequestTarget, Route } from '../protocol.ts';
 import { absoluteTarget, underBase } from '../proxy-form-target.ts';
 import { normalizePath, splitQuery } from '../target-grammar.ts';
@@ -40,7 +39,9 @@ async function createSimplestreamsProtocol(context: ProtocolContext): Promise<Pr
     const pathAllowed = (path: string) => streamPathKind(path) !== undefined;
     const upstream = upstreams.mirrors(imageUpstreamKey(name), [new URL(image.url)], { caFile: image.caFile, configKey, pathAllowed });
     byName.set(name, { upstream, config: image });
-    const signatures = image.keyring === undefined ? undefined : new ReleaseSignatureChecker(await keyringOf(image.keyring, configKey, logger));
+    // A configured keyring is read now (a missing or broken one stops the start-up); OpenPGP's checker is loaded at the first check.
+    const keys = image.keyring === undefined ? undefined : await keyringOf(image.keyring, configKey, logger);
+    const signatures = keys === undefined ? undefined : new DeferredSignatureChecker(() => Promise.resolve(keys));
     rules.set(upstream.key, { signatures, strict: image.strict, maxAgeSeconds: image.maxAgeSeconds });
   }
   const verifier = new StreamVerifier({ blobs: context.blobs, index: context.index, clock: context.clock, logger, upstreams: rules });
@@ -104,6 +105,7 @@ async function createSimplestreamsProtocol(context: ProtocolContext): Promise<Pr
 
 async function keyringOf(path: string, configKey: string, logger: Logger) {
   try {
+    const { readKeyringFile } = await import('../apt/verification/keyring-loader.ts');
     const keys = await readKeyringFile(resolve(path));
     logger.info({ upstream: configKey, keys: keys.length }, 'keyring for image stream signatures loaded');
     return keys;

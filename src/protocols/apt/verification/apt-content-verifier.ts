@@ -12,12 +12,13 @@ import type { BlobStore } from '../../../storage/blob-store.ts';
 import type { MetadataIndex, ObjectEntry, Verification } from '../../../storage/metadata-index.ts';
 import { PackageHashTable, indexKindOf, readPackageIndex, type IndexKind, type KnowledgeLimits } from './package-hash-table.ts';
 import { ReleaseGenerations, dirKey, sameTable, type Generation } from './release-generations.ts';
-import type { ReleaseSignatureChecker, SignatureOutcome } from './release-signature-checker.ts';
+import type { SignatureOutcome } from './release-signature-checker.ts';
+import type { SignatureChecker } from './signature-checker.ts';
 
 export interface AptContentVerifierOptions {
   readonly blobs: Pick<BlobStore, 'stat' | 'createReadStream'>;
   readonly index: Pick<MetadataIndex, 'findByPath' | 'byDigest' | 'get'>;
-  readonly signatures: ReleaseSignatureChecker;
+  readonly signatures: SignatureChecker;
   readonly logger: Logger;
   /** Refuse (403) whatever a trusted signature does not cover. */
   readonly strict: boolean;

@@ -5,7 +5,7 @@ import { HoardError } from '../../../errors.ts';
 import { AptFormatError } from '../apt-format-error.ts';
 import { parseDeb822Stream } from '../deb822.ts';
 import { IndexBoundError } from '../index-bound-error.ts';
-import { type Compression, createDecompressor, defaultMaxIndexExpandedBytes } from '../index-compression.ts';
+import { type Compression, createDecompressor, defaultMaxIndexExpandedBytes, release, releaseChunks } from '../index-compression.ts';
 import { archivePath, packageFilesFromPackages, packageFilesFromSources, type PackageFile } from '../package-index.ts';
 import type { GenerationTrust } from './release-generations.ts';
 
@@ -161,6 +161,14 @@ export class ParsedIndex {
 
   skip(): void {
     this.#skipped += 1;
+  }
+
+  /** Frees the staged records now, for an index that failed: a bound reached must not hold its memory until a collection. */
+  release(): void {
+    for (const { buffer } of this.#chunks) release(buffer);
+    this.#chunks.length = 0;
+    this.#count = 0;
+    this.#bytes = 0;
   }
 
   /** [request path, packed entry] pairs, the path under `archiveRoot`; fresh flat strings, decoded from the chunks. */
@@ -322,7 +330,8 @@ export async function readPackageIndex(bytes: Readable, compression: Compression
   const parsed = new ParsedIndex(options.archiveRoot ?? '', options.trust ?? 'hash-verified');
   try {
     await pipeline(bytes, decoder, async (decoded: AsyncIterable<Uint8Array>) => {
-      for await (const paragraph of parseDeb822Stream(decoded)) {
+      // The parser decodes each chunk to text as it takes it: the chunk's memory goes back at once.
+      for await (const paragraph of parseDeb822Stream(releaseChunks(decoded))) {
         try {
           if (kind === 'packages') parsed.add(packageFilesFromPackages(paragraph));
           else for (const file of packageFilesFromSources(paragraph)) parsed.add(file);
@@ -349,6 +358,7 @@ export async function readPackageIndex(bytes: Readable, compression: Compression
       }
     });
   } catch (err) {
+    parsed.release();
     if (err instanceof IndexBoundError) {
       throw new HoardError('HOARD_ERR_INDEX_TOO_LARGE', `${kind === 'packages' ? 'Packages' : 'Sources'} index: ${err.message}`, { cause: err });
     }

@@ -8,6 +8,7 @@ import { GpgKeyring } from '../../../../test/support/gpg-keyring.ts';
 import { makeTempDir, removeDir } from '../../../../test/support/temp-dir.ts';
 import { KeyringError, loadKeyrings, readKeyringFile } from './keyring-loader.ts';
 import { ReleaseSignatureChecker } from './release-signature-checker.ts';
+import { DeferredSignatureChecker } from './signature-checker.ts';
 
 // Not valid deb822 (the dash line), but it shows the dash-escaping round trip.
 const release = [
@@ -74,6 +75,32 @@ describe('ReleaseSignatureChecker', () => {
       input: bytes,
     });
     assert.equal((await checker.checkDetached(bytes, binary.stdoutBytes)).status, 'valid');
+  });
+});
+
+describe('DeferredSignatureChecker', () => {
+  let known: GpgKeyring;
+  before(async () => {
+    known = await GpgKeyring.generate();
+  });
+  after(async () => {
+    await known?.dispose();
+  });
+
+  test('reads the keys at the first check, once, and answers as the checker does', async () => {
+    let reads = 0;
+    const deferred = new DeferredSignatureChecker(async () => {
+      reads += 1;
+      return readKeyringFile(known.publicKeyringPath);
+    });
+    assert.equal(reads, 0);
+    const signed = (await known.clearsign(release)).toString('utf8');
+    const [first, second] = await Promise.all([deferred.checkClearsigned(signed), deferred.checkClearsigned(signed.replace('Suite: stable', 'Suite: stab1e'))]);
+    assert.equal(first.status, 'valid');
+    assert.equal(second.status, 'invalid');
+    const bytes = Buffer.from(release);
+    assert.equal((await deferred.checkDetached(bytes, await known.detachSign(bytes))).status, 'valid');
+    assert.equal(reads, 1);
   });
 });
 

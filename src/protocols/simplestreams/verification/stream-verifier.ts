@@ -1,5 +1,4 @@
 // Vouches for image items with the hashes their stream lists (products files, SHA256SUMS), and checks the stream's signatures.
-import { readCleartextMessage } from 'openpgp';
 import type { Logger } from 'pino';
 import type { AdmitCandidate, AdmitDecision, ContentVerifier, Expectation, ObjectFetch } from '../../../cache/content-verifier.ts';
 import type { ReferenceOracle } from '../../../cache/eviction-policy.ts';
@@ -8,14 +7,14 @@ import { HoardError } from '../../../errors.ts';
 import { publishVerification } from '../../../events.ts';
 import type { BlobStore } from '../../../storage/blob-store.ts';
 import type { MetadataIndex, ObjectEntry, Verification } from '../../../storage/metadata-index.ts';
-import type { ReleaseSignatureChecker } from '../../apt/verification/release-signature-checker.ts';
+import type { SignatureChecker } from '../../apt/verification/signature-checker.ts';
 import { indexProductsPaths, productsFileItems, sha256SumsEntries, type ListedFile } from '../stream-files.ts';
 import { streamPathKind } from '../stream-path-class.ts';
 
 /** What the verifier knows of one image upstream's configuration. */
 export interface StreamUpstreamRules {
   /** Checks `.sjson` and `SHA256SUMS.gpg` against the upstream's keyring; absent: no keyring, nothing is authenticated. */
-  readonly signatures?: ReleaseSignatureChecker | undefined;
+  readonly signatures?: SignatureChecker | undefined;
   readonly strict: boolean;
   readonly maxAgeSeconds: number;
 }
@@ -366,7 +365,7 @@ export class StreamVerifier implements ContentVerifier, ReferenceOracle {
   }
 
   /** A signed file's verdict, its companion (SHA256SUMS.gpg, the .sjson twin of a .json) read from the store. */
-  async #judge(upstream: string, path: string, digest: string, signatures: ReleaseSignatureChecker): Promise<SignatureVerdict> {
+  async #judge(upstream: string, path: string, digest: string, signatures: SignatureChecker): Promise<SignatureVerdict> {
     const bytes = await readBlob(this.#o.blobs, digest);
     if (bytes === undefined) return { status: 'unsigned' };
     if (path.endsWith('.sjson')) {
@@ -437,6 +436,8 @@ function sameJson(a: string, b: string): boolean {
 
 async function clearsignedText(text: string): Promise<string | undefined> {
   try {
+    // OpenPGP is loaded when a stream is first read this way, not at start-up (see DeferredSignatureChecker).
+    const { readCleartextMessage } = await import('openpgp');
     return (await readCleartextMessage({ cleartextMessage: text })).getText();
   } catch {
     return undefined;
