@@ -11,6 +11,7 @@ import {
   type UpstreamEvent,
   type VerificationEvent,
 } from '../events.ts';
+import { DeferredCounter } from './deferred-counter.ts';
 import { UpstreamLabelSet, otherUpstream } from './upstream-label-set.ts';
 
 /** Numbers that are read when asked for, not counted from events. */
@@ -183,13 +184,13 @@ export class MetricsCollector {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'hoard_' });
     this.#m = {
-      requests: new Counter({
+      requests: new DeferredCounter({
         name: 'hoard_requests_total',
         help: 'Client requests by how they were answered (hit, miss, revalidated, stale, coalesced, error, ...).',
         labelNames: ['protocol', 'result'],
         registers,
       }),
-      servedBytes: new Counter({
+      servedBytes: new DeferredCounter({
         name: 'hoard_served_bytes_total',
         help: 'Body bytes sent to clients, by source: cache (stored copy) or upstream (fetched for this request or one it joined).',
         labelNames: ['protocol', 'source'],
@@ -224,13 +225,13 @@ export class MetricsCollector {
         registers,
       }),
       evictedBytes: new Counter({ name: 'hoard_evicted_bytes_total', help: 'Bytes removed from the store, by reason.', labelNames: ['reason'], registers }),
-      namedRequests: new Counter({
+      namedRequests: new DeferredCounter({
         name: 'hoard_named_upstream_requests_total',
         help: 'Client requests per named upstream (image streams, apt backends, registries), by how they were answered.',
         labelNames: ['upstream', 'result'],
         registers,
       }),
-      namedServedBytes: new Counter({
+      namedServedBytes: new DeferredCounter({
         name: 'hoard_named_upstream_served_bytes_total',
         help: 'Body bytes sent to clients per named upstream, by source (cache or upstream).',
         labelNames: ['upstream', 'source'],
@@ -251,8 +252,8 @@ export class MetricsCollector {
     };
     // Series that exist from the start, so a scrape (and a rate()) sees 0 rather than nothing.
     for (const protocol of this.#protocolNames) {
-      for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.requests.inc({ protocol, result }, 0);
-      for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc({ protocol, source }, 0);
+      for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.requests.inc(protocol, result, 0);
+      for (const source of ['cache', 'upstream']) this.#m.servedBytes.inc(protocol, source, 0);
     }
     for (const outcome of ['ok', 'error']) this.#m.upstreamLatency.zero({ upstream: otherUpstream, outcome });
     for (const key of options.namedUpstreams ?? []) this.#namedFigures(namedUpstreamOf(key));
@@ -335,20 +336,20 @@ export class MetricsCollector {
     const result = knownResults.has(e.result) ? e.result : 'other';
     const protocol = e.protocol !== undefined && this.#protocolNames.has(e.protocol) ? e.protocol : noProtocol;
     this.#requests.set(result, (this.#requests.get(result) ?? 0) + 1);
-    this.#m.requests.inc({ protocol, result });
+    this.#m.requests.inc(protocol, result);
     const figures = this.#figures(protocol);
     figures.requests += 1;
     const point = this.#point();
     if (cacheResults.has(result)) {
       this.#bytes.servedFromCache += e.bytes;
-      this.#m.servedBytes.inc({ protocol, source: 'cache' }, e.bytes);
+      this.#m.servedBytes.inc(protocol, 'cache', e.bytes);
       figures.cacheRequests += 1;
       figures.servedFromCache += e.bytes;
       point.cacheRequests += 1;
       point.cacheBytes += e.bytes;
     } else if (upstreamResults.has(result)) {
       this.#bytes.servedFromUpstream += e.bytes;
-      this.#m.servedBytes.inc({ protocol, source: 'upstream' }, e.bytes);
+      this.#m.servedBytes.inc(protocol, 'upstream', e.bytes);
       figures.upstreamRequests += 1;
       figures.servedFromUpstream += e.bytes;
       point.upstreamRequests += 1;
@@ -360,15 +361,15 @@ export class MetricsCollector {
     const named = this.#namedFigures(upstream);
     if (named !== undefined && upstream !== undefined) {
       named.requests += 1;
-      this.#m.namedRequests.inc({ upstream, result });
+      this.#m.namedRequests.inc(upstream, result);
       if (cacheResults.has(result)) {
         named.hits += 1;
         named.servedFromCache += e.bytes;
-        this.#m.namedServedBytes.inc({ upstream, source: 'cache' }, e.bytes);
+        this.#m.namedServedBytes.inc(upstream, 'cache', e.bytes);
       } else if (upstreamResults.has(result)) {
         named.upstreamRequests += 1;
         named.servedFromUpstream += e.bytes;
-        this.#m.namedServedBytes.inc({ upstream, source: 'upstream' }, e.bytes);
+        this.#m.namedServedBytes.inc(upstream, 'upstream', e.bytes);
       } else if (result === 'error' || result === 'upstream-status' || e.errorCode === 'HOARD_ERR_UPSTREAM_AUTH') {
         // Failures of the upstream (or of hoard reaching it), not a client's bad request or a name it does not have.
         named.errors += 1;
@@ -383,8 +384,8 @@ export class MetricsCollector {
     if (figures === undefined && this.#named.size < maxNamedUpstreams) {
       figures = { requests: 0, hits: 0, upstreamRequests: 0, servedFromCache: 0, servedFromUpstream: 0, fetchedUpstream: 0, errors: 0 };
       this.#named.set(upstream, figures);
-      for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.namedRequests.inc({ upstream, result }, 0);
-      for (const source of ['cache', 'upstream']) this.#m.namedServedBytes.inc({ upstream, source }, 0);
+      for (const result of ['hit', 'miss', 'revalidated', 'stale', 'coalesced', 'error']) this.#m.namedRequests.inc(upstream, result, 0);
+      for (const source of ['cache', 'upstream']) this.#m.namedServedBytes.inc(upstream, source, 0);
       this.#m.namedFetchedBytes.inc({ upstream }, 0);
     }
     return figures;

@@ -85,6 +85,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     sendRate: { minBytesPerSecond: config.server.minSendBytesPerSecond, windowMs: config.server.slowClientWindowSeconds * 1000 },
   };
   const adminPrefix = config.admin.prefix;
+  const viaHeader = `1.1 ${deps.viaToken}`;
   const order = new ResponseOrder();
 
   const server = createServer(
@@ -120,7 +121,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   server.setTimeout(config.server.clientIdleTimeoutMs);
   server.on('connection', (socket: Duplex) => {
     connectionGarbage.opened();
-    socket.once('close', () => connectionGarbage.closed());
+    // One shared listener rather than a closure and a once-wrapper per connection: 'close' comes once.
+    socket.on('close', connectionClosed);
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -257,7 +259,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       res.end(req.method === 'HEAD' ? undefined : body);
       return { result: lookup.status === 404 ? 'not-found' : 'upstream-status', status: lookup.status, bytes: 0, upstream: upstream.key, protocol };
     }
-    const headers: Record<string, string> = { 'x-hoard-cache': lookup.source.toUpperCase(), via: `1.1 ${deps.viaToken}`, ...nosniffHeaders };
+    const headers: Record<string, string> = { 'x-hoard-cache': lookup.source.toUpperCase(), via: viaHeader, ...nosniffHeaders };
     if (lookup.warning !== undefined) headers.warning = lookup.warning;
     const extra = protocol.responseHeaders?.(route, lookup.object);
     if (extra !== undefined) Object.assign(headers, extra);
@@ -295,6 +297,10 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   }
 
   return server;
+}
+
+function connectionClosed(): void {
+  connectionGarbage.closed();
 }
 
 function sendError(res: ServerResponse, err: unknown, logger: Logger, protocol?: Protocol): Outcome {

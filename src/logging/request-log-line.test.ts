@@ -90,4 +90,8 @@ test('the time cache gives the ISO time of the millisecond asked for', () => {
   assert.equal(times.now(0), '1970-01-01T00:00:00.000Z');
   assert.equal(times.now(0), '1970-01-01T00:00:00.000Z');
   assert.equal(times.now(1_764_460_800_001), new Date(1_764_460_800_001).toISOString());
+  // Within one second, across seconds, backwards, before 1970 and past year 9999.
+  const samples = [1_764_460_800_010, 1_764_460_800_999, 1_764_460_801_000, 1_764_460_801_123, 1_764_460_800_100, -1, -1001, -999, 253_402_300_800_005, 5];
+  for (const ms of samples) assert.equal(times.now(ms), new Date(ms).toISOString(), String(ms));
+  fc.assert(fc.property(fc.integer({ min: -8.64e15, max: 8.64e15 }), (ms) => times.now(ms) === new Date(ms).toISOString()));
 });

@@ -15,15 +15,27 @@ export function requestLogLine(e: RequestEvent, isoTime: string): string {
   return `${line},"msg":"request"}\n`;
 }
 
-/** `new Date().toISOString()` once per millisecond at most: many lines share one. */
+/**
+ * `new Date().toISOString()` once per second at most: within a second only the milliseconds change,
+ * and at a few thousand lines a second nearly every line falls in a new millisecond.
+ */
 export class IsoTimeCache {
-  #ms = -1;
+  #ms = Number.NaN;
   #iso = '';
+  #second = Number.NaN;
+  /** The ISO time of #second without its milliseconds and `Z` (`2026-12-03T10:04:43.`). */
+  #prefix = '';
 
   now(ms: number = Date.now()): string {
     if (ms !== this.#ms) {
       this.#ms = ms;
-      this.#iso = new Date(ms).toISOString();
+      const milli = ((ms % 1000) + 1000) % 1000;
+      const second = ms - milli;
+      if (second !== this.#second) {
+        this.#second = second;
+        this.#prefix = new Date(second).toISOString().slice(0, -4);
+      }
+      this.#iso = `${this.#prefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
     }
     return this.#iso;
   }

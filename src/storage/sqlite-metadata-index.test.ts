@@ -223,6 +223,66 @@ void describe('SqliteMetadataIndex on disk', () => {
     reopened.close();
   });
 
+  void it('lets go of the least recently used entry, whether a hit was on the newest entry or an older one', async () => {
+    const [a, b, c, d, e, f] = ['/a', '/b', '/c', '/d', '/e', '/f'].map((path) => sampleEntry(path)) as [
+      ObjectEntry,
+      ObjectEntry,
+      ObjectEntry,
+      ObjectEntry,
+      ObjectEntry,
+      ObjectEntry,
+    ];
+    // Each step's keys in memory, least recent first, after the step.
+    const sequences: Array<{ steps: Array<['get' | 'put' | 'delete', ObjectEntry]>; kept: ObjectEntry[] }> = [
+      // a b c / a b c / b c d / b d c / d c e / d c / d c e / c e f
+      {
+        steps: [
+          ['put', a],
+          ['put', b],
+          ['put', c],
+          ['get', c],
+          ['put', d],
+          ['get', c],
+          ['put', e],
+          ['delete', e],
+          ['put', e],
+          ['put', f],
+        ],
+        kept: [c, e, f],
+      },
+      // a b c / a b c / b c d / b d c / b c d / b c d / c d e / d e f
+      {
+        steps: [
+          ['put', a],
+          ['put', b],
+          ['put', c],
+          ['get', c],
+          ['put', d],
+          ['get', c],
+          ['get', d],
+          ['get', d],
+          ['put', e],
+          ['put', f],
+        ],
+        kept: [d, e, f],
+      },
+    ];
+    for (const { steps, kept } of sequences) {
+      const index = new SqliteMetadataIndex(await newRoot(), { hotEntries: 3, touchFlushIntervalMs: 60_000 });
+      for (const [op, entry] of steps) {
+        if (op === 'get') index.get(entry.key);
+        else if (op === 'put') index.put(entry);
+        else index.delete(entry.key);
+      }
+      index.close();
+      // After close only the entries in memory answer.
+      assert.deepEqual(
+        [a, b, c, d, e, f].filter((entry) => index.get(entry.key) !== undefined),
+        kept,
+      );
+    }
+  });
+
   void it('tells whether the last process to open it closed it, so start-up can skip reconciling', async () => {
     const root = await newRoot();
     const first = new SqliteMetadataIndex(root);
