@@ -14,6 +14,7 @@ import { ClientAccess } from './client-access.ts';
 import { statusForCode } from './error-status.ts';
 import { ResponseOrder } from './response-order.ts';
 import { viaChain } from './via-chain.ts';
+import { answerRawRefusals } from './raw-refusals.ts';
 import { nosniffHeaders, nosniffLine } from './security-headers.ts';
 import { SendBufferPool } from './body-sender.ts';
 import { HotBodyCache } from './hot-body-cache.ts';
@@ -125,26 +126,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     socket.on('close', connectionClosed);
   });
 
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable || (err.code !== undefined && ['ECONNRESET', 'EPIPE'].includes(err.code))) {
-      socket.destroy();
-      return;
-    }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-    // RFC 9112 9.3.2: a request that parsed before this one is answered first; the refusal follows it.
-    order.afterPending(socket, () => {
-      socket.end(
-        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`,
-      );
-    });
-  });
-
-  // An Expect other than 100-continue: node would answer a bare 417 itself.
-  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(417, { ...nosniffHeaders, 'content-length': 0 });
-    res.end();
-  });
+  answerRawRefusals(server, order);
 
   server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!clients.allows(req.socket.remoteAddress)) {

@@ -15,7 +15,8 @@ import { SendBufferPool } from '../http/body-sender.ts';
 import { ClientAccess } from '../http/client-access.ts';
 import { HotBodyCache } from '../http/hot-body-cache.ts';
 import { ResponseOrder } from '../http/response-order.ts';
-import { nosniffHeaders, nosniffLine } from '../http/security-headers.ts';
+import { answerRawRefusals } from '../http/raw-refusals.ts';
+import { nosniffHeaders } from '../http/security-headers.ts';
 import { serveObject, type SendResources, type ServeResult } from '../http/serve-object.ts';
 import type { BlobReader } from '../storage/blob-store.ts';
 import { FsBlobStore } from '../storage/fs-blob-store.ts';
@@ -121,25 +122,7 @@ const server = createServer(
 );
 server.setTimeout(settings.clientIdleTimeoutMs);
 
-server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-  if (!socket.writable || (err.code !== undefined && ['ECONNRESET', 'EPIPE'].includes(err.code))) {
-    socket.destroy();
-    return;
-  }
-  // The same raw refusals as the main thread's (proxy-server.ts), in order behind pending responses.
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-  order.afterPending(socket, () => {
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\n${nosniffLine}Content-Length: ${text.length + 1}\r\n\r\n${text}\n`,
-    );
-  });
-});
-
-server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
-  res.writeHead(417, { ...nosniffHeaders, 'content-length': 0 });
-  res.end();
-});
+answerRawRefusals(server, order);
 
 // A CONNECT is the main thread's to allow or refuse: its head goes there and the bytes flow both ways.
 server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

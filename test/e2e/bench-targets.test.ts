@@ -113,6 +113,17 @@ const peerFigures: Record<string, Figures> = {
   },
 };
 
+/** The figures every repetition shares; each repetition adds its own cold fetch, burst and memory. */
+const sharedMedians = {
+  aptCold: 4.8,
+  aptWarm: 3.4,
+  reader: [1200, 950],
+  curl: [900, 800],
+  keepAlive1: [15000, 13000],
+  keepAlive2: [14000, 14000],
+  newConnection: [5000, 3000],
+} satisfies Partial<Figures>;
+
 const hoardFigures: Figures[] = [
   // The medians: (f) 500 = 1.0x nginx-cache (met, the bound is inclusive); cold apt 4.8 s = 1.2x (met);
   // curl 1 client 900 = 0.9x nginx-disk (met), 8 clients 800 (not); reader 1,200 and 950 (met);
@@ -120,37 +131,19 @@ const hoardFigures: Figures[] = [
   // (0.5x: met), 2 threads 14,000 (0.47x: not) and 14,000 (0.5x: met); new connections 5,000 (1.0x: met) and 3,000 (not).
   {
     coldLarge: 100,
-    aptCold: 4.8,
-    aptWarm: 3.4,
-    reader: [1200, 950],
-    curl: [900, 800],
-    keepAlive1: [15000, 13000],
-    keepAlive2: [14000, 14000],
-    newConnection: [5000, 3000],
+    ...sharedMedians,
     burst: { requests: 1, wall: 2.4, ttfb: 0.01, correct: 16 },
     peakMB: 110,
   },
   {
     coldLarge: 500,
-    aptCold: 4.8,
-    aptWarm: 3.4,
-    reader: [1200, 950],
-    curl: [900, 800],
-    keepAlive1: [15000, 13000],
-    keepAlive2: [14000, 14000],
-    newConnection: [5000, 3000],
+    ...sharedMedians,
     burst: { requests: 2, wall: 2.5, ttfb: 0.05, correct: 16 },
     peakMB: 125,
   },
   {
     coldLarge: 900,
-    aptCold: 4.8,
-    aptWarm: 3.4,
-    reader: [1200, 950],
-    curl: [900, 800],
-    keepAlive1: [15000, 13000],
-    keepAlive2: [14000, 14000],
-    newConnection: [5000, 3000],
+    ...sharedMedians,
     burst: { requests: 1, wall: 2.7, ttfb: 0.02, correct: 16 },
     peakMB: 100,
   },
