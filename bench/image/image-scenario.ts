@@ -72,18 +72,16 @@ async function startPeer(name: PeerName, context: Context, dir: string): Promise
     oci: { registries: { up: { url: context.limiter.url } }, defaultRegistry: 'up' },
   };
   await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
-  const hoard = ManagedProcess.start('hoard', {
-    command: join(repoRoot, 'bin/hoard'),
-    args: ['serve', '--config', configPath],
-    cwd: repoRoot,
-    logFile: join(dir, 'hoard.log'),
-  });
-  try {
-    await hoard.waitForPort(port);
-  } catch (err) {
-    await hoard.stop();
-    throw err;
-  }
+  const hoard = await ManagedProcess.startListening(
+    'hoard',
+    {
+      command: join(repoRoot, 'bin/hoard'),
+      args: ['serve', '--config', configPath],
+      cwd: repoRoot,
+      logFile: join(dir, 'hoard.log'),
+    },
+    [port],
+  );
   const host = `127.0.0.1:${port}`;
   return {
     coldHost: host,

@@ -36,13 +36,9 @@ export const aptCacherNgPeer: Peer = {
       '',
     ].join('\n');
     await writeFile(join(confDir, 'acng.conf'), conf);
-    const acng = ManagedProcess.start('apt-cacher-ng', { command: aptCacherNgBinary, args: ['-c', confDir], logFile: join(dir, 'stdout.log') });
-    try {
-      await acng.waitForPort(port);
-    } catch (err) {
-      await acng.stop();
-      throw err;
-    }
+    const acng = await ManagedProcess.startListening('apt-cacher-ng', { command: aptCacherNgBinary, args: ['-c', confDir], logFile: join(dir, 'stdout.log') }, [
+      port,
+    ]);
     return prefixModePeer(
       port,
       context,

@@ -35,23 +35,21 @@ export function hoardPeerOf(variant: HoardVariant): Peer {
       const images =
         context.imageStreamPath === undefined || limited === undefined ? '' : `images:\n  bench:\n    url: ${limited.base}${context.imageStreamPath}/\n`;
       await writeFile(configPath, `listen: 127.0.0.1:${port}\ndataDir: ${join(dir, 'data')}\ndeniedUpstreamNetworks: []\nupstream:\n  proxy: none\n${images}`);
-      const hoard = ManagedProcess.start(variant.name, {
-        command: join(variant.checkout, 'bin/hoard'),
-        args: ['serve', '--config', configPath],
-        cwd: variant.checkout,
-        env: {
-          ...process.env,
-          ...variant.env,
-          NODE_OPTIONS: [process.env.NODE_OPTIONS, process.env.HOARD_BENCH_NODE_FLAGS].filter((f) => f !== undefined && f !== '').join(' '),
+      const hoard = await ManagedProcess.startListening(
+        variant.name,
+        {
+          command: join(variant.checkout, 'bin/hoard'),
+          args: ['serve', '--config', configPath],
+          cwd: variant.checkout,
+          env: {
+            ...process.env,
+            ...variant.env,
+            NODE_OPTIONS: [process.env.NODE_OPTIONS, process.env.HOARD_BENCH_NODE_FLAGS].filter((f) => f !== undefined && f !== '').join(' '),
+          },
+          logFile: join(dir, 'hoard.log'),
         },
-        logFile: join(dir, 'hoard.log'),
-      });
-      try {
-        await hoard.waitForPort(port);
-      } catch (err) {
-        await hoard.stop();
-        throw err;
-      }
+        [port],
+      );
       const running = prefixModePeer(
         port,
         context,

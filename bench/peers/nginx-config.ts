@@ -41,14 +41,7 @@ export async function startNginx(name: string, prefix: string, httpBody: string,
   await mkdir(prefix, { recursive: true });
   const confPath = join(prefix, 'nginx.conf');
   await writeFile(confPath, nginxConfig(prefix, httpBody));
-  const nginx = ManagedProcess.start(name, { command: nginxBinary, args: ['-p', prefix, '-c', confPath], logFile: join(prefix, 'stdout.log') });
-  try {
-    for (const port of ports) await nginx.waitForPort(port);
-  } catch (err) {
-    await nginx.stop();
-    throw err;
-  }
-  return nginx;
+  return ManagedProcess.startListening(name, { command: nginxBinary, args: ['-p', prefix, '-c', confPath], logFile: join(prefix, 'stdout.log') }, ports);
 }
 
 /** Stops nginx the quick way (SIGTERM: master and workers exit at once). */

@@ -76,6 +76,18 @@ export class ManagedProcess {
     }
   }
 
+  /** `start`, then `waitForPort` for each of `ports`; a process that does not come up is stopped before the error is thrown. */
+  static async startListening(name: string, options: ManagedProcessOptions, ports: readonly number[]): Promise<ManagedProcess> {
+    const started = ManagedProcess.start(name, options);
+    try {
+      for (const port of ports) await started.waitForPort(port);
+    } catch (err) {
+      await started.stop();
+      throw err;
+    }
+    return started;
+  }
+
   get alive(): boolean {
     return this.#exit === undefined;
   }

@@ -1,7 +1,8 @@
 // A MetadataIndex wrapper for nodes sharing a bucket: publishes what this node refers to, and finds what other nodes stored.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { BlobCursor, IndexedBlob, IndexTotals, MetadataIndex, ObjectEntry, PathQuery } from '../metadata-index.ts';
+import { ForwardingMetadataIndex } from '../forwarding-metadata-index.ts';
+import type { MetadataIndex, ObjectEntry } from '../metadata-index.ts';
 import type { S3Bucket } from './s3-bucket.ts';
 
 export interface FleetMetadataIndexOptions {
@@ -26,29 +27,24 @@ const publishAttempts = 3;
  * a single point of failure that the object store already is not. Publishing costs one or two PUTs per
  * stored object, which the upload of the object dwarfs.
  */
-export class FleetMetadataIndex implements MetadataIndex {
-  readonly #inner: MetadataIndex;
+export class FleetMetadataIndex extends ForwardingMetadataIndex {
   readonly #o: FleetMetadataIndexOptions;
   /** Per object name, the last publication queued: writes to one name land in the order they were made. */
   readonly #queue = new Map<string, Promise<void>>();
 
   constructor(inner: MetadataIndex, options: FleetMetadataIndexOptions) {
-    this.#inner = inner;
+    super(inner);
     this.#o = options;
   }
 
-  get(key: string): ObjectEntry | undefined {
-    return this.#inner.get(key);
-  }
-
-  put(entry: ObjectEntry): void {
+  override put(entry: ObjectEntry): void {
     this.#put(entry, true);
   }
 
   #put(entry: ObjectEntry, share: boolean): void {
-    const previous = this.#inner.get(entry.key);
-    const firstForDigest = this.#inner.byDigest(entry.digest).every((e) => e.key === entry.key);
-    this.#inner.put(entry);
+    const previous = this.inner.get(entry.key);
+    const firstForDigest = this.inner.byDigest(entry.digest).every((e) => e.key === entry.key);
+    this.inner.put(entry);
     const bucket = this.#o.bucket;
     if (firstForDigest) this.#publish(this.#refKey(entry.digest), () => bucket.put(this.#refKey(entry.digest), ''));
     if (share) {
@@ -58,46 +54,10 @@ export class FleetMetadataIndex implements MetadataIndex {
     if (previous !== undefined && previous.digest !== entry.digest) this.#dropRefIfLast(previous.digest);
   }
 
-  delete(key: string): void {
-    const entry = this.#inner.get(key);
-    this.#inner.delete(key);
+  override delete(key: string): void {
+    const entry = this.inner.get(key);
+    this.inner.delete(key);
     if (entry !== undefined) this.#dropRefIfLast(entry.digest);
-  }
-
-  touch(key: string, at: number): void {
-    this.#inner.touch(key, at);
-  }
-
-  markValidated(key: string, at: number): void {
-    this.#inner.markValidated(key, at);
-  }
-
-  all(): Iterable<ObjectEntry> {
-    return this.#inner.all();
-  }
-
-  byDigest(digest: string): ObjectEntry[] {
-    return this.#inner.byDigest(digest);
-  }
-
-  totals(): IndexTotals {
-    return this.#inner.totals();
-  }
-
-  blobsByAccess(after: BlobCursor | undefined, limit: number): IndexedBlob[] {
-    return this.#inner.blobsByAccess(after, limit);
-  }
-
-  findByPath(query: PathQuery): ObjectEntry[] {
-    return this.#inner.findByPath(query);
-  }
-
-  count(): number {
-    return this.#inner.count();
-  }
-
-  close(): void {
-    this.#inner.close();
   }
 
   /** Resolves when every publication queued so far has landed or been given up. */
@@ -138,7 +98,7 @@ export class FleetMetadataIndex implements MetadataIndex {
   }
 
   #dropRefIfLast(digest: string): void {
-    if (this.#inner.byDigest(digest).length > 0) return;
+    if (this.inner.byDigest(digest).length > 0) return;
     const key = this.#refKey(digest);
     this.#publish(key, () => this.#o.bucket.delete(key));
   }
