@@ -267,8 +267,14 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const threadCount = fleet === undefined ? servingThreadCount(config.server.threads) : 0;
   if (fleet !== undefined && config.server.threads !== 0) logger.warn('server.threads is ignored with storage.s3: hits are served by the main thread');
   let threads: ServingThreads | undefined;
-  // With serving threads, every index write ends the hit decisions they may be reusing.
-  const index = threadCount > 0 ? new WriteWatchingIndex(store.index, () => threads?.bump()) : store.index;
+  // Every index write ends the hit decisions being reused: the main thread's own, or the serving threads'.
+  let indexWrites = 0;
+  /** Requests the main thread answered from a hit decision it kept (src/http/hit-memo.ts), for stats.json. */
+  let reusedHits = 0;
+  const index = new WriteWatchingIndex(store.index, () => {
+    indexWrites += 1;
+    threads?.bump();
+  });
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
   // The outbound proxy or parent: the configuration's keys, else the standard proxy variables (read once, here).
   const outbound = new OutboundRoutes(outboundSettings(config.upstream, process.env));
@@ -350,7 +356,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
         identity === undefined || https === undefined
           ? undefined
           : { port: boundPort(https, config.https.listen ?? ''), fingerprint256: identity.fingerprint256 },
-      extraStats: () => threads?.stats() ?? {},
+      extraStats: () => ({ reusedHits, ...threads?.stats() }),
       // The figures include what the serving threads finished: their reports are collected first (bounded).
       beforeAnswer: () => threads?.flush() ?? Promise.resolve(),
     }),
@@ -358,6 +364,17 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
     logger,
     viaToken,
     offload: (req, res, object, headers, reuse) => threads?.offload(req, res, object, headers, reuse),
+    // With serving threads, they reuse hit decisions (the main thread's offloads); without, the main thread does.
+    hitReuse:
+      threadCount > 0
+        ? undefined
+        : {
+            epoch: () => indexWrites,
+            reused: (key) => {
+              reusedHits += 1;
+              index.touch(key, clock.now());
+            },
+          },
   });
   await listen(server, config.listen, threadCount > 0);
   // Started in the background, loaded only then: until they listen, the main thread takes every connection.

@@ -18,7 +18,8 @@ import { answerRawRefusals } from './raw-refusals.ts';
 import { nosniffHeaders, nosniffLine } from './security-headers.ts';
 import { SendBufferPool } from './body-sender.ts';
 import { HotBodyCache } from './hot-body-cache.ts';
-import { serveObject, type SendResources, type ServeResult } from './serve-object.ts';
+import { HitMemo, isPlainGet, memoKeyOf } from './hit-memo.ts';
+import { serveObject, wholeBodyHeaders, type SendResources, type ServeResult } from './serve-object.ts';
 import { usagePage } from './usage-page.ts';
 
 // Not `import ... from 'node:http'`: an ES import of node:http reads every export, and its lazy
@@ -53,6 +54,26 @@ export interface ProxyServerDeps {
         reuse: { key: string; upstream: string; protocol: string; item?: string | undefined } | undefined,
       ) => Promise<ServeResult & { handedBack?: boolean }> | undefined)
     | undefined;
+  /** Present: plain hits on small immutable objects are answered again from memory for up to a second (no lookup). */
+  hitReuse?: HitReuse | undefined;
+}
+
+/**
+ * What the HTTP edge needs to answer a plain hit again without a lookup (src/http/hit-memo.ts): a count of index
+ * writes, which ends every decision kept.
+ */
+export interface HitReuse {
+  epoch(): number;
+  /** A request answered from a kept hit on this index key: its access is recorded (eviction order) and counted. */
+  reused(key: string): void;
+}
+
+/** A plain hit kept for reuse: the whole head and the body in memory, and what to record. */
+interface KeptHit {
+  readonly headers: readonly string[];
+  readonly body: Uint8Array;
+  readonly key: string;
+  readonly outcome: Outcome;
 }
 
 /** The result of a request a serving thread gave back (its blob was gone): it comes again, and is counted then. */
@@ -88,6 +109,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   const adminPrefix = config.admin.prefix;
   const viaHeader = `1.1 ${deps.viaToken}`;
   const order = new ResponseOrder();
+  const hitReuse = deps.hitReuse;
+  const kept = hitReuse === undefined ? undefined : new HitMemo<KeptHit>(() => hitReuse.epoch());
 
   const server = createServer(
     {
@@ -105,8 +128,21 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     },
     (req, res) => {
       const started = performance.now();
-      const scope: RequestScope = {};
       order.track(req, res);
+      // The same plain GET of a small immutable object as a moment ago: the answer the lookup gave then stands
+      // until an index write or a second has passed. Client access is still asked each time.
+      if (kept !== undefined && isPlainGet(req)) {
+        const memoKey = memoKeyOf(req);
+        const hit = memoKey === undefined ? undefined : kept.recall(memoKey);
+        if (hit !== undefined && clients.allows(req.socket.remoteAddress)) {
+          res.writeHead(200, hit.headers as string[]);
+          res.end(hit.body);
+          hitReuse?.reused(hit.key);
+          finish(req, started, hit.outcome);
+          return;
+        }
+      }
+      const scope: RequestScope = {};
       void handle(req, res, scope).then(
         (outcome) => finish(req, started, outcome),
         (err: unknown) => {
@@ -220,6 +256,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   async function serveTarget(req: IncomingMessage, res: ServerResponse, claimed: Claimed): Promise<Outcome> {
     const { protocol, route } = claimed;
     const upstream = route.upstream;
+    const epochAsked = kept?.epoch();
     let lookup: CacheLookup;
     try {
       // The chain of caches before this one goes upstream with it, so a loop ends at the first repeat.
@@ -258,7 +295,28 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     if (served.error && isHoardError(served.error)) {
       deps.logger.warn({ target: req.url, code: served.error.code, err: served.error.message }, 'response cut: the object could not be delivered whole');
     }
-    return { result: served.error ? 'error' : lookup.source, status: served.status, bytes: served.bytes, upstream: upstream.key, protocol, item, errorCode };
+    const outcome: Outcome = {
+      result: served.error ? 'error' : lookup.source,
+      status: served.status,
+      bytes: served.bytes,
+      upstream: upstream.key,
+      protocol,
+      item,
+      errorCode,
+    };
+    if (reuse !== undefined && epochAsked !== undefined && served.status === 200 && served.error === undefined)
+      keepHit(req, lookup.object, headers, reuse.key, outcome, epochAsked);
+    return outcome;
+  }
+
+  /** Keeps a plain GET's hit for reuse when its whole body is one the hot-body cache holds (small and stored). */
+  function keepHit(req: IncomingMessage, object: CachedObject, headers: Record<string, string>, key: string, outcome: Outcome, epochAsked: number): void {
+    const size = object.size;
+    if (kept === undefined || size === undefined || object.etag === undefined || !object.complete || !isPlainGet(req)) return;
+    const memoKey = memoKeyOf(req);
+    const body = sendResources.hotBodies.get(object.etag);
+    if (memoKey === undefined || body === undefined || body.byteLength !== size) return;
+    kept.remember(memoKey, { headers: wholeBodyHeaders(object, size, headers), body, key, outcome }, epochAsked);
   }
 
   function finish(req: IncomingMessage, started: number, outcome: Outcome): void {

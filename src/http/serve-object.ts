@@ -65,6 +65,26 @@ function ifRangeMatches(req: IncomingMessage, object: CachedObject): boolean {
   return object.lastModified !== undefined && Date.parse(ifRange) === Date.parse(object.lastModified);
 }
 
+/**
+ * One flat list handed to writeHead: Node then formats the head in one pass, without the per-header
+ * bookkeeping of setHeader (about 3 us of a 20 us small response).
+ */
+function representationHeaders(object: CachedObject, extraHeaders: Record<string, string>): string[] {
+  const headers: string[] = [];
+  for (const name in extraHeaders) headers.push(name, extraHeaders[name] as string);
+  if (object.lastModified !== undefined) headers.push('last-modified', object.lastModified);
+  if (object.etag !== undefined) headers.push('etag', object.etag);
+  headers.push('content-type', object.contentType ?? 'application/octet-stream');
+  return headers;
+}
+
+/** The head `serveObject` sends with a 200 and the whole body of an object of known size. */
+export function wholeBodyHeaders(object: CachedObject, size: number, extraHeaders: Record<string, string>): string[] {
+  const headers = representationHeaders(object, extraHeaders);
+  headers.push('accept-ranges', 'bytes', 'content-length', String(size));
+  return headers;
+}
+
 /** What the HTTP edge keeps between responses to send stored objects fast; without it every body is streamed. */
 export interface SendResources {
   readonly hotBodies: HotBodyCache;
@@ -80,14 +100,7 @@ export async function serveObject(
   extraHeaders: Record<string, string>,
   resources?: SendResources,
 ): Promise<ServeResult> {
-  // One flat list handed to writeHead: Node then formats the head in one pass, without the
-  // per-header bookkeeping of setHeader (about 3 us of a 20 us small response).
-  const headers: string[] = [];
-  for (const name in extraHeaders) headers.push(name, extraHeaders[name] as string);
-  if (object.lastModified !== undefined) headers.push('last-modified', object.lastModified);
-  if (object.etag !== undefined) headers.push('etag', object.etag);
-  headers.push('content-type', object.contentType ?? 'application/octet-stream');
-
+  const headers = representationHeaders(object, extraHeaders);
   if (notModified(req, object)) {
     res.writeHead(304, headers);
     res.end();

@@ -55,7 +55,7 @@ export interface Offload {
 /**
  * A hit on an immutable object with nothing conditional about it (no warning, not tainted, vouched or
  * unverifiable): a serving thread may send it again for the same target and Host, without a relay, while the
- * main thread's epoch is unchanged and for at most `reuseMs`. What the main thread needs to log and count the
+ * main thread's epoch is unchanged and for at most `reuseMs` (src/http/hit-memo.ts). What the main thread needs to log and count the
  * request, and to record the access (eviction order), comes back in a `hit` message.
  */
 export interface Reuse {
@@ -64,9 +64,6 @@ export interface Reuse {
   readonly protocol: string;
   readonly item?: string | undefined;
 }
-
-/** Bound on how long a reused decision stands, whatever the epoch says (the verifier may learn in the background). */
-export const reuseMs = 1000;
 
 /** Messages from a serving thread to the main thread. */
 export type WorkerMessage =

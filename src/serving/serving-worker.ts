@@ -13,6 +13,7 @@ import type { CachedObject } from '../cache/cached-object.ts';
 import { isHoardError } from '../errors.ts';
 import { SendBufferPool } from '../http/body-sender.ts';
 import { ClientAccess } from '../http/client-access.ts';
+import { HitMemo, memoKeyOf } from '../http/hit-memo.ts';
 import { HotBodyCache } from '../http/hot-body-cache.ts';
 import { ResponseOrder } from '../http/response-order.ts';
 import { answerRawRefusals } from '../http/raw-refusals.ts';
@@ -27,7 +28,6 @@ import {
   internalHeaders,
   offerHeader,
   offloadHeader,
-  reuseMs,
   type MainMessage,
   type Offload,
   type Reuse,
@@ -47,10 +47,9 @@ if (port === null) throw new Error('serving-worker.ts runs as a worker thread');
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect']);
 
 const counts = { requests: 0, served: 0, bytes: 0, relayed: 0, reused: 0, tunnels: 0 };
-/** Decisions the main thread allowed to be reused (`Reuse`), by `memoKeyOf`; bounded, oldest dropped first. */
-const memo = new Map<string, { readonly offload: Offload; readonly epoch: number; readonly at: number }>();
-const maxMemo = 4096;
 const epoch = new Int32Array(settings.epoch);
+/** Decisions the main thread allowed to be reused (`Reuse`): its index writes advance the shared epoch. */
+const memo = new HitMemo<Offload>(() => Atomics.load(epoch, 0));
 /** Reused hits not yet reported (see postHits). */
 const pendingHits: ReusedHit[] = [];
 const blobs = new FsBlobStore(settings.dataDir);
@@ -111,7 +110,7 @@ const server = createServer(
     const offer = (req.method === 'GET' || req.method === 'HEAD') && clients.allows(req.socket.remoteAddress);
     if (offer) {
       const key = memoKeyOf(req);
-      const reused = key === undefined ? undefined : recall(key);
+      const reused = key === undefined ? undefined : memo.recall(key);
       if (reused !== undefined) {
         void sendReused(req, res, key as string, reused);
         return;
@@ -154,7 +153,7 @@ server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
 
 /** Sends the client's request to the main thread and answers with what comes back: a response to pass on, or an offload. */
 function relay(req: IncomingMessage, res: ServerResponse, offer: boolean): void {
-  const epochAsked = Atomics.load(epoch, 0);
+  const epochAsked = memo.epoch();
   const client = clientOf(req.socket);
   if (client === undefined) {
     res.destroy();
@@ -238,7 +237,7 @@ async function sendOffload(req: IncomingMessage, res: ServerResponse, encoded: s
     return;
   }
   // The epoch read before asking: a change the main thread made meanwhile already ends this decision.
-  if (offload.reuse !== undefined && memoKey !== undefined) remember(memoKey, offload, epochAsked);
+  if (offload.reuse !== undefined && memoKey !== undefined) memo.remember(memoKey, offload, epochAsked);
   const error = served.error;
   post({
     type: 'served',
@@ -254,7 +253,7 @@ async function sendReused(req: IncomingMessage, res: ServerResponse, key: string
   const started = performance.now();
   const served = await sendStored(req, res, offload);
   if (served === 'missing') {
-    memo.delete(key);
+    memo.forget(key);
     if (!res.destroyed) relay(req, res, true);
     return;
   }
@@ -321,27 +320,6 @@ async function sendStored(req: IncomingMessage, res: ServerResponse, offload: Of
   } finally {
     await preopened?.close();
   }
-}
-
-/** Where a reused decision is kept: target, Host and HTTP version; none for requests whose answer may depend on who asks. */
-function memoKeyOf(req: IncomingMessage): string | undefined {
-  const h = req.headers;
-  if (h.authorization !== undefined || h['proxy-authorization'] !== undefined || h.cookie !== undefined || h.via !== undefined) return undefined;
-  return `${req.httpVersionMinor} ${h.host ?? ''} ${req.url ?? ''}`;
-}
-
-function remember(key: string, offload: Offload, epochAsked: number): void {
-  if (memo.size >= maxMemo) memo.delete(memo.keys().next().value as string);
-  memo.set(key, { offload, epoch: epochAsked, at: performance.now() });
-}
-
-/** A reused decision, if one stands for this key. */
-function recall(key: string): Offload | undefined {
-  const kept = memo.get(key);
-  if (kept === undefined) return undefined;
-  if (kept.epoch === Atomics.load(epoch, 0) && performance.now() - kept.at < reuseMs) return kept.offload;
-  memo.delete(key);
-  return undefined;
 }
 
 port.on('message', (message: MainMessage) => {
