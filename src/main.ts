@@ -39,6 +39,7 @@ import { ReaderTrackingBlobStore } from './storage/reader-tracking-blob-store.ts
 import { SqliteMetadataIndex } from './storage/sqlite-metadata-index.ts';
 import type { ServingThreads, ServingThreadsOptions } from './serving/serving-threads.ts';
 import { servingThreadCount } from './serving/thread-count.ts';
+import { HeapGrowthCollector } from './runtime/heap-growth-collector.ts';
 import { WriteWatchingIndex } from './serving/write-watching-index.ts';
 import { reconcileStore } from './storage/store-reconciler.ts';
 import { HttpFetcher } from './upstream/http-fetcher.ts';
@@ -317,6 +318,8 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   // On a shared bucket a full local disk drops local copies, never the fleet's objects.
   const stopHousekeeping = startHousekeeping(config, janitor, logger, fleet === undefined ? undefined : () => fleet.relieveLocal());
   const stopRequestLogging = startRequestLogging(logger, logRequest);
+  // The dead objects of past requests are collected every 16 MB of heap growth rather than when V8 gets to it.
+  const stopHeapGrowth = new HeapGrowthCollector(16 * 1024 * 1024).start(500);
   const tunnels = new ConnectTunnels({
     allow: config.connect.allow,
     connectTimeoutMs: config.upstream.connectTimeoutMs,
@@ -438,6 +441,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       await threadsStarting;
       await threads?.close();
       stopRequestLogging();
+      stopHeapGrowth();
       stopHousekeeping();
       collector.stop();
       await mdns?.close();
