@@ -268,12 +268,17 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   const threadCount = fleet === undefined ? servingThreadCount(config.server.threads) : 0;
   if (fleet !== undefined && config.server.threads !== 0) logger.warn('server.threads is ignored with storage.s3: hits are served by the main thread');
   let threads: ServingThreads | undefined;
-  // Every index write ends the hit decisions being reused: the main thread's own, or the serving threads'.
-  let indexWrites = 0;
+  // Every index write ends the hit decisions being reused: the main thread's own, or the serving threads'. So does
+  // the end of every download (after its entry and whatever the verifier learnt from it); the threads count those themselves.
+  let answerEpoch = 0;
+  const onDownloadEnd = (message: unknown) => {
+    if ((message as { phase: string }).phase !== 'start') answerEpoch += 1;
+  };
+  channels.download.subscribe(onDownloadEnd);
   /** Requests the main thread answered from a hit decision it kept (src/http/hit-memo.ts), for stats.json. */
   let reusedHits = 0;
   const index = new WriteWatchingIndex(store.index, () => {
-    indexWrites += 1;
+    answerEpoch += 1;
     threads?.bump();
   });
   const viaToken = `hoard-${randomBytes(6).toString('hex')}`;
@@ -372,7 +377,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       threadCount > 0
         ? undefined
         : {
-            epoch: () => indexWrites,
+            epoch: () => answerEpoch,
             reused: (key) => {
               reusedHits += 1;
               index.touch(key, clock.now());
@@ -442,6 +447,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
       await threads?.close();
       stopRequestLogging();
       stopHeapGrowth();
+      channels.download.unsubscribe(onDownloadEnd);
       stopHousekeeping();
       collector.stop();
       await mdns?.close();
