@@ -63,3 +63,29 @@ test('only a GET with no range and no validators is plain', () => {
   assert.equal(isPlainGet(request({}, 'HEAD')), false);
   for (const name of ['range', 'if-none-match', 'if-modified-since', 'if-range']) assert.equal(isPlainGet(request({ [name]: 'x' })), false, name);
 });
+
+test('the bytes the values hold are bounded too, the oldest going first, and a value over the bound is not kept', () => {
+  const memo = new HitMemo<string>(() => 0, 100);
+  memo.remember('a', 'A', 0, 40);
+  memo.remember('b', 'B', 0, 40);
+  assert.equal(memo.bytes, 80);
+  memo.remember('c', 'C', 0, 40);
+  assert.equal(memo.recall('a'), undefined);
+  assert.equal(memo.recall('b'), 'B');
+  assert.equal(memo.bytes, 80);
+  memo.remember('b', 'B2', 0, 10);
+  assert.equal(memo.bytes, 50, 'a key kept again counts once');
+  memo.remember('huge', 'H', 0, 101);
+  assert.equal(memo.recall('huge'), undefined);
+  memo.forget('c');
+  assert.equal(memo.bytes, 10);
+});
+
+test('what has run out goes when the next decision is kept, so an idle key holds no memory for long', async () => {
+  const memo = new HitMemo<string>(() => 0, 1000);
+  memo.remember('old', 'O', 0, 500);
+  await new Promise((resolve) => setTimeout(resolve, reuseMs + 50));
+  memo.remember('new', 'N', 0, 10);
+  assert.equal(memo.size, 1);
+  assert.equal(memo.bytes, 10);
+});

@@ -9,6 +9,8 @@ const maxEntries = 4096;
 
 interface Kept<T> {
   readonly value: T;
+  /** What the value holds in memory (a body), counted against `maxBytes`. */
+  readonly bytes: number;
   /** The write epoch read before the decision was looked up: any index write since ends it. */
   readonly epoch: number;
   readonly at: number;
@@ -18,13 +20,18 @@ interface Kept<T> {
  * Decisions by `memoKeyOf`, each valid while no index entry was written or deleted since it was looked up
  * (`epoch`: a counter the index's writes advance) and for at most `reuseMs`. Only a plain hit on an
  * immutable object goes in: its answer depends on nothing but the stored entry, which only a write changes.
+ * Bounded by count and by the bytes the values hold; expired ones go when the next is kept (oldest first).
  */
 export class HitMemo<T> {
+  /** Insertion order is age order: a key kept again moves to the end. */
   readonly #kept = new Map<string, Kept<T>>();
   readonly #epoch: () => number;
+  readonly #maxBytes: number;
+  #bytes = 0;
 
-  constructor(epoch: () => number) {
+  constructor(epoch: () => number, maxBytes = Number.POSITIVE_INFINITY) {
     this.#epoch = epoch;
+    this.#maxBytes = maxBytes;
   }
 
   /** The epoch to pass to `remember`: read before the lookup whose result is remembered. */
@@ -32,9 +39,17 @@ export class HitMemo<T> {
     return this.#epoch();
   }
 
-  remember(key: string, value: T, epochAsked: number): void {
-    if (this.#kept.size >= maxEntries && !this.#kept.has(key)) this.#kept.delete(this.#kept.keys().next().value as string);
-    this.#kept.set(key, { value, epoch: epochAsked, at: performance.now() });
+  remember(key: string, value: T, epochAsked: number, bytes = 0): void {
+    if (bytes > this.#maxBytes) return;
+    this.forget(key);
+    const now = performance.now();
+    // Oldest first: what has run out, then what the bounds leave no room for. Ends: each step removes one.
+    for (const [oldKey, kept] of this.#kept) {
+      if (now - kept.at < reuseMs && this.#kept.size < maxEntries && this.#bytes + bytes <= this.#maxBytes) break;
+      this.forget(oldKey);
+    }
+    this.#kept.set(key, { value, bytes, epoch: epochAsked, at: now });
+    this.#bytes += bytes;
   }
 
   /** A decision that still stands for this key. */
@@ -42,16 +57,24 @@ export class HitMemo<T> {
     const kept = this.#kept.get(key);
     if (kept === undefined) return undefined;
     if (kept.epoch === this.#epoch() && performance.now() - kept.at < reuseMs) return kept.value;
-    this.#kept.delete(key);
+    this.forget(key);
     return undefined;
   }
 
   forget(key: string): void {
+    const kept = this.#kept.get(key);
+    if (kept === undefined) return;
     this.#kept.delete(key);
+    this.#bytes -= kept.bytes;
   }
 
   get size(): number {
     return this.#kept.size;
+  }
+
+  /** Bytes the kept values hold. */
+  get bytes(): number {
+    return this.#bytes;
   }
 }
 

@@ -68,6 +68,9 @@ export interface HitReuse {
   reused(key: string): void;
 }
 
+/** Bound on the small hot bodies kept in memory (and, apart, on those kept with reused hits). */
+const hotBodyBytes = 16 * 1024 * 1024;
+
 /** A plain hit kept for reuse: the whole head and the body in memory, and what to record. */
 interface KeptHit {
   readonly headers: readonly string[];
@@ -102,7 +105,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   const clients = new ClientAccess(config.allowedClients);
   // Small hot bodies (packages of a few KB, Release files) are answered from memory; 16 MB bounds it.
   const sendResources: SendResources = {
-    hotBodies: new HotBodyCache({ maxBytes: 16 * 1024 * 1024, maxEntryBytes: 128 * 1024 }),
+    hotBodies: new HotBodyCache({ maxBytes: hotBodyBytes, maxEntryBytes: 128 * 1024 }),
     buffers: new SendBufferPool(),
     sendRate: { minBytesPerSecond: config.server.minSendBytesPerSecond, windowMs: config.server.slowClientWindowSeconds * 1000 },
   };
@@ -110,7 +113,8 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
   const viaHeader = `1.1 ${deps.viaToken}`;
   const order = new ResponseOrder();
   const hitReuse = deps.hitReuse;
-  const kept = hitReuse === undefined ? undefined : new HitMemo<KeptHit>(() => hitReuse.epoch());
+  // Bodies kept for reuse are bounded like the hot-body cache they come from: one evicted there may still be held here.
+  const kept = hitReuse === undefined ? undefined : new HitMemo<KeptHit>(() => hitReuse.epoch(), hotBodyBytes);
 
   const server = createServer(
     {
@@ -316,7 +320,7 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
     const memoKey = memoKeyOf(req);
     const body = sendResources.hotBodies.get(object.etag);
     if (memoKey === undefined || body === undefined || body.byteLength !== size) return;
-    kept.remember(memoKey, { headers: wholeBodyHeaders(object, size, headers), body, key, outcome }, epochAsked);
+    kept.remember(memoKey, { headers: wholeBodyHeaders(object, size, headers), body, key, outcome }, epochAsked, size);
   }
 
   function finish(req: IncomingMessage, started: number, outcome: Outcome): void {
