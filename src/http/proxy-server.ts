@@ -60,7 +60,7 @@ export interface ProxyServerDeps {
 
 /**
  * What the HTTP edge needs to answer a plain hit again without a lookup (src/http/hit-memo.ts): a count of index
- * writes, which ends every decision kept.
+ * writes and download ends, which ends every decision kept.
  */
 export interface HitReuse {
   epoch(): number;

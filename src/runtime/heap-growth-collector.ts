@@ -1,5 +1,15 @@
 // Starts a major collection once V8's heap has grown by a step since the last one, when Node exposes gc.
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics } from 'node:v8';
+
+/**
+ * Bytes in use outside the young generation: the scavenges keep that one in check, and counting it would start a
+ * major collection whenever the young generation happened to be full.
+ */
+function oldGenerationUsed(): number {
+  let used = 0;
+  for (const space of getHeapSpaceStatistics()) if (!space.space_name.startsWith('new_')) used += space.space_used_size;
+  return used;
+}
 
 /**
  * Under a steady stream of small hits, V8 lets its old generation fill with the dead objects of past
@@ -21,11 +31,7 @@ export class HeapGrowthCollector {
   #collecting = false;
   #collections = 0;
 
-  constructor(
-    stepBytes: number,
-    collect: ((options: NodeJS.GCOptions) => void) | undefined = globalThis.gc,
-    heapUsed: () => number = () => getHeapStatistics().used_heap_size,
-  ) {
+  constructor(stepBytes: number, collect: ((options: NodeJS.GCOptions) => void) | undefined = globalThis.gc, heapUsed: () => number = oldGenerationUsed) {
     this.#stepBytes = stepBytes;
     this.#collect = collect;
     this.#heapUsed = heapUsed;
