@@ -323,7 +323,7 @@ export async function startHoard(config: HoardConfig): Promise<RunningHoard> {
   // On a shared bucket a full local disk drops local copies, never the fleet's objects.
   const stopHousekeeping = startHousekeeping(config, janitor, logger, fleet === undefined ? undefined : () => fleet.relieveLocal());
   const stopRequestLogging = startRequestLogging(logger, logRequest);
-  // The dead objects of past requests are collected every 16 MB of heap growth rather than when V8 gets to it.
+  // The dead objects of past requests are collected every 16 MB of old-generation growth rather than when V8 gets to it.
   const stopHeapGrowth = new HeapGrowthCollector(16 * 1024 * 1024).start(500);
   const tunnels = new ConnectTunnels({
     allow: config.connect.allow,

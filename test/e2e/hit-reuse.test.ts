@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FakeUpstreamServer } from '../support/fake-upstream-server.ts';
@@ -19,21 +18,6 @@ interface Stats {
 const adminToken = 'hit-reuse-admin-token-0123456789';
 const path = 'pool/main/s/small/small_1_all.deb';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** GET with a chosen source address (127.0.0.2 is a loopback address too), on a fresh connection. */
-function getFrom(url: string, localAddress: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress, agent: false, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('hit reuse on the main thread', () => {
   let root: string;
@@ -145,7 +129,7 @@ describe('hit reuse on the main thread', () => {
     await probe(url());
     await probe(url());
     const before = await stats();
-    const refused = await getFrom(url(), '127.0.0.2');
+    const refused = await probe(url(), { localAddress: '127.0.0.2' });
     assert.equal(refused.status, 403);
     assert.match(refused.body.toString(), /HOARD_ERR_CLIENT_NOT_ALLOWED/);
     const after = await stats();

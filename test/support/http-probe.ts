@@ -13,6 +13,8 @@ export interface ProbeOptions {
   readonly ca?: string | Buffer;
   /** Bound on the whole exchange; default 10 s. On expiry the result has `error: 'timeout'`. */
   readonly timeoutMs?: number;
+  /** The source address to connect from (127.0.0.2 is a loopback address too, for client-access tests). */
+  readonly localAddress?: string;
 }
 
 export interface ProbeResult {
@@ -57,6 +59,7 @@ export async function probe(url: string, options: ProbeOptions = {}): Promise<Pr
         headers: { ...options.headers },
         agent: false,
         ...(options.ca === undefined ? {} : { ca: options.ca }),
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
       },
       (res: IncomingMessage) => {
         status = res.statusCode ?? 0;
