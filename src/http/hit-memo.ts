@@ -17,8 +17,8 @@ interface Kept<T> {
 }
 
 /**
- * Decisions by `memoKeyOf`, each valid while no index entry was written or deleted since it was looked up
- * (`epoch`: a counter the index's writes advance) and for at most `reuseMs`. Only a plain hit on an
+ * Decisions by `memoKeyOf`, each valid while the epoch it was looked up at is current (a counter that every index
+ * write, and on the main thread every download's end, advances) and for at most `reuseMs`. Only a plain hit on an
  * immutable object goes in: its answer depends on nothing but the stored entry, which only a write changes.
  * Bounded by count and by the bytes the values hold; expired ones go when the next is kept (oldest first).
  */
