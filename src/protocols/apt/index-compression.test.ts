@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { IndexBoundError } from './index-bound-error.ts';
 import {
@@ -17,6 +17,7 @@ import {
   releaseChunks,
   uncompressedName,
   withCompression,
+  xzInstanceKept,
 } from './index-compression.ts';
 
 void describe('compression names', () => {
@@ -95,6 +96,35 @@ void describe('createDecompressor', () => {
     corrupt[corrupt.length >> 1] = (corrupt[corrupt.length >> 1] ?? 0) ^ 0xff;
     await assert.rejects(decode('xz', corrupt));
     await assert.rejects(decode('xz', packed.subarray(0, packed.length - 10)));
+  });
+
+  void it('drops the xz decoder\'s WebAssembly memory when no xz stream is open, and decodes again after', async () => {
+    const packed = execFileSync('xz', ['--compress', '--stdout', '-6'], { input: text });
+    const decoder = createDecompressor('xz');
+    assert.ok(decoder);
+    const firstChunk = new Promise<Buffer>((resolve, reject) => {
+      decoder.once('data', resolve);
+      decoder.once('error', reject);
+    });
+    decoder.write(packed);
+    decoder.end();
+    await firstChunk;
+    // While a stream decodes, the package's instance (with its dictionary) is kept.
+    assert.equal(await xzInstanceKept(), true);
+    decoder.resume();
+    await finished(decoder);
+    assert.equal(await xzInstanceKept(), false);
+    assert.equal(await decode('xz', packed), text);
+    assert.equal(await xzInstanceKept(), false);
+    // A stream destroyed half way also lets it go.
+    const abandoned = createDecompressor('xz');
+    assert.ok(abandoned);
+    abandoned.write(packed.subarray(0, packed.length >> 1));
+    await new Promise((resolve) => setImmediate(resolve));
+    abandoned.on('error', () => undefined).destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await decode('xz', packed), text);
+    assert.equal(await xzInstanceKept(), false);
   });
 
   void it('has no decoder for bz2, lzma and lz4', () => {
