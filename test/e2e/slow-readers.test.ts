@@ -26,7 +26,7 @@ const maxLeftoverBytes = 160 * 1024 * 1024;
 /** How much more than the first wave the second may leave behind. */
 const maxWaveGrowthBytes = 16 * 1024 * 1024;
 /** hoard's environment as bin/hoard sets it (malloc returning freed blocks, capped young generation, paced scavenges). */
-const asBinHoard = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', NODE_OPTIONS: '--max-semi-space-size=8 --expose-gc' };
+const asBinHoard = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '65536', NODE_OPTIONS: '--max-semi-space-size=4 --expose-gc' };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
