@@ -98,7 +98,7 @@ void describe('createDecompressor', () => {
     await assert.rejects(decode('xz', packed.subarray(0, packed.length - 10)));
   });
 
-  void it('drops the xz decoder\'s WebAssembly memory when no xz stream is open, and decodes again after', async () => {
+  void it("drops the xz decoder's WebAssembly memory when no xz stream is open, and decodes again after", async () => {
     const packed = execFileSync('xz', ['--compress', '--stdout', '-6'], { input: text });
     const decoder = createDecompressor('xz');
     assert.ok(decoder);
