@@ -182,11 +182,11 @@ let xzDecodersOpen = 0;
 
 /**
  * The package keeps one WebAssembly instance for the life of the process, and a WebAssembly memory
- * only grows: after the first index, the decoder's dictionary (8 MiB for `xz -6`, up to 64 MiB for
- * `xz -9`) and buffers stayed allocated for good, 14 MB of the bench's peak. With no decoder open,
- * the instance is dropped so the collector frees that memory; the next decoder instantiates a fresh
- * one (a 20 KB module, well under a millisecond). The fields are the package's own (0.2.x); the unit
- * test fails if they move.
+ * only grows: after the first index, the decoder's dictionary (8 MiB for `xz -6`, which Debian's
+ * indices use) and buffers stayed allocated for good, 8.5 MB in the bench. With no decoder open, the
+ * instance is dropped so the collector frees that memory; the next decoder compiles and instantiates
+ * a fresh one (a 12 KB module: 2-3 ms, measured, where decoding a real index takes hundreds). The
+ * fields are the package's own (0.2.x); the unit test fails if they move.
  */
 function forgetXzInstance(decoderClass: object): void {
   const statics = decoderClass as { _moduleInstance?: unknown; _moduleInstancePromise?: unknown };
