@@ -167,8 +167,9 @@ describe('serving threads (server.threads: 1)', () => {
     assert.equal((await probe(url(path))).status, 200);
     const digest = sha256(bytes);
     const blob = join(hoard.dataDir, 'blobs', 'sha256', digest.slice(0, 2), digest);
-    // Stored once the download's durable commit is done, just after the response.
-    for (let i = 0; i < 50 && !(await readdir(join(blob, '..')).catch((): string[] => [])).includes(digest); i++) await sleep(100);
+    // Stored and indexed once the download's durable commit is done, just after the response. Until then the
+    // download is still joinable and answers from its own file, a whole and right body: wait until it has ended.
+    await hoard.waitForDownloadsSettled();
     assert.ok((await readdir(join(blob, '..'))).includes(digest));
     await rm(blob);
     let whole: ProbeResult | undefined;
